@@ -1,0 +1,1 @@
+"""The `shieldwall` command: thin, parses and renders; the rooms do the work."""

@@ -1,0 +1,24 @@
+"""What every command shares: the --home option, opening the node, the console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from shieldwall.config import resolve_home
+from shieldwall.node import Node
+
+console = Console(stderr=True)
+out = Console()
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Node home (default $SHIELDWALL_HOME, else ./.shieldwall)."),
+]
+
+
+def open_node(home: Path | None) -> Node:
+    return Node.load(resolve_home(home))

@@ -1,0 +1,133 @@
+"""A node's configuration: `shieldwall.toml` in the node's home, `SHIELDWALL_*` overrides.
+
+The home holds everything a node is: its config, its SQLite database (unless a
+database URL points elsewhere), its logs. Environment variables win over the file
+so that a container or CI can reconfigure a node without editing it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shieldwall.errors import ShieldwallError
+from shieldwall.stix.markings import TLP
+
+CONFIG_NAME = "shieldwall.toml"
+TIERS = ("ally", "partner", "organisation")
+
+
+class ConfigError(ShieldwallError):
+    """The node's home or config is missing or wrong; the message says how to fix it."""
+
+
+class ServerConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8021
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    allow_anonymous_discovery: bool = False
+    max_content_length: int = 100 * 1024 * 1024
+
+
+class PeerConfig(BaseModel):
+    name: str
+    url: str
+    token_file: str
+    tier: str = "ally"
+    pull: list[str] = Field(default_factory=list)
+    push: list[str] = Field(default_factory=list)
+
+
+class NodeConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHIELDWALL_", env_nested_delimiter="__",
+                                      extra="ignore")
+
+    member: str
+    tier: str = "ally"
+    home: Path
+    database_url: str | None = None
+    default_tlp: str = "amber"
+    sighting_tlp: str = "amber"
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    peers: list[PeerConfig] = Field(default_factory=list)
+
+    @field_validator("tier")
+    @classmethod
+    def _tier(cls, v: str) -> str:
+        if v not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}")
+        return v
+
+    @field_validator("default_tlp", "sighting_tlp")
+    @classmethod
+    def _tlp(cls, v: str) -> str:
+        return TLP.parse(v).short
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init kwargs; the environment must win over them.
+        return (env_settings, init_settings)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'shieldwall.db'}"
+
+    @property
+    def default_tlp_level(self) -> TLP:
+        return TLP.parse(self.default_tlp)
+
+    @property
+    def sighting_tlp_level(self) -> TLP:
+        return TLP.parse(self.sighting_tlp)
+
+    def save(self) -> None:
+        data = self.model_dump(mode="json", exclude={"home"}, exclude_none=True)
+        (self.home / CONFIG_NAME).write_text(tomli_w.dumps(data))
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    """`--home`, else `$SHIELDWALL_HOME`, else `./.shieldwall`."""
+    if home:
+        return Path(home).expanduser().resolve()
+    env = os.environ.get("SHIELDWALL_HOME")
+    return Path(env).expanduser().resolve() if env else Path(".shieldwall").resolve()
+
+
+def load_config(home: Path) -> NodeConfig:
+    path = home / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"no node at {home} (missing {CONFIG_NAME}); run 'shieldwall init --member NAME' first"
+        )
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return NodeConfig(home=home, **data)
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        raise ConfigError(f"{path}: {' '.join(first[:3])}") from None
+
+
+def init_home(home: Path, member: str, **settings: Any) -> NodeConfig:
+    if (home / CONFIG_NAME).exists():
+        raise ConfigError(f"a node already exists at {home}; choose another --home")
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = NodeConfig(home=home, member=member, **settings)
+    cfg.save()
+    return cfg

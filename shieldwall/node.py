@@ -1,0 +1,56 @@
+"""A node composed from its config: the store, and the member identity it writes as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from shieldwall.config import NodeConfig, load_config
+from shieldwall.stix.ids import deterministic_id
+from shieldwall.store import Store
+
+
+@dataclass
+class Node:
+    config: NodeConfig
+
+    @classmethod
+    def load(cls, home: Path) -> Node:
+        return cls(load_config(home))
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.open(self.config.db_url)
+
+    @property
+    def member(self) -> str:
+        return self.config.member
+
+    @property
+    def identity_id(self) -> str:
+        return member_identity_id(self.config.member)
+
+    def identity(self) -> dict:
+        return member_identity(self.config.member)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+def member_identity_id(member: str) -> str:
+    """Every node derives the same identity id for a member name, so references agree."""
+    return deterministic_id("identity", f"shieldwall-member:{member}")
+
+
+def member_identity(member: str) -> dict:
+    return {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": member_identity_id(member),
+        "created": "2020-01-01T00:00:00.000Z",
+        "modified": "2020-01-01T00:00:00.000Z",
+        "name": member,
+        "identity_class": "organization",
+    }

@@ -1,0 +1,88 @@
+"""Tables of the intel store (SQLAlchemy Core).
+
+One row per stored *version* of a STIX object. `seq` is the node-wide keyset: it
+grows with `date_added_us`, which is strictly increasing per node, so a page cursor
+never skips or repeats a row even when many versions arrive in the same instant.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a million-row store.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(300), nullable=False),
+    Column("type", String(250), nullable=False),
+    Column("spec_version", String(10), nullable=False),
+    Column("version_us", BigInteger, nullable=False),
+    Column("date_added_us", BigInteger, nullable=False),
+    Column("is_latest", Boolean, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Column("tlp", SmallInteger, nullable=False),
+    Column("created_by_ref", String(300)),
+    Column("name", String(500)),
+    # provenance: who delivered this version, and how
+    Column("source", String(200), nullable=False),
+    Column("channel", String(50), nullable=False),
+    Column("collection", String(200)),
+    Column("json", Text, nullable=False),
+    UniqueConstraint("id", "version_us", name="uq_objects_id_version"),
+    sqlite_autoincrement=True,
+)
+Index("ix_objects_date_added", objects.c.date_added_us)
+Index("ix_objects_type_seq", objects.c.type, objects.c.seq)
+Index(
+    "ix_objects_latest_seq",
+    objects.c.seq,
+    sqlite_where=objects.c.is_latest,
+    postgresql_where=objects.c.is_latest,
+)
+Index("ix_objects_created_by", objects.c.created_by_ref)
+Index("ix_objects_name", objects.c.name)
+
+# Named audience of a stored version (members or sharing groups): who a producer
+# shared an AMBER, AMBER+STRICT or RED object with.
+audience = Table(
+    "audience",
+    metadata,
+    Column("seq", SeqType, primary_key=True),
+    Column("name", String(200), primary_key=True),
+)
+Index("ix_audience_name", audience.c.name)
+
+# Things the node knows *about* an object without changing it (warning-list hits, ...).
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("tag", String(100), primary_key=True),
+    Column("detail", Text),
+)
+Index("ix_tags_tag", tags.c.tag)
+
+# Small named state other rooms keep durable (federation cursors, counters).
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,701 @@
+"""The Store API: put, get, latest, versions, query with keyset cursors.
+
+Every write is a batch in one transaction: a killed process loses at most the batch it
+had not committed, and re-running the same import finds the committed versions as
+duplicates. Writers are serialised (SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory
+lock) so that `seq` order, `date_added` order and commit order are the same order:
+a reader paging by `seq` can never miss a row that commits later with a smaller key.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.pool import NullPool
+
+from shieldwall.errors import ShieldwallError
+from shieldwall.stix.canonical import canonical_json
+from shieldwall.stix.ids import valid_id
+from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, resolve_tlp
+from shieldwall.stix.timestamps import now_us, parse_ts
+from shieldwall.store.schema import audience, kv, metadata, objects, tags
+
+# How far in the future a `modified` may lie before it is refused: a version stamped
+# years ahead would stay "latest" forever and hide every real update after it.
+FUTURE_TOLERANCE_US = 15 * 60 * 1_000_000
+
+# Rows per IN (...) lookup; well under SQLite's 32,766 bound parameters.
+_LOOKUP_CHUNK = 5_000
+
+_PG_WRITE_LOCK = 0x5348_4C44  # "SHLD": one advisory lock id for all writers of a node
+
+
+class StoreError(ShieldwallError):
+    """A store operation that cannot proceed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who delivered a version (member or peer), through which channel, into which collection."""
+
+    source: str
+    channel: str = "import"
+    collection: str | None = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """Which stored versions a reader may see, applied in SQL so pages and counts agree.
+
+    A row is visible when its TLP is in `open_levels`; or its TLP is in `named_levels`
+    and one of `names` is in its audience; or the reader itself delivered it
+    (`source in names`) or created it (`created_by_ref in identities`).
+    """
+
+    open_levels: frozenset[int]
+    named_levels: frozenset[int] = frozenset()
+    names: frozenset[str] = frozenset()
+    identities: frozenset[str] = frozenset()
+
+
+Outcome = Literal["new", "new_version", "history", "duplicate", "conflict", "rejected"]
+
+
+@dataclass
+class ObjectResult:
+    id: str
+    version: str
+    outcome: Outcome
+    reason: str = ""
+
+
+@dataclass
+class PutResult:
+    """What one put did, by outcome; `details` only when asked (TAXII status needs it)."""
+
+    new: int = 0
+    new_versions: int = 0
+    history: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    details: list[ObjectResult] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return self.new + self.new_versions + self.history
+
+    def merge(self, other: PutResult) -> None:
+        self.new += other.new
+        self.new_versions += other.new_versions
+        self.history += other.history
+        self.duplicates += other.duplicates
+        self.rejected.extend(other.rejected)
+        self.details.extend(other.details)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    seq: int
+    id: str
+    type: str
+    spec_version: str
+    version_us: int
+    date_added_us: int
+    is_latest: bool
+    revoked: bool
+    tlp: TLP
+    created_by_ref: str | None
+    name: str | None
+    source: str
+    channel: str
+    collection: str | None
+    json: str
+
+    def obj(self) -> dict[str, Any]:
+        return orjson.loads(self.json)
+
+
+VersionMode = Literal["last", "first", "all"]
+
+
+@dataclass
+class Query:
+    """A read over stored versions. `after_seq` is the keyset cursor of the previous page."""
+
+    types: Sequence[str] | None = None
+    ids: Sequence[str] | None = None
+    versions: VersionMode | Sequence[int] = "last"
+    spec_versions: Sequence[str] | None = None
+    added_after_us: int | None = None
+    after_seq: int | None = None
+    limit: int | None = None
+    access: Access | None = None
+    collection: str | None = None
+    tlp_max: TLP | None = None
+    modified_from_us: int | None = None
+    modified_to_us: int | None = None
+    include_revoked: bool = True
+
+
+@dataclass
+class Page:
+    rows: list[StoredVersion]
+    more: bool
+
+    @property
+    def next_seq(self) -> int | None:
+        return self.rows[-1].seq if self.rows else None
+
+
+_COLUMNS = [
+    objects.c.seq, objects.c.id, objects.c.type, objects.c.spec_version, objects.c.version_us,
+    objects.c.date_added_us, objects.c.is_latest, objects.c.revoked, objects.c.tlp,
+    objects.c.created_by_ref, objects.c.name, objects.c.source, objects.c.channel,
+    objects.c.collection, objects.c.json,
+]
+
+
+def _row(r: Any) -> StoredVersion:
+    return StoredVersion(
+        r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]), TLP(r[8]), r[9], r[10],
+        r[11], r[12], r[13], r[14],
+    )
+
+
+@dataclass
+class _Prepared:
+    obj: dict[str, Any]
+    id: str
+    version_us: int
+    text: str
+    version: str
+
+
+class Store:
+    """The node's one source of truth. Open with `Store.open(url)`; safe across threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._local_lock = threading.Lock()
+
+    # ---- opening -------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
+            _tune_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision in place (Alembic)."""
+        from shieldwall.store.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- writing -------------------------------------------------------------------
+
+    def put(self, obj: dict[str, Any], provenance: Provenance, **kw: Any) -> PutResult:
+        return self.put_many([obj], provenance, **kw)
+
+    def put_many(
+        self,
+        objs: Iterable[dict[str, Any]],
+        provenance: Provenance,
+        *,
+        default_tlp: TLP = TLP.AMBER,
+        tlp_overrides: dict[str, TLP] | None = None,
+        batch_size: int = 5_000,
+        details: bool = False,
+    ) -> PutResult:
+        """Store objects in batches of `batch_size`, each batch atomic.
+
+        `tlp_overrides` maps custom marking-definition ids (from the same bundle or
+        feed) to their TLP level.
+        """
+        total = PutResult()
+        batch: list[dict[str, Any]] = []
+        for obj in objs:
+            batch.append(obj)
+            if len(batch) >= batch_size:
+                total.merge(self._put_batch(batch, provenance, default_tlp, tlp_overrides, details))
+                batch = []
+        if batch:
+            total.merge(self._put_batch(batch, provenance, default_tlp, tlp_overrides, details))
+        return total
+
+    def _prepare(
+        self, batch: list[dict[str, Any]], result: PutResult, details: bool, now: int
+    ) -> list[_Prepared]:
+        prepared: list[_Prepared] = []
+        for obj in batch:
+            oid = obj.get("id") if isinstance(obj, dict) else None
+            if not valid_id(oid) or not isinstance(obj.get("type"), str):
+                _reject(result, str(oid), "", "missing or malformed 'id' or 'type'", details)
+                continue
+            ts = obj.get("modified") or obj.get("created")
+            try:
+                version_us = parse_ts(ts) if ts else 0
+            except ValueError as exc:
+                _reject(result, oid, str(ts), str(exc), details)
+                continue
+            if version_us > now + FUTURE_TOLERANCE_US:
+                _reject(result, oid, str(ts), "version timestamp is in the future", details)
+                continue
+            prepared.append(_Prepared(obj, oid, version_us, canonical_json(obj), ts or ""))
+        return prepared
+
+    def _put_batch(
+        self,
+        batch: list[dict[str, Any]],
+        prov: Provenance,
+        default_tlp: TLP,
+        overrides: dict[str, TLP] | None,
+        details: bool,
+    ) -> PutResult:
+        result = PutResult()
+        prepared = self._prepare(batch, result, details, now_us())
+        if not prepared:
+            return result
+        with self._write() as conn:
+            ids = list({p.id for p in prepared})
+            existing: dict[tuple[str, int], int] = {}
+            latest: dict[str, tuple[int, int]] = {}  # id -> (version_us, seq)
+            for chunk in _chunks(ids, _LOOKUP_CHUNK):
+                for seq, oid, ver, is_latest in conn.execute(
+                    select(objects.c.seq, objects.c.id, objects.c.version_us, objects.c.is_latest)
+                    .where(objects.c.id.in_(chunk))
+                ):
+                    existing[(oid, ver)] = seq
+                    if is_latest:
+                        latest[oid] = (ver, seq)
+
+            # Same id+version already stored: identical text is a duplicate, other text a conflict.
+            clash = [p for p in prepared if (p.id, p.version_us) in existing]
+            stored_text: dict[int, str] = {}
+            for chunk in _chunks([existing[(p.id, p.version_us)] for p in clash], _LOOKUP_CHUNK):
+                stored_text.update(
+                    conn.execute(select(objects.c.seq, objects.c.json).where(objects.c.seq.in_(chunk)))
+                    .tuples()
+                    .all()
+                )
+
+            fresh: dict[tuple[str, int], _Prepared] = {}
+            for p in prepared:
+                key = (p.id, p.version_us)
+                if key in existing:
+                    text = stored_text[existing[key]]
+                elif key in fresh:
+                    text = fresh[key].text
+                else:
+                    fresh[key] = p
+                    continue
+                if text == p.text:
+                    result.duplicates += 1
+                    if details:
+                        result.details.append(ObjectResult(p.id, p.version, "duplicate"))
+                else:
+                    _reject(result, p.id, p.version,
+                            "conflict: same id and version already stored with different content",
+                            details)
+
+            if not fresh:
+                return result
+
+            # The newest version per id in this batch, against what the store holds.
+            newest_in_batch: dict[str, int] = {}
+            for oid, ver in fresh:
+                if ver > newest_in_batch.get(oid, -1):
+                    newest_in_batch[oid] = ver
+            demote: list[int] = []
+            becomes_latest: set[tuple[str, int]] = set()
+            for oid, ver in newest_in_batch.items():
+                cur = latest.get(oid)
+                if cur is None or ver > cur[0]:
+                    becomes_latest.add((oid, ver))
+                    if cur is not None:
+                        demote.append(cur[1])
+
+            last_added = conn.execute(select(func.max(objects.c.date_added_us))).scalar() or 0
+            base = max(now_us(), last_added + 1)
+            rows = []
+            audience_rows: list[tuple[int, list[str]]] = []
+            for i, ((oid, ver), p) in enumerate(fresh.items()):
+                obj = p.obj
+                is_latest = (oid, ver) in becomes_latest
+                rows.append({
+                    "id": oid,
+                    "type": obj["type"],
+                    "spec_version": str(obj.get("spec_version", "2.1")),
+                    "version_us": ver,
+                    "date_added_us": base + i,
+                    "is_latest": is_latest,
+                    "revoked": bool(obj.get("revoked", False)),
+                    "tlp": int(resolve_tlp(obj, default_tlp, overrides)),
+                    "created_by_ref": obj.get("created_by_ref"),
+                    "name": _name_of(obj),
+                    "source": prov.source,
+                    "channel": prov.channel,
+                    "collection": prov.collection,
+                    "json": p.text,
+                })
+                names = obj.get(AUDIENCE_PROPERTY)
+                if isinstance(names, list) and names:
+                    audience_rows.append((i, [str(n) for n in names]))
+                if is_latest:
+                    if oid in latest:
+                        result.new_versions += 1
+                        outcome: Outcome = "new_version"
+                    else:
+                        result.new += 1
+                        outcome = "new"
+                elif oid in latest or ver < newest_in_batch[oid]:
+                    result.history += 1
+                    outcome = "history"
+                else:  # pragma: no cover - every fresh row is latest or history
+                    outcome = "history"
+                if details:
+                    result.details.append(ObjectResult(oid, p.version, outcome))
+
+            if demote:
+                for chunk in _chunks(demote, _LOOKUP_CHUNK):
+                    conn.execute(
+                        update(objects).where(objects.c.seq.in_(chunk)).values(is_latest=False)
+                    )
+            conn.execute(objects.insert(), rows)
+            if audience_rows:
+                first_added = base
+                seq_by_added = dict(
+                    conn.execute(
+                        select(objects.c.date_added_us, objects.c.seq).where(
+                            objects.c.date_added_us >= first_added,
+                            objects.c.date_added_us < first_added + len(rows),
+                        )
+                    ).tuples().all()
+                )
+                conn.execute(
+                    audience.insert(),
+                    [
+                        {"seq": seq_by_added[base + i], "name": n}
+                        for i, names in audience_rows
+                        for n in dict.fromkeys(names)
+                    ],
+                )
+        return result
+
+    def _write(self) -> _WriteTxn:
+        return _WriteTxn(self)
+
+    # ---- reading -------------------------------------------------------------------
+
+    def get(self, stix_id: str, access: Access | None = None) -> StoredVersion | None:
+        """The latest version of an object, or None (also when `access` hides it)."""
+        page = self.query(Query(ids=[stix_id], access=access, limit=1))
+        return page.rows[0] if page.rows else None
+
+    def get_json(self, stix_id: str) -> str | None:
+        row = self.get(stix_id)
+        return row.json if row else None
+
+    def versions(self, stix_id: str, access: Access | None = None) -> list[StoredVersion]:
+        """All stored versions of an object, oldest first."""
+        q = Query(ids=[stix_id], versions="all", access=access)
+        rows = self.query(q).rows
+        return sorted(rows, key=lambda r: r.version_us)
+
+    def query(self, q: Query) -> Page:
+        stmt = select(*_COLUMNS).where(*self._where(q)).order_by(objects.c.seq)
+        if q.limit is not None:
+            stmt = stmt.limit(q.limit + 1)
+        with self.engine.connect() as conn:
+            rows = [_row(r) for r in conn.execute(stmt)]
+        more = q.limit is not None and len(rows) > q.limit
+        return Page(rows[: q.limit] if more else rows, more)
+
+    def iter_query(self, q: Query, page_size: int = 5_000) -> Iterator[StoredVersion]:
+        """Every matching row, page by page: bounded memory for exports of any size."""
+        cursor = q.after_seq
+        remaining = q.limit
+        while True:
+            size = page_size if remaining is None else min(page_size, remaining)
+            if size <= 0:
+                return
+            page = self.query(_replace(q, after_seq=cursor, limit=size))
+            yield from page.rows
+            if remaining is not None:
+                remaining -= len(page.rows)
+            if not page.more:
+                return
+            cursor = page.next_seq
+
+    def count(self, q: Query) -> int:
+        stmt = select(func.count()).select_from(objects).where(*self._where(q))
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
+    def bounds(self, q: Query) -> tuple[int, int] | None:
+        """First and last `date_added_us` among the matching rows (TAXII headers)."""
+        stmt = select(func.min(objects.c.date_added_us), func.max(objects.c.date_added_us)).where(
+            *self._where(q)
+        )
+        with self.engine.connect() as conn:
+            lo, hi = conn.execute(stmt).one()
+        return None if lo is None else (int(lo), int(hi))
+
+    def _where(self, q: Query) -> list[Any]:
+        c = objects.c
+        where: list[Any] = []
+        if q.versions == "last":
+            where.append(c.is_latest)
+        elif q.versions == "first":
+            o2 = objects.alias("o2")
+            where.append(
+                c.version_us == select(func.min(o2.c.version_us)).where(o2.c.id == c.id)
+                .scalar_subquery()
+            )
+        elif q.versions != "all":
+            where.append(c.version_us.in_(list(q.versions)))
+        if q.ids:
+            where.append(c.id.in_(list(q.ids)))
+        if q.types:
+            where.append(c.type.in_(list(q.types)))
+        if q.spec_versions:
+            where.append(c.spec_version.in_(list(q.spec_versions)))
+        if q.added_after_us is not None:
+            where.append(c.date_added_us > q.added_after_us)
+        if q.after_seq is not None:
+            where.append(c.seq > q.after_seq)
+        if q.collection is not None:
+            where.append(c.collection == q.collection)
+        if q.tlp_max is not None:
+            where.append(c.tlp <= int(q.tlp_max))
+        if q.modified_from_us is not None:
+            where.append(c.version_us >= q.modified_from_us)
+        if q.modified_to_us is not None:
+            where.append(c.version_us <= q.modified_to_us)
+        if not q.include_revoked:
+            where.append(~c.revoked)
+        if q.access is not None:
+            where.append(_access_clause(q.access))
+        return where
+
+    def search(self, value: str, limit: int = 50, access: Access | None = None) -> list[StoredVersion]:
+        """Indicators whose pattern mentions `value`, and objects whose id or name is `value`."""
+        c = objects.c
+        like = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clause = or_(
+            c.id == value,
+            c.name.ilike(like, escape="\\"),
+            and_(c.type == "indicator", c.json.like(like, escape="\\")),
+        )
+        where = [c.is_latest, clause]
+        if access is not None:
+            where.append(_access_clause(access))
+        stmt = select(*_COLUMNS).where(*where).order_by(c.seq.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(stmt)]
+
+    def stats(self) -> dict[str, Any]:
+        c = objects.c
+        with self.engine.connect() as conn:
+            by_type = dict(
+                conn.execute(
+                    select(c.type, func.count()).where(c.is_latest).group_by(c.type)
+                ).tuples().all()
+            )
+            by_tlp = {
+                TLP(k).label: v
+                for k, v in conn.execute(
+                    select(c.tlp, func.count()).where(c.is_latest).group_by(c.tlp)
+                ).tuples().all()
+            }
+            by_source = dict(
+                conn.execute(
+                    select(c.source, func.count()).where(c.is_latest).group_by(c.source)
+                ).tuples().all()
+            )
+            versions = conn.execute(select(func.count()).select_from(objects)).scalar() or 0
+            revoked = conn.execute(
+                select(func.count()).where(c.is_latest, c.revoked)
+            ).scalar() or 0
+            text_bytes = conn.execute(select(func.sum(func.length(c.json)))).scalar() or 0
+        return {
+            "objects": sum(by_type.values()),
+            "versions": int(versions),
+            "revoked": int(revoked),
+            "by_type": by_type,
+            "by_tlp": by_tlp,
+            "by_source": by_source,
+            "json_bytes": int(text_bytes),
+        }
+
+    # ---- tags and small state --------------------------------------------------------
+
+    def tag(self, items: Iterable[tuple[str, str, str | None]]) -> None:
+        """Attach (id, tag, detail) notes to objects; re-tagging replaces the detail."""
+        rows = [{"b_id": i, "b_tag": t, "detail": d} for i, t, d in items]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.execute(
+                delete(tags).where(tags.c.id == bindparam("b_id"), tags.c.tag == bindparam("b_tag")),
+                rows,
+            )
+            conn.execute(
+                tags.insert().values(id=bindparam("b_id"), tag=bindparam("b_tag")), rows
+            )
+
+    def tags_of(self, stix_id: str) -> dict[str, str | None]:
+        with self.engine.connect() as conn:
+            return dict(
+                conn.execute(select(tags.c.tag, tags.c.detail).where(tags.c.id == stix_id))
+                .tuples().all()
+            )
+
+    def tagged(self, tag: str) -> list[tuple[str, str | None]]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(select(tags.c.id, tags.c.detail).where(tags.c.tag == tag))
+                .tuples().all()
+            )
+
+    def kv_get(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(kv.c.value).where(kv.c.key == key)).scalar()
+
+    def kv_set(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(kv).where(kv.c.key == key))
+            conn.execute(kv.insert().values(key=key, value=value))
+
+
+class _WriteTxn:
+    """A serialised write transaction (see the module docstring for why)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        self.store._local_lock.acquire()
+        try:
+            conn = self.store.engine.connect().execution_options(shieldwall_write=True)
+            conn.begin()
+            if self.store.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
+        except Exception:
+            self.store._local_lock.release()
+            raise
+        self.conn = conn
+        return conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self.conn is not None
+        try:
+            if exc_type is None:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+            self.store._local_lock.release()
+
+
+def _access_clause(access: Access) -> Any:
+    c = objects.c
+    parts: list[Any] = []
+    if access.open_levels:
+        parts.append(c.tlp.in_(sorted(access.open_levels)))
+    if access.named_levels and access.names:
+        parts.append(
+            and_(
+                c.tlp.in_(sorted(access.named_levels)),
+                exists().where(audience.c.seq == c.seq, audience.c.name.in_(sorted(access.names))),
+            )
+        )
+    if access.names:
+        parts.append(c.source.in_(sorted(access.names)))
+    if access.identities:
+        parts.append(c.created_by_ref.in_(sorted(access.identities)))
+    return or_(*parts) if parts else c.seq < 0
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("shieldwall_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _name_of(obj: dict[str, Any]) -> str | None:
+    name = obj.get("name") or obj.get("value")
+    return str(name)[:500] if name is not None else None
+
+
+def _reject(result: PutResult, oid: str, version: str, reason: str, details: bool) -> None:
+    result.rejected.append((oid, reason))
+    if details:
+        result.details.append(ObjectResult(oid, version, "rejected", reason))
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def _replace(q: Query, **changes: Any) -> Query:
+    from dataclasses import replace
+
+    return replace(q, **changes)
+
+
+__all__ = [
+    "Access",
+    "ObjectResult",
+    "Page",
+    "Provenance",
+    "PutResult",
+    "Query",
+    "Store",
+    "StoreError",
+    "StoredVersion",
+    "metadata",
+]
