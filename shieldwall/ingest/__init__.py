@@ -1,0 +1,1 @@
+"""Importers and exporters: everything that turns outside formats into STIX and back."""

@@ -1,0 +1,16 @@
+"""Imports every importer module so each registers its format; order is sniffing order."""
+
+import contextlib
+import importlib
+
+# Most specific first: a MISP event and an OSV record are JSON too, so they sniff before STIX.
+_MODULES = [
+    "shieldwall.ingest.misp",
+    "shieldwall.ingest.vulns",
+    "shieldwall.ingest.stix_bundle",
+    "shieldwall.ingest.ioc_list",
+]
+
+for _name in _MODULES:
+    with contextlib.suppress(ModuleNotFoundError):
+        importlib.import_module(_name)
