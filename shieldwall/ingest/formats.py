@@ -1,6 +1,5 @@
 """Imports every importer module so each registers its format; order is sniffing order."""
 
-import contextlib
 import importlib
 
 # Most specific first: a MISP event and an OSV record are JSON too, so they sniff before STIX.
@@ -12,5 +11,8 @@ _MODULES = [
 ]
 
 for _name in _MODULES:
-    with contextlib.suppress(ModuleNotFoundError):
+    try:
         importlib.import_module(_name)
+    except ModuleNotFoundError as exc:  # an importer not written yet; a missing dependency raises
+        if exc.name != _name:
+            raise
