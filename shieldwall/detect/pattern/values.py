@@ -1,0 +1,150 @@
+"""How pattern literals and observed JSON values compare.
+
+The STIX 2.1 specification (Part 5) fixes most of this; where it is silent we follow the OASIS
+reference matcher (stix2-matcher 3.0.0) so that a sighting found here is one the rest of the
+field would also find. Deviations are listed in docs/patterns.md.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import ipaddress
+import re
+from typing import Any
+
+_UTC = _dt.UTC
+
+# Values that the comparison tables below recognise; anything else (lists, dicts, None) is
+# "not comparable": `=` is false, `!=` is true, ordering is false.
+_NUMBER = (int, float)
+
+
+def parse_timestamp(text: str) -> _dt.datetime:
+    """Parse `YYYY-MM-DDTHH:MM:SS[.fraction]Z` as the reference does; ValueError otherwise.
+
+    Upper-case `T` and `Z` are required, the fraction is cut to microseconds; the result is
+    timezone-aware (UTC) so it orders against every other parsed timestamp.
+    """
+    if any(c.islower() for c in text):
+        raise ValueError(f"invalid timestamp (T and Z must be upper case): {text}")
+    if "." in text:
+        fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+        head, _, frac = text.partition(".")
+        if len(frac) > 7 and frac.endswith("Z"):
+            text = f"{head}.{frac[:6]}Z"
+    else:
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return _dt.datetime.strptime(text, fmt).replace(tzinfo=_UTC)
+
+
+def _as_timestamp(value: Any) -> _dt.datetime | None:
+    if isinstance(value, _dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _latin1(text: str) -> bytes | None:
+    """A string as bytes when every code point fits in one byte (the spec's binary rule)."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+
+
+def equal(value: Any, literal: Any) -> bool:
+    """The `=` test of one observed value against one pattern literal."""
+    lit_t = type(literal)
+    if lit_t is str:
+        if type(value) is str:
+            return value == literal
+        if type(value) is bytes:
+            return _latin1(literal) == value
+        return False
+    if lit_t is int or lit_t is float:
+        return (type(value) is int or type(value) is float) and value == literal
+    if lit_t is bool:
+        return type(value) is bool and value == literal
+    if lit_t is bytes:
+        if type(value) is bytes:
+            return value == literal
+        if type(value) is str:
+            return _latin1(value) == literal
+        return False
+    if lit_t is _dt.datetime:
+        ts = _as_timestamp(value)
+        return ts is not None and ts == literal
+    return False
+
+
+def compare(value: Any, literal: Any) -> int | None:
+    """-1/0/1 ordering of value against literal, or None when the two do not order."""
+    lit_t = type(literal)
+    val_t = type(value)
+    a: Any
+    b: Any
+    if lit_t in (int, float):
+        if val_t not in (int, float):
+            return None
+        a, b = value, literal
+    elif lit_t is str:
+        if val_t is str:
+            a, b = value, literal
+        elif val_t is bytes:
+            a, b = value, _latin1(literal)
+            if b is None:
+                return None
+        else:
+            return None
+    elif lit_t is bytes:
+        if val_t is bytes:
+            a, b = value, literal
+        elif val_t is str:
+            a, b = _latin1(value), literal
+            if a is None:
+                return None
+        else:
+            return None
+    elif lit_t is _dt.datetime:
+        a, b = _as_timestamp(value), literal
+        if a is None:
+            return None
+    else:
+        return None
+    return (a > b) - (a < b)
+
+
+# -- CIDR --------------------------------------------------------------------------------------
+
+_V4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+def parse_network(
+    text: str,
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An address or CIDR block as a network (a bare address is a /32 or /128); None if neither.
+
+    Host bits below the prefix are ignored ('10.1.2.3/8' is 10.0.0.0/8), as the reference does.
+    """
+    if not isinstance(text, str):
+        return None
+    addr, slash, prefix = text.partition("/")
+    if slash and not prefix.isdigit():
+        return None
+    if ":" not in addr and not _V4.fullmatch(addr):
+        return None
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def network_within(
+    inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    outer: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
