@@ -74,6 +74,10 @@ class Access:
     named_levels: frozenset[int] = frozenset()
     names: frozenset[str] = frozenset()
     identities: frozenset[str] = frozenset()
+    # Sharing groups (`group:NAME` audience entries) open fewer levels than a member's
+    # own name does: TLP:AMBER may go to a group, AMBER+STRICT and RED only to names.
+    group_levels: frozenset[int] = frozenset()
+    groups: frozenset[str] = frozenset()
 
 
 Outcome = Literal["new", "new_version", "history", "duplicate", "conflict", "rejected"]
@@ -142,7 +146,7 @@ class Query:
 
     types: Sequence[str] | None = None
     ids: Sequence[str] | None = None
-    versions: VersionMode | Sequence[int] = "last"
+    versions: VersionMode | Sequence[int | str] = "last"  # a sequence may mix in first/last
     spec_versions: Sequence[str] | None = None
     added_after_us: int | None = None
     after_seq: int | None = None
@@ -303,7 +307,7 @@ class Store:
             for chunk in _chunks([existing[(p.id, p.version_us)] for p in clash], _LOOKUP_CHUNK):
                 stored_text.update(
                     conn.execute(select(objects.c.seq, objects.c.json).where(objects.c.seq.in_(chunk)))
-                    .tuples()
+                    
                     .all()
                 )
 
@@ -398,7 +402,7 @@ class Store:
                             objects.c.date_added_us >= first_added,
                             objects.c.date_added_us < first_added + len(rows),
                         )
-                    ).tuples().all()
+                    ).all()
                 )
                 conn.execute(
                     audience.insert(),
@@ -481,7 +485,7 @@ class Store:
                 .scalar_subquery()
             )
         elif q.versions != "all":
-            where.append(c.version_us.in_(list(q.versions)))
+            where.append(_versions_clause(list(q.versions)))
         if q.ids:
             where.append(c.id.in_(list(q.ids)))
         if q.types:
@@ -528,18 +532,18 @@ class Store:
             by_type = dict(
                 conn.execute(
                     select(c.type, func.count()).where(c.is_latest).group_by(c.type)
-                ).tuples().all()
+                ).all()
             )
             by_tlp = {
                 TLP(k).label: v
                 for k, v in conn.execute(
                     select(c.tlp, func.count()).where(c.is_latest).group_by(c.tlp)
-                ).tuples().all()
+                ).all()
             }
             by_source = dict(
                 conn.execute(
                     select(c.source, func.count()).where(c.is_latest).group_by(c.source)
-                ).tuples().all()
+                ).all()
             )
             versions = conn.execute(select(func.count()).select_from(objects)).scalar() or 0
             revoked = conn.execute(
@@ -555,6 +559,36 @@ class Store:
             "by_source": by_source,
             "json_bytes": int(text_bytes),
         }
+
+    # ---- deleting (TAXII "Delete An Object") ----------------------------------------
+
+    def delete_versions(self, seqs: Sequence[int]) -> int:
+        """Remove stored versions by `seq`; the newest remaining version of each id
+        becomes latest again. Returns how many versions were removed."""
+        seqs = list(dict.fromkeys(int(s) for s in seqs))
+        if not seqs:
+            return 0
+        c = objects.c
+        removed = 0
+        with self._write() as conn:
+            ids: set[str] = set()
+            for chunk in _chunks(seqs, _LOOKUP_CHUNK):
+                ids.update(conn.execute(select(c.id).where(c.seq.in_(chunk))).scalars())
+                conn.execute(delete(audience).where(audience.c.seq.in_(chunk)))
+                removed += conn.execute(delete(objects).where(c.seq.in_(chunk))).rowcount
+            for chunk in _chunks(sorted(ids), _LOOKUP_CHUNK):
+                newest = (
+                    select(c.id, func.max(c.version_us).label("v"))
+                    .where(c.id.in_(chunk)).group_by(c.id).subquery()
+                )
+                keep = conn.execute(
+                    select(c.seq).join(newest, and_(c.id == newest.c.id,
+                                                    c.version_us == newest.c.v))
+                ).scalars().all()
+                conn.execute(update(objects).where(c.id.in_(chunk)).values(is_latest=False))
+                if keep:
+                    conn.execute(update(objects).where(c.seq.in_(keep)).values(is_latest=True))
+        return removed
 
     # ---- tags and small state --------------------------------------------------------
 
@@ -576,14 +610,14 @@ class Store:
         with self.engine.connect() as conn:
             return dict(
                 conn.execute(select(tags.c.tag, tags.c.detail).where(tags.c.id == stix_id))
-                .tuples().all()
+                .all()
             )
 
     def tagged(self, tag: str) -> list[tuple[str, str | None]]:
         with self.engine.connect() as conn:
             return list(
                 conn.execute(select(tags.c.id, tags.c.detail).where(tags.c.tag == tag))
-                .tuples().all()
+                .all()
             )
 
     def kv_get(self, key: str) -> str | None:
@@ -640,10 +674,35 @@ def _access_clause(access: Access) -> Any:
                 exists().where(audience.c.seq == c.seq, audience.c.name.in_(sorted(access.names))),
             )
         )
+    if access.group_levels and access.groups:
+        parts.append(
+            and_(
+                c.tlp.in_(sorted(access.group_levels)),
+                exists().where(audience.c.seq == c.seq, audience.c.name.in_(sorted(access.groups))),
+            )
+        )
     if access.names:
         parts.append(c.source.in_(sorted(access.names)))
     if access.identities:
         parts.append(c.created_by_ref.in_(sorted(access.identities)))
+    return or_(*parts) if parts else c.seq < 0
+
+
+def _versions_clause(wanted: list[Any]) -> Any:
+    """Several `match[version]` values at once (TAXII): timestamps, `first`, `last`."""
+    c = objects.c
+    parts: list[Any] = []
+    stamps = [v for v in wanted if not isinstance(v, str)]
+    if stamps:
+        parts.append(c.version_us.in_(stamps))
+    if "last" in wanted:
+        parts.append(c.is_latest)
+    if "first" in wanted:
+        o2 = objects.alias("o2")
+        parts.append(
+            c.version_us == select(func.min(o2.c.version_us)).where(o2.c.id == c.id)
+            .scalar_subquery()
+        )
     return or_(*parts) if parts else c.seq < 0
 
 

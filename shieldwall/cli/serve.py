@@ -1,0 +1,45 @@
+"""`shieldwall serve`: the node's TAXII 2.1 server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shieldwall.cli.common import HomeOpt, open_node
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        home: HomeOpt = None,
+        host: Annotated[str | None, typer.Option(help="Address (default: config, 127.0.0.1).")]
+        = None,
+        port: Annotated[int | None, typer.Option(help="Port (default: config; 0 picks one).")]
+        = None,
+        tls_cert: Annotated[str | None, typer.Option(help="PEM certificate for HTTPS.")] = None,
+        tls_key: Annotated[str | None, typer.Option(help="PEM private key for HTTPS.")] = None,
+        rate_limit: Annotated[
+            float, typer.Option(help="Requests a second per member (bursts twice that); 0: off.")
+        ] = 200.0,
+    ) -> None:
+        """Serve TAXII 2.1 (discovery at /taxii2/, API docs at /docs, health at /healthz)."""
+        from shieldwall.taxii.app import Settings
+        from shieldwall.taxii.server import serve as run
+
+        node = open_node(home)
+        cfg = node.config
+        settings = Settings(
+            node_member=cfg.member,
+            default_tlp=cfg.default_tlp_level,
+            max_content_length=cfg.server.max_content_length,
+            allow_anonymous_discovery=cfg.server.allow_anonymous_discovery,
+            rate_limit=rate_limit,
+        )
+        run(
+            node.store, settings,
+            host=host or cfg.server.host,
+            port=cfg.server.port if port is None else port,
+            tls_cert=tls_cert or cfg.server.tls_cert,
+            tls_key=tls_key or cfg.server.tls_key,
+        )

@@ -1,0 +1,534 @@
+"""The TAXII 2.1 API of a node (FastAPI): discovery, API root, collections, objects,
+manifest, versions, status; every read and write decided by `shieldwall.policy`.
+
+Reads never parse stored objects: an envelope is the stored canonical JSON of each
+version joined between a few bytes of framing, so a page costs one indexed query and
+one string join (bench/taxii_bench.py holds the figures).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from shieldwall.policy import (
+    Collection,
+    Existing,
+    Member,
+    Members,
+    may_read,
+    may_write,
+    member_identity_id,
+    visibility,
+    write_refusal,
+)
+from shieldwall.stix.markings import TLP
+from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
+from shieldwall.store import Access, Provenance, Store, StoredVersion
+from shieldwall.store import Query as StoreQuery
+from shieldwall.taxii import errors
+from shieldwall.taxii.auth import CHALLENGE, FailedLogins, RateLimit, authenticate
+from shieldwall.taxii.errors import TaxiiError, not_found
+from shieldwall.taxii.media import STIX_21, TAXII_21, accepts_taxii, is_taxii_content
+from shieldwall.taxii.middleware import AccessLog, BodyLimit
+from shieldwall.taxii.validate import problem
+
+API_ROOT = "/api/"
+DEFAULT_PAGE = 5_000
+MAX_PAGE = 10_000
+_STATUS_KEY = "taxii-status:"
+
+
+@dataclass
+class Settings:
+    """What a running server needs besides its store: the node's name and limits."""
+
+    node_member: str = "node"
+    default_tlp: TLP = TLP.AMBER
+    max_content_length: int = 100 * 1024 * 1024
+    allow_anonymous_discovery: bool = False
+    rate_limit: float = 200.0  # requests a second per member; 0 turns it off
+    max_failed_logins: int = 10
+    failed_login_window: float = 60.0
+    title: str = "Shieldwall node"
+
+
+@dataclass
+class _Ctx:
+    store: Store
+    members: Members
+    settings: Settings
+    failures: FailedLogins = field(init=False)
+    limiter: RateLimit = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.failures = FailedLogins(s.max_failed_logins, s.failed_login_window)
+        self.limiter = RateLimit(s.rate_limit)
+
+
+def access_for(member: Member) -> Access:
+    """The policy decision for `member`, in the form the store applies in SQL."""
+    v = visibility(member)
+    return Access(
+        open_levels=frozenset(int(t) for t in v.open_levels),
+        named_levels=frozenset(int(t) for t in v.named_levels),
+        names=v.names,
+        identities=v.identities,
+        group_levels=frozenset(int(t) for t in v.group_levels),
+        groups=v.groups,
+    )
+
+
+# ---- request parsing ----------------------------------------------------------------------
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def _ts(value: str, what: str) -> int:
+    try:
+        return parse_ts(value)
+    except ValueError:
+        raise TaxiiError(400, f"{what}: not a STIX timestamp: {value[:60]!r}") from None
+
+
+def _versions(value: str | None) -> Any:
+    items = _split(value) or ["last"]
+    if "all" in items:
+        return "all"
+    if items in (["last"], ["first"]):
+        return items[0]
+    return [v if v in ("first", "last") else _ts(v, "match[version]") for v in items]
+
+
+def encode_next(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s1:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_next(token: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        tag, _, seq = raw.partition(":")
+        if tag != "s1" or not seq.isdigit():
+            raise ValueError
+        return int(seq)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise TaxiiError(400, "next: not a token this server issued") from None
+
+
+AddedAfter = Annotated[str | None, Query(description="Only versions added after this time.")]
+Limit = Annotated[int | None, Query(ge=1, description=f"Page size (at most {MAX_PAGE}).")]
+Next = Annotated[str | None, Query(description="The `next` token of the previous page.")]
+MatchId = Annotated[str | None, Query(alias="match[id]", description="Ids, comma-separated.")]
+MatchType = Annotated[str | None, Query(alias="match[type]", description="STIX types.")]
+MatchVersion = Annotated[
+    str | None,
+    Query(alias="match[version]", description="first, last (default), all, or timestamps."),
+]
+MatchSpec = Annotated[str | None, Query(alias="match[spec_version]", description="e.g. 2.1")]
+CollectionId = Annotated[str, Path(description="Collection id (or alias).")]
+ObjectId = Annotated[str, Path(description="STIX id.")]
+
+
+def _query(
+    *, added_after: str | None, limit: int | None, next_: str | None, ids: list[str] | None,
+    types: str | None, versions: str | None, spec: str | None,
+) -> StoreQuery:
+    return StoreQuery(
+        ids=ids,
+        types=_split(types),
+        versions=_versions(versions),
+        spec_versions=_split(spec),
+        added_after_us=_ts(added_after, "added_after") if added_after else None,
+        after_seq=decode_next(next_) if next_ else None,
+        limit=min(limit or DEFAULT_PAGE, MAX_PAGE),
+    )
+
+
+def _version_of(row: StoredVersion) -> str:
+    return format_ts(row.version_us or row.date_added_us)
+
+
+# ---- who is calling ------------------------------------------------------------------------
+
+
+def accept_taxii(request: Request) -> None:
+    if not accepts_taxii(request.headers.get("accept")):
+        raise TaxiiError(406, f"this API answers only {TAXII_21}")
+
+
+def _caller(request: Request) -> Member | None:
+    ctx: _Ctx = request.app.state.ctx
+    client = request.client.host if request.client else "-"
+    member = authenticate(ctx.members, request.headers.get("authorization"), client,
+                          ctx.failures)
+    if member is not None:
+        request.state.member = member.name
+        wait = ctx.limiter.allow(member.name)
+        if wait:
+            raise TaxiiError(429, "request rate limit reached; slow down",
+                             {"Retry-After": str(int(wait) + 1)})
+    return member
+
+
+def caller(request: Request) -> Member:
+    member = _caller(request)
+    if member is None:
+        raise TaxiiError(401, "authentication required (HTTP Basic or Bearer token)",
+                         CHALLENGE)
+    return member
+
+
+def optional_caller(request: Request) -> Member | None:
+    member = _caller(request)
+    ctx: _Ctx = request.app.state.ctx
+    if member is None and not ctx.settings.allow_anonymous_discovery:
+        raise TaxiiError(401, "authentication required (HTTP Basic or Bearer token)",
+                         CHALLENGE)
+    return member
+
+
+Caller = Annotated[Member, Depends(caller)]
+MaybeCaller = Annotated[Member | None, Depends(optional_caller)]
+
+
+# ---- the application ------------------------------------------------------------------------
+
+
+def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
+    ctx = _Ctx(store, Members(store.engine), settings or Settings())
+    app = FastAPI(
+        title="Shieldwall TAXII 2.1",
+        version="2.1",
+        description="The TAXII 2.1 API of a Shieldwall node. Authenticate with HTTP Basic "
+        "(member name, token) or `Authorization: Bearer <token>`.",
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    deps = [Depends(accept_taxii)]
+    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_content_length)
+    app.add_middleware(AccessLog)
+
+    def collection_for(member: Member, cid: str) -> Collection:
+        for coll in ctx.members.collections():
+            if cid in (coll.id, coll.alias) and (may_read(member, coll) or may_write(member, coll)):
+                return coll
+        raise not_found("collection")
+
+    def readable(member: Member, cid: str) -> Collection:
+        coll = collection_for(member, cid)
+        if not may_read(member, coll):
+            raise TaxiiError(403, "this member may not read this collection")
+        return coll
+
+    def scoped(q: StoreQuery, coll: Collection, member: Member) -> StoreQuery:
+        q.access = access_for(member)
+        q.collection = coll.alias if coll.scope == "own" else None
+        return q
+
+    def page_headers(rows: list[StoredVersion]) -> dict[str, str]:
+        if not rows:
+            return {}
+        return {
+            "X-TAXII-Date-Added-First": format_ts(min(r.date_added_us for r in rows)),
+            "X-TAXII-Date-Added-Last": format_ts(max(r.date_added_us for r in rows)),
+        }
+
+    def frame(key: str, items: str, more: bool, rows: list[StoredVersion]) -> bytes:
+        head = '{"more":true,"next":"' + encode_next(rows[-1].seq) + '"' if more else \
+            '{"more":false'
+        if not rows:
+            return (head + "}").encode()
+        return (head + ',"' + key + '":[' + items + "]}").encode()
+
+    def taxii_json(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                   ) -> Response:
+        return Response(orjson.dumps(body), status_code=status, media_type=TAXII_21,
+                        headers=headers)
+
+    # ---- discovery and API root ------------------------------------------------------------
+
+    @app.get("/taxii2/", dependencies=deps, tags=["discovery"])
+    def discovery(member: MaybeCaller) -> Response:
+        return taxii_json({
+            "title": f"{ctx.settings.title} ({ctx.settings.node_member})",
+            "description": "TAXII 2.1 server of a Shieldwall node.",
+            "default": API_ROOT,
+            "api_roots": [API_ROOT],
+        })
+
+    @app.get(API_ROOT, dependencies=deps, tags=["api root"])
+    def api_root(member: Caller) -> Response:
+        return taxii_json({
+            "title": "Alliance",
+            "description": "Threat intelligence shared within the alliance, per TLP 2.0.",
+            "versions": [TAXII_21],
+            "max_content_length": ctx.settings.max_content_length,
+        })
+
+    @app.get(API_ROOT + "status/{status_id}/", dependencies=deps, tags=["status"])
+    def status(member: Caller, status_id: Annotated[str, Path()]) -> Response:
+        text = ctx.store.kv_get(_STATUS_KEY + status_id) if len(status_id) <= 64 else None
+        if text is None:
+            raise not_found("status")
+        record = orjson.loads(text)
+        if record.pop("owner", None) != member.name:
+            raise not_found("status")
+        return taxii_json(record)
+
+    # ---- collections ----------------------------------------------------------------------------
+
+    def describe(coll: Collection, member: Member) -> dict[str, Any]:
+        return {
+            "id": coll.id,
+            "alias": coll.alias,
+            "title": coll.title,
+            "description": coll.description,
+            "can_read": may_read(member, coll),
+            "can_write": may_write(member, coll),
+            "media_types": [STIX_21],
+        }
+
+    @app.get(API_ROOT + "collections/", dependencies=deps, tags=["collections"])
+    def list_collections(member: Caller) -> Response:
+        colls = [
+            describe(c, member) for c in ctx.members.collections()
+            if may_read(member, c) or may_write(member, c)
+        ]
+        return taxii_json({"collections": colls} if colls else {})
+
+    @app.get(API_ROOT + "collections/{cid}/", dependencies=deps, tags=["collections"])
+    def get_collection(member: Caller, cid: CollectionId) -> Response:
+        return taxii_json(describe(collection_for(member, cid), member))
+
+    # ---- objects --------------------------------------------------------------------------------
+
+    @app.get(API_ROOT + "collections/{cid}/objects/", dependencies=deps, tags=["objects"])
+    def get_objects(
+        member: Caller, cid: CollectionId, added_after: AddedAfter = None, limit: Limit = None,
+        next: Next = None, match_id: MatchId = None, match_type: MatchType = None,
+        match_version: MatchVersion = None, match_spec_version: MatchSpec = None,
+    ) -> Response:
+        coll = readable(member, cid)
+        q = _query(added_after=added_after, limit=limit, next_=next, ids=_split(match_id),
+                   types=match_type, versions=match_version, spec=match_spec_version)
+        page = ctx.store.query(scoped(q, coll, member))
+        body = frame("objects", ",".join(r.json for r in page.rows), page.more, page.rows)
+        return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
+
+    @app.post(API_ROOT + "collections/{cid}/objects/", dependencies=deps, tags=["objects"],
+              status_code=202)
+    async def add_objects(request: Request, member: Caller, cid: CollectionId) -> Response:
+        coll = collection_for(member, cid)
+        if not may_write(member, coll):
+            raise TaxiiError(403, "this member may not write to this collection")
+        if not is_taxii_content(request.headers.get("content-type")):
+            raise TaxiiError(415, f"send objects as {TAXII_21}")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > ctx.settings.max_content_length:
+                raise TaxiiError(413, "the envelope is larger than max_content_length")
+        record = await run_in_threadpool(_add, ctx, member, coll, bytes(body))
+        return taxii_json(record, status=202)
+
+    @app.get(API_ROOT + "collections/{cid}/objects/{object_id}/", dependencies=deps,
+             tags=["objects"])
+    def get_object(
+        member: Caller, cid: CollectionId, object_id: ObjectId, added_after: AddedAfter = None,
+        limit: Limit = None, next: Next = None, match_version: MatchVersion = None,
+        match_spec_version: MatchSpec = None,
+    ) -> Response:
+        coll = readable(member, cid)
+        q = _query(added_after=added_after, limit=limit, next_=next, ids=[object_id],
+                   types=None, versions=match_version, spec=match_spec_version)
+        page = ctx.store.query(scoped(q, coll, member))
+        if not page.rows and next is None:
+            raise not_found("object")
+        body = frame("objects", ",".join(r.json for r in page.rows), page.more, page.rows)
+        return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
+
+    @app.delete(API_ROOT + "collections/{cid}/objects/{object_id}/", dependencies=deps,
+                tags=["objects"])
+    def delete_object(
+        member: Caller, cid: CollectionId, object_id: ObjectId,
+        match_version: MatchVersion = None, match_spec_version: MatchSpec = None,
+    ) -> Response:
+        coll = collection_for(member, cid)
+        q = _query(added_after=None, limit=None, next_=None, ids=[object_id], types=None,
+                   versions=match_version or "all", spec=match_spec_version)
+        q.limit = None
+        rows = ctx.store.query(scoped(q, coll, member)).rows
+        if not rows:
+            raise not_found("object")
+        if not may_write(member, coll):
+            raise TaxiiError(403, "this member may not write to this collection")
+        mine = [r.seq for r in rows
+                if r.source == member.name or r.created_by_ref == member.identity_id]
+        if len(mine) != len(rows):
+            raise TaxiiError(403, "a member may delete only versions it created or delivered")
+        ctx.store.delete_versions(mine)
+        return Response(status_code=200, media_type=TAXII_21)
+
+    @app.get(API_ROOT + "collections/{cid}/objects/{object_id}/versions/", dependencies=deps,
+             tags=["objects"])
+    def object_versions(
+        member: Caller, cid: CollectionId, object_id: ObjectId, added_after: AddedAfter = None,
+        limit: Limit = None, next: Next = None, match_spec_version: MatchSpec = None,
+    ) -> Response:
+        coll = readable(member, cid)
+        q = _query(added_after=added_after, limit=limit, next_=next, ids=[object_id],
+                   types=None, versions="all", spec=match_spec_version)
+        page = ctx.store.query(scoped(q, coll, member))
+        if not page.rows and next is None:
+            raise not_found("object")
+        items = ",".join('"' + _version_of(r) + '"' for r in page.rows)
+        body = frame("versions", items, page.more, page.rows)
+        return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
+
+    @app.get(API_ROOT + "collections/{cid}/manifest/", dependencies=deps, tags=["objects"])
+    def manifest(
+        member: Caller, cid: CollectionId, added_after: AddedAfter = None, limit: Limit = None,
+        next: Next = None, match_id: MatchId = None, match_type: MatchType = None,
+        match_version: MatchVersion = None, match_spec_version: MatchSpec = None,
+    ) -> Response:
+        coll = readable(member, cid)
+        q = _query(added_after=added_after, limit=limit, next_=next, ids=_split(match_id),
+                   types=match_type, versions=match_version, spec=match_spec_version)
+        page = ctx.store.query(scoped(q, coll, member))
+        items = ",".join(
+            orjson.dumps({
+                "id": r.id, "date_added": format_ts(r.date_added_us),
+                "version": _version_of(r), "media_type": STIX_21,
+            }).decode()
+            for r in page.rows
+        )
+        body = frame("objects", items, page.more, page.rows)
+        return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
+
+    # ---- operations -----------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, Any]:
+        ctx.store.kv_get("healthz")
+        return {"status": "ok"}
+
+    return app
+
+
+# ---- adding objects ------------------------------------------------------------------------------
+
+
+def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, Any]:
+    """Validate, apply policy, store; every object ends up a success or a failure."""
+    requested = now_us()
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise TaxiiError(400, "the body is not valid JSON") from None
+    objs = envelope.get("objects") if isinstance(envelope, dict) else None
+    if not isinstance(objs, list):
+        raise TaxiiError(400, "the body must be an envelope: {\"objects\": [...]}")
+
+    failures: list[dict[str, str]] = []
+    candidates: list[dict[str, Any]] = []
+    for obj in objs:
+        why = problem(obj)
+        if why:
+            failures.append(_entry(obj, why))
+        else:
+            candidates.append(obj)
+
+    accepted = _apply_policy(ctx, member, candidates, failures)
+    successes: list[dict[str, str]] = []
+    if accepted:
+        result = ctx.store.put_many(
+            accepted, Provenance(member.name, "taxii", coll.alias),
+            default_tlp=ctx.settings.default_tlp, details=True,
+        )
+        for d in result.details:
+            item = {"id": d.id, "version": d.version}
+            if d.outcome == "rejected":
+                failures.append(item | {"message": d.reason})
+            else:
+                successes.append(item | {"message": d.outcome.replace("_", " ")})
+    record = {
+        "id": str(uuid.uuid4()),
+        "status": "complete",
+        "request_timestamp": format_ts(requested),
+        "total_count": len(objs),
+        "success_count": len(successes),
+        "successes": successes,
+        "failure_count": len(failures),
+        "failures": failures,
+        "pending_count": 0,
+        "pendings": [],
+    }
+    ctx.store.kv_set(_STATUS_KEY + record["id"],
+                     orjson.dumps(record | {"owner": member.name}).decode())
+    return record
+
+
+def _entry(obj: Any, message: str) -> dict[str, str]:
+    entry = {"message": message}
+    if isinstance(obj, dict):
+        if isinstance(obj.get("id"), str):
+            entry["id"] = obj["id"][:300]
+        version = obj.get("modified") or obj.get("created")
+        if isinstance(version, str):
+            entry["version"] = version[:40]
+    entry.setdefault("id", "")
+    return entry
+
+
+def _apply_policy(
+    ctx: _Ctx, member: Member, objs: list[dict[str, Any]], failures: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    if not objs:
+        return []
+    identities = frozenset(
+        member_identity_id(n) for n in ctx.members.names() | {ctx.settings.node_member}
+    )
+    ids = list({o["id"] for o in objs})
+    existing = {
+        r.id: Existing(r.tlp, r.created_by_ref, r.source)
+        for r in ctx.store.query(StoreQuery(ids=ids, versions="last")).rows
+    }
+    sighted_ids = list({
+        o["sighting_of_ref"] for o in objs
+        if o["type"] == "sighting" and isinstance(o.get("sighting_of_ref"), str)
+    })
+    sighted: dict[str, Existing] = {}
+    if sighted_ids:
+        # Only indicators the writer can see count: an invisible one does not exist for it.
+        q = StoreQuery(ids=sighted_ids, versions="last", access=access_for(member))
+        sighted = {r.id: Existing(r.tlp, r.created_by_ref, r.source)
+                   for r in ctx.store.query(q).rows}
+    accepted = []
+    for obj in objs:
+        why = write_refusal(
+            member, obj, member_identities=identities, existing=existing.get(obj["id"]),
+            sighted=sighted.get(obj.get("sighting_of_ref", "")) if obj["type"] == "sighting"
+            else None,
+            default_tlp=ctx.settings.default_tlp,
+        )
+        if why:
+            failures.append(_entry(obj, why))
+        else:
+            accepted.append(obj)
+    return accepted
+
+

@@ -1,0 +1,118 @@
+"""Who is calling: HTTP Basic (what taxii2-client sends) or a Bearer token.
+
+Failed logins are counted per client address; past `max_failures` in `window`
+seconds that address gets 429 without its credentials being checked, which caps an
+online guessing attack at a handful of tries a minute. Each failure is logged with
+the address and the user name offered, never the secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+import time
+from collections import deque
+
+import orjson
+
+from shieldwall.policy import Member, Members
+from shieldwall.taxii.errors import TaxiiError
+
+log = logging.getLogger("shieldwall.taxii.auth")
+
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="shieldwall", Bearer realm="shieldwall"'}
+
+
+class FailedLogins:
+    def __init__(self, max_failures: int = 10, window: float = 60.0) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        q = self._seen.setdefault(client, deque())
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def blocked(self, client: str) -> float:
+        """Seconds until `client` may try again (0: it may try now)."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._recent(client, now)
+            if len(q) < self.max_failures:
+                return 0.0
+            return max(0.0, q[0] + self.window - now)
+
+    def record(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent(client, now).append(now)
+            if len(self._seen) > 10_000:  # forget the quiet ones; bounded memory
+                for key in [k for k, v in self._seen.items() if not v][:5_000]:
+                    del self._seen[key]
+
+
+class RateLimit:
+    """A token bucket per member: `rate` requests a second, bursts of `2 * rate`."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> float:
+        """0 when the request may proceed, else seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        burst = 2 * self.rate
+        with self._lock:
+            tokens, last = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - last) * self.rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return (1 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1, now)
+            return 0.0
+
+
+def _credentials(header: str) -> tuple[str | None, str] | None:
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return None, value
+    if scheme.lower() == "basic" and value:
+        try:
+            user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        if sep and user and password:
+            return user, password
+    return None
+
+
+def authenticate(
+    members: Members, header: str | None, client: str, failures: FailedLogins
+) -> Member | None:
+    """The calling member, None when no credentials were sent; 401/429 on bad ones."""
+    if not header:
+        return None
+    wait = failures.blocked(client)
+    if wait:
+        raise TaxiiError(429, "too many failed logins from this address; try again later",
+                         {"Retry-After": str(int(wait) + 1)})
+    creds = _credentials(header)
+    member = members.authenticate(creds[1], creds[0]) if creds else None
+    if member is None:
+        failures.record(client)
+        log.warning(orjson.dumps({
+            "event": "login_failed", "client": client,
+            "user": (creds[0] if creds else None),
+            "scheme": header.strip().partition(" ")[0][:20],
+        }).decode())
+        raise TaxiiError(401, "invalid credentials", CHALLENGE)
+    return member

@@ -1,0 +1,70 @@
+"""Running the TAXII server: one uvicorn process on a socket we bind ourselves.
+
+Binding first lets `--port 0` pick a free port and report it on stderr before the
+first request, which is how tests and scripts find an ephemeral server.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from pathlib import Path
+
+from shieldwall.errors import ShieldwallError
+from shieldwall.store import Store
+from shieldwall.taxii.app import Settings, create_app
+
+
+class ServeError(ShieldwallError):
+    """The server cannot start; the message says why."""
+
+
+def _logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("shieldwall.taxii", "shieldwall.taxii.access", "shieldwall.taxii.auth"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler] if name == "shieldwall.taxii" else []
+        logger.setLevel(logging.INFO)
+    logging.getLogger("shieldwall.taxii").propagate = False
+
+
+def serve(
+    store: Store,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> None:
+    import uvicorn
+
+    if bool(tls_cert) != bool(tls_key):
+        raise ServeError("TLS needs both --tls-cert and --tls-key")
+    for path in (tls_cert, tls_key):
+        if path and not Path(path).is_file():
+            raise ServeError(f"no such file: {path}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    bound = sock.getsockname()[1]
+    _logging()
+    app = create_app(store, settings)
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+        timeout_keep_alive=30, server_header=False,
+    )
+    scheme = "https" if tls_cert else "http"
+    print(f"shieldwall: serving TAXII 2.1 on {scheme}://{host}:{bound}/taxii2/",
+          file=sys.stderr, flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+__all__ = ["ServeError", "Settings", "serve"]

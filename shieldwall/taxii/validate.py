@@ -1,0 +1,78 @@
+"""Checks on each object a member POSTs, before policy and the store see it.
+
+Enough of STIX 2.1 to refuse what would poison other members' tools (missing ids,
+ids of the wrong type, unparseable timestamps, indicators without a pattern), cheap
+enough for 1,000-object envelopes at tens of thousands of objects a second. The full
+OASIS validator is ~1 ms an object; it belongs in ingest, not on the wire.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from shieldwall.stix.ids import valid_id
+from shieldwall.stix.markings import AUDIENCE_PROPERTY
+from shieldwall.stix.timestamps import parse_ts
+
+_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
+
+SCO_TYPES = frozenset({
+    "artifact", "autonomous-system", "directory", "domain-name", "email-addr",
+    "email-message", "file", "ipv4-addr", "ipv6-addr", "mac-addr", "mutex",
+    "network-traffic", "process", "software", "url", "user-account",
+    "windows-registry-key", "x509-certificate",
+})
+# Objects that are neither SCOs nor versioned SDOs/SROs.
+_UNVERSIONED = frozenset({"marking-definition", "extension-definition", "language-content"})
+_REQUIRED = {
+    "indicator": ("pattern", "pattern_type", "valid_from"),
+    "sighting": ("sighting_of_ref",),
+    "relationship": ("relationship_type", "source_ref", "target_ref"),
+}
+
+
+def problem(obj: Any) -> str | None:
+    """Why `obj` is not an acceptable STIX 2.1 object, or None."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    kind = obj.get("type")
+    if not isinstance(kind, str) or not _TYPE_RE.match(kind):
+        return "missing or malformed 'type'"
+    oid = obj.get("id")
+    if not valid_id(oid) or oid.split("--", 1)[0] != kind:
+        return "missing or malformed 'id' (must be '<type>--<uuid>')"
+    spec = obj.get("spec_version")
+    if spec is not None and spec != "2.1":
+        return "spec_version must be '2.1'"
+    if kind not in SCO_TYPES:
+        if spec is None:
+            return "missing 'spec_version'"
+        if "created" not in obj:
+            return "missing 'created'"
+        if "modified" not in obj and kind not in _UNVERSIONED:
+            return "missing 'modified'"
+    stamps = {}
+    for key in ("created", "modified", "valid_from", "valid_until", "first_seen", "last_seen"):
+        if key in obj:
+            try:
+                stamps[key] = parse_ts(obj[key])
+            except ValueError as exc:
+                return f"'{key}': {exc}"
+    if "created" in stamps and stamps.get("modified", stamps["created"]) < stamps["created"]:
+        return "'modified' is earlier than 'created'"
+    for key in _REQUIRED.get(kind, ()):
+        if key not in obj:
+            return f"missing '{key}'"
+    refs = obj.get("object_marking_refs")
+    if refs is not None and not (isinstance(refs, list) and all(valid_id(r) for r in refs)):
+        return "'object_marking_refs' must be a list of marking-definition ids"
+    cbr = obj.get("created_by_ref")
+    if cbr is not None and not (valid_id(cbr) and cbr.startswith("identity--")):
+        return "'created_by_ref' must be an identity id"
+    audience = obj.get(AUDIENCE_PROPERTY)
+    if audience is not None and not (
+        isinstance(audience, list) and all(isinstance(a, str) for a in audience)
+    ):
+        return f"'{AUDIENCE_PROPERTY}' must be a list of member names or 'group:NAME'"
+    return None
