@@ -1,0 +1,174 @@
+"""`shieldwall hunt` and `shieldwall watch`: the member's telemetry against shared indicators."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shieldwall.cli.common import HomeOpt, console, open_node, out
+
+FORMATS = ["zeek", "suricata", "stix", "jsonl"]
+
+
+def _parse_since(text: str) -> int:
+    """`30d`, `12h`, `90m` -> microseconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    if not text or text[-1] not in units or not text[:-1].isdigit():
+        from shieldwall.errors import ShieldwallError
+
+        raise ShieldwallError(f"--since {text!r}: give a number and a unit, e.g. 30d, 12h, 90m")
+    return int(text[:-1]) * units[text[-1]] * 1_000_000
+
+
+def _setup(home: Path | None, force: bool, window_minutes: int) -> tuple[Any, Any, Any]:
+    from shieldwall.detect.index import IndicatorIndex
+    from shieldwall.detect.sightings import Sightings
+
+    node = open_node(home)
+    index = IndicatorIndex(force_warninglisted=force)
+    index.sync(node.store)
+    if index.rejected:
+        console.print(f"[yellow]{len(index.rejected)} indicator(s) not matched:[/]")
+        for r in list(index.rejected.values())[:10]:
+            console.print(f"  {r.id} {r.name!r}: {r.reason}")
+    sightings = Sightings(node.identity_id, node.config.sighting_tlp_level,
+                          window_us=window_minutes * 60 * 1_000_000)
+    return node, index, sightings
+
+
+def _store(node: Any, objects: list[dict[str, Any]]) -> None:
+    from shieldwall.store import Provenance
+
+    if objects:
+        node.store.put_many([node.identity(), *objects], Provenance(node.member, "detect"),
+                            default_tlp=node.config.sighting_tlp_level)
+
+
+def _report(hunter: Any, objects: list[dict[str, Any]], as_json: bool, elapsed: float) -> None:
+    import orjson
+    from rich.table import Table
+
+    st = hunter.stats
+    rate = st.events / elapsed if elapsed > 0 else 0.0
+    console.print(f"{st.events:,} events from {st.files} file(s) in {elapsed:.1f}s "
+                  f"({rate:,.0f} events/s); {hunter.sightings.hits:,} hits")
+    if st.bad_count:
+        console.print(f"[yellow]{st.bad_count} corrupt line(s) skipped[/]")
+        for b in st.bad[:10]:
+            console.print(f"  {b.file}:{b.line}: {b.reason}")
+    if as_json:
+        out.print_json(orjson.dumps([o for o in objects if o["type"] == "sighting"]).decode())
+        return
+    table = Table(title="Hits by indicator")
+    for col in ("indicator", "name", "hits", "sightings"):
+        table.add_column(col)
+    for iid, (name, hits, n) in sorted(hunter.sightings.by_indicator().items(),
+                                       key=lambda kv: -kv[1][1]):
+        table.add_row(iid, name, f"{hits:,}", str(n))
+    out.print(table)
+
+
+def hunt(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Log files or directories.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force: zeek, suricata, stix, "
+                                            "jsonl (default: detect).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Field mapping for --format jsonl.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the sightings as JSON.")] = False,
+    since: Annotated[str | None, typer.Option(
+        help="Retro-hunt stored telemetry, e.g. 30d.")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the telemetry (Parquet) for retro-hunts.")]
+    = True,
+    force_warninglisted: Annotated[bool, typer.Option(
+        help="Also match indicators on a warning list.")] = False,
+    window: Annotated[int, typer.Option(help="Sighting window in minutes.")] = 60,
+    home: HomeOpt = None,
+) -> None:
+    """Match logs against the node's active indicators and record sightings."""
+    from rich.progress import Progress, TextColumn
+
+    from shieldwall.detect.hunt import Hunter
+    from shieldwall.detect.readers import ReaderError
+    from shieldwall.detect.readers.jsonl import load_mapping
+
+    if fmt is not None and fmt not in FORMATS:
+        raise ReaderError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if not paths and not since:
+        raise ReaderError("give log files or directories, or --since for a retro-hunt")
+    node, index, sightings = _setup(home, force_warninglisted, window)
+    try:
+        sink = None
+        if keep and paths:
+            from shieldwall.detect.retro import TelemetryStore
+
+            sink = TelemetryStore(node.config.home / "telemetry").write
+        hunter = Hunter(index, sightings, sink)
+        started = time.perf_counter()
+        if since:
+            from shieldwall.detect.retro import retro_hunt
+
+            retro_hunt(node.config.home / "telemetry", index, hunter, _parse_since(since))
+        if paths:
+            m = load_mapping(mapping) if mapping else None
+            with Progress(TextColumn("{task.description}"), TextColumn("{task.completed:,} events"),
+                          TextColumn("{task.fields[rate]}"), console=console,
+                          transient=True) as progress:
+                task = progress.add_task("hunting", total=None, rate="")
+
+                def advance(n: int) -> None:
+                    el = time.perf_counter() - started
+                    progress.update(task, advance=n,
+                                    rate=f"{progress.tasks[0].completed / el:,.0f} events/s"
+                                    if el else "")
+
+                hunter.run(paths, fmt, m, advance)
+        else:
+            hunter.finish()
+        objects = hunter.objects()
+        _store(node, objects)
+        _report(hunter, objects, as_json, time.perf_counter() - started)
+    finally:
+        node.close()
+
+
+def watch(
+    path: Annotated[Path, typer.Argument(help="A log file to follow (as tail -F).")],
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
+    from_start: Annotated[bool, typer.Option(help="Read what the file holds already.")] = False,
+    window: Annotated[int, typer.Option(help="Sighting window in minutes.")] = 60,
+    force_warninglisted: Annotated[bool, typer.Option(
+        help="Also match indicators on a warning list.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Follow a growing log, surviving rotation, and record sightings as they happen."""
+    from shieldwall.detect.hunt import Hunter
+    from shieldwall.detect.watch import Watcher
+
+    node, index, sightings = _setup(home, force_warninglisted, window)
+    hunter = Hunter(index, sightings)
+    watcher = Watcher(hunter, path, from_start=from_start)
+    last_sync = time.monotonic()
+
+    def on_poll(hits: int) -> None:
+        nonlocal last_sync
+        if hits:
+            objs = hunter.objects()
+            _store(node, objs)
+            console.print(f"{hits} hit(s); {sum(o['type'] == 'sighting' for o in objs)} "
+                          "sighting(s) recorded")
+        if time.monotonic() - last_sync > 30:  # new and expired indicators, incrementally
+            index.sync(node.store)
+            last_sync = time.monotonic()
+
+    console.print(f"watching {path} against {len(index):,} indicators (Ctrl-C to stop)")
+    try:
+        watcher.run(interval=interval, on_poll=on_poll)
+    finally:
+        node.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("hunt")(hunt)
+    app.command("watch")(watch)

@@ -1,0 +1,166 @@
+"""The one seam between the index and exact STIX pattern semantics.
+
+The index only finds candidates; whether a candidate matches is decided here, by the exact
+evaluator: `shieldwall.detect.matches` when the pattern engine provides it, else the OASIS
+reference matcher (`stix2matcher`). Atom extraction (the comparisons a pattern is made of, and
+how AND / OR / observation operators combine them) reads the OASIS `stix2` pattern AST, which
+is built on the `stix2-patterns` grammar. Everything else in `detect` goes through this module,
+so moving to the pattern engine's `compile_pattern` changes this file only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+_Matcher = Callable[[str, list[dict[str, Any]]], bool]
+
+
+@lru_cache(maxsize=1)
+def _matcher() -> _Matcher:
+    try:
+        from shieldwall.detect import matches  # the pattern engine, when it has landed
+
+        return matches  # type: ignore[no-any-return]
+    except ImportError:
+        from stix2matcher.matcher import match
+
+        def reference(pattern: str, observed: list[dict[str, Any]]) -> bool:
+            return bool(match(pattern, observed, stix_version="2.1"))
+
+        return reference
+
+
+def matches(pattern: str, observed_data: list[dict[str, Any]]) -> bool:
+    """Exact evaluation; an evaluator failure on one candidate is a non-match, never a crash."""
+    try:
+        return _matcher()(pattern, observed_data)
+    except Exception:
+        return False
+
+
+def evaluator_name() -> str:
+    return getattr(_matcher(), "__module__", "?")
+
+
+# ---- atoms -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One comparison the index can look up: `path op value`, as written in the pattern."""
+
+    path: str
+    op: str  # "=", "IN", "ISSUBSET", "LIKE", "MATCHES"
+    values: tuple[str, ...]
+    text: str
+
+
+@dataclass
+class Triggers:
+    """A set of atoms such that any match of the pattern makes at least one of them true.
+
+    `multi` is set when the pattern needs several observations (observation AND, FOLLOWEDBY,
+    REPEATS, WITHIN): such patterns are evaluated on all candidate observations together.
+    """
+
+    atoms: list[Atom] = field(default_factory=list)
+    multi: bool = False
+
+
+class Unindexable(ValueError):
+    """The pattern parsed but has no atom the index can look up; the message says why."""
+
+
+_RANK = {"=": 0, "IN": 1, "LIKE": 2, "ISSUBSET": 3, "MATCHES": 4}
+
+
+def _path(lhs: Any) -> str:
+    return str(lhs)
+
+
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def _unescape(text: str) -> str:
+    """The `stix2` AST keeps a string literal's escapes (`\\\\`, `\\'`); the index wants values."""
+    return _ESCAPE.sub(r"\1", text)
+
+
+def _comparison(c: Any) -> list[Atom] | None:
+    from stix2 import patterns as P
+
+    if c.negated:
+        return None
+    path = _path(c.lhs)
+    op = c.operator
+    text = str(c)
+    if isinstance(c, P.InComparisonExpression):
+        vals = tuple(_unescape(str(v.value)) for v in c.rhs.value)
+        return [Atom(path, "IN", vals, text)] if all(
+            isinstance(v, P.StringConstant) for v in c.rhs.value) else None
+    if not isinstance(c.rhs, P.StringConstant):
+        return None
+    value = _unescape(str(c.rhs.value))
+    if op == "=":
+        return [Atom(path, "=", (value,), text)]
+    if op == "ISSUBSET":
+        return [Atom(path, "ISSUBSET", (value,), text)]
+    if op in ("LIKE", "MATCHES"):
+        return [Atom(path, op, (value,), text)]
+    return None
+
+
+def _walk(node: Any) -> Triggers | None:
+    from stix2 import patterns as P
+
+    if isinstance(node, P.ParentheticalExpression):
+        return _walk(node.expression)
+    if isinstance(node, P.ObservationExpression):
+        return _walk(node.operand)
+    if isinstance(node, P._ComparisonExpression):
+        atoms = _comparison(node)
+        return Triggers(atoms) if atoms else None
+    if isinstance(node, P.AndBooleanExpression):
+        options = [t for t in (_walk(o) for o in node.operands) if t is not None]
+        if not options:
+            return None
+        return min(options, key=lambda t: (max(_RANK[a.op] for a in t.atoms), len(t.atoms)))
+    if isinstance(node, P.OrBooleanExpression | P.OrObservationExpression):
+        parts = [_walk(o) for o in node.operands]
+        if any(p is None for p in parts):
+            return None
+        return Triggers([a for p in parts if p for a in p.atoms],
+                        any(p.multi for p in parts if p))
+    if isinstance(node, P.AndObservationExpression | P.FollowedByObservationExpression):
+        parts = [_walk(o) for o in node.operands]
+        if any(p is None for p in parts):
+            return None
+        return Triggers([a for p in parts if p for a in p.atoms], True)
+    if isinstance(node, P.QualifiedObservationExpression):
+        inner = _walk(node.observation_expression)
+        if inner is None:
+            return None
+        return Triggers(inner.atoms, True)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def triggers(pattern: str) -> Triggers:
+    """The candidate atoms of a pattern. Raises ValueError (parse) or Unindexable."""
+    from stix2.pattern_visitor import create_pattern_object
+
+    try:
+        tree = create_pattern_object(pattern, version="2.1")
+    except Exception as exc:
+        raise ValueError(f"pattern does not parse: {exc}") from None
+    found = _walk(tree)
+    if found is None:
+        raise Unindexable(
+            "no indexable comparison (only !=, <, >, EXISTS, NOT or non-string values); "
+            "it would need a scan of every event"
+        )
+    return found

@@ -1,0 +1,233 @@
+"""The one observation shape every reader yields: an Arrow batch whose columns are STIX paths.
+
+A column is named by the STIX object path a pattern would use (`network-traffic:dst_ref.value`,
+`domain-name:value`, `file:hashes.'SHA-256'`); list-valued paths end in `[*]` and hold Arrow
+lists. Two columns are always there: `_ts` (int64 microseconds since the epoch) and `_line`
+(the physical line in the source file, 1-based). Matching runs over whole columns; only the few
+candidate rows are turned into STIX observed-data (`Observations.observed_data`) for exact
+evaluation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+
+from shieldwall.errors import ShieldwallError
+from shieldwall.stix.timestamps import format_ts
+
+TS = "_ts"
+LINE = "_line"
+
+# Columns holding addresses, whatever pattern path names an address (`ipv4-addr:value`).
+IP_COLUMNS = (
+    "network-traffic:src_ref.value",
+    "network-traffic:dst_ref.value",
+    "domain-name:resolves_to_refs[*].value",
+    "ipv4-addr:value",
+    "ipv6-addr:value",
+)
+EMAIL_COLUMNS = (
+    "email-message:from_ref.value",
+    "email-message:sender_ref.value",
+    "email-message:to_refs[*].value",
+    "email-addr:value",
+)
+# A pattern path -> the columns that can hold its value.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "ipv4-addr:value": IP_COLUMNS,
+    "ipv6-addr:value": IP_COLUMNS,
+    "email-addr:value": EMAIL_COLUMNS,
+}
+
+
+class ReaderError(ShieldwallError):
+    """A file that cannot be read as telemetry; the message names the file and what to do."""
+
+
+@dataclass
+class BadLine:
+    file: str
+    line: int
+    reason: str
+
+
+@dataclass
+class ReadStats:
+    """Per-run counters; corrupt lines are skipped and kept here with file and line."""
+
+    files: int = 0
+    events: int = 0
+    bad: list[BadLine] = field(default_factory=list)
+    bad_count: int = 0
+
+    def skip(self, file: str, line: int, reason: str) -> None:
+        self.bad_count += 1
+        if len(self.bad) < 1000:  # keep the first thousand for the report
+            self.bad.append(BadLine(file, line, reason[:200]))
+
+
+@dataclass
+class Observations:
+    """One batch of events from one file, all of one format (`kind`, e.g. `zeek.conn`)."""
+
+    table: pa.Table
+    source: str
+    kind: str
+    # Readers of STIX input keep the original observed-data objects, one per row.
+    originals: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def row(self, i: int) -> dict[str, Any]:
+        """The non-null values of row `i`, by column name."""
+        out: dict[str, Any] = {}
+        for name in self.table.column_names:
+            if ":" not in name and name not in (TS, LINE):
+                continue
+            v = self.table.column(name)[i].as_py()
+            if v is not None and v != []:
+                out[name] = v
+        return out
+
+    def observed_data(self, i: int) -> dict[str, Any]:
+        """Row `i` as a STIX 2.1 observed-data object with embedded `objects` (for matching)."""
+        if self.originals is not None:
+            return self.originals[i]
+        row = self.row(i)
+        ts = format_ts(int(row.pop(TS, 0)))
+        row.pop(LINE, None)
+        return {
+            "type": "observed-data",
+            "spec_version": "2.1",
+            "id": "observed-data--00000000-0000-4000-8000-000000000000",
+            "created": ts,
+            "modified": ts,
+            "first_observed": ts,
+            "last_observed": ts,
+            "number_observed": 1,
+            "objects": objects_from_paths(row),
+        }
+
+
+_SEGMENT = re.compile(r"'[^']*'|[^.]+")
+
+
+def split_path(rest: str) -> list[str]:
+    """`hashes.'SHA-256'` -> ["hashes", "SHA-256"]; `a_refs[*].value` -> ["a_refs[*]", "value"]."""
+    return [s[1:-1] if s.startswith("'") else s for s in _SEGMENT.findall(rest)]
+
+
+def _ref_type(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            return "ipv6-addr" if ipaddress.ip_address(value).version == 6 else "ipv4-addr"
+        except ValueError:
+            pass
+        if "@" in value or name in ("from_ref", "sender_ref", "to_refs", "cc_refs"):
+            return "email-addr"
+    return "domain-name"
+
+
+def objects_from_paths(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Build STIX cyber-observable objects from `{path: value}`; refs become separate objects."""
+    objects: dict[str, dict[str, Any]] = {}
+    roots: dict[str, str] = {}
+
+    def new(obj: dict[str, Any]) -> str:
+        key = str(len(objects))
+        objects[key] = obj
+        return key
+
+    ref_objs: dict[tuple[str, str], str] = {}
+    for path, value in values.items():
+        root, _, rest = path.partition(":")
+        if root not in roots:
+            roots[root] = new({"type": root})
+        obj = objects[roots[root]]
+        segs = split_path(rest)
+        first = segs[0]
+        if first.endswith("_refs[*]") and len(segs) == 2:
+            name = first[:-3]
+            keys = []
+            for v in value if isinstance(value, list) else [value]:
+                keys.append(new({"type": _ref_type(name, v), segs[1]: v}))
+            obj.setdefault(name, []).extend(keys)
+        elif first.endswith("_ref") and len(segs) == 2:
+            key = ref_objs.get((root, first))
+            if key is None:
+                key = ref_objs[(root, first)] = new({"type": _ref_type(first, value)})
+                obj[first] = key
+            objects[key][segs[1]] = value
+        else:
+            target = obj
+            for seg in segs[:-1]:
+                target = target.setdefault(seg, {})
+            last = segs[-1]
+            if last.endswith("[*]"):
+                target[last[:-3]] = value if isinstance(value, list) else [value]
+            else:
+                target[last] = value
+    return objects
+
+
+# ---- opening files ---------------------------------------------------------------------
+
+_SNIFF = 65536
+
+
+def open_text(path: Path) -> IO[bytes]:
+    """Open a log, transparently gunzipping; refuse binary files with a clear message."""
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+    fh: IO[bytes] = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
+    head = fh.peek(_SNIFF)[:_SNIFF] if hasattr(fh, "peek") else b""
+    if _is_binary(head):
+        fh.close()
+        raise ReaderError(
+            f"{path}: binary file, not a log (give Zeek TSV/JSON, Suricata EVE JSON, "
+            "JSON lines or a STIX bundle; gzip is accepted)"
+        )
+    return fh
+
+
+def head_bytes(path: Path, n: int = _SNIFF) -> bytes:
+    with open_text(path) as fh:
+        return fh.read(n)
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as raw:
+        return raw.read(2) == b"\x1f\x8b"
+
+
+def _is_binary(head: bytes) -> bool:
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sniffed block is still text.
+        return exc.start < len(head) - 4
+    return False
+
+
+def iter_files(paths: list[Path]) -> Iterator[Path]:
+    """Files as given, directories walked in name order (hidden files skipped)."""
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts):
+                    yield f
+        elif p.exists():
+            yield p
+        else:
+            raise ReaderError(f"{p}: no such file or directory")

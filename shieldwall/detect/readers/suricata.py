@@ -1,0 +1,143 @@
+"""Suricata EVE JSON: flow, dns, http, tls, fileinfo, alert (and the 5-tuple of any other event).
+
+EVE mixes event types in one file; every batch has the union of their columns, null where an
+event type has no such field. Both DNS layouts are read: v1 (`rrname`/`rdata` per record) and
+v2 (`queries`, `answers` lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shieldwall.detect.readers.base import LINE, TS, Observations, ReadStats, open_text
+from shieldwall.detect.readers.jsonl import parse_time
+
+CHUNK = 65536
+_HTTP_EXT = "network-traffic:extensions.'http-request-ext'"
+
+
+def _get(*keys: str) -> Callable[[dict[str, Any]], Any]:
+    def get(rec: dict[str, Any]) -> Any:
+        v: Any = rec
+        for k in keys:
+            if not isinstance(v, dict):
+                return None
+            v = v.get(k)
+        return v
+    return get
+
+
+def _dns_name(rec: dict[str, Any]) -> str | None:
+    dns = rec.get("dns") or {}
+    if "rrname" in dns:
+        return dns["rrname"]
+    qs = dns.get("queries") or []
+    return qs[0].get("rrname") if qs and isinstance(qs[0], dict) else None
+
+
+def _dns_answers(rec: dict[str, Any]) -> list[str] | None:
+    dns = rec.get("dns") or {}
+    out = [a["rdata"] for a in dns.get("answers") or [] if isinstance(a, dict) and "rdata" in a]
+    for recs in (dns.get("grouped") or {}).values():
+        out.extend(str(x) for x in recs if isinstance(x, str))
+    if dns.get("type") == "answer" and "rdata" in dns:
+        out.append(dns["rdata"])
+    return list(dict.fromkeys(out)) or None
+
+
+def _url(rec: dict[str, Any]) -> str | None:
+    http = rec.get("http") or {}
+    host, url = http.get("hostname"), http.get("url")
+    if host is None or url is None:
+        return None
+    return url if "://" in url else f"http://{host}{url}"
+
+
+def _lower(get: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    def lowered(rec: dict[str, Any]) -> Any:
+        v = get(rec)
+        return v.lower() if isinstance(v, str) else v
+    return lowered
+
+
+def _domain(rec: dict[str, Any]) -> str | None:
+    et = rec.get("event_type")
+    if et == "dns":
+        v = _dns_name(rec)
+    elif et == "tls":
+        v = _get("tls", "sni")(rec)
+    else:
+        v = _get("http", "hostname")(rec)
+    return v.lower() if isinstance(v, str) else None
+
+
+def _fingerprint(rec: dict[str, Any]) -> str | None:
+    v = _get("tls", "fingerprint")(rec)
+    return v.replace(":", "").lower() if isinstance(v, str) else None
+
+
+# STIX path -> (Arrow type, extractor)
+COLUMNS: dict[str, tuple[pa.DataType, Callable[[dict[str, Any]], Any]]] = {
+    "network-traffic:src_ref.value": (pa.string(), _get("src_ip")),
+    "network-traffic:dst_ref.value": (pa.string(), _get("dest_ip")),
+    "network-traffic:src_port": (pa.int64(), _get("src_port")),
+    "network-traffic:dst_port": (pa.int64(), _get("dest_port")),
+    "domain-name:value": (pa.string(), _domain),
+    "domain-name:resolves_to_refs[*].value": (pa.list_(pa.string()), _dns_answers),
+    "url:value": (pa.string(), _url),
+    f"{_HTTP_EXT}.request_method": (pa.string(), _get("http", "http_method")),
+    f"{_HTTP_EXT}.request_header.'User-Agent'": (pa.string(), _get("http", "http_user_agent")),
+    "x509-certificate:hashes.'SHA-1'": (pa.string(), _fingerprint),
+    "x509-certificate:subject": (pa.string(), _get("tls", "subject")),
+    "x509-certificate:issuer": (pa.string(), _get("tls", "issuerdn")),
+    "file:name": (pa.string(), _get("fileinfo", "filename")),
+    "file:hashes.MD5": (pa.string(), _lower(_get("fileinfo", "md5"))),
+    "file:hashes.'SHA-1'": (pa.string(), _lower(_get("fileinfo", "sha1"))),
+    "file:hashes.'SHA-256'": (pa.string(), _lower(_get("fileinfo", "sha256"))),
+}
+
+
+def read_eve(path: Path, stats: ReadStats) -> Iterator[Observations]:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    with open_text(path) as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = orjson.loads(raw)
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                stats.skip(str(path), n, f"bad JSON: {exc}")
+                continue
+            rows.append(rec)
+            lines.append(n)
+            if len(rows) >= CHUNK:
+                yield _table(rows, lines, path)
+                rows, lines = [], []
+    if rows:
+        yield _table(rows, lines, path)
+
+
+def _table(rows: list[dict[str, Any]], lines: list[int], path: Path) -> Observations:
+    cols: dict[str, Any] = {
+        TS: pa.array([parse_time(r["timestamp"]) if isinstance(r.get("timestamp"), str)
+                      else None for r in rows], pa.int64()),
+        LINE: pa.array(lines, pa.int64()),
+    }
+    for name, (typ, get) in COLUMNS.items():
+        vals = [get(r) for r in rows]
+        if any(v is not None for v in vals):
+            if typ == pa.int64():
+                vals = [v if isinstance(v, int) else None for v in vals]
+            cols[name] = pa.array(vals, typ)
+    kinds = pc.unique(pa.array([r.get("event_type") for r in rows], pa.string())).to_pylist()
+    kind = "suricata." + ("mixed" if len(kinds) > 1 else str(kinds[0]))
+    return Observations(pa.table(cols), str(path), kind)

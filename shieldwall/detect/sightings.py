@@ -1,0 +1,166 @@
+"""Hits become STIX sightings, aggregated per indicator per time window, each explained.
+
+A million hits of one indicator in one hour make one sighting with `count` 1,000,000. Its id
+is derived from (member, indicator, window), so a later hunt over the same window, or `watch`
+adding hits, writes a new version of the same sighting rather than a second one. A sighting
+refers to up to `max_refs` observed-data objects (with their SCOs) and explains its first hits
+in `x_shieldwall_explanation`: which atom of the pattern matched which field, with which value,
+in which file at which line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shieldwall.stix.canonical import canonical_json
+from shieldwall.stix.ids import deterministic_id
+from shieldwall.stix.markings import TLP, tlp_marking_ref
+from shieldwall.stix.timestamps import format_ts, now_us
+
+HOUR_US = 3_600 * 1_000_000
+EXPLANATION = "x_shieldwall_explanation"
+
+
+@dataclass
+class Hit:
+    indicator_id: str
+    indicator_name: str
+    pattern: str
+    ts_us: int
+    observed: dict[str, Any]  # observed-data with embedded objects
+    atom: str
+    field: str
+    value: str
+    file: str
+    line: int
+
+
+@dataclass
+class _Window:
+    indicator_id: str
+    name: str
+    pattern: str
+    start_us: int
+    count: int = 0
+    first_us: int = 0
+    last_us: int = 0
+    observed: list[dict[str, Any]] = field(default_factory=list)
+    explanations: list[dict[str, Any]] = field(default_factory=list)
+    created: str = ""
+
+
+def _sco_id(obj: dict[str, Any]) -> str:
+    key = {k: v for k, v in obj.items() if not k.endswith(("_ref", "_refs"))}
+    return deterministic_id(obj["type"], canonical_json(key))
+
+
+def observed_data_objects(od: dict[str, Any], created_by: str) -> list[dict[str, Any]]:
+    """An observed-data with embedded `objects` as STIX 2.1: SCOs plus observed-data/object_refs."""
+    embedded: dict[str, dict[str, Any]] = od.get("objects") or {}
+    ids = {k: _sco_id(o) for k, o in embedded.items()}
+    scos = []
+    for k, o in embedded.items():
+        sco = {"spec_version": "2.1", "id": ids[k]} | {
+            p: (ids.get(v, v) if p.endswith("_ref") else
+                [ids.get(x, x) for x in v] if p.endswith("_refs") and isinstance(v, list) else v)
+            for p, v in o.items()
+        }
+        scos.append(sco)
+    ref_ids = [ids[k] for k in embedded]
+    body = {"first_observed": od["first_observed"], "last_observed": od["last_observed"],
+            "number_observed": od.get("number_observed", 1), "object_refs": ref_ids}
+    oid = od.get("id") if not str(od.get("id", "")).startswith(
+        "observed-data--00000000") else None
+    out = {
+        "type": "observed-data",
+        "spec_version": "2.1",
+        "id": oid or deterministic_id("observed-data", canonical_json(body)),
+        "created": od["first_observed"],
+        "modified": od["first_observed"],
+        "created_by_ref": created_by,
+        **body,
+    }
+    return [*scos, out]
+
+
+class Sightings:
+    """Aggregates hits; `objects()` returns the sightings (and their observed-data) to store."""
+
+    def __init__(self, member_identity: str, tlp: TLP, *, window_us: int = HOUR_US,
+                 max_refs: int = 10, max_explanations: int = 5) -> None:
+        self.identity = member_identity
+        self.tlp = tlp
+        self.window_us = window_us
+        self.max_refs = max_refs
+        self.max_explanations = max_explanations
+        self.windows: dict[tuple[str, int], _Window] = {}
+        self.dirty: set[tuple[str, int]] = set()
+        self.hits = 0
+
+    def add(self, hit: Hit) -> None:
+        start = hit.ts_us - hit.ts_us % self.window_us
+        key = (hit.indicator_id, start)
+        w = self.windows.get(key)
+        if w is None:
+            w = self.windows[key] = _Window(hit.indicator_id, hit.indicator_name, hit.pattern,
+                                            start, first_us=hit.ts_us, last_us=hit.ts_us,
+                                            created=format_ts(now_us()))
+        w.count += 1
+        self.hits += 1
+        w.first_us = min(w.first_us, hit.ts_us)
+        w.last_us = max(w.last_us, hit.ts_us)
+        if len(w.observed) < self.max_refs:
+            w.observed.append(hit.observed)
+        if len(w.explanations) < self.max_explanations:
+            w.explanations.append({
+                "pattern": hit.pattern, "atom": hit.atom, "field": hit.field,
+                "value": hit.value, "file": hit.file, "line": hit.line,
+                "observed_at": format_ts(hit.ts_us),
+            })
+        self.dirty.add(key)
+
+    def by_indicator(self) -> dict[str, tuple[str, int, int]]:
+        """indicator id -> (name, hits, sightings)."""
+        out: dict[str, tuple[str, int, int]] = {}
+        for w in self.windows.values():
+            name, hits, n = out.get(w.indicator_id, (w.name, 0, 0))
+            out[w.indicator_id] = (name, hits + w.count, n + 1)
+        return out
+
+    def objects(self, only_changed: bool = True) -> list[dict[str, Any]]:
+        """Sightings (new versions for windows that changed) with their observed-data."""
+        keys = sorted(self.dirty) if only_changed else sorted(self.windows)
+        self.dirty = set()
+        out: list[dict[str, Any]] = []
+        marking = [tlp_marking_ref(self.tlp)]
+        for key in keys:
+            w = self.windows[key]
+            od_refs: list[str] = []
+            for od in w.observed:
+                objs = observed_data_objects(od, self.identity)
+                for o in objs:
+                    o["object_marking_refs"] = marking
+                    if o["type"] == "observed-data":
+                        od_refs.append(o["id"])
+                out.extend(objs)
+            modified = max(format_ts(now_us()), w.created)
+            out.append({
+                "type": "sighting",
+                "spec_version": "2.1",
+                "id": deterministic_id(
+                    "sighting", f"{self.identity}|{w.indicator_id}|{w.start_us}|{self.window_us}"),
+                "created": w.created,
+                "modified": modified,
+                "created_by_ref": self.identity,
+                "sighting_of_ref": w.indicator_id,
+                "where_sighted_refs": [self.identity],
+                "observed_data_refs": list(dict.fromkeys(od_refs)),
+                "count": w.count,
+                "first_seen": format_ts(w.first_us),
+                "last_seen": format_ts(w.last_us),
+                "summary": False,
+                "object_marking_refs": marking,
+                EXPLANATION: w.explanations,
+            })
+        return out
