@@ -1,0 +1,246 @@
+"""MISP JSON events, converted by `misp-stix`: the converter MISP itself ships, so an event reads
+the same in Shieldwall as in the member's MISP STIX 2.1 export.
+
+What Shieldwall adds on top of the converter:
+
+- MISP tags are case-insensitive in practice (`TLP:AMBER` arrives from other tools) but
+  misp-stix only knows the lower-case taxonomy and silently drops the rest, so TLP tags are
+  normalised before conversion.
+- misp-stix marks only the report (the event) with the event's TLP; in MISP an event's tags
+  govern every attribute in it. Every object converted from an event therefore carries the most
+  restrictive of the event's level and its own, so a RED event never yields AMBER indicators.
+- TLP marking definitions come out as Shieldwall's TLP 2.0 ids (misp-stix writes TLP 1.0 ids
+  for some levels), so one level is one id across the node.
+- When the event has no TLP at all, `opts.tlp` is applied; without it the objects stay
+  unmarked and the store gives them the node's default.
+
+Events are streamed one at a time from a list or a `{"response": [...]}` API answer (ijson), so a
+large restSearch export is never held whole; one event is, as misp-stix needs it whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ijson
+import orjson
+from misp_stix_converter import MISPtoSTIX21Parser
+
+from shieldwall.ingest.base import (
+    Format,
+    ImportError_,
+    Item,
+    ReadOptions,
+    Rejected,
+    register_format,
+)
+from shieldwall.stix.markings import (
+    TLP,
+    tlp_marking_definition,
+    tlp_marking_ref,
+    tlp_of_marking_definition,
+)
+
+
+def _tag_tlp(name: str) -> TLP | None:
+    if not name.lower().startswith("tlp:"):
+        return None
+    try:
+        return TLP.parse(name)
+    except ValueError:
+        return None
+
+
+def _normalise_tags(tags: list[dict[str, Any]] | None) -> TLP | None:
+    """Lower-cases TLP tags in place (`TLP:AMBER` -> `tlp:amber`); returns the highest level."""
+    found: TLP | None = None
+    for tag in tags or ():
+        name = tag.get("name") if isinstance(tag, dict) else None
+        if not isinstance(name, str):
+            continue
+        level = _tag_tlp(name)
+        if level is None:
+            continue
+        tag["name"] = "tlp:" + level.short if name.lower() != "tlp:white" else "tlp:white"
+        found = level if found is None or level > found else found
+    return found
+
+
+def _prepare(event: dict[str, Any]) -> tuple[dict[str, Any], TLP | None]:
+    """The bare event, with TLP tags normalised, and the event's own TLP level."""
+    body = event.get("Event", event)
+    if not isinstance(body, dict):
+        raise ValueError("not a MISP event: 'Event' is not an object")
+    level = _normalise_tags(body.get("Tag"))
+    for attr in body.get("Attribute") or ():
+        _normalise_tags(attr.get("Tag"))
+    for obj in body.get("Object") or ():
+        _normalise_tags(obj.get("Tag"))
+        for attr in obj.get("Attribute") or ():
+            _normalise_tags(attr.get("Tag"))
+    return body, level
+
+
+def convert_event(event: dict[str, Any], opts: ReadOptions) -> Iterator[Item]:
+    """STIX 2.1 objects for one MISP event (with or without the `{"Event": ...}` wrapper)."""
+    try:
+        body, event_level = _prepare(event)
+    except (ValueError, AttributeError) as exc:
+        yield Rejected("event", str(exc))
+        return
+    where = f"event {body.get('uuid') or body.get('info') or '?'}"
+    parser = MISPtoSTIX21Parser()
+    try:
+        parser.parse_misp_event(body)
+    except Exception as exc:  # misp-stix raises many types for malformed events
+        yield Rejected(where, f"misp-stix could not convert it: {exc}")
+        return
+    for key, messages in (parser.errors or {}).items():
+        for message in messages:
+            yield Rejected(f"event {key}", str(message))
+
+    objects = [orjson.loads(o.serialize()) for o in parser.stix_objects]
+    ref_to_level: dict[str, TLP] = {}
+    for obj in objects:
+        if obj["type"] == "marking-definition":
+            level = tlp_of_marking_definition(obj)
+            if level is not None:
+                ref_to_level[obj["id"]] = level
+    for obj in objects:
+        if obj["type"] in ("report", "grouping"):
+            for ref in obj.get("object_marking_refs") or ():
+                level = ref_to_level.get(ref)
+                if level is not None and (event_level is None or level > event_level):
+                    event_level = level
+    floor = event_level if event_level is not None else opts.tlp
+
+    used: set[TLP] = set()
+    out: list[dict[str, Any]] = []
+    for obj in objects:
+        if obj["type"] == "marking-definition":
+            if obj["id"] not in ref_to_level:
+                out.append(obj)  # a marking Shieldwall does not interpret: kept as it came
+            continue
+        if obj["type"] == "windows-registry-key":
+            _full_hive(obj)
+        level = _apply_tlp(obj, ref_to_level, floor)
+        if level is not None:
+            used.add(level)
+        out.append(obj)
+    for level in sorted(used):
+        yield tlp_marking_definition(level)
+    yield from out
+
+
+# STIX 2.1 (6.13) requires the full hive name; MISP analysts write the short one.
+_HIVES = {
+    "HKLM": "HKEY_LOCAL_MACHINE", "HKCU": "HKEY_CURRENT_USER", "HKCR": "HKEY_CLASSES_ROOT",
+    "HKU": "HKEY_USERS", "HKCC": "HKEY_CURRENT_CONFIG",
+}
+
+
+def _full_hive(obj: dict[str, Any]) -> None:
+    key = obj.get("key")
+    if isinstance(key, str):
+        hive, sep, rest = key.partition("\\")
+        full = _HIVES.get(hive.upper())
+        if full:
+            obj["key"] = full + sep + rest
+
+
+def _apply_tlp(obj: dict[str, Any], ref_to_level: dict[str, TLP], floor: TLP | None) -> TLP | None:
+    """Rewrites an object's TLP refs to one TLP 2.0 ref: the most restrictive of its own and the
+    event's. Non-TLP refs are kept."""
+    own: TLP | None = floor
+    others: list[str] = []
+    for ref in obj.get("object_marking_refs") or ():
+        level = ref_to_level.get(ref)
+        if level is None:
+            others.append(ref)
+        elif own is None or level > own:
+            own = level
+    for gm in obj.get("granular_markings") or ():
+        ref = gm.get("marking_ref")
+        if ref in ref_to_level:
+            gm["marking_ref"] = tlp_marking_ref(ref_to_level[ref])
+    if own is None:
+        return None
+    obj["object_marking_refs"] = [tlp_marking_ref(own), *others]
+    return own
+
+
+# ---------------------------------------------------------------------------------- reading
+
+
+def _first_key(path: Path) -> str | None:
+    with path.open("rb") as fh:
+        for prefix, event, value in ijson.parse(fh):
+            if prefix == "" and event == "map_key":
+                return value
+            if prefix == "" and event == "end_map":
+                return None
+    return None
+
+
+def _events(path: Path) -> Iterator[dict[str, Any] | Rejected]:
+    with path.open("rb") as fh:
+        head = fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:
+        if head[:1] == b"[":
+            with path.open("rb") as fh:
+                yield from _only_events(ijson.items(fh, "item", use_float=True))
+            return
+        if _first_key(path) == "response":
+            with path.open("rb") as fh:
+                response = ijson.items(fh, "response.item", use_float=True)
+                yield from _only_events(response)
+            return
+        with path.open("rb") as fh:
+            whole = orjson.loads(fh.read())
+    except (ijson.JSONError, orjson.JSONDecodeError) as exc:
+        raise ImportError_(f"{path}: malformed JSON ({exc})") from None
+    if isinstance(whole, dict) and isinstance(whole.get("response"), list):
+        yield from _only_events(whole["response"])
+    elif isinstance(whole, dict) and ("Event" in whole or "info" in whole):
+        yield whole
+    else:
+        raise ImportError_(f"{path}: JSON but not a MISP event (no 'Event' or 'response')")
+
+
+def _only_events(items: Iterable[Any]) -> Iterator[dict[str, Any] | Rejected]:
+    for n, item in enumerate(items, 1):
+        if isinstance(item, dict) and ("Event" in item or "info" in item):
+            yield item
+        else:
+            yield Rejected(f"item {n}", "not a MISP event (attribute or object search results "
+                                        "are not importable; export the events)")
+
+
+def read_misp(path: Path, opts: ReadOptions) -> Iterator[Item]:
+    yield opts.producer
+    for event in _events(path):
+        if isinstance(event, Rejected):
+            yield event
+        else:
+            yield from convert_event(event, opts)
+
+
+def sniff_misp(head: bytes, path: Path) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] not in (b"{", b"["):
+        return False
+    window = text[:4096]
+    if b'"Event"' in window:
+        return True
+    # A restSearch answer: `{"response": [{"Event": ...` (the Event key may be further in).
+    return text[:1] == b"{" and window.lstrip(b"{ \t\r\n").startswith(b'"response"')
+
+
+register_format(Format(
+    name="misp",
+    description="MISP JSON events (one event, a list, or a restSearch response), via misp-stix",
+    read=read_misp,
+    sniff=sniff_misp,
+))
