@@ -1,0 +1,464 @@
+"""Attribution support: which known intrusion sets does the observed behaviour resemble?
+
+This never says who did it. It ranks ATT&CK groups by how well their documented
+behaviour covers what was observed, with rare techniques counting for more than the
+ubiquitous ones every actor uses (IDF over groups), shows what each candidate shares
+with the observation and what it would usually also show, and turns the score margin
+into a calibrated probability fitted on held-out cases (`bench/attribution_eval.py`).
+When that probability is low, or the evidence is thin, the answer is "no confident
+attribution": most incidents seen by a single member are exactly that.
+
+Model, chosen on the evaluation (docs/benchmarks.md): each group is a set of weighted
+features (its techniques, their parent techniques at half weight, the software it uses,
+and the techniques of that software at 0.3); the observation is a set of IDF-weighted
+features; the score is the share of the observation's weight the group explains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shieldwall.assess.actors import (
+    AttackCatalog,
+    Use,
+    actor_type,
+    attack_catalog,
+    parent_technique,
+)
+from shieldwall.errors import ShieldwallError
+from shieldwall.stix.ids import new_id
+from shieldwall.stix.timestamps import format_ts, now_us
+
+CALIBRATION_PATH = Path(__file__).resolve().parents[1] / "data" / "assess" / \
+    "attribution-calibration.json"
+
+# Feature weights inside a group's profile. A parent technique is implied by any of its
+# sub-techniques, but says less; techniques of a group's software are what the group
+# could do, not what it was seen doing. Chosen on the evaluation (bench/attribution_eval.py).
+PARENT_WEIGHT = 0.5
+SOFTWARE_TECHNIQUE_WEIGHT = 0.3
+SOFTWARE_WEIGHT = 2.0  # a named malware family is stronger evidence than one technique
+
+# The tool will not name a candidate on less than this, whatever the score.
+MIN_EVIDENCE = 3
+NO_CONFIDENT = "no confident attribution"
+
+
+class AttributionError(ShieldwallError):
+    """Input the ranking cannot use; the message names the bad value."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What was observed: ATT&CK technique ids, software ids, infrastructure values."""
+
+    techniques: tuple[str, ...] = ()
+    software: tuple[str, ...] = ()
+    infrastructure: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(set(self.techniques)) + len(set(self.software)) + len(
+            set(self.infrastructure))
+
+
+# What to drop from a profile: called with (group id, "technique"|"software", use, origin),
+# origin being "group" or a campaign id. The evaluation uses it to hold evidence out.
+Exclude = Callable[[str, str, Use, str], bool]
+
+
+@dataclass
+class Profile:
+    attack_id: str
+    name: str
+    stix_id: str
+    direct: dict[str, float]  # observed techniques and software of the group, weight 1
+    features: dict[str, float] = field(default_factory=dict)  # weights in (0, 1]
+
+
+@dataclass
+class ProfileSet:
+    """All group profiles and the IDF they share; built once per process for ranking."""
+
+    profiles: dict[str, Profile]
+    idf: dict[str, float]
+
+    @classmethod
+    def build(
+        cls,
+        catalog: AttackCatalog | None = None,
+        *,
+        include_campaigns: bool = True,
+        exclude: Exclude | None = None,
+        technique_filter: Mapping[str, set[str]] | None = None,
+    ) -> ProfileSet:
+        """Profiles from ATT&CK groups plus the campaigns attributed to them.
+
+        `technique_filter` keeps only the listed techniques of the listed groups (a
+        training split); `exclude` drops single relationships (a held-out report).
+        """
+        catalog = catalog or attack_catalog()
+        raw: dict[str, dict[str, float]] = {}
+        direct: dict[str, dict[str, float]] = {}
+        for gid, g in catalog.groups.items():
+            feats: dict[str, float] = {}
+            seen: dict[str, float] = {}
+            sources: list[tuple[str, dict[str, Use], dict[str, Use]]] = [
+                ("group", g.techniques, g.software)]
+            if include_campaigns:
+                for cid in g.campaigns:
+                    c = catalog.campaigns[cid]
+                    sources.append((cid, c.techniques, c.software))
+            keep = technique_filter.get(gid) if technique_filter is not None else None
+            for origin, techniques, software in sources:
+                for tid, use in techniques.items():
+                    if keep is not None and tid not in keep:
+                        continue
+                    if exclude is not None and exclude(gid, "technique", use, origin):
+                        continue
+                    seen[tid] = 1.0
+                for sid, use in software.items():
+                    if keep is not None and sid not in keep:
+                        continue
+                    if exclude is not None and exclude(gid, "software", use, origin):
+                        continue
+                    seen[sid] = 1.0
+            for key in seen:
+                if key.startswith("T"):
+                    _add(feats, key, 1.0)
+                    if "." in key:
+                        _add(feats, parent_technique(key), PARENT_WEIGHT)
+                else:
+                    _add(feats, key, 1.0)
+                    for tid in catalog.software_techniques.get(key, ()):
+                        _add(feats, tid, SOFTWARE_TECHNIQUE_WEIGHT)
+                        if "." in tid:
+                            _add(feats, parent_technique(tid),
+                                 SOFTWARE_TECHNIQUE_WEIGHT * PARENT_WEIGHT)
+            if feats:
+                raw[gid] = feats
+                direct[gid] = seen
+        n = len(raw)
+        df: dict[str, int] = {}
+        for feats in raw.values():
+            for key in feats:
+                df[key] = df.get(key, 0) + 1
+        idf = {key: math.log((n + 1) / (d + 0.5)) for key, d in df.items()}
+        profiles = {
+            gid: Profile(gid, catalog.groups[gid].name, catalog.groups[gid].stix_id,
+                         direct[gid], feats)
+            for gid, feats in raw.items()
+        }
+        return cls(profiles, idf)
+
+
+def _add(feats: dict[str, float], key: str, weight: float) -> None:
+    if weight > feats.get(key, 0.0):
+        feats[key] = weight
+
+
+@cache
+def default_profiles() -> ProfileSet:
+    return ProfileSet.build()
+
+
+# ---- ranking -----------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    attack_id: str
+    group: str
+    stix_id: str
+    score: float
+    confidence: float
+    shared: list[str]
+    missing: list[str]
+    actor_type: str
+    actor_type_reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "attack_id": self.attack_id,
+            "group": self.group,
+            "score": round(self.score, 4),
+            "confidence": round(self.confidence, 4),
+            "shared": self.shared,
+            "missing": self.missing,
+            "actor_type": self.actor_type,
+        }
+
+
+@dataclass
+class Assessment:
+    """A ranking, the verdict drawn from it, and what was set aside from the input."""
+
+    candidates: list[Candidate]
+    verdict: str
+    evidence: Evidence
+    unknown: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"candidates": [c.as_json() for c in self.candidates], "verdict": self.verdict}
+
+
+def query_vector(evidence: Evidence, idf: Mapping[str, float]) -> dict[str, float]:
+    """The observation as a feature vector: each technique, its parent, each software."""
+    feats: dict[str, float] = {}
+    for tid in evidence.techniques:
+        _add(feats, tid, 1.0)
+        if "." in tid:
+            _add(feats, parent_technique(tid), PARENT_WEIGHT)
+    for sid in evidence.software:
+        _add(feats, sid, SOFTWARE_WEIGHT)
+    return {k: w * idf[k] for k, w in feats.items() if k in idf}
+
+
+def score_all(evidence: Evidence, profiles: ProfileSet) -> list[tuple[str, float]]:
+    """Every group's share of the observation it explains, best first.
+
+    Coverage is the IDF-weighted share of the observed features found in the profile
+    (partial credit for a parent technique or a technique of the group's software). We
+    tried discounting large profiles (cosine, and coverage x (median/size)^b): every
+    variant lost accuracy on held-out campaigns (docs/benchmarks.md), so none is applied.
+    """
+    q = query_vector(evidence, profiles.idf)
+    total = sum(q.values())
+    if total == 0:
+        return []
+    out = []
+    for gid, p in profiles.profiles.items():
+        hit = sum(v * p.features.get(k, 0.0) for k, v in q.items())
+        if hit > 0:
+            out.append((gid, hit / total))
+    out.sort(key=lambda x: (-x[1], x[0]))
+    return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic map from a candidate's score and margin to P(candidate is the actor)."""
+
+    version: str
+    coef: tuple[float, float, float, float]  # bias, score, margin, log(1+evidence)
+    verdict_threshold: float = 0.5
+    strong_threshold: float = 0.8
+    note: str = ""
+
+    def probability(self, score: float, margin: float, evidence: int) -> float:
+        b, a1, a2, a3 = self.coef
+        z = b + a1 * score + a2 * margin + a3 * math.log1p(evidence)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def candidate_features(scores: Sequence[float], i: int) -> tuple[float, float]:
+    """A candidate's score and its margin over the best *other* candidate (relative)."""
+    s = scores[i]
+    best_other = max((x for j, x in enumerate(scores[:6]) if j != i), default=0.0)
+    return s, (s - best_other) / s if s > 0 else -1.0
+
+
+@cache
+def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
+    if not path.is_file():
+        # Uncalibrated fallback that never reaches the verdict threshold on its own.
+        return Calibration("uncalibrated", (-3.0, 0.0, 0.0, 0.0), note="no calibration file")
+    data = orjson.loads(path.read_bytes())
+    return Calibration(
+        data["version"], tuple(data["coef"]), data.get("verdict_threshold", 0.5),
+        data.get("strong_threshold", 0.8), data.get("note", ""),
+    )
+
+
+def resolve_evidence(
+    techniques: Iterable[str] = (),
+    software: Iterable[str] = (),
+    infrastructure: Iterable[str] = (),
+    catalog: AttackCatalog | None = None,
+) -> tuple[Evidence, list[str]]:
+    """Canonical ids (revoked ATT&CK ids follow their replacement) and what was not known."""
+    catalog = catalog or attack_catalog()
+    unknown: list[str] = []
+    tids: list[str] = []
+    for t in techniques:
+        c = catalog.canonical_technique(t)
+        if c is None:
+            unknown.append(t)
+        elif c not in tids:
+            tids.append(c)
+    sids: list[str] = []
+    for s in software:
+        c = catalog.canonical_software(s)
+        if c is None:
+            unknown.append(s)
+        elif c not in sids:
+            sids.append(c)
+    infra = tuple(dict.fromkeys(v.strip() for v in infrastructure if v.strip()))
+    return Evidence(tuple(tids), tuple(sids), infra), unknown
+
+
+def rank(
+    evidence: Evidence,
+    *,
+    profiles: ProfileSet | None = None,
+    calibration: Calibration | None = None,
+    infrastructure_links: Mapping[str, set[str]] | None = None,
+    limit: int = 5,
+    missing_limit: int = 10,
+    unknown: Sequence[str] = (),
+) -> Assessment:
+    """Rank candidate groups for the evidence; confidence per candidate; the verdict.
+
+    `infrastructure_links` maps an infrastructure value (IP, domain, certificate or file
+    hash) to the ATT&CK ids of groups the node's own intelligence links it to: ATT&CK
+    carries no indicators, so infrastructure only counts where the store knows it. A
+    linked group gets its score raised as if the value were one more rare shared feature.
+    """
+    profiles = profiles or default_profiles()
+    calibration = calibration or load_calibration()
+    catalog = attack_catalog()
+    scored = dict(score_all(evidence, profiles))
+    infra_hits: dict[str, list[str]] = {}
+    for value in evidence.infrastructure:
+        for gid in (infrastructure_links or {}).get(value, ()):
+            infra_hits.setdefault(gid, []).append(value)
+    for gid, values in infra_hits.items():
+        base = scored.get(gid, 0.0)
+        scored[gid] = 1.0 - (1.0 - base) * 0.5 ** len(values)
+    ordered = sorted(scored.items(), key=lambda x: (-x[1], x[0]))
+    values = [s for _, s in ordered]
+    candidates: list[Candidate] = []
+    for i, (gid, score) in enumerate(ordered[:limit]):
+        p = profiles.profiles.get(gid)
+        s, margin = candidate_features(values, i)
+        conf = calibration.probability(s, margin, evidence.size)
+        shared, missing = _explain(evidence, p, catalog, missing_limit) if p else ([], [])
+        shared += [f"infrastructure:{v}" for v in infra_hits.get(gid, ())]
+        g = catalog.groups[gid]
+        kind = actor_type(gid)
+        candidates.append(Candidate(gid, g.name, g.stix_id, score, conf, shared, missing,
+                                    kind.kind, kind.reason))
+    return Assessment(candidates, verdict(candidates, evidence, calibration), evidence,
+                      list(unknown))
+
+
+def verdict(candidates: Sequence[Candidate], evidence: Evidence, cal: Calibration) -> str:
+    """Estimative words (ICD 203 style) only above the calibrated thresholds."""
+    if not candidates or evidence.size < MIN_EVIDENCE:
+        return NO_CONFIDENT
+    top = candidates[0]
+    if top.confidence >= cal.strong_threshold:
+        return f"highly likely consistent with {top.group} ({top.attack_id})"
+    if top.confidence >= cal.verdict_threshold:
+        return f"likely consistent with {top.group} ({top.attack_id})"
+    return NO_CONFIDENT
+
+
+def _explain(
+    evidence: Evidence, p: Profile, catalog: AttackCatalog, missing_limit: int
+) -> tuple[list[str], list[str]]:
+    """Shared: observed ids the group's profile holds (directly, by parent, by software).
+
+    Missing: the group's most distinctive documented techniques that were not observed,
+    rarest first; capped, because a large group documents a hundred techniques.
+    """
+    shared = []
+    for tid in evidence.techniques:
+        if tid in p.direct:
+            shared.append(tid)
+        elif tid in p.features:
+            shared.append(f"{tid} (via software or sub-technique)")
+        elif "." in tid and parent_technique(tid) in p.features:
+            shared.append(f"{tid} (parent {parent_technique(tid)})")
+    shared += [sid for sid in evidence.software if sid in p.direct]
+    observed = set(evidence.techniques) | {parent_technique(t) for t in evidence.techniques}
+    missing = sorted(
+        (k for k in p.direct if k.startswith("T") and k not in observed),
+        key=lambda k: (-p.features.get(k, 0.0), k),
+    )[:missing_limit]
+    return shared, missing
+
+
+def attribute(
+    techniques: Iterable[str] = (),
+    software: Iterable[str] = (),
+    infrastructure: Iterable[str] = (),
+    **kw: Any,
+) -> Assessment:
+    """Rank from raw ids typed by an analyst; unknown ids are reported, not fatal."""
+    evidence, unknown = resolve_evidence(techniques, software, infrastructure)
+    if not evidence.techniques and not evidence.software and not evidence.infrastructure:
+        raise AttributionError(
+            "no known ATT&CK technique or software id in the evidence"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            + "; give ids such as T1566.001 or S0366")
+    return rank(evidence, unknown=unknown, **kw)
+
+
+# ---- STIX --------------------------------------------------------------------------------
+
+
+def attributed_to(
+    assessment: Assessment,
+    source_ref: str | None,
+    *,
+    created_by_ref: str | None = None,
+    marking_refs: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """`attributed-to` relationships with confidence, worded as an assessment.
+
+    Only candidates that pass the verdict threshold get a relationship; the rest are
+    leads, not attributions. Without a source (no incident or campaign given) there is
+    nothing to attribute, so nothing is emitted. The target is the ATT&CK intrusion
+    set's own STIX id, so every node points at the same object.
+    """
+    if source_ref is None or assessment.verdict == NO_CONFIDENT:
+        return []
+    cal = load_calibration()
+    ts = format_ts(now_us())
+    out = []
+    for c in assessment.candidates:
+        if c.confidence < cal.verdict_threshold:
+            continue
+        rel: dict[str, Any] = {
+            "type": "relationship",
+            "spec_version": "2.1",
+            "id": new_id("relationship"),
+            "created": ts,
+            "modified": ts,
+            "relationship_type": "attributed-to",
+            "source_ref": source_ref,
+            "target_ref": c.stix_id,
+            "confidence": max(0, min(100, round(c.confidence * 100))),
+            "description": (
+                f"Assessment, not a statement of fact: the observed behaviour is "
+                f"{assessment.verdict.split(' consistent')[0]} consistent with {c.group} "
+                f"({c.attack_id}); shared: {', '.join(c.shared) or 'none'}. Calibrated "
+                f"confidence {c.confidence:.2f} ({cal.version})."
+            ),
+            "external_references": [{
+                "source_name": "mitre-attack", "external_id": c.attack_id,
+                "url": f"https://attack.mitre.org/groups/{c.attack_id}",
+            }],
+            "x_shieldwall_assessment": {
+                "kind": "attribution-support",
+                "score": round(c.score, 4),
+                "shared": c.shared,
+                "missing": c.missing,
+                "actor_type": c.actor_type,
+                "calibration": cal.version,
+            },
+        }
+        if created_by_ref:
+            rel["created_by_ref"] = created_by_ref
+        if marking_refs:
+            rel["object_marking_refs"] = list(marking_refs)
+        out.append(rel)
+    return out

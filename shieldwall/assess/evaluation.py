@@ -1,0 +1,319 @@
+"""Held-out evaluation of attribution support on cases derived from ATT&CK itself.
+
+Lives in the package (not only in `bench/`) because CI runs a slice of it and the
+calibration that ships as data is fitted from it. Three protocols, each built so the
+answer is never part of the profile it is ranked against:
+
+- `campaign`: an ATT&CK campaign attributed to a group; its techniques are the query;
+  the group's profile drops that campaign's relationships and any group relationship
+  citing one of the campaign's reports. The closest thing to a real new incident.
+- `report`: leave-one-report-out. A report (ATT&CK citation) that documents at least
+  five techniques of a group is the query; the group's profile drops every relationship
+  that report alone supports, and every relationship whose citations the packager cut
+  off (we cannot tell which report those came from).
+- `split`: each group's techniques split 70/30 with a fixed seed; profiles hold the 70%
+  and a query samples the 30%. The query's techniques are then *absent* from the right
+  profile: only parent techniques and the group's software can still point at it. The
+  hardest and least realistic protocol, kept as a lower bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from shieldwall.assess.actors import AttackCatalog, Use, attack_catalog
+from shieldwall.assess.attribution import (
+    Evidence,
+    ProfileSet,
+    candidate_features,
+    score_all,
+)
+
+MIN_REPORT_TECHNIQUES = 5
+REPORTS_PER_GROUP = 2
+SPLIT_TRAIN = 0.7
+SPLIT_QUERY = 8
+
+
+@dataclass
+class Case:
+    protocol: str
+    name: str
+    truth: frozenset[str]  # any of these groups is a correct answer
+    evidence: Evidence
+    profiles_key: str  # cases with the same key share one ProfileSet
+    exclude_group: str = ""
+    exclude_campaign: str = ""
+    exclude_report: str = ""
+
+
+@dataclass
+class Outcome:
+    case: Case
+    ranking: list[tuple[str, float]]
+
+    def rank_of_truth(self) -> int | None:
+        for i, (gid, _) in enumerate(self.ranking):
+            if gid in self.case.truth:
+                return i + 1
+        return None
+
+
+@dataclass
+class Metrics:
+    n: int = 0
+    top: dict[int, int] = field(default_factory=lambda: {1: 0, 3: 0, 5: 0})
+    rr: float = 0.0
+
+    def add(self, rank: int | None) -> None:
+        self.n += 1
+        if rank is not None:
+            for k in self.top:
+                if rank <= k:
+                    self.top[k] += 1
+            self.rr += 1.0 / rank
+
+    def rate(self, k: int) -> float:
+        return self.top[k] / self.n if self.n else 0.0
+
+    @property
+    def mrr(self) -> float:
+        return self.rr / self.n if self.n else 0.0
+
+
+def _stable_rng(*parts: str) -> random.Random:
+    seed = int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:16], 16)
+    return random.Random(seed)
+
+
+def campaign_cases(catalog: AttackCatalog, with_software: bool = False) -> list[Case]:
+    out = []
+    for cid, c in sorted(catalog.campaigns.items()):
+        if not c.groups or len(c.techniques) < 3:
+            continue
+        if not any(catalog.groups[g].techniques for g in c.groups):
+            continue
+        sw = tuple(sorted(c.software)) if with_software else ()
+        out.append(Case("campaign+software" if with_software else "campaign",
+                        f"{cid} {c.name}", frozenset(c.groups),
+                        Evidence(tuple(sorted(c.techniques)), sw),
+                        f"campaign:{cid}", exclude_campaign=cid))
+    return out
+
+
+def report_cases(catalog: AttackCatalog) -> list[Case]:
+    out = []
+    for gid, g in sorted(catalog.groups.items()):
+        by_report: dict[str, list[str]] = {}
+        for tid, use in g.techniques.items():
+            for cit in use.citations:
+                by_report.setdefault(cit, []).append(tid)
+        reports = sorted(
+            (r for r, ts in by_report.items() if len(ts) >= MIN_REPORT_TECHNIQUES),
+            key=lambda r: (-len(by_report[r]), r),
+        )[:REPORTS_PER_GROUP]
+        for r in reports:
+            out.append(Case("report", f"{gid} minus '{r}'", frozenset({gid}),
+                            Evidence(tuple(sorted(by_report[r]))), f"report:{gid}:{r}",
+                            exclude_group=gid, exclude_report=r))
+    return out
+
+
+def split_training(catalog: AttackCatalog, seed: str = "shieldwall") -> tuple[
+        dict[str, set[str]], dict[str, list[str]]]:
+    """Per group: the ids kept in its profile and its held-out techniques."""
+    keep: dict[str, set[str]] = {}
+    held: dict[str, list[str]] = {}
+    for gid, g in sorted(catalog.groups.items()):
+        techniques = sorted(g.techniques)
+        for cid in g.campaigns:
+            techniques = sorted(set(techniques) | set(catalog.campaigns[cid].techniques))
+        rng = _stable_rng(seed, gid)
+        rng.shuffle(techniques)
+        cut = math.ceil(len(techniques) * SPLIT_TRAIN)
+        keep[gid] = set(techniques[:cut]) | set(g.software)
+        for cid in g.campaigns:
+            keep[gid] |= set(catalog.campaigns[cid].software)
+        held[gid] = techniques[cut:]
+    return keep, held
+
+
+def split_cases(catalog: AttackCatalog, seed: str = "shieldwall") -> list[Case]:
+    _, held = split_training(catalog, seed)
+    out = []
+    for gid, techniques in held.items():
+        if len(techniques) < 4:
+            continue
+        rng = _stable_rng(seed, gid, "query")
+        query = sorted(rng.sample(techniques, min(SPLIT_QUERY, len(techniques))))
+        out.append(Case("split", f"{gid} held-out {len(query)}", frozenset({gid}),
+                        Evidence(tuple(query)), f"split:{seed}"))
+    return out
+
+
+def all_cases(catalog: AttackCatalog | None = None) -> list[Case]:
+    catalog = catalog or attack_catalog()
+    return (campaign_cases(catalog) + campaign_cases(catalog, with_software=True)
+            + report_cases(catalog) + split_cases(catalog))
+
+
+def profiles_for(case: Case, catalog: AttackCatalog) -> ProfileSet:
+    if case.protocol == "split":
+        seed = case.profiles_key.split(":", 1)[1]
+        keep, _ = split_training(catalog, seed)
+        return ProfileSet.build(catalog, technique_filter=keep)
+    if case.exclude_campaign:
+        cid = case.exclude_campaign
+        c = catalog.campaigns[cid]
+        cites = set().union(*(u.citations for u in c.techniques.values()),
+                            *(u.citations for u in c.software.values()))
+
+        def exclude(gid: str, kind: str, use: Use, origin: str) -> bool:
+            return origin == cid or bool(use.citations & cites)
+
+        return ProfileSet.build(catalog, exclude=exclude)
+    report, target = case.exclude_report, case.exclude_group
+
+    def exclude_report(gid: str, kind: str, use: Use, origin: str) -> bool:
+        if gid != target:
+            return False
+        if not use.citations:
+            return use.truncated  # unknown source: may be the held-out report
+        return use.citations <= {report}
+
+    return ProfileSet.build(catalog, exclude=exclude_report)
+
+
+def run(cases: Sequence[Case], catalog: AttackCatalog | None = None) -> list[Outcome]:
+    catalog = catalog or attack_catalog()
+    cache: dict[str, ProfileSet] = {}
+    out = []
+    for case in cases:
+        ps = cache.get(case.profiles_key)
+        if ps is None:
+            ps = profiles_for(case, catalog)
+            if case.protocol == "split":
+                cache[case.profiles_key] = ps
+        out.append(Outcome(case, score_all(case.evidence, ps)))
+    return out
+
+
+def summarise(outcomes: Iterable[Outcome]) -> dict[str, Metrics]:
+    table: dict[str, Metrics] = {}
+    for o in outcomes:
+        rank = o.rank_of_truth()
+        table.setdefault(o.case.protocol, Metrics()).add(rank)
+        table.setdefault("all", Metrics()).add(rank)
+    return table
+
+
+# ---- calibration -------------------------------------------------------------------------
+
+
+def calibration_rows(outcomes: Iterable[Outcome], top: int = 5) -> list[
+        tuple[tuple[float, float, float], int, str]]:
+    """(features, label, group-of-case) for the top candidates of each case."""
+    rows = []
+    for o in outcomes:
+        values = [s for _, s in o.ranking]
+        for i, (gid, _) in enumerate(o.ranking[:top]):
+            s, margin = candidate_features(values, i)
+            label = 1 if gid in o.case.truth else 0
+            rows.append(((s, margin, math.log1p(o.case.evidence.size)), label,
+                         min(o.case.truth)))
+    return rows
+
+
+def fit_logistic(rows: Sequence[tuple[tuple[float, float, float], int, str]],
+                 l2: float = 1e-3, iterations: int = 50) -> tuple[float, ...]:
+    """Platt-style logistic regression by Newton's method; four weights need no library."""
+    w = [0.0, 0.0, 0.0, 0.0]
+    for _ in range(iterations):
+        grad = [0.0] * 4
+        hess = [[0.0] * 4 for _ in range(4)]
+        for feats, y, _ in rows:
+            x = (1.0, *feats)
+            z = sum(wi * xi for wi, xi in zip(w, x, strict=True))
+            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+            for a in range(4):
+                grad[a] += (p - y) * x[a]
+                for b in range(4):
+                    hess[a][b] += p * (1 - p) * x[a] * x[b]
+        for a in range(4):
+            grad[a] += l2 * w[a]
+            hess[a][a] += l2
+        step = _solve(hess, grad)
+        w = [wi - si for wi, si in zip(w, step, strict=True)]
+        if max(abs(s) for s in step) < 1e-8:
+            break
+    return tuple(w)
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    n = len(b)
+    m = [[*row, b[i]] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        m[col], m[pivot] = m[pivot], m[col]
+        if abs(m[col][col]) < 1e-12:
+            continue
+        for r in range(n):
+            if r != col:
+                f = m[r][col] / m[col][col]
+                m[r] = [x - f * y for x, y in zip(m[r], m[col], strict=True)]
+    return [m[i][n] / m[i][i] if abs(m[i][i]) > 1e-12 else 0.0 for i in range(n)]
+
+
+@dataclass
+class CalibrationReport:
+    brier: float
+    ece: float
+    bins: list[tuple[float, float, int]]  # (mean predicted, observed rate, count)
+    confident_share: float  # cases where the top candidate passed the verdict threshold
+    confident_precision: float  # of those, share where the top candidate was right
+
+
+def cross_fitted(outcomes: Sequence[Outcome], threshold: float = 0.5) -> CalibrationReport:
+    """Fit on half the groups, judge on the other half, and swap: no case grades itself."""
+    rows_by_fold: dict[int, list[tuple[tuple[float, float, float], int, str]]] = {0: [], 1: []}
+    outs_by_fold: dict[int, list[Outcome]] = {0: [], 1: []}
+    for o in outcomes:
+        fold = int(hashlib.sha256(min(o.case.truth).encode()).hexdigest(), 16) % 2
+        outs_by_fold[fold].append(o)
+        rows_by_fold[fold].extend(calibration_rows([o]))
+    preds: list[tuple[float, int]] = []
+    confident = right = total = 0
+    for fold in (0, 1):
+        coef = fit_logistic(rows_by_fold[1 - fold])
+        for feats, y, _ in rows_by_fold[fold]:
+            preds.append((_p(coef, feats), y))
+        for o in outs_by_fold[fold]:
+            total += 1
+            if not o.ranking:
+                continue
+            values = [s for _, s in o.ranking]
+            s, margin = candidate_features(values, 0)
+            if _p(coef, (s, margin, math.log1p(o.case.evidence.size))) >= threshold:
+                confident += 1
+                right += o.ranking[0][0] in o.case.truth
+    brier = sum((p - y) ** 2 for p, y in preds) / len(preds)
+    bins = []
+    ece = 0.0
+    for lo in [i / 10 for i in range(10)]:
+        inside = [(p, y) for p, y in preds if lo <= p < lo + 0.1 or (lo == 0.9 and p == 1.0)]
+        if inside:
+            mp = sum(p for p, _ in inside) / len(inside)
+            obs = sum(y for _, y in inside) / len(inside)
+            bins.append((mp, obs, len(inside)))
+            ece += len(inside) / len(preds) * abs(mp - obs)
+    return CalibrationReport(brier, ece, bins, confident / total if total else 0.0,
+                             right / confident if confident else 0.0)
+
+
+def _p(coef: Sequence[float], feats: Sequence[float]) -> float:
+    z = coef[0] + sum(c * f for c, f in zip(coef[1:], feats, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
