@@ -192,7 +192,6 @@ class Candidate:
             "confidence": round(self.confidence, 4),
             "shared": self.shared,
             "missing": self.missing,
-            "actor_type": self.actor_type,
         }
 
 
@@ -379,9 +378,10 @@ def _explain(
             shared.append(f"{tid} (parent {parent_technique(tid)})")
     shared += [sid for sid in evidence.software if sid in p.direct]
     observed = set(evidence.techniques) | {parent_technique(t) for t in evidence.techniques}
+    idf = default_profiles().idf
     missing = sorted(
         (k for k in p.direct if k.startswith("T") and k not in observed),
-        key=lambda k: (-p.features.get(k, 0.0), k),
+        key=lambda k: (-idf.get(k, 0.0), k),
     )[:missing_limit]
     return shared, missing
 
@@ -462,3 +462,59 @@ def attributed_to(
             rel["object_marking_refs"] = list(marking_refs)
         out.append(rel)
     return out
+
+
+# ---- evidence from the store -------------------------------------------------------------
+
+_SCO_VALUE_TYPES = {"ipv4-addr", "ipv6-addr", "domain-name", "url", "x509-certificate"}
+
+
+def _attack_id(obj: Mapping[str, Any]) -> str | None:
+    for ref in obj.get("external_references") or ():
+        if ref.get("source_name") in ("mitre-attack", "mitre-ics-attack") and ref.get(
+                "external_id"):
+            return str(ref["external_id"])
+    return None
+
+
+def _infra_value(obj: Mapping[str, Any]) -> list[str]:
+    if obj.get("type") in _SCO_VALUE_TYPES and obj.get("value"):
+        return [str(obj["value"])]
+    if obj.get("type") == "file":
+        return [str(v) for v in (obj.get("hashes") or {}).values()]
+    return []
+
+
+def evidence_from_store(store: Any, source_id: str) -> tuple[Evidence, list[str]]:
+    """Techniques, software and infrastructure an incident or campaign is linked to.
+
+    Follows the object's relationships one hop (`uses`, `related-to`, `indicates`, ...)
+    and reads ATT&CK ids from the linked attack patterns, malware and tools; observables
+    linked directly give the infrastructure.
+    """
+    from shieldwall.store import Query
+
+    if store.get(source_id) is None:
+        raise AttributionError(f"no object {source_id} in this node's store")
+    linked: list[str] = []
+    for row in store.iter_query(Query(types=["relationship"])):
+        rel = row.obj()
+        if rel.get("source_ref") == source_id:
+            linked.append(rel.get("target_ref", ""))
+        elif rel.get("target_ref") == source_id:
+            linked.append(rel.get("source_ref", ""))
+    techniques: list[str] = []
+    software: list[str] = []
+    infrastructure: list[str] = []
+    for ref in dict.fromkeys(linked):
+        row = store.get(ref)
+        if row is None:
+            continue
+        obj = row.obj()
+        aid = _attack_id(obj)
+        if obj.get("type") == "attack-pattern" and aid:
+            techniques.append(aid)
+        elif obj.get("type") in ("malware", "tool") and aid:
+            software.append(aid)
+        infrastructure += _infra_value(obj)
+    return resolve_evidence(techniques, software, infrastructure)
