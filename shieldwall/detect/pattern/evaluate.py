@@ -140,7 +140,32 @@ _ORDER: dict[str, Callable[[int], bool]] = {
 
 
 def value_test(atom: ast.Comparison) -> Callable[[Any], bool]:
-    """The un-negated test of one selected value against the atom's literal."""
+    """The test of one selected value against the atom's literal, NOT included.
+
+    NOT negates each value's test, as the spec says, with the reference's one exception: an
+    ordering between types that do not order is false with or without NOT.
+    """
+    op, lit, negated = atom.operator, atom.value, atom.negated
+    if op in _ORDER:
+        holds = _ORDER[op]
+
+        def order(v: Any) -> bool:
+            try:
+                c = compare(v, lit)
+            except ValueError:
+                return negated
+            if c is None:
+                return False
+            return holds(c) != negated
+
+        return order
+    test = _plain_test(atom)
+    if not negated:
+        return test
+    return lambda v: not test(v)
+
+
+def _plain_test(atom: ast.Comparison) -> Callable[[Any], bool]:
     op, lit = atom.operator, atom.value
     if op == "=" or op == "!=":
         if type(lit) is str:
@@ -160,14 +185,6 @@ def value_test(atom: ast.Comparison) -> Callable[[Any], bool]:
         if op == "=":
             return eq
         return lambda v: not eq(v)
-    if op in _ORDER:
-        holds = _ORDER[op]
-
-        def order(v: Any) -> bool:
-            c = compare(v, lit)
-            return c is not None and holds(c)
-
-        return order
     if op == "IN":
         return _in_test(lit)
     if op == "LIKE":
@@ -228,8 +245,10 @@ def _in_test(values: tuple[Any, ...]) -> Callable[[Any], bool]:
 
 
 def atom_test(atom: ast.Comparison) -> RootTest:
-    """Does the atom hold for this root object? NOT negates each value's test, as the spec says;
-    NOT EXISTS holds for a root object of the type that lacks the property."""
+    """Does the atom hold for this root object (for some value its path selects)?
+
+    NOT EXISTS holds for a root object of the type that lacks the property.
+    """
     steps = _compile_steps(atom.path)
     object_type = atom.path.object_type
     negated = atom.negated
@@ -248,14 +267,14 @@ def atom_test(atom: ast.Comparison) -> RootTest:
         def simple(obs: ObservedData, root: dict[str, Any]) -> bool:
             if root.get("type") != object_type or key not in root:
                 return False
-            return test(root[key]) != negated
+            return test(root[key])
 
         return simple
 
     def general(obs: ObservedData, root: dict[str, Any]) -> bool:
         if root.get("type") != object_type:
             return False
-        return any(test(v) != negated for v in select(steps, obs, root))
+        return any(test(v) for v in select(steps, obs, root))
 
     return general
 
@@ -268,7 +287,7 @@ def values_matching(atom: ast.Comparison, obs: ObservedData, root: dict[str, Any
     if atom.operator == "EXISTS":
         return values if (bool(values) != atom.negated) else []
     test = value_test(atom)
-    return [v for v in values if test(v) != atom.negated]
+    return [v for v in values if test(v)]
 
 
 # -- comparison expressions ------------------------------------------------------------------

@@ -82,7 +82,12 @@ def equal(value: Any, literal: Any) -> bool:
 
 
 def compare(value: Any, literal: Any) -> int | None:
-    """-1/0/1 ordering of value against literal, or None when the two do not order."""
+    """-1/0/1 ordering of value against literal, or None when the types do not order.
+
+    Binary against a string with a character beyond U+00FF is the one comparable pair that
+    still cannot be ordered: that raises ValueError, because the reference lets NOT turn this
+    case (but not a type mismatch) into a match.
+    """
     lit_t = type(literal)
     val_t = type(value)
     a: Any
@@ -97,7 +102,7 @@ def compare(value: Any, literal: Any) -> int | None:
         elif val_t is bytes:
             a, b = value, _latin1(literal)
             if b is None:
-                return None
+                raise ValueError("string not representable as binary")
         else:
             return None
     elif lit_t is bytes:
@@ -106,7 +111,7 @@ def compare(value: Any, literal: Any) -> int | None:
         elif val_t is str:
             a, b = _latin1(value), literal
             if a is None:
-                return None
+                raise ValueError("string not representable as binary")
         else:
             return None
     elif lit_t is _dt.datetime:
