@@ -146,7 +146,7 @@ def retro_hunt(root: Path, index: IndicatorIndex, hunter: Any, since_us: int,
     sql = plan_sql(columns, tables)
     if not sql:
         return 0
-    res = con.execute(sql).fetch_arrow_table()
+    res = con.execute(sql).to_arrow_table()
     hits = 0
     event_cols = [c for c in res.column_names if c not in ("slot", "atom", "_col", "_file")]
     obs = Observations(res.select(event_cols), "retro", "retro")
