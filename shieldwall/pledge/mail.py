@@ -504,7 +504,7 @@ def _attachment(name: str, ctype: str, data: bytes, limits: MailLimits, budget: 
     _hashes(att, data)
     if data[:2] == b"MZ":
         att.notes.append("windows-executable")
-    if data[:4] == b"PK\x03\x04" or name.lower().endswith(".zip"):
+    if data and (data[:4] == b"PK\x03\x04" or name.lower().endswith(".zip")):
         _zip(att, data, limits, budget, depth)
     return att
 
