@@ -67,9 +67,13 @@ def iana_tlds() -> frozenset[str]:
     return frozenset(t.lower() for t in data["list"]) | {"onion"}
 
 
+# The fanger runs ~40 regexes (~300 µs a value); a value with none of these marks is clean.
+_DEFANG_MARK = re.compile(r"[\[\](){}]|hxx|xxp|fxp|meow|dot|punto|punkt|arroba|\s", re.I)
+
+
 def refang(text: str) -> str:
     """`hxxps://evil[.]example` -> `https://evil.example`; leaves clean text as it is."""
-    if not text:
+    if not text or not _DEFANG_MARK.search(text):
         return text
     return _fang(text)
 

@@ -1,0 +1,347 @@
+"""MISP warning lists: known-benign values (public resolvers, cloud ranges, top sites, empty-file
+hashes), so an imported indicator for 8.8.8.8 is flagged as MISP flags it, not alerted on.
+
+The lists come from `pymispwarninglists` (its bundled MISP warning-lists data, CIDR lists
+included), but not its search: `WarningLists(slow_search=True)` took 19 s to load and 0.35 s
+per value (every list is scanned, hostname lists by a Python loop over ~1M entries), about ten
+hours for a 100,000-indicator import. Shieldwall reads the same JSON and builds one index:
+
+- `string` lists: one hash map value -> lists;
+- `hostname` lists: the same map, looked up for the host and each parent domain;
+- `cidr` lists: elementary intervals (sorted integer starts, each with the lists covering it),
+  one `bisect` per address;
+- `substring` lists: a map per entry length, probed with a window per length;
+- `regex` lists (phone numbers, role mailboxes): compiled, tried only for their kinds.
+
+A list applies to a value only when its `matching_attributes` name a MISP type of the value's
+kind, as in MISP: a hash list never flags a domain. The measured figures are in
+`docs/ingest.md`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from shieldwall.ingest import defang as d
+
+Hit = tuple[str, str]  # (warning-list name, why the value is on it)
+
+# Our kinds -> the MISP attribute types a warning list names in `matching_attributes`.
+_MISP_TYPES: dict[str, frozenset[str]] = {
+    d.IPV4: frozenset({"ip-src", "ip-dst", "domain|ip", "ip-src|port", "ip-dst|port"}),
+    d.DOMAIN: frozenset({"domain", "hostname", "domain|ip", "hostname|port"}),
+    d.URL: frozenset({"url", "uri"}),
+    d.EMAIL: frozenset({"email-src", "email-dst", "target-email", "whois-registrant-email",
+                        "dns-soa-email", "email"}),
+    d.MD5: frozenset({"md5", "filename|md5", "x509-fingerprint-md5"}),
+    d.SHA1: frozenset({"sha1", "filename|sha1", "x509-fingerprint-sha1"}),
+    d.SHA256: frozenset({"sha256", "filename|sha256", "x509-fingerprint-sha256"}),
+    d.FILENAME: frozenset({"filename"}),
+}
+_MISP_TYPES[d.IPV6] = _MISP_TYPES[d.IPV4_CIDR] = _MISP_TYPES[d.IPV6_CIDR] = _MISP_TYPES[d.IPV4]
+
+
+def _kinds_of(list_json: Mapping[str, Any]) -> frozenset[str]:
+    attrs = list_json.get("matching_attributes")
+    if not attrs:
+        return frozenset(_MISP_TYPES)
+    wanted = set(attrs)
+    return frozenset(k for k, types in _MISP_TYPES.items() if types & wanted)
+
+
+def _regex(entry: str) -> re.Pattern[str] | None:
+    """MISP writes PCRE as `/body/flags`; only `i` matters here."""
+    m = re.match(r"^/(.*)/([a-z]*)$", entry, re.S)
+    body, flags = (m.group(1), m.group(2)) if m else (entry, "")
+    try:
+        return re.compile(body, re.I if "i" in flags else 0)
+    except re.error:
+        return None
+
+
+def _add(table: dict[str, Any], key: str, idx: int) -> None:
+    """Most values are on one list: store an int, grow to a tuple only when shared."""
+    have = table.get(key)
+    if have is None:
+        table[key] = idx
+    elif isinstance(have, int):
+        if have != idx:
+            table[key] = (have, idx)
+    elif idx not in have:
+        table[key] = (*have, idx)
+
+
+def _merge(table: dict[str, Any], keys: Iterable[str], idx: int) -> None:
+    """`_add` for a whole list: new keys go in by one C-level update (2.4M entries: 5 s -> 1 s)."""
+    fresh = dict.fromkeys(keys, idx)
+    shared = fresh.keys() & table.keys()
+    for key in shared:
+        del fresh[key]
+        _add(table, key, idx)
+    table.update(fresh)
+
+
+_V4_RE = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?$")
+
+
+def _span(entry: str) -> tuple[int, int, int] | None:
+    """(first, last, version) of a network; IPv4 parsed by hand (`ip_network` costs 50 µs)."""
+    m = _V4_RE.match(entry)
+    if m:
+        octets = [int(x) for x in m.groups()[:4]]
+        prefix = int(m.group(5)) if m.group(5) is not None else 32
+        if max(octets) <= 255 and prefix <= 32:
+            addr = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+            host_bits = (1 << (32 - prefix)) - 1
+            return addr & ~host_bits, addr | host_bits, 4
+    try:
+        net = ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None
+    return int(net.network_address), int(net.broadcast_address), net.version
+
+
+def _ids(found: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    if found is None:
+        return ()
+    return (found,) if isinstance(found, int) else found
+
+
+@dataclass
+class _Intervals:
+    """Elementary intervals over one address family: `starts[i]..starts[i+1]-1` is covered by
+    exactly the lists `covers[i]`."""
+
+    starts: list[int]
+    covers: list[tuple[int, ...]]
+
+    @classmethod
+    def build(cls, ranges: Iterable[tuple[int, int, int]]) -> _Intervals:
+        events: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for start, end, idx in ranges:
+            events[start].append((idx, 1))
+            events[end + 1].append((idx, -1))
+        active: dict[int, int] = defaultdict(int)
+        starts: list[int] = []
+        covers: list[tuple[int, ...]] = []
+        for point in sorted(events):
+            for idx, delta in events[point]:
+                active[idx] += delta
+                if active[idx] == 0:
+                    del active[idx]
+            cover = tuple(sorted(active))
+            if covers and covers[-1] == cover:
+                continue
+            starts.append(point)
+            covers.append(cover)
+        return cls(starts, covers)
+
+    def lookup(self, first: int, last: int) -> tuple[int, ...]:
+        """The lists that cover every address from `first` to `last`."""
+        i = bisect.bisect_right(self.starts, first) - 1
+        if i < 0:
+            return ()
+        found = set(self.covers[i])
+        while found and i + 1 < len(self.starts) and self.starts[i + 1] <= last:
+            i += 1
+            found &= set(self.covers[i])
+        return tuple(found)
+
+
+class WarningIndex:
+    """All warning lists in one index; build once per process (see `default_index`)."""
+
+    def __init__(self, lists: Iterable[Mapping[str, Any]]):
+        self.names: list[str] = []
+        self.kinds: list[frozenset[str]] = []
+        self._exact: dict[str, Any] = {}
+        self._hostname: dict[str, Any] = {}
+        self._substring: dict[int, dict[str, Any]] = defaultdict(dict)
+        self._regexes: list[tuple[int, re.Pattern[str]]] = []
+        v4: list[tuple[int, int, int]] = []
+        v6: list[tuple[int, int, int]] = []
+        for wl in lists:
+            idx = len(self.names)
+            self.names.append(str(wl["name"]))
+            self.kinds.append(_kinds_of(wl))
+            kind = wl.get("type")
+            entries = [e for e in wl.get("list") or () if isinstance(e, str) and e]
+            if kind == "string":
+                _merge(self._exact, (e.lower() for e in entries), idx)
+            elif kind == "hostname":
+                _merge(self._hostname, (e.lower().strip(".") for e in entries), idx)
+            elif kind == "substring":
+                for entry in entries:
+                    _add(self._substring[len(entry)], entry.lower(), idx)
+            elif kind == "regex":
+                self._regexes += [(idx, rx) for rx in map(_regex, entries) if rx is not None]
+            elif kind == "cidr":
+                for entry in entries:
+                    span = _span(entry.strip())
+                    if span is None:
+                        _add(self._exact, entry.lower(), idx)
+                    else:
+                        (v4 if span[2] == 4 else v6).append((span[0], span[1], idx))
+        self._v4 = _Intervals.build(v4)
+        self._v6 = _Intervals.build(v6)
+
+    # -------------------------------------------------------------------------- checking
+
+    def _hits(self, ids: Iterable[int], kind: str, why: str) -> list[Hit]:
+        return [(self.names[i], why) for i in ids if kind in self.kinds[i]]
+
+    def _host_hits(self, host: str, kind: str) -> list[Hit]:
+        hits: list[Hit] = []
+        labels = host.split(".")
+        for n in range(len(labels)):
+            suffix = ".".join(labels[n:])
+            ids = _ids(self._hostname.get(suffix))
+            if ids:
+                why = f"{host} is {suffix}" if n == 0 else f"{host} is under {suffix}"
+                hits += self._hits(ids, kind, why)
+        return hits
+
+    def _substring_hits(self, value: str, kind: str) -> list[Hit]:
+        hits: list[Hit] = []
+        for length, table in self._substring.items():
+            for start in range(len(value) - length + 1):
+                part = value[start:start + length]
+                ids = _ids(table.get(part))
+                if ids:
+                    hits += self._hits(ids, kind, f"{value} contains {part}")
+        return hits
+
+    def check(self, value: str, kind: str | None = None) -> list[Hit]:
+        """The warning lists `value` is on, as (list name, reason); empty when none.
+
+        `kind` is one of `defang.KINDS`; when None the value is auto-typed (and refanged).
+        """
+        if kind is None:
+            typed = d.classify(value)
+            if typed is None:
+                return []
+            kind, value = typed
+        elif kind in (d.DOMAIN, d.EMAIL, d.MD5, d.SHA1, d.SHA256):
+            value = value.strip().lower().rstrip(".")
+        hits: list[Hit] = []
+        if kind in (d.IPV4, d.IPV6, d.IPV4_CIDR, d.IPV6_CIDR):
+            try:
+                net = ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                return []
+            table = self._v4 if net.version == 4 else self._v6
+            first, last = int(net.network_address), int(net.broadcast_address)
+            what = "is in" if first == last else "lies within"
+            hits += self._hits(table.lookup(first, last), kind,
+                               f"{value} {what} a network on the list")
+            hits += self._hits(_ids(self._exact.get(value)), kind, f"{value} is listed")
+        elif kind == d.URL:
+            hits += self._hits(_ids(self._exact.get(value.lower())), kind, f"{value} is listed")
+            try:
+                host = (urlsplit(value).hostname or "").rstrip(".")
+            except ValueError:
+                host = ""
+            if host:
+                hits += self._hits(_ids(self._exact.get(host)), kind, f"{host} is listed")
+                hits += self._host_hits(host, kind)
+            hits += self._substring_hits(value.lower(), kind)
+        else:
+            hits += self._hits(_ids(self._exact.get(value)), kind, f"{value} is listed")
+            if kind == d.DOMAIN:
+                hits += self._host_hits(value, kind)
+            if kind in (d.DOMAIN, d.EMAIL):
+                hits += self._substring_hits(value, kind)
+        for idx, rx in self._regexes:
+            if kind in self.kinds[idx] and rx.search(value):
+                hits.append((self.names[idx], f"{value} matches {rx.pattern}"))
+        return _unique(hits)
+
+    def check_indicator(self, indicator: Mapping[str, Any]) -> list[Hit]:
+        """Warning-list hits for the values compared in a STIX pattern (`=` and `ISSUBSET`).
+
+        An indicator is flagged when any value it names is known-benign: `[ipv4-addr:value =
+        '8.8.8.8' OR domain-name:value = 'evil.example']` still deserves an analyst's look.
+        """
+        if indicator.get("pattern_type", "stix") != "stix":
+            return []
+        hits: list[Hit] = []
+        for kind, value in pattern_values(str(indicator.get("pattern") or "")):
+            hits += self.check(value, kind)
+        return _unique(hits)
+
+
+def _unique(hits: list[Hit]) -> list[Hit]:
+    return list(dict.fromkeys(hits))
+
+
+_COMPARISON_RE = re.compile(
+    r"([a-z0-9-]+):([A-Za-z0-9_.'-]+)\s*(=|ISSUBSET)\s*'((?:[^'\\]|\\.)*)'"
+)
+_PATH_KINDS: dict[tuple[str, str], str | None] = {
+    ("ipv4-addr", "value"): d.IPV4,
+    ("ipv6-addr", "value"): d.IPV6,
+    ("domain-name", "value"): d.DOMAIN,
+    ("url", "value"): d.URL,
+    ("email-addr", "value"): d.EMAIL,
+    ("file", "name"): d.FILENAME,
+}
+_HASH_KINDS = {"md5": d.MD5, "sha-1": d.SHA1, "sha1": d.SHA1, "sha-256": d.SHA256,
+               "sha256": d.SHA256}
+
+
+def pattern_values(pattern: str) -> list[tuple[str | None, str]]:
+    """(kind, value) for each simple comparison in a STIX pattern; kind None means auto-type
+    (e.g. `network-traffic:dst_ref.value`, which may be an address or a name)."""
+    out: list[tuple[str | None, str]] = []
+    for obj_type, path, op, raw in _COMPARISON_RE.findall(pattern):
+        value = re.sub(r"\\(.)", r"\1", raw)
+        if op == "ISSUBSET":
+            if obj_type in ("ipv4-addr", "ipv6-addr"):
+                out.append((d.IPV4_CIDR if obj_type == "ipv4-addr" else d.IPV6_CIDR, value))
+            continue
+        kind = _PATH_KINDS.get((obj_type, path))
+        if kind is None and ".hashes." in f".{path}":
+            kind = _HASH_KINDS.get(path.rsplit(".", 1)[-1].strip("'").lower())
+        if kind is None and path.endswith("_ref.value"):
+            out.append((None, value))
+            continue
+        if kind is not None:
+            out.append((kind, value))
+    return out
+
+
+def _lists_dir() -> Path:
+    import pymispwarninglists
+
+    return Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists"
+
+
+def load_lists(directory: Path | None = None) -> list[dict[str, Any]]:
+    """Every `list.json` under the pymispwarninglists data (or `directory`)."""
+    root = directory or _lists_dir()
+    return [orjson.loads(p.read_bytes()) for p in sorted(root.glob("*/list.json"))]
+
+
+@cache
+def default_index() -> WarningIndex:
+    """The index over the bundled lists, built on first use and kept for the process."""
+    return WarningIndex(load_lists())
+
+
+def check(value: str, kind: str | None = None) -> list[Hit]:
+    return default_index().check(value, kind)
+
+
+def check_indicator(indicator: Mapping[str, Any]) -> list[Hit]:
+    return default_index().check_indicator(indicator)
