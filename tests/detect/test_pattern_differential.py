@@ -30,7 +30,7 @@ NAMES = ["evil.example", "a.evil.example", "good.test", "Final Report.exe", "abc
          "a_c", "a%c", "é", "e\u0301", "10.0.0.1", ""]
 STAMPS = ["2020-01-01T00:00:00Z", "2020-01-01T00:00:05Z", "2020-01-01T00:00:05.500Z",
           "2020-06-01T12:00:00Z"]
-HEXES = ["616263", "0a0b", "", "4d5a"]  # all decode to valid UTF-8
+HEXES = ["616263", "0b0c", "", "4d5a"]  # valid UTF-8 without newlines (see LIKE below)
 NUMBERS = [-2, 0, 1, 5, 1.5, 5.0]
 
 scalar = st.one_of(
@@ -137,7 +137,7 @@ def q(text):
 
 STRING_LITS = [q(s) for s in NAMES] + ["'ab\\'c'", "'abc'"]
 NUMBER_LITS = ["-2", "0", "1", "5", "1.5", "5.0", "-0.5"]
-BINARY_LITS = ["h'616263'", "h'0a0b'", "b'YWJj'", "b'TVo='", "h''"]
+BINARY_LITS = ["h'616263'", "h'0b0c'", "b'YWJj'", "b'TVo='", "h''"]
 ORDERABLE = STRING_LITS + NUMBER_LITS + BINARY_LITS
 PRIMITIVE = [*ORDERABLE, "true", "false"]
 TIMESTAMP_LITS = [f"t'{s}'" for s in STAMPS]
@@ -200,11 +200,22 @@ exists = st.tuples(st.sampled_from(TYPES), st.sampled_from(PATHS)).map(
     lambda t: f"EXISTS {t[0]}:{t[1]}")  # alone: the reference cannot combine EXISTS
 
 
-def observation_expression(depth=2):
-    leaf = st.one_of(comparison(), comparison(), exists).map(lambda c: f"[{c}]")
+# leaves that hold for many generated objects, so that the observation operators and
+# qualifiers are exercised on matches and not only on misses
+likely = st.tuples(st.sampled_from(TYPES), st.sampled_from([
+    "value LIKE '%'", "n > -5", "value NOT = 'evil.example'", "b = true",
+    "t > t'2020-01-01T00:00:01Z'",
+])).map(lambda t: f"{t[0]}:{t[1]}")
+
+
+def observation_expression(depth=2, leaves=None):
+    if leaves is None:
+        leaves = st.one_of(comparison(), comparison(), exists, likely)
+    leaf = leaves.map(
+        lambda c: f"[{c}]")
     if depth == 0:
         return leaf
-    sub = observation_expression(depth - 1)
+    sub = observation_expression(depth - 1, leaves)
     return st.one_of(
         leaf,
         st.tuples(sub, st.sampled_from(["AND", "OR", "FOLLOWEDBY"]), sub).map(
@@ -234,6 +245,17 @@ def test_agrees_with_reference_matcher(pattern, observed):
     assert compiled.matches(v20) is expected, (pattern, v20)
     # the explanation reaches the same verdict as the plain match
     assert compiled.explain(v21).success is expected
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=observation_expression(depth=3, leaves=likely),
+       observed=st.lists(observation(), min_size=1, max_size=4))
+def test_observation_operators_agree_with_reference(pattern, observed):
+    """Nested AND / OR / FOLLOWEDBY / qualifiers over leaves that often hold."""
+    v20, v21 = render(observed)
+    expected = reference(pattern, v21)
+    assert matches(pattern, v21) is expected, (pattern, v21)
+    assert matches(pattern, v20) is expected, (pattern, v20)
 
 
 @settings(max_examples=150, deadline=None)
