@@ -7,7 +7,8 @@ per value (every list is scanned, hostname lists by a Python loop over ~1M entri
 hours for a 100,000-indicator import. Shieldwall reads the same JSON and builds one index:
 
 - `string` lists: one hash map value -> lists;
-- `hostname` lists: the same map, looked up for the host and each parent domain;
+- `hostname` lists (and `.example.com` entries of string lists, which can mean nothing else):
+  a second map, looked up for the host and each parent domain;
 - `cidr` lists: elementary intervals (sorted integer starts, each with the lists covering it),
   one `bisect` per address;
 - `substring` lists: a map per entry length, probed with a window per length;
@@ -178,7 +179,9 @@ class WarningIndex:
             kind = wl.get("type")
             entries = [e for e in wl.get("list") or () if isinstance(e, str) and e]
             if kind == "string":
-                _merge(self._exact, (e.lower() for e in entries), idx)
+                # `.google.com` on a string list can only mean "google.com and below".
+                _merge(self._exact, (e.lower() for e in entries if e[0] != "."), idx)
+                _merge(self._hostname, (e.lower()[1:] for e in entries if e[0] == "."), idx)
             elif kind == "hostname":
                 _merge(self._hostname, (e.lower().strip(".") for e in entries), idx)
             elif kind == "substring":
@@ -327,10 +330,15 @@ def _lists_dir() -> Path:
     return Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists"
 
 
-def load_lists(directory: Path | None = None) -> list[dict[str, Any]]:
-    """Every `list.json` under the pymispwarninglists data (or `directory`)."""
+def load_lists(
+    directory: Path | None = None, only: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every `list.json` under the pymispwarninglists data (or `directory`); `only` names the
+    list folders to load (`public-dns-v4`, `amazon-aws`, ...) when not all are wanted."""
     root = directory or _lists_dir()
-    return [orjson.loads(p.read_bytes()) for p in sorted(root.glob("*/list.json"))]
+    paths = (sorted(root.glob("*/list.json")) if only is None
+             else [root / name / "list.json" for name in only])
+    return [orjson.loads(p.read_bytes()) for p in paths]
 
 
 @cache
