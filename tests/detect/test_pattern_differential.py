@@ -247,7 +247,7 @@ def test_agrees_with_reference_matcher(pattern, observed):
     assert compiled.explain(v21).success is expected
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pattern=observation_expression(depth=3, leaves=likely),
        observed=st.lists(observation(), min_size=1, max_size=4))
 def test_observation_operators_agree_with_reference(pattern, observed):
@@ -258,7 +258,7 @@ def test_observation_operators_agree_with_reference(pattern, observed):
     assert matches(pattern, v20) is expected, (pattern, v20)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(pattern=comparison(depth=3).map(lambda c: f"[{c}]"),
        observed=st.lists(observation(), min_size=1, max_size=2))
 def test_comparison_expressions_agree_with_reference(pattern, observed):
