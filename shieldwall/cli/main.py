@@ -45,7 +45,8 @@ _register_all()
 def main() -> None:
     """Run the CLI; user errors become one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns an Exit's code instead of raising it.
+        code = app(standalone_mode=False)
     except ShieldwallError as exc:
         print(f"shieldwall: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -66,7 +67,7 @@ def main() -> None:
               "(set SHIELDWALL_DEBUG=1 for the traceback)", file=sys.stderr)
         sys.exit(70)
     else:
-        sys.exit(0)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,236 @@
+"""The intel commands: init, import, export, search, stats."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shieldwall.cli.common import HomeOpt, console, open_node, out
+from shieldwall.config import TIERS, init_home, resolve_home
+from shieldwall.errors import ShieldwallError
+from shieldwall.stix.markings import TLP
+
+
+def _tlp(value: str | None) -> TLP | None:
+    if value is None:
+        return None
+    try:
+        return TLP.parse(value)
+    except ValueError as exc:
+        raise ShieldwallError(str(exc)) from None
+
+
+def init(
+    member: Annotated[str, typer.Option("--member", help="This node's member name.")],
+    home: HomeOpt = None,
+    tier: Annotated[str, typer.Option(help=f"This member's tier: {', '.join(TIERS)}.")] = "ally",
+    default_tlp: Annotated[str, typer.Option(help="TLP for objects that carry none.")] = "amber",
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the home.")
+    ] = None,
+) -> None:
+    """Create a node home: config and database."""
+    path = resolve_home(home)
+    try:
+        cfg = init_home(path, member, tier=tier, default_tlp=default_tlp,
+                        database_url=database_url)
+    except ValueError as exc:
+        raise ShieldwallError(str(exc).splitlines()[-1].strip()) from None
+    from shieldwall.node import Node
+
+    node = Node(cfg)
+    from shieldwall.store import Provenance
+
+    node.store.put(node.identity(), Provenance(member, "local"), default_tlp=TLP.CLEAR)
+    node.close()
+    console.print(f"[green]node for member [bold]{member}[/] created at {path}[/]")
+
+
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="Files or directories to import.")],
+    home: HomeOpt = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force a format.")] = None,
+    tlp: Annotated[
+        str | None, typer.Option(help="TLP for objects that carry none (IOC lists: all).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Validate with the full OASIS stix2-validator (slow).")
+    ] = False,
+    no_warninglists: Annotated[
+        bool, typer.Option("--no-warninglists", help="Do not flag known-benign values.")
+    ] = False,
+) -> None:
+    """Import STIX bundles, MISP events, CSV or free-text IOC lists, vulnerability feeds."""
+    from shieldwall.ingest.runner import expand_paths, import_file
+
+    node = open_node(home)
+    level = _tlp(tlp)
+    flagger = None if no_warninglists else _warninglist_flagger()
+    reports = []
+    paths = list(expand_paths(files))
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} objects"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:
+        for path in paths:
+            task = progress.add_task(path.name, total=None)
+            reports.append(import_file(
+                node.store, path, source=node.member, producer=node.identity(),
+                default_tlp=node.config.default_tlp_level, tlp=level, fmt=fmt,
+                flagger=flagger, strict=strict,
+                progress=lambda n, t=task: progress.advance(t, n),
+            ))
+    node.close()
+    _render_import(reports)
+    if all(r.stored == 0 and r.duplicates == 0 for r in reports) and any(
+        r.rejected for r in reports
+    ):
+        raise typer.Exit(1)
+
+
+def _warninglist_flagger():  # type: ignore[no-untyped-def]
+    try:
+        from shieldwall.ingest.warninglists import indicator_flagger
+    except ImportError:
+        return None
+    return indicator_flagger()
+
+
+def _render_import(reports: list) -> None:  # type: ignore[type-arg]
+    table = Table(title="Import")
+    for col in ("file", "format", "read", "stored", "new versions", "duplicates", "rejected",
+                "warning-listed"):
+        table.add_column(col, justify="left" if col in ("file", "format") else "right")
+    for r in reports:
+        table.add_row(Path(r.path).name, r.format, str(r.read), str(r.new),
+                      str(r.new_versions + r.history), str(r.duplicates), str(len(r.rejected)),
+                      str(len(r.warninglisted)))
+    out.print(table)
+    rejected = [(r.path, x) for r in reports for x in r.rejected]
+    if rejected:
+        t = Table(title=f"Rejected ({len(rejected)})")
+        t.add_column("file")
+        t.add_column("where")
+        t.add_column("reason")
+        for path, x in rejected[:50]:
+            t.add_row(Path(path).name, x.where, x.reason)
+        out.print(t)
+        if len(rejected) > 50:
+            out.print(f"… and {len(rejected) - 50} more")
+    flagged = [x for r in reports for x in r.warninglisted]
+    if flagged:
+        t = Table(title=f"Indicators on warning lists ({len(flagged)}): not used for alerting")
+        t.add_column("indicator")
+        t.add_column("value")
+        t.add_column("list")
+        for oid, value, name in flagged[:30]:
+            t.add_row(oid, value, name)
+        out.print(t)
+
+
+def export(
+    home: HomeOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default stdout).")]
+    = None,
+    types: Annotated[str | None, typer.Option("--type", help="Comma-separated STIX types.")]
+    = None,
+    since: Annotated[str | None, typer.Option(help="Modified at or after (STIX timestamp).")]
+    = None,
+    until: Annotated[str | None, typer.Option(help="Modified at or before (STIX timestamp).")]
+    = None,
+    tlp_max: Annotated[str, typer.Option("--tlp-max", help="Most restricted TLP to include.")]
+    = "amber+strict",
+    all_versions: Annotated[bool, typer.Option(help="Every version, not just the latest.")]
+    = False,
+) -> None:
+    """Export a STIX 2.1 bundle (latest versions; TLP:RED only if --tlp-max red)."""
+    from shieldwall.ingest.export import export_bundle
+    from shieldwall.stix.timestamps import parse_ts
+
+    try:
+        lo = parse_ts(since) if since else None
+        hi = parse_ts(until) if until else None
+    except ValueError as exc:
+        raise ShieldwallError(str(exc)) from None
+    node = open_node(home)
+    kwargs = dict(
+        types=[t.strip() for t in types.split(",")] if types else None,
+        modified_from_us=lo, modified_to_us=hi, tlp_max=_tlp(tlp_max),
+        all_versions=all_versions,
+    )
+    if output is None:
+        n = export_bundle(node.store, sys.stdout, **kwargs)  # type: ignore[arg-type]
+    else:
+        with open(output, "w", encoding="utf-8") as fh:
+            n = export_bundle(node.store, fh, **kwargs)  # type: ignore[arg-type]
+    node.close()
+    console.print(f"exported {n} objects")
+
+
+def search(
+    value: Annotated[str, typer.Argument(help="An IOC value, an object id, or a name.")],
+    home: HomeOpt = None,
+    limit: Annotated[int, typer.Option(help="At most this many results.")] = 50,
+) -> None:
+    """Find indicators whose pattern mentions VALUE, and objects by id or name."""
+    node = open_node(home)
+    rows = node.store.search(value, limit=limit)
+    flagged = {oid for oid, _ in node.store.tagged("warninglist")} if rows else set()
+    node.close()
+    if not rows:
+        console.print(f"nothing found for {value!r}")
+        raise typer.Exit(1)
+    table = Table(title=f"{len(rows)} result(s) for {value!r}")
+    for col in ("type", "id", "name / pattern", "TLP", "source", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        obj = r.obj()
+        what = obj.get("pattern") or obj.get("name") or ""
+        note = "warning-listed" if r.id in flagged else ("revoked" if r.revoked else "")
+        table.add_row(r.type, r.id, str(what)[:120], r.tlp.label, r.source, note)
+    out.print(table)
+
+
+def stats(home: HomeOpt = None) -> None:
+    """What the node holds: objects by type, TLP and source."""
+    node = open_node(home)
+    s = node.store.stats()
+    flagged = len(node.store.tagged("warninglist"))
+    node.close()
+    render_stats(s, flagged, title=f"Node {node.member}")
+
+
+def render_stats(s: dict, flagged: int, title: str) -> None:  # type: ignore[type-arg]
+    table = Table(title=title)
+    table.add_column("STIX type")
+    table.add_column("objects", justify="right")
+    for t, n in sorted(s["by_type"].items(), key=lambda kv: -kv[1]):
+        table.add_row(t, str(n))
+    table.add_section()
+    table.add_row("[bold]all objects[/]", f"[bold]{s['objects']}[/]")
+    table.add_row("versions stored", str(s["versions"]))
+    table.add_row("revoked", str(s["revoked"]))
+    table.add_row("indicators on warning lists", str(flagged))
+    out.print(table)
+    t2 = Table(title="By TLP and source")
+    t2.add_column("TLP")
+    t2.add_column("objects", justify="right")
+    for k, v in sorted(s["by_tlp"].items()):
+        t2.add_row(k, str(v))
+    t2.add_section()
+    for k, v in sorted(s["by_source"].items()):
+        t2.add_row(f"from {k}", str(v))
+    out.print(t2)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command("import")(import_)
+    app.command()(export)
+    app.command()(search)
+    app.command()(stats)

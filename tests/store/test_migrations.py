@@ -1,0 +1,44 @@
+"""A node upgraded to a newer Shieldwall migrates its database in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine
+
+from shieldwall.store import Provenance, Store
+from shieldwall.store.migrate import alembic_config, current, upgrade
+from tests.factories import indicator
+
+
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()  # type: ignore[return-value]
+
+
+def test_fresh_store_is_at_head_and_reopening_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    s = Store.open(url)
+    s.put(indicator(), Provenance("x"))
+    s.close()
+    s = Store.open(url)
+    assert current(s.engine) == _head()
+    assert s.stats()["objects"] == 1
+    s.close()
+
+
+def test_store_created_at_first_revision_upgrades_in_place_keeping_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    upgrade(engine, "0001")
+    assert current(engine) == "0001"
+    engine.dispose()
+    old = Store.open(url, migrate=False)
+    ind = indicator()
+    old.put(ind, Provenance("x"))
+    old.close()
+    new = Store.open(url)
+    assert current(new.engine) == _head()
+    assert new.get(ind["id"]) is not None
+    new.close()
