@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         ] = 200.0,
     ) -> None:
         """Serve TAXII 2.1 (discovery at /taxii2/, API docs at /docs, health at /healthz)."""
+        from shieldwall.store import Store
         from shieldwall.taxii.app import Settings
         from shieldwall.taxii.server import serve as run
 
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
             rate_limit=rate_limit,
         )
         run(
-            node.store, settings,
+            Store.open(cfg.db_url, pooled=True), settings,
             host=host or cfg.server.host,
             port=cfg.server.port if port is None else port,
             tls_cert=tls_cert or cfg.server.tls_cert,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -35,7 +36,14 @@ from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Store, StoredVersion
 from shieldwall.store import Query as StoreQuery
 from shieldwall.taxii import errors
-from shieldwall.taxii.auth import CHALLENGE, FailedLogins, RateLimit, authenticate
+from shieldwall.taxii.auth import (
+    CACHE_SECONDS,
+    CHALLENGE,
+    FailedLogins,
+    RateLimit,
+    TokenCache,
+    authenticate,
+)
 from shieldwall.taxii.errors import TaxiiError, not_found
 from shieldwall.taxii.media import STIX_21, TAXII_21, accepts_taxii, is_taxii_content
 from shieldwall.taxii.middleware import AccessLog, BodyLimit
@@ -73,6 +81,17 @@ class _Ctx:
         s = self.settings
         self.failures = FailedLogins(s.max_failed_logins, s.failed_login_window)
         self.limiter = RateLimit(s.rate_limit)
+        self.tokens = TokenCache(self.members)
+        self._collections: tuple[float, list[Collection]] = (0.0, [])
+
+    def collections(self) -> list[Collection]:
+        """Collections and their rules, re-read at most once a second (they change
+        rarely; a read per request was a third of a filtered GET's cost)."""
+        at, colls = self._collections
+        if time.monotonic() - at > CACHE_SECONDS:
+            colls = self.members.collections()
+            self._collections = (time.monotonic(), colls)
+        return colls
 
 
 def access_for(member: Member) -> Access:
@@ -173,7 +192,7 @@ def accept_taxii(request: Request) -> None:
 def _caller(request: Request) -> Member | None:
     ctx: _Ctx = request.app.state.ctx
     client = request.client.host if request.client else "-"
-    member = authenticate(ctx.members, request.headers.get("authorization"), client,
+    member = authenticate(ctx.tokens, request.headers.get("authorization"), client,
                           ctx.failures)
     if member is not None:
         request.state.member = member.name
@@ -223,7 +242,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessLog)
 
     def collection_for(member: Member, cid: str) -> Collection:
-        for coll in ctx.members.collections():
+        for coll in ctx.collections():
             if cid in (coll.id, coll.alias) and (may_read(member, coll) or may_write(member, coll)):
                 return coll
         raise not_found("collection")
@@ -305,7 +324,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     @app.get(API_ROOT + "collections/", dependencies=deps, tags=["collections"])
     def list_collections(member: Caller) -> Response:
         colls = [
-            describe(c, member) for c in ctx.members.collections()
+            describe(c, member) for c in ctx.collections()
             if may_read(member, c) or may_write(member, c)
         ]
         return taxii_json({"collections": colls} if colls else {})
@@ -325,7 +344,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=_split(match_id),
                    types=match_type, versions=match_version, spec=match_spec_version)
-        page = ctx.store.query(scoped(q, coll, member))
+        page = ctx.store.read_page(scoped(q, coll, member))
         body = frame("objects", ",".join(r.json for r in page.rows), page.more, page.rows)
         return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
 
@@ -355,7 +374,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=[object_id],
                    types=None, versions=match_version, spec=match_spec_version)
-        page = ctx.store.query(scoped(q, coll, member))
+        page = ctx.store.read_page(scoped(q, coll, member))
         if not page.rows and next is None:
             raise not_found("object")
         body = frame("objects", ",".join(r.json for r in page.rows), page.more, page.rows)
@@ -371,7 +390,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         q = _query(added_after=None, limit=None, next_=None, ids=[object_id], types=None,
                    versions=match_version or "all", spec=match_spec_version)
         q.limit = None
-        rows = ctx.store.query(scoped(q, coll, member)).rows
+        rows = ctx.store.read_page(scoped(q, coll, member)).rows
         if not rows:
             raise not_found("object")
         if not may_write(member, coll):
@@ -392,7 +411,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=[object_id],
                    types=None, versions="all", spec=match_spec_version)
-        page = ctx.store.query(scoped(q, coll, member))
+        page = ctx.store.read_page(scoped(q, coll, member))
         if not page.rows and next is None:
             raise not_found("object")
         items = ",".join('"' + _version_of(r) + '"' for r in page.rows)
@@ -408,7 +427,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=_split(match_id),
                    types=match_type, versions=match_version, spec=match_spec_version)
-        page = ctx.store.query(scoped(q, coll, member))
+        page = ctx.store.read_page(scoped(q, coll, member))
         items = ",".join(
             orjson.dumps({
                 "id": r.id, "date_added": format_ts(r.date_added_us),
@@ -505,7 +524,7 @@ def _apply_policy(
     ids = list({o["id"] for o in objs})
     existing = {
         r.id: Existing(r.tlp, r.created_by_ref, r.source)
-        for r in ctx.store.query(StoreQuery(ids=ids, versions="last")).rows
+        for r in ctx.store.read_page(StoreQuery(ids=ids, versions="last")).rows
     }
     sighted_ids = list({
         o["sighting_of_ref"] for o in objs
@@ -516,7 +535,7 @@ def _apply_policy(
         # Only indicators the writer can see count: an invisible one does not exist for it.
         q = StoreQuery(ids=sighted_ids, versions="last", access=access_for(member))
         sighted = {r.id: Existing(r.tlp, r.created_by_ref, r.source)
-                   for r in ctx.store.query(q).rows}
+                   for r in ctx.store.read_page(q).rows}
     accepted = []
     for obj in objs:
         why = write_refusal(

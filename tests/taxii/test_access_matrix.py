@@ -16,7 +16,7 @@ import pytest
 
 from shieldwall.policy import Members
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
-from shieldwall.stix.timestamps import format_ts
+from shieldwall.stix.timestamps import format_ts, parse_ts
 from shieldwall.store import Provenance, Query, Store
 from tests.factories import indicator
 from tests.taxii.conftest import Server, db_url, make_home, start_server
@@ -113,7 +113,7 @@ def test_lists_manifests_and_headers(world: World, member: str) -> None:
         objs, headers = _all_pages(c, "collections/alliance/objects/")
         assert sorted(o["id"] for o in objs) == sorted(want)
         assert all(o["modified"] == "2024-03-01T00:00:00.000Z" for o in objs)
-        stamps = [h for page in headers for h in page if h]
+        stamps = [parse_ts(h) for page in headers for h in page if h]
         assert stamps == sorted(stamps)  # pages advance in date_added order
         objs, _ = _all_pages(c, "collections/alliance/objects/", **{"match[version]": "all"})
         assert sorted(o["id"] for o in objs) == sorted(list(want) * 2)

@@ -1,0 +1,333 @@
+"""TAXII 2.1 read/write throughput: Shieldwall against OASIS medallion (memory backend).
+
+Both servers get the same indicators and are driven by the same client (OASIS
+taxii2-client, as a member would use it). Medallion runs only at 10,000 objects; its
+slow operations run under a time budget and report the rate over what finished.
+
+    .venv/bin/python bench/taxii_bench.py                    # 10k (both) and 1M (Shieldwall)
+    .venv/bin/python bench/taxii_bench.py --sizes 10000      # quicker
+    .venv/bin/python bench/taxii_bench.py --repeat 3 --json out.json
+
+Each figure is the median of `--repeat` runs. Shieldwall is started with
+`--rate-limit 0`: the per-member limit (default 200 req/s) would otherwise be what
+the concurrent-readers figure measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from taxii2client.v21 import ApiRoot, Collection, as_pages
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BIN = Path(sys.executable).parent
+PAGE = 5_000
+TLP_GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
+
+
+def indicator(i: int, salt: int = 0) -> dict[str, Any]:
+    ts = "2024-01-01T00:00:00.000Z"
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.UUID(int=(salt << 64) | (i + 1), version=4)}",
+        "created": ts,
+        "modified": ts,
+        "name": f"bench indicator {i}",
+        "pattern": f"[ipv4-addr:value = '10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}']",
+        "pattern_type": "stix",
+        "valid_from": ts,
+        "object_marking_refs": [TLP_GREEN],
+    }
+
+
+def p99(samples: list[float]) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(0.99 * len(s)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---- servers ---------------------------------------------------------------------------------
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[bytes], api: str, coll_url: str,
+                 auth: tuple[str, str]) -> None:
+        self.proc, self.api, self.coll_url, self.auth = proc, api, coll_url, auth
+
+    def collection(self) -> Collection:
+        return Collection(self.coll_url, user=self.auth[0], password=self.auth[1])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def start_shieldwall(workdir: Path, n: int) -> tuple[Running, float]:
+    from shieldwall.config import init_home
+    from shieldwall.policy import Members
+    from shieldwall.store import Provenance, Store
+
+    home = workdir / f"shieldwall-{n}"
+    init_home(home, "bench-node")
+    store = Store.open(f"sqlite:///{home / 'shieldwall.db'}")
+    token = Members(store.engine).add("reader", "ally")
+    t0 = time.perf_counter()
+    store.put_many((indicator(i) for i in range(n)), Provenance("bench-node", "import"),
+                   batch_size=10_000)
+    load_rate = n / (time.perf_counter() - t0)
+    store.close()
+    proc = subprocess.Popen(
+        [str(BIN / "shieldwall"), "serve", "--home", str(home), "--port", "0",
+         "--rate-limit", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    url = None
+    for raw in proc.stderr:
+        m = re.search(r"on (http://[\d.]+:\d+)/", raw.decode())
+        if m:
+            url = m.group(1)
+            break
+    assert url, "shieldwall serve did not start"
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    api = url + "/api/"
+    running = Running(proc, api, "", ("reader", token))
+    _wait(url + "/healthz")
+    colls = ApiRoot(api, user="reader", password=token).collections
+    running.coll_url = next(c.url for c in colls if c.alias == "alliance")
+    return running, load_rate
+
+
+def start_medallion(workdir: Path, n: int) -> Running:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cid = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
+    objs = [indicator(i) for i in range(n)]
+    start = 1_700_000_000_000
+    manifest = [
+        {"id": o["id"], "date_added": _ms(start + k), "version": o["modified"],
+         "media_type": "application/stix+json;version=2.1"}
+        for k, o in enumerate(objs)
+    ]
+    data = {
+        "/discovery": {"title": "medallion", "default": f"{base}/api1/",
+                       "api_roots": [f"{base}/api1/"]},
+        "api1": {
+            "information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
+                            "max_content_length": 100 * 1024 * 1024},
+            "status": [],
+            "collections": [{
+                "id": cid, "title": "bench", "can_read": True, "can_write": True,
+                "media_types": ["application/stix+json;version=2.1"],
+                "objects": objs, "manifest": manifest,
+            }],
+        },
+    }
+    (workdir / "medallion-data.json").write_text(json.dumps(data))
+    config = {
+        "backend": {"module": "medallion.backends.memory_backend",
+                    "module_class": "MemoryBackend",
+                    "filename": str(workdir / "medallion-data.json")},
+        "users": {"reader": "secret"},
+        "taxii": {"max_page_size": PAGE},
+    }
+    (workdir / "medallion.json").write_text(json.dumps(config))
+    proc = subprocess.Popen(
+        [str(BIN / "medallion"), "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "ERROR", str(workdir / "medallion.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    _wait(base + "/taxii2/", auth=("reader", "secret"))
+    return Running(proc, base + "/api1/", f"{base}/api1/collections/{cid}/", ("reader", "secret"))
+
+
+def _ms(ms: int) -> str:
+    secs, rest = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rest:03d}Z"
+
+
+def _wait(url: str, auth: tuple[str, str] | None = None) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, auth=auth, timeout=5,
+                      headers={"Accept": "application/taxii+json;version=2.1"})
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} never answered")
+
+
+# ---- measurements ------------------------------------------------------------------------------
+
+
+def paging(srv: Running, budget: float) -> float:
+    coll = srv.collection()
+    n, t0 = 0, time.perf_counter()
+    for env in as_pages(coll.get_objects, per_request=PAGE):
+        n += len(env.get("objects", []))
+        if time.perf_counter() - t0 > budget:
+            break
+    return n / (time.perf_counter() - t0)
+
+
+def filtered(srv: Running, ids: list[str], samples: int, budget: float) -> tuple[float, float]:
+    coll = srv.collection()
+    rng = random.Random(7)
+    by_id: list[float] = []
+    by_type: list[float] = []
+    t_end = time.perf_counter() + budget
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        env = coll.get_objects(id=rng.choice(ids))
+        by_id.append(time.perf_counter() - t0)
+        assert len(env.get("objects", [])) == 1
+        t0 = time.perf_counter()
+        env = coll.get_objects(type="indicator", limit=10)
+        by_type.append(time.perf_counter() - t0)
+        assert len(env.get("objects", [])) == 10
+        if time.perf_counter() > t_end:
+            break
+    return p99(by_id) * 1000, p99(by_type) * 1000
+
+
+def posting(srv: Running, envelopes: int, salt: int, budget: float) -> float:
+    coll = srv.collection()
+    n, t0 = 0, time.perf_counter()
+    for e in range(envelopes):
+        objs = [indicator(e * 1000 + i, salt=salt) for i in range(1000)]
+        status = coll.add_objects({"objects": objs}, wait_for_completion=True,
+                                  poll_interval=0.05, timeout=600)
+        assert status.status == "complete" and status.success_count == 1000, status
+        n += 1000
+        if time.perf_counter() - t0 > budget:
+            break
+    return n / (time.perf_counter() - t0)
+
+
+def concurrent(srv: Running, ids: list[str], readers: int, seconds: float
+               ) -> tuple[float, float]:
+    lat: list[float] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def reader(k: int) -> None:
+        coll = srv.collection()
+        rng = random.Random(k)
+        mine = []
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            if rng.random() < 0.5:
+                coll.get_objects(id=rng.choice(ids))
+            else:
+                coll.get_objects(type="indicator", limit=100)
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(lat) / (time.perf_counter() - t0), p99(lat) * 1000
+
+
+def measure(srv: Running, n: int, repeat: int, slow: bool, salt: int) -> dict[str, float]:
+    ids = [indicator(i)["id"] for i in random.Random(1).sample(range(n), min(n, 2000))]
+    budget = 120.0 if slow else 600.0
+    runs: list[dict[str, float]] = []
+    for r in range(repeat):
+        row: dict[str, float] = {}
+        row["paging_obj_s"] = paging(srv, budget)
+        row["get_id_p99_ms"], row["get_type_p99_ms"] = filtered(
+            srv, ids, 20 if slow else 300, budget / 2)
+        row["post_obj_s"] = posting(srv, 3 if slow else 10, salt * 100 + r + 1, budget)
+        row["readers16_req_s"], row["readers16_p99_ms"] = concurrent(
+            srv, ids, 16, 30.0 if slow else 10.0)
+        runs.append(row)
+        print(f"    run {r + 1}: " + ", ".join(f"{k}={v:,.1f}" for k, v in row.items()),
+              file=sys.stderr, flush=True)
+    return {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000,1000000")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-medallion", action="store_true")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="taxii-bench-") as tmp:
+        work = Path(tmp)
+        for n in sizes:
+            print(f"shieldwall, {n:,} indicators: loading", file=sys.stderr, flush=True)
+            srv, load = start_shieldwall(work, n)
+            try:
+                results[f"shieldwall@{n}"] = measure(srv, n, args.repeat, False, salt=n)
+                results[f"shieldwall@{n}"]["load_obj_s"] = load
+            finally:
+                srv.stop()
+            if n == 10_000 and not args.no_medallion:
+                print(f"medallion, {n:,} indicators", file=sys.stderr, flush=True)
+                med = start_medallion(work, n)
+                try:
+                    results[f"medallion@{n}"] = measure(med, n, 1, True, salt=7)
+                finally:
+                    med.stop()
+    print(report(results, os.cpu_count() or 0))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def report(results: dict[str, dict[str, float]], cpus: int) -> str:
+    keys = [("paging_obj_s", "paging, objects/s", True),
+            ("get_id_p99_ms", "GET match[id] p99, ms", False),
+            ("get_type_p99_ms", "GET match[type]&limit=10 p99, ms", False),
+            ("post_obj_s", "POST 1,000-object envelopes, objects/s", True),
+            ("readers16_req_s", "16 concurrent readers, requests/s", True),
+            ("readers16_p99_ms", "16 concurrent readers p99, ms", False)]
+    cols = list(results)
+    lines = ["| measure | " + " | ".join(cols) + " | Shieldwall / medallion at 10k |",
+             "|---|" + "---|" * (len(cols) + 1)]
+    for key, label, higher in keys:
+        cells = [f"{results[c][key]:,.1f}" for c in cols]
+        ratio = ""
+        s, m = results.get("shieldwall@10000"), results.get("medallion@10000")
+        if s and m and m[key] and s[key]:
+            x = s[key] / m[key] if higher else m[key] / s[key]
+            ratio = f"{x:,.0f}x {'faster' if x >= 1 else 'slower'}"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+    lines.append(f"\n{cpus} CPUs; medians of runs; medallion measured once under a time budget.")
+    return "\n".join(lines)
+
+
+
+if __name__ == "__main__":
+    main()
