@@ -13,6 +13,7 @@ from rich.table import Table
 from shieldwall.cli.common import HomeOpt, console, open_node, out
 from shieldwall.config import TIERS, init_home, resolve_home
 from shieldwall.errors import ShieldwallError
+from shieldwall.ingest.runner import Flagger
 from shieldwall.stix.markings import TLP
 
 
@@ -93,12 +94,11 @@ def import_(
         raise typer.Exit(1)
 
 
-def _warninglist_flagger():  # type: ignore[no-untyped-def]
-    try:
-        from shieldwall.ingest.warninglists import indicator_flagger
-    except ImportError:
-        return None
-    return indicator_flagger()
+def _warninglist_flagger() -> Flagger:
+    """MISP warning lists; the index (~14 s to build) is built at the first indicator only."""
+    from shieldwall.ingest.warninglists import check_indicator
+
+    return check_indicator
 
 
 def _render_import(reports: list) -> None:  # type: ignore[type-arg]

@@ -9,6 +9,7 @@ what happened per file.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,14 +131,41 @@ def import_file(
     return report
 
 
+# Lists that say what a piece of infrastructure *is*, not that it is benign: a C2 domain
+# under a dynamic-DNS provider or a C2 address in a datacenter range must still alert.
+_INFRASTRUCTURE_LIST = re.compile(r"dynamic dns|vpn|data ?cent|hosting", re.IGNORECASE)
+
+
+def benign_hit(list_name: str, reason: str) -> bool:
+    """Does this warning-list hit mean 'known benign, do not alert'?
+
+    Only when the value itself is on a list of benign values. A partial hit (a parent
+    domain, "x.example.com is under example.com", from popularity lists such as Tranco;
+    a substring, "fbi.zyns.com contains zyns.com") or a hit on an infrastructure list
+    is kept as information for the analyst (tag `warninglist-info`), and the indicator
+    still alerts.
+    """
+    partial = " is under " in reason or " contains " in reason
+    return not (partial or _INFRASTRUCTURE_LIST.search(list_name))
+
+
 def _flag(store: Store, batch: list[dict[str, Any]], flagger: Flagger, report: FileReport) -> None:
     tags: list[tuple[str, str, str | None]] = []
     for obj in batch:
         if obj.get("type") != "indicator":
             continue
-        for list_name, value in flagger(obj):
-            report.warninglisted.append((obj["id"], value, list_name))
-            tags.append((obj["id"], "warninglist", f"{list_name}: {value}"))
+        benign: list[str] = []
+        info: list[str] = []
+        for list_name, reason in flagger(obj):
+            if benign_hit(list_name, reason):
+                report.warninglisted.append((obj["id"], reason, list_name))
+                benign.append(f"{list_name}: {reason}")
+            else:
+                info.append(f"{list_name}: {reason}")
+        if benign:
+            tags.append((obj["id"], "warninglist", "; ".join(benign)))
+        if info:
+            tags.append((obj["id"], "warninglist-info", "; ".join(info)))
     store.tag(tags)
 
 

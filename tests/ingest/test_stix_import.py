@@ -159,3 +159,23 @@ def test_export_filters_type_time_and_tlp_ceiling(sqlite_store: Store, tmp_path:
     r = run(fresh, out)
     assert r.rejected == [] and r.new == len(orjson.loads(buf.getvalue())["objects"])
     fresh.close()
+
+
+def test_warning_list_hits_split_benign_from_infrastructure(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """8.8.8.8 is benign; a C2 name under a dynamic-DNS provider is not, it only informs."""
+    resolver = indicator("8.8.8.8")
+    c2 = indicator(pattern="[domain-name:value = 'mongoles.3322.org']")
+
+    def flagger(obj: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+        if obj["id"] == resolver["id"]:
+            return [("List of known IPv4 public DNS resolvers", "8.8.8.8 is on the list")]
+        return [("List of known dynamic DNS domains", "mongoles.3322.org is under 3322.org"),
+                ("Top 1,000,000 most-used sites from Tranco", "mongoles.3322.org is under 3322.org")]
+
+    r = run(sqlite_store, write_bundle(tmp_path / "b.json", [resolver, c2]), flagger=flagger)
+    assert [x[0] for x in r.warninglisted] == [resolver["id"]]
+    assert [i for i, _ in sqlite_store.tagged("warninglist")] == [resolver["id"]]
+    info = dict(sqlite_store.tagged("warninglist-info"))
+    assert "dynamic DNS" in info[c2["id"]] and "Tranco" in info[c2["id"]]
