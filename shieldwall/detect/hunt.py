@@ -15,6 +15,7 @@ from typing import Any
 from shieldwall.detect import exact
 from shieldwall.detect.index import Candidate, Compiled, IndicatorIndex
 from shieldwall.detect.readers import LINE, TS, Observations, ReadStats, iter_files, read
+from shieldwall.detect.readers.base import _ref_type
 from shieldwall.detect.sightings import Hit, Sightings
 
 # Candidate observations kept per multi-observation indicator (FOLLOWEDBY, REPEATS, ...)
@@ -57,37 +58,45 @@ class Hunter:
         if not cands:
             return 0
         self.candidates += len(cands)
-        ts = obs.table.column(TS)
-        lines = obs.table.column(LINE)
+        ts = obs.table.column(TS).to_numpy(zero_copy_only=False)
+        lines = obs.table.column(LINE).to_numpy(zero_copy_only=False)
         by_row: dict[tuple[int, int], list[Candidate]] = defaultdict(list)
         for c in cands:
             by_row[(c.row, id(c.indicator))].append(c)
         od_cache: dict[int, dict[str, Any]] = {}
-        hits = 0
-        for (row, _), cs in by_row.items():
-            comp = cs[0].indicator
+
+        def observed(row: int) -> dict[str, Any]:
             od = od_cache.get(row)
             if od is None:
                 od = od_cache[row] = obs.observed_data(row)
+            return od
+
+        hits = 0
+        for (row, _), cs in by_row.items():
+            comp = cs[0].indicator
             if comp.multi:
                 p = self._pending[comp.id]
                 if len(p.observed) < MAX_PENDING:
-                    p.observed.append(od)
+                    p.observed.append(observed(row))
                     p.cands.append((cs[0], obs, row))
                 continue
-            if exact.matches(comp.pattern, [od]):
-                self._hit(comp, cs[0], obs, row, od, ts, lines)
+            # A `direct` pattern needs no evaluator when the value equals its literal: 2-3 us
+            # per hit instead of ~60 us for building the observed-data and evaluating it.
+            winner = next((c for c in cs if comp.direct and _direct(c)), None)
+            if winner is not None or exact.matches(comp.pattern, [observed(row)]):
+                self._hit(comp, winner or cs[0], obs, row,
+                          lambda row=row: observed(row), ts, lines)
                 hits += 1
         return hits
 
     def _hit(self, comp: Compiled, c: Candidate, obs: Observations, row: int,
-             od: dict[str, Any], ts: Any = None, lines: Any = None) -> None:
-        ts = obs.table.column(TS) if ts is None else ts
-        lines = obs.table.column(LINE) if lines is None else lines
-        t = ts[row].as_py() or 0
+             od: dict[str, Any] | Callable[[], dict[str, Any]], ts: Any = None,
+             lines: Any = None) -> None:
+        t = obs.table.column(TS)[row].as_py() if ts is None else ts[row]
+        line = obs.table.column(LINE)[row].as_py() if lines is None else lines[row]
         self.sightings.add(Hit(
-            comp.id, comp.name, comp.pattern, int(t), od, c.atom.text, c.column,
-            str(c.value), obs.source, int(lines[row].as_py() or 0),
+            comp.id, comp.name, comp.pattern, int(t or 0), od, c.atom.text, c.column,
+            str(c.value), obs.source, int(line or 0),
         ))
 
     def finish(self) -> None:
@@ -100,3 +109,15 @@ class Hunter:
 
     def objects(self, only_changed: bool = True) -> list[dict[str, Any]]:
         return self.sightings.objects(only_changed)
+
+
+def _direct(c: Candidate) -> bool:
+    """The candidate's value satisfies its atom on an object of the atom's type."""
+    if not c.is_string or not exact.direct_match(c.atom, c.value):
+        return False
+    if c.column == c.atom.path:
+        return True
+    # An address column aliased by `ipv4-addr:value` / `ipv6-addr:value`: the object built
+    # for it is typed by the address's version (readers.base._ref_type).
+    want = c.atom.path.partition(":")[0]
+    return want in ("ipv4-addr", "ipv6-addr") and _ref_type(c.column, c.value) == want

@@ -10,6 +10,7 @@ in which file at which line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,9 @@ class Hit:
     indicator_name: str
     pattern: str
     ts_us: int
-    observed: dict[str, Any]  # observed-data with embedded objects
+    # Observed-data with embedded objects, or a function that builds it: only the first
+    # `max_refs` hits of a window keep one, so the rest never pay for building it.
+    observed: dict[str, Any] | Callable[[], dict[str, Any]]
     atom: str
     field: str
     value: str
@@ -111,7 +114,8 @@ class Sightings:
         w.first_us = min(w.first_us, hit.ts_us)
         w.last_us = max(w.last_us, hit.ts_us)
         if len(w.observed) < self.max_refs:
-            w.observed.append(hit.observed)
+            od = hit.observed
+            w.observed.append(od() if callable(od) else od)
         if len(w.explanations) < self.max_explanations:
             w.explanations.append({
                 "pattern": hit.pattern, "atom": hit.atom, "field": hit.field,
