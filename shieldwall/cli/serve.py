@@ -22,6 +22,9 @@ def register(app: typer.Typer) -> None:
         rate_limit: Annotated[
             float, typer.Option(help="Requests a second per member (bursts twice that); 0: off.")
         ] = 200.0,
+        federate: Annotated[
+            bool, typer.Option(help="Sync with the peers in the config (added ones are picked up).")
+        ] = True,
     ) -> None:
         """Serve TAXII 2.1 (discovery at /taxii2/, API docs at /docs, health at /healthz)."""
         from shieldwall.store import Store
@@ -37,8 +40,13 @@ def register(app: typer.Typer) -> None:
             allow_anonymous_discovery=cfg.server.allow_anonymous_discovery,
             rate_limit=rate_limit,
         )
+        store = Store.open(cfg.db_url, pooled=True)
+        if federate:
+            from shieldwall.federation import start_in_background
+
+            start_in_background(cfg.home, store)  # pull/push with peers (docs/federation.md)
         run(
-            Store.open(cfg.db_url, pooled=True), settings,
+            store, settings,
             host=host or cfg.server.host,
             port=cfg.server.port if port is None else port,
             tls_cert=tls_cert or cfg.server.tls_cert,

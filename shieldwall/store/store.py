@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -32,15 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 
 from shieldwall.errors import ShieldwallError
-from shieldwall.stix.canonical import canonical_json
-from shieldwall.stix.ids import valid_id
-from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, resolve_tlp
-from shieldwall.stix.timestamps import now_us, parse_ts
+from shieldwall.stix.markings import TLP
+from shieldwall.stix.timestamps import now_us
+from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare
 from shieldwall.store.schema import audience, kv, metadata, objects, tags
-
-# How far in the future a `modified` may lie before it is refused: a version stamped
-# years ahead would stay "latest" forever and hide every real update after it.
-FUTURE_TOLERANCE_US = 15 * 60 * 1_000_000
 
 # Rows per IN (...) lookup; well under SQLite's 32,766 bound parameters.
 _LOOKUP_CHUNK = 5_000
@@ -137,6 +132,16 @@ class StoredVersion:
         return orjson.loads(self.json)
 
 
+class PageRow(NamedTuple):
+    """The part of a stored version a TAXII page needs (see `Store.read_rows`)."""
+
+    seq: int
+    id: str
+    version_us: int
+    date_added_us: int
+    json: str
+
+
 VersionMode = Literal["last", "first", "all"]
 
 
@@ -182,15 +187,6 @@ def _row(r: Any) -> StoredVersion:
         r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]), TLP(r[8]), r[9], r[10],
         r[11], r[12], r[13], r[14],
     )
-
-
-@dataclass
-class _Prepared:
-    obj: dict[str, Any]
-    id: str
-    version_us: int
-    text: str
-    version: str
 
 
 class Store:
@@ -251,47 +247,32 @@ class Store:
         feed) to their TLP level.
         """
         total = PutResult()
-        batch: list[dict[str, Any]] = []
+        batch: list[PreparedVersion | Unprepared] = []
+        now = now_us()
         for obj in objs:
-            batch.append(obj)
+            batch.append(prepare(obj, now, default_tlp, tlp_overrides))
             if len(batch) >= batch_size:
-                total.merge(self._put_batch(batch, provenance, default_tlp, tlp_overrides, details))
+                total.merge(self.put_prepared(batch, provenance, details=details))
                 batch = []
         if batch:
-            total.merge(self._put_batch(batch, provenance, default_tlp, tlp_overrides, details))
+            total.merge(self.put_prepared(batch, provenance, details=details))
         return total
 
-    def _prepare(
-        self, batch: list[dict[str, Any]], result: PutResult, details: bool, now: int
-    ) -> list[_Prepared]:
-        prepared: list[_Prepared] = []
-        for obj in batch:
-            oid = obj.get("id") if isinstance(obj, dict) else None
-            if not valid_id(oid) or not isinstance(obj.get("type"), str):
-                _reject(result, str(oid), "", "missing or malformed 'id' or 'type'", details)
-                continue
-            ts = obj.get("modified") or obj.get("created")
-            try:
-                version_us = parse_ts(ts) if ts else 0
-            except ValueError as exc:
-                _reject(result, oid, str(ts), str(exc), details)
-                continue
-            if version_us > now + FUTURE_TOLERANCE_US:
-                _reject(result, oid, str(ts), "version timestamp is in the future", details)
-                continue
-            prepared.append(_Prepared(obj, oid, version_us, canonical_json(obj), ts or ""))
-        return prepared
-
-    def _put_batch(
+    def put_prepared(
         self,
-        batch: list[dict[str, Any]],
+        batch: Sequence[PreparedVersion | Unprepared],
         prov: Provenance,
-        default_tlp: TLP,
-        overrides: dict[str, TLP] | None,
-        details: bool,
+        *,
+        details: bool = False,
     ) -> PutResult:
+        """Write one batch of rows from `store.prepare.prepare`, in one transaction."""
         result = PutResult()
-        prepared = self._prepare(batch, result, details, now_us())
+        prepared: list[PreparedVersion] = []
+        for p in batch:
+            if isinstance(p, Unprepared):
+                _reject(result, p.id, p.version, p.reason, details)
+            else:
+                prepared.append(p)
         if not prepared:
             return result
         with self._write() as conn:
@@ -319,7 +300,7 @@ class Store:
                     .all()
                 )
 
-            fresh: dict[tuple[str, int], _Prepared] = {}
+            fresh: dict[tuple[str, int], PreparedVersion] = {}
             for p in prepared:
                 key = (p.id, p.version_us)
                 if key in existing:
@@ -357,30 +338,16 @@ class Store:
 
             last_added = conn.execute(select(func.max(objects.c.date_added_us))).scalar() or 0
             base = max(now_us(), last_added + 1)
-            rows = []
-            audience_rows: list[tuple[int, list[str]]] = []
+            rows: list[tuple[Any, ...]] = []
+            audience_rows: list[tuple[int, tuple[str, ...]]] = []
             for i, ((oid, ver), p) in enumerate(fresh.items()):
-                obj = p.obj
                 is_latest = (oid, ver) in becomes_latest
-                rows.append({
-                    "id": oid,
-                    "type": obj["type"],
-                    "spec_version": str(obj.get("spec_version", "2.1")),
-                    "version_us": ver,
-                    "date_added_us": base + i,
-                    "is_latest": is_latest,
-                    "revoked": bool(obj.get("revoked", False)),
-                    "tlp": int(resolve_tlp(obj, default_tlp, overrides)),
-                    "created_by_ref": obj.get("created_by_ref"),
-                    "name": _name_of(obj),
-                    "source": prov.source,
-                    "channel": prov.channel,
-                    "collection": prov.collection,
-                    "json": p.text,
-                })
-                names = obj.get(AUDIENCE_PROPERTY)
-                if isinstance(names, list) and names:
-                    audience_rows.append((i, [str(n) for n in names]))
+                rows.append((
+                    oid, p.type, p.spec_version, ver, base + i, is_latest, p.revoked, p.tlp,
+                    p.created_by_ref, p.name, prov.source, prov.channel, prov.collection, p.text,
+                ))
+                if p.audience:
+                    audience_rows.append((i, p.audience))
                 if is_latest:
                     if oid in latest:
                         result.new_versions += 1
@@ -388,10 +355,8 @@ class Store:
                     else:
                         result.new += 1
                         outcome = "new"
-                elif oid in latest or ver < newest_in_batch[oid]:
+                else:  # an older version than the one stored or than another in this batch
                     result.history += 1
-                    outcome = "history"
-                else:  # pragma: no cover - every fresh row is latest or history
                     outcome = "history"
                 if details:
                     result.details.append(ObjectResult(oid, p.version, outcome))
@@ -401,7 +366,7 @@ class Store:
                     conn.execute(
                         update(objects).where(objects.c.seq.in_(chunk)).values(is_latest=False)
                     )
-            conn.execute(objects.insert(), rows)
+            _bulk_insert(conn, rows)
             if audience_rows:
                 first_added = base
                 seq_by_added = dict(
@@ -417,7 +382,7 @@ class Store:
                     [
                         {"seq": seq_by_added[base + i], "name": n}
                         for i, names in audience_rows
-                        for n in dict.fromkeys(names)
+                        for n in names
                     ],
                 )
         return result
@@ -583,6 +548,25 @@ class Store:
         if (q.tlp_max is not None or q.modified_from_us is not None
                 or q.modified_to_us is not None or not q.include_revoked):
             return self.query(q)
+        rows, more = self._read(q, ", ".join("o." + c.name for c in _COLUMNS))
+        return Page([_row(r) for r in rows], more)
+
+    def read_rows(self, q: Query) -> tuple[list[PageRow], bool]:
+        """`read_page` with only what a TAXII envelope or manifest needs.
+
+        Five columns instead of fifteen halve SQLite's time for a 5,000-row page
+        (16 ms against 34 ms measured), and plain tuples skip building a dataclass per
+        row (~7 us each): together ~3x on the page that full-collection paging repeats.
+        """
+        if (q.tlp_max is not None or q.modified_from_us is not None
+                or q.modified_to_us is not None or not q.include_revoked):
+            page = self.query(q)
+            return [PageRow(r.seq, r.id, r.version_us, r.date_added_us, r.json)
+                    for r in page.rows], page.more
+        rows, more = self._read(q, "o.seq, o.id, o.version_us, o.date_added_us, o.json")
+        return [PageRow(*r) for r in rows], more
+
+    def _read(self, q: Query, columns: str) -> tuple[list[Any], bool]:
         mark = "?" if self.dialect == "sqlite" else "%s"
         where: list[str] = []
         params: list[Any] = []
@@ -638,17 +622,21 @@ class Store:
             if a.identities:
                 parts.append(in_("o.created_by_ref", sorted(a.identities)))
             where.append("(" + " OR ".join(parts) + ")" if parts else "1=0")
-        cols = ", ".join("o." + c.name for c in _COLUMNS)
-        sql = f"SELECT {cols} FROM objects o"
+        sql = f"SELECT {columns} FROM objects o"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY o.seq"
         if q.limit is not None:
             sql += f" LIMIT {int(q.limit) + 1}"
         with self.engine.connect() as conn:
-            rows = [_row(r) for r in conn.exec_driver_sql(sql, tuple(params))]
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute(sql, tuple(params))
+                rows = cur.fetchall()
+            finally:
+                cur.close()
         more = q.limit is not None and len(rows) > q.limit
-        return Page(rows[: q.limit] if more else rows, more)
+        return (rows[: q.limit] if more else rows), more
 
     # ---- deleting (TAXII "Delete An Object") ----------------------------------------
 
@@ -754,6 +742,24 @@ class _WriteTxn:
             self.store._local_lock.release()
 
 
+_INSERT_COLUMNS = (
+    "id", "type", "spec_version", "version_us", "date_added_us", "is_latest", "revoked", "tlp",
+    "created_by_ref", "name", "source", "channel", "collection", "json",
+)
+
+
+def _bulk_insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """One DBAPI executemany with plain tuples.
+
+    SQLAlchemy's per-row parameter processing took half of all import time (14 s of
+    29 s for 100,000 indicators); the driver's own executemany does the same work in C.
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO objects ({', '.join(_INSERT_COLUMNS)}) "
+           f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})")
+    conn.exec_driver_sql(sql, rows)
+
+
 def _access_clause(access: Access) -> Any:
     c = objects.c
     parts: list[Any] = []
@@ -842,6 +848,7 @@ __all__ = [
     "Access",
     "ObjectResult",
     "Page",
+    "PageRow",
     "Provenance",
     "PutResult",
     "Query",

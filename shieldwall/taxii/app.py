@@ -33,8 +33,9 @@ from shieldwall.policy import (
 )
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
-from shieldwall.store import Access, Provenance, Store, StoredVersion
+from shieldwall.store import Access, Provenance, Store
 from shieldwall.store import Query as StoreQuery
+from shieldwall.store.store import PageRow
 from shieldwall.taxii import errors
 from shieldwall.taxii.auth import (
     CACHE_SECONDS,
@@ -177,7 +178,7 @@ def _query(
     )
 
 
-def _version_of(row: StoredVersion) -> str:
+def _version_of(row: PageRow) -> str:
     return format_ts(row.version_us or row.date_added_us)
 
 
@@ -258,7 +259,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         q.collection = coll.alias if coll.scope == "own" else None
         return q
 
-    def page_headers(rows: list[StoredVersion]) -> dict[str, str]:
+    def page_headers(rows: list[PageRow]) -> dict[str, str]:
         if not rows:
             return {}
         return {
@@ -266,7 +267,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "X-TAXII-Date-Added-Last": format_ts(max(r.date_added_us for r in rows)),
         }
 
-    def frame(key: str, items: str, more: bool, rows: list[StoredVersion]) -> bytes:
+    def frame(key: str, items: str, more: bool, rows: list[PageRow]) -> bytes:
         head = '{"more":true,"next":"' + encode_next(rows[-1].seq) + '"' if more else \
             '{"more":false'
         if not rows:
@@ -344,9 +345,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=_split(match_id),
                    types=match_type, versions=match_version, spec=match_spec_version)
-        page = ctx.store.read_page(scoped(q, coll, member))
-        body = frame("objects", ",".join(r.json for r in page.rows), page.more, page.rows)
-        return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
+        rows, more = ctx.store.read_rows(scoped(q, coll, member))
+        body = frame("objects", ",".join(r.json for r in rows), more, rows)
+        return Response(body, media_type=TAXII_21, headers=page_headers(rows))
 
     @app.post(API_ROOT + "collections/{cid}/objects/", dependencies=deps, tags=["objects"],
               status_code=202)
@@ -374,11 +375,11 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=[object_id],
                    types=None, versions=match_version, spec=match_spec_version)
-        page = ctx.store.read_page(scoped(q, coll, member))
-        if not page.rows and next is None:
+        rows, more = ctx.store.read_rows(scoped(q, coll, member))
+        if not rows and next is None:
             raise not_found("object")
-        body = frame("objects", ",".join(r.json for r in page.rows), page.more, page.rows)
-        return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
+        body = frame("objects", ",".join(r.json for r in rows), more, rows)
+        return Response(body, media_type=TAXII_21, headers=page_headers(rows))
 
     @app.delete(API_ROOT + "collections/{cid}/objects/{object_id}/", dependencies=deps,
                 tags=["objects"])
@@ -390,7 +391,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         q = _query(added_after=None, limit=None, next_=None, ids=[object_id], types=None,
                    versions=match_version or "all", spec=match_spec_version)
         q.limit = None
-        rows = ctx.store.read_page(scoped(q, coll, member)).rows
+        rows = ctx.store.read_page(scoped(q, coll, member)).rows  # needs source, creator
         if not rows:
             raise not_found("object")
         if not may_write(member, coll):
@@ -411,12 +412,12 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=[object_id],
                    types=None, versions="all", spec=match_spec_version)
-        page = ctx.store.read_page(scoped(q, coll, member))
-        if not page.rows and next is None:
+        rows, more = ctx.store.read_rows(scoped(q, coll, member))
+        if not rows and next is None:
             raise not_found("object")
-        items = ",".join('"' + _version_of(r) + '"' for r in page.rows)
-        body = frame("versions", items, page.more, page.rows)
-        return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
+        items = ",".join('"' + _version_of(r) + '"' for r in rows)
+        body = frame("versions", items, more, rows)
+        return Response(body, media_type=TAXII_21, headers=page_headers(rows))
 
     @app.get(API_ROOT + "collections/{cid}/manifest/", dependencies=deps, tags=["objects"])
     def manifest(
@@ -427,16 +428,16 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=_split(match_id),
                    types=match_type, versions=match_version, spec=match_spec_version)
-        page = ctx.store.read_page(scoped(q, coll, member))
+        rows, more = ctx.store.read_rows(scoped(q, coll, member))
         items = ",".join(
             orjson.dumps({
                 "id": r.id, "date_added": format_ts(r.date_added_us),
                 "version": _version_of(r), "media_type": STIX_21,
             }).decode()
-            for r in page.rows
+            for r in rows
         )
-        body = frame("objects", items, page.more, page.rows)
-        return Response(body, media_type=TAXII_21, headers=page_headers(page.rows))
+        body = frame("objects", items, more, rows)
+        return Response(body, media_type=TAXII_21, headers=page_headers(rows))
 
     # ---- operations -----------------------------------------------------------------------------
 

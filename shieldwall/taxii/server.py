@@ -47,8 +47,12 @@ def serve(
         if path and not Path(path).is_file():
             raise ServeError(f"no such file: {path}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly, and TCP_NODELAY: asyncio only disables Nagle on sockets
+    # that say they are TCP; without it a keep-alive client waits for a delayed ACK
+    # (40 ms) between a response's headers and its body.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -57,12 +61,18 @@ def serve(
     bound = sock.getsockname()[1]
     _logging()
     app = create_app(store, settings)
+    from shieldwall.taxii.app import access_for
+    from shieldwall.web import mount  # the dashboard, beside TAXII
+
+    mount(app, store, access_for, secure=bool(tls_cert), node_member=settings.node_member)
     config = uvicorn.Config(
         app, log_config=None, access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
         timeout_keep_alive=30, server_header=False,
     )
     scheme = "https" if tls_cert else "http"
     print(f"shieldwall: serving TAXII 2.1 on {scheme}://{host}:{bound}/taxii2/",
+          file=sys.stderr, flush=True)
+    print(f"shieldwall: dashboard on {scheme}://{host}:{bound}/dashboard/",
           file=sys.stderr, flush=True)
     uvicorn.Server(config).run(sockets=[sock])
 

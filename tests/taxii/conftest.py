@@ -101,8 +101,9 @@ def _pg_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
+    """A fresh database per test module, dropped afterwards (modules hold their own members)."""
     yield from _pg_database()
 
 

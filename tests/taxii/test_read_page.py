@@ -37,5 +37,8 @@ def test_read_page_agrees_with_query(store: Store) -> None:
         a, b = store.query(q), store.read_page(q)
         assert [r.seq for r in a.rows] == [r.seq for r in b.rows], (shape, member)
         assert a.rows == b.rows and a.more == b.more
+        lean, more = store.read_rows(q)
+        assert [(r.seq, r.id, r.json) for r in lean] == [(r.seq, r.id, r.json) for r in a.rows]
+        assert more == a.more
         checked += len(a.rows)
     assert checked > 100
