@@ -1,0 +1,109 @@
+"""`shieldwall peer ...` (the nodes this one syncs with) and `shieldwall alliance` (who saw
+which shared indicator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shieldwall.cli.common import HomeOpt, open_node, out
+
+peer_app = typer.Typer(help="Peers: other members' nodes this node syncs with.",
+                       no_args_is_help=True)
+
+
+@peer_app.command("add")
+def add(
+    name: str = typer.Argument(help="The peer's member name (as it runs and as it is "
+                               "registered here)."),
+    url: str = typer.Argument(help="The peer's TAXII server root, e.g. https://host:8021/"),
+    token_file: Annotated[Path, typer.Option(help="File holding the token the peer issued "
+                                             "to this node.")] = Path("token"),
+    tier: Annotated[str, typer.Option(help="ally, partner or organisation: what it may "
+                                      "receive from us.")] = "ally",
+    pull: Annotated[list[str] | None, typer.Option(help="Collection to pull (repeat); "
+                                                   "default: alliance.")] = None,
+    push: Annotated[list[str] | None, typer.Option(help="Collection to push to (repeat); "
+                                                   "default: the writable ones.")] = None,
+    replace: Annotated[bool, typer.Option(help="Update an existing peer.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Add a peer to this node's config (a running `serve` picks it up within seconds)."""
+    from shieldwall.federation import add_peer
+
+    peer = add_peer(open_node(home).config, name, url, token_file, tier=tier, pull=pull,
+                    push=push, replace=replace)
+    out.print(f"peer {peer.name} ({peer.tier}) at {peer.url}: pull {', '.join(peer.pull)}")
+
+
+@peer_app.command("remove")
+def remove(name: str, home: HomeOpt = None) -> None:
+    """Remove a peer from this node's config."""
+    from shieldwall.federation import remove_peer
+
+    remove_peer(open_node(home).config, name)
+
+
+@peer_app.command("list")
+def list_(home: HomeOpt = None) -> None:
+    """Peers with their sync state: last success, lag, objects moved, last error."""
+    from rich.table import Table
+
+    from shieldwall.federation import load_state
+    from shieldwall.stix.timestamps import format_ts, now_us
+
+    node = open_node(home)
+    table = Table("peer", "tier", "url", "last success", "lag", "pulled", "pushed",
+                  "refused", "error")
+    now = now_us()
+    for p in node.config.peers:
+        st = load_state(node.store, p.name)
+        lag = f"{(now - st.last_success_us) / 1e6:,.0f}s" if st.last_success_us else "never"
+        error = st.last_error if st.last_error_us > st.last_success_us else ""
+        if not error and st.last_refusal:
+            error = f"refused: {st.last_refusal}"
+        table.add_row(p.name, p.tier, p.url,
+                      format_ts(st.last_success_us) if st.last_success_us else "never",
+                      lag, f"{st.pulled:,}", f"{st.pushed:,}", f"{st.refused:,}",
+                      f"[red]{error}[/]" if error else "")
+    out.print(table)
+
+
+def alliance(
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The alliance view: which members sighted which shared indicator, when."""
+    from shieldwall.federation import alliance_view
+    from shieldwall.policy import Members
+
+    node = open_node(home)
+    names = {node.member, *(p.name for p in node.config.peers),
+             *Members(node.store.engine).names()}
+    render_alliance(alliance_view(node.store, names), as_json)
+
+
+def render_alliance(view: list, as_json: bool = False) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
+    from shieldwall.stix.timestamps import format_ts
+
+    if as_json:
+        import orjson
+
+        for h in view:
+            print(orjson.dumps(h.__dict__).decode())
+        return
+    table = Table("indicator", "member", "first seen", "last seen", "hits", "known here",
+                  "via", title="Alliance view: who sighted which shared indicator")
+    for h in view:
+        table.add_row(h.indicator[:60], h.member, format_ts(h.first_seen_us),
+                      format_ts(h.last_seen_us), f"{h.count:,}", format_ts(h.learned_us), h.via)
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(peer_app, name="peer")
+    app.command("alliance")(alliance)

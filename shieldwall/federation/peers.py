@@ -1,0 +1,101 @@
+"""Peers in the node's config, and the sync state kept for each in the store.
+
+A peer is another member's node: its name (the member name it runs as, the same on every
+node), its TAXII root URL, the file holding the token *this* node was issued there, its
+tier (what policy lets it see from us), which collections to pull and to push to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+from shieldwall.config import TIERS, NodeConfig, PeerConfig
+from shieldwall.errors import ShieldwallError
+from shieldwall.store import Store
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+STATE_KEY = "federation:state:"
+PULL_KEY = "federation:pull:"
+PUSH_KEY = "federation:push:"
+DEFAULT_PULL = ("alliance",)
+
+
+class PeerError(ShieldwallError):
+    """A peer cannot be added or used; the message says what to fix."""
+
+
+def add_peer(
+    cfg: NodeConfig, name: str, url: str, token_file: str | Path, *, tier: str = "ally",
+    pull: list[str] | None = None, push: list[str] | None = None, replace: bool = False,
+) -> PeerConfig:
+    """Add (or with `replace`, update) a peer and save the config."""
+    if not _NAME_RE.match(name):
+        raise PeerError(f"invalid peer name {name!r}: use the member name the peer runs as")
+    if name == cfg.member:
+        raise PeerError(f"{name!r} is this node's own member name")
+    if tier not in TIERS:
+        raise PeerError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise PeerError(f"peer URL {url!r}: give the TAXII server root, e.g. "
+                        "https://node.example.org:8021/")
+    path = Path(token_file).expanduser().resolve()
+    if not path.is_file():
+        raise PeerError(f"no token file at {path}: save the token the peer issued "
+                        "('shieldwall member add' on its side) in a file")
+    peer = PeerConfig(name=name, url=url.rstrip("/"), token_file=str(path), tier=tier,
+                      pull=list(pull) if pull else list(DEFAULT_PULL), push=list(push or []))
+    others = [p for p in cfg.peers if p.name != name]
+    if len(others) != len(cfg.peers) and not replace:
+        raise PeerError(f"peer {name!r} already exists; use --replace to change it")
+    cfg.peers = [*others, peer]
+    cfg.save()
+    return peer
+
+
+def remove_peer(cfg: NodeConfig, name: str) -> None:
+    others = [p for p in cfg.peers if p.name != name]
+    if len(others) == len(cfg.peers):
+        raise PeerError(f"no peer named {name!r}; see 'shieldwall peer list'")
+    cfg.peers = others
+    cfg.save()
+
+
+def read_token(peer: PeerConfig) -> str:
+    try:
+        token = Path(peer.token_file).read_text().strip()
+    except OSError as exc:
+        raise PeerError(f"peer {peer.name}: cannot read token file {peer.token_file}: "
+                        f"{exc.strerror}") from None
+    if not token:
+        raise PeerError(f"peer {peer.name}: token file {peer.token_file} is empty")
+    return token
+
+
+@dataclass
+class PeerState:
+    """What `peer list` shows; saved in the store's kv table after every attempt."""
+
+    last_attempt_us: int = 0
+    last_success_us: int = 0
+    last_error: str = ""
+    last_error_us: int = 0
+    pulled: int = 0
+    pushed: int = 0
+    refused: int = 0
+    last_refusal: str = ""
+
+
+def load_state(store: Store, peer: str) -> PeerState:
+    text = store.kv_get(STATE_KEY + peer)
+    if not text:
+        return PeerState()
+    data = orjson.loads(text)
+    return PeerState(**{k: v for k, v in data.items() if k in PeerState.__dataclass_fields__})
+
+
+def save_state(store: Store, peer: str, state: PeerState) -> None:
+    store.kv_set(STATE_KEY + peer, orjson.dumps(asdict(state)).decode())
