@@ -1,69 +1,392 @@
-"""`shieldwall demo`: what `make demo` runs.
+"""`shieldwall demo`: an alliance of four nodes and a WannaCry-like outbreak (`make demo`).
 
-Until the alliance demo (several nodes) exists, the demo is the single-node story:
-initialise a node, import the bundled real intelligence, show what the node holds.
+Three member nodes (cert-north, cert-south, cert-east) and the coordination cell's node run
+as separate `shieldwall serve` processes on 127.0.0.1, each with its own SQLite home,
+registered with each other as members and peers. cert-north publishes real public
+WannaCry indicators (TLP:GREEN, shieldwall/data/demo/wannacry.json); cert-south's Zeek
+sensor saw SMB scanning on 445/tcp, the kill-switch lookup and the worm's file; cert-east's
+saw the kill-switch lookup. Each hunts its logs, records sightings, and federation carries
+them to every node: the alliance view shows two members hit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from shieldwall.cli.common import console, out
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "data" / "demo"
+MEMBERS = ("cert-north", "cert-south", "cert-east")
+COORDINATION = "coordination"
+NODES = (*MEMBERS, COORDINATION)
+WAIT = 30.0  # seconds to wait for any one propagation before calling the demo failed
 
 
-def bundled_intel() -> list[Path]:
-    """Real public intelligence shipped with Shieldwall (see NOTICE for sources)."""
-    found = []
-    for sub in ("stix", "misp", "ioc"):
-        folder = DATA / sub
-        if folder.is_dir():
-            found.extend(sorted(p for p in folder.iterdir() if p.is_file()
-                                and p.suffix in (".json", ".csv", ".txt")))
-    return found
+@dataclass
+class _Node:
+    name: str
+    home: Path
+    proc: subprocess.Popen[bytes] | None = None
+    url: str = ""
+    analyst_token: str = ""
+    web_password: str = ""
+    store: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Timeline:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __call__(self, who: str, what: str) -> None:
+        console.print(f"[dim]+{time.monotonic() - self.t0:6.2f}s[/] [bold cyan]{who:<13}[/] {what}")
+
+
+# ---- setting the alliance up ----------------------------------------------------------------
+
+
+def _setup(root: Path) -> list[_Node]:
+    from shieldwall.config import CONFIG_NAME, init_home, load_config
+    from shieldwall.node import Node
+    from shieldwall.policy import Members, PolicyError
+    from shieldwall.stix.markings import TLP
+    from shieldwall.store import Provenance
+
+    nodes = [_Node(n, root / n) for n in NODES]
+    for n in nodes:
+        cfg = load_config(n.home) if (n.home / CONFIG_NAME).exists() else init_home(
+            n.home, n.name, tier="ally")
+        node = Node(cfg)
+        n.store = node.store
+        n.store.put(node.identity(), Provenance(n.name, "local"), default_tlp=TLP.CLEAR)
+        reg = Members(n.store.engine)
+        for who in [*(m.name for m in nodes if m is not n), "analyst"]:
+            try:
+                token = reg.add(who, "ally")
+            except PolicyError:  # a kept home (--home): issue a fresh token
+                token = reg.rotate(who)
+            if who == "analyst":
+                n.analyst_token = token
+            else:
+                tokens = root / who / "tokens"
+                tokens.mkdir(parents=True, exist_ok=True)
+                path = tokens / f"at-{n.name}"
+                path.write_text(token + "\n")
+                path.chmod(0o600)
+        n.web_password = _dashboard_user(node, n.name)
+    return nodes
+
+
+def _dashboard_user(node: Any, member: str) -> str:
+    """A dashboard user per node when the dashboard exists (shieldwall/web)."""
+    try:
+        from shieldwall.web.users import Users, create_user
+    except ImportError:
+        return ""
+    role = "coordinator" if member == COORDINATION else "analyst"
+    with contextlib.suppress(Exception):  # absent on a fresh home
+        Users(node.store.engine).remove("analyst")
+    try:
+        return create_user(node, "analyst", member, role)
+    except Exception:  # the dashboard's own rules; the demo goes on without it
+        return ""
+
+
+def _start(nodes: list[_Node]) -> None:
+    exe = str(Path(sys.executable).with_name("shieldwall"))
+    env = os.environ | {"SHIELDWALL_SYNC_INTERVAL": "2"}
+    for n in nodes:
+        log = open(n.home / "serve.log", "wb")  # noqa: SIM115 - the process owns it
+        n.proc = subprocess.Popen(
+            [exe, "serve", "--home", str(n.home), "--port", "0"], stdout=log,
+            stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    deadline = time.monotonic() + 90
+    import re
+
+    while any(not n.url for n in nodes):
+        for n in nodes:
+            if n.url:
+                continue
+            text = (n.home / "serve.log").read_text(errors="replace")
+            m = re.search(r"serving TAXII 2\.1 on (https?://[\d.]+:\d+)/", text)
+            if m:
+                n.url = m.group(1)
+            elif (n.proc and n.proc.poll() is not None) or time.monotonic() > deadline:
+                _stop(nodes)
+                from shieldwall.errors import ShieldwallError
+
+                raise ShieldwallError(f"node {n.name} did not start; see {n.home}/serve.log")
+        time.sleep(0.1)
+
+
+def _peer_up(nodes: list[_Node]) -> None:
+    from shieldwall.config import load_config
+    from shieldwall.federation import add_peer
+
+    for n in nodes:
+        cfg = load_config(n.home)
+        for other in nodes:
+            if other is not n:
+                add_peer(cfg, other.name, other.url, n.home / "tokens" / f"at-{other.name}",
+                         tier="ally", replace=True)
+
+
+def _stop(nodes: list[_Node]) -> None:
+    for n in nodes:
+        if n.proc and n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGTERM)
+    for n in nodes:
+        if n.proc:
+            try:
+                n.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                n.proc.kill()
+                n.proc.wait(10)
+        if n.store is not None:
+            n.store.close()
+
+
+# ---- the scenario ----------------------------------------------------------------------------
+
+
+def _wait_everywhere(nodes: list[_Node], ids: list[str], tl: _Timeline, what: str) -> bool:
+    from shieldwall.store import Query
+
+    pending = {n.name: n for n in nodes}
+    deadline = time.monotonic() + WAIT
+    while pending and time.monotonic() < deadline:
+        for name, n in list(pending.items()):
+            if len(n.store.query(Query(ids=ids)).rows) == len(ids):
+                row = n.store.get(ids[0])
+                tl(name, f"has {what} (delivered by {row.source if row else '?'})")
+                del pending[name]
+        time.sleep(0.05)
+    for name in pending:
+        tl(name, f"[red]did not receive {what} within {WAIT:.0f}s[/]")
+    return not pending
+
+
+def _hunt(n: _Node, logs: Path) -> tuple[int, list[dict[str, Any]]]:
+    """What `shieldwall hunt` does, in process: index, read, match, record sightings."""
+    from shieldwall.detect.hunt import Hunter
+    from shieldwall.detect.index import IndicatorIndex
+    from shieldwall.detect.sightings import Sightings
+    from shieldwall.node import member_identity, member_identity_id
+    from shieldwall.stix.markings import TLP
+    from shieldwall.store import Provenance
+
+    index = IndicatorIndex()
+    index.sync(n.store)
+    sightings = Sightings(member_identity_id(n.name), TLP.AMBER)
+    hunter = Hunter(index, sightings)
+    hunter.run([logs])
+    objs = hunter.objects()
+    n.store.put_many([member_identity(n.name), *objs], Provenance(n.name, "detect"),
+                     default_tlp=TLP.AMBER)
+    return hunter.sightings.hits, [o for o in objs if o["type"] == "sighting"]
+
+
+def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
+    import orjson
+
+    from shieldwall.federation import alliance_view
+    from shieldwall.store import Provenance
+
+    by = {n.name: n for n in nodes}
+    north, south, east, coord = (by[x] for x in NODES)
+    bundle = orjson.loads((DATA / "wannacry.json").read_bytes())
+    objs = bundle["objects"]
+    indicators = [o for o in objs if o["type"] == "indicator"]
+    north.store.put_many(objs, Provenance(north.name, "import"))
+    tl(north.name, f"publishes {len(indicators)} WannaCry indicators (TLP:GREEN): kill-switch "
+       "domains, worm and encryptor SHA-256")
+    _wait_everywhere([south, east, coord], [o["id"] for o in indicators], tl,
+                     "the WannaCry indicators")
+
+    now = time.time()
+    south_logs = _zeek_logs(south.home / "zeek", now - 120, victim="10.20.4.17",
+                            scan=True, files=True)
+    tl(south.name, f"Zeek sensor: {south_logs} SMB connections to 445/tcp from 10.20.4.17 "
+       "(a scan), a kill-switch lookup, the worm's file")
+    hits, found = _hunt(south, south.home / "zeek")
+    tl(south.name, f"hunts its Zeek logs: {hits} hits, {len(found)} sighting(s) recorded")
+    _wait_everywhere([north, east, coord], [s["id"] for s in found], tl,
+                     f"{south.name}'s sightings")
+
+    east_logs = _zeek_logs(east.home / "zeek", now - 60, victim="172.16.9.23",
+                           scan=False, files=False)
+    tl(east.name, f"Zeek sensor: the kill-switch lookup from 172.16.9.23 ({east_logs} SMB "
+       "connections)")
+    hits, found = _hunt(east, east.home / "zeek")
+    tl(east.name, f"hunts its Zeek logs: {hits} hits, {len(found)} sighting(s) recorded")
+    _wait_everywhere([north, south, coord], [s["id"] for s in found], tl,
+                     f"{east.name}'s sightings")
+    return alliance_view(coord.store, NODES)
+
+
+# ---- Zeek logs in Zeek's own TSV format --------------------------------------------------------
+
+_KILL_SWITCH = "iuqerfsodp9ifjaposdfjhgosurijfaewrwergwea.com"
+_WORM_SHA256 = "ed01ebfbc9eb5bbea545af4d01bf5f1071661840480439c6e5babe8e080e41aa"
+_WORM_MD5 = "db349b97c37d22f5ea1d1841e3c89eb4"
+
+_HEAD = {
+    "conn": ("ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration orig_bytes "
+             "resp_bytes conn_state local_orig missed_bytes history orig_pkts orig_ip_bytes "
+             "resp_pkts resp_ip_bytes tunnel_parents",
+             "time string addr port addr port enum string interval count count string bool "
+             "count string count count count count table[string]"),
+    "dns": ("ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto trans_id query qclass "
+            "qclass_name qtype qtype_name rcode rcode_name AA TC RD RA Z answers TTLs rejected",
+            "time string addr port addr port enum count string count string count string count "
+            "string bool bool bool bool count vector[string] vector[interval] bool"),
+    "files": ("ts fuid tx_hosts rx_hosts conn_uids source depth analyzers mime_type filename "
+              "duration local_orig is_orig seen_bytes total_bytes missing_bytes overflow_bytes "
+              "timedout parent_fuid md5 sha1 sha256 extracted",
+              "time string table[addr] table[addr] table[string] string count table[string] "
+              "string string interval bool bool count count count count bool string string "
+              "string string string"),
+}
+
+
+def _write_log(path: Path, kind: str, rows: list[list[str]], opened: float) -> None:
+    fields, types = _HEAD[kind]
+    stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime(opened))
+    lines = ["#separator \\x09", "#set_separator\t,", "#empty_field\t(empty)",
+             "#unset_field\t-", f"#path\t{kind}", f"#open\t{stamp}",
+             "#fields\t" + "\t".join(fields.split()), "#types\t" + "\t".join(types.split())]
+    lines += ["\t".join(r) for r in rows]
+    lines.append(f"#close\t{time.strftime('%Y-%m-%d-%H-%M-%S', time.gmtime(opened + 60))}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _uid(i: int, prefix: str = "C") -> str:
+    import hashlib
+
+    return prefix + hashlib.sha1(str(i).encode()).hexdigest()[:17]
+
+
+def _zeek_logs(folder: Path, t0: float, *, victim: str, scan: bool, files: bool) -> int:
+    """conn.log (SMB scanning on 445/tcp when `scan`), dns.log (the kill-switch lookup among
+    ordinary ones), files.log (the worm's binary over SMB when `files`). Returns the number of
+    445/tcp connections."""
+    folder.mkdir(parents=True, exist_ok=True)
+    net = victim.rsplit(".", 1)[0]
+    conn: list[list[str]] = []
+    smb = 0
+    for i in range(1, 61 if scan else 3):
+        target = f"{net}.{i}"
+        if target == victim:
+            continue
+        ok = i % 7 == 0
+        conn.append([f"{t0 + i * 0.05:.6f}", _uid(i), victim, str(49152 + i), target, "445",
+                     "tcp", "smb" if ok else "-", "0.512000" if ok else "-",
+                     "1260" if ok else "0", "784" if ok else "0", "SF" if ok else "S0", "T",
+                     "0", "ShADadFf" if ok else "S", "9" if ok else "1", "1632" if ok else "60",
+                     "7" if ok else "0", "1064" if ok else "0", "(empty)"])
+        smb += 1
+    conn.append([f"{t0 - 1:.6f}", _uid(900), victim, "51234", f"{net}.1", "53", "udp", "dns",
+                 "0.021000", "63", "79", "SF", "T", "0", "Dd", "1", "91", "1", "107",
+                 "(empty)"])
+    _write_log(folder / "conn.log", "conn", conn, t0)
+    dns = [
+        [f"{t0 - 5:.6f}", _uid(901), victim, "51230", f"{net}.1", "53", "udp", "4114",
+         "time.windows.com", "1", "C_INTERNET", "1", "A", "0", "NOERROR", "F", "F", "T", "T",
+         "0", "168.61.215.74", "900.000000", "F"],
+        [f"{t0 - 1:.6f}", _uid(900), victim, "51234", f"{net}.1", "53", "udp", "28305",
+         _KILL_SWITCH, "1", "C_INTERNET", "1", "A", "0", "NOERROR", "F", "F", "T", "T", "0",
+         "104.16.173.80,104.16.174.80", "300.000000,300.000000", "F"],
+    ]
+    _write_log(folder / "dns.log", "dns", dns, t0)
+    rows: list[list[str]] = []
+    if files:
+        rows.append([f"{t0 + 4:.6f}", _uid(902, "F"), f"{net}.5", victim, _uid(5), "SMB", "0",
+                     "MD5,SHA1,SHA256,PE", "application/x-dosexec", "mssecsvc.exe", "0.118000",
+                     "T", "F", "3723264", "3723264", "0", "0", "F", "-", _WORM_MD5,
+                     "-", _WORM_SHA256, "-"])
+    _write_log(folder / "files.log", "files", rows, t0)
+    return smb
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def _where(nodes: list[_Node], keep: Path | None) -> None:
+    from rich.table import Table
+
+    web = any(n.web_password for n in nodes)
+    table = Table("node", "TAXII 2.1 (discovery)", "TAXII user / token",
+                  *(("dashboard", "user / password") if web else ()),
+                  title="Where to look")
+    for n in nodes:
+        table.add_row(n.name, f"{n.url}/taxii2/", f"analyst / {n.analyst_token}",
+                      *((f"{n.url}/", f"analyst / {n.web_password}") if web else ()))
+    out.print(table)
+    out.print(f"e.g. curl -u analyst:{nodes[-1].analyst_token} -H 'Accept: "
+              f"application/taxii+json;version=2.1' {nodes[-1].url}/api/collections/")
+    if keep:
+        out.print(f"homes: {keep}/<node> (try: shieldwall alliance --home {keep}/coordination;"
+                  f" shieldwall peer list --home {keep}/cert-south)")
 
 
 def demo(
-    home: Annotated[Path | None, typer.Option("--home", help="Keep the node here.")] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="Keep the nodes' homes here.")]
+    = None,
     once: Annotated[bool, typer.Option("--once", help="Play, print the outcome, exit.")] = False,
 ) -> None:
-    """Set up a node and import the bundled real intelligence."""
-    from shieldwall.cli.intel import _render_import, _warninglist_flagger, render_stats
-    from shieldwall.config import init_home
-    from shieldwall.ingest.runner import import_file
-    from shieldwall.node import Node
-    from shieldwall.store import Provenance
+    """An alliance of four nodes on 127.0.0.1 and a WannaCry-like outbreak, end to end."""
+    from shieldwall.cli.peers import render_alliance
+    from shieldwall.federation import members_hit
 
-    temp = home is None
-    path = Path(tempfile.mkdtemp(prefix="shieldwall-demo-")) if temp else home.resolve()
-    if (path / "shieldwall.toml").exists():
-        node = Node.load(path)
-    else:
-        node = Node(init_home(path, "demo-cert"))
-        node.store.put(node.identity(), Provenance(node.member, "local"))
-    console.print(f"[bold]Shieldwall demo[/]: node [bold]{node.member}[/] at {path}")
-    flagger = _warninglist_flagger()
-    reports = []
-    for f in bundled_intel():
-        console.print(f"importing {f.relative_to(DATA)}")
-        reports.append(import_file(
-            node.store, f, source=node.member, producer=node.identity(),
-            default_tlp=node.config.default_tlp_level, flagger=flagger,
-        ))
-    _render_import(reports)
-    render_stats(node.store.stats(), len(node.store.tagged("warninglist")),
-                 title=f"What node {node.member} now holds")
-    node.close()
-    if temp and once:
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        out.print(f"node home: {path} (try: shieldwall --home {path} search 'Poison Ivy')")
+    root = home.resolve() if home else Path(tempfile.mkdtemp(prefix="shieldwall-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    tl = _Timeline()
+    console.print(f"[bold]Shieldwall demo[/]: an alliance of {len(NODES)} nodes at {root}")
+    nodes = _setup(root)
+    tl("alliance", "members registered on every node; tokens exchanged")
+    ok = False
+    try:
+        _start(nodes)
+        for n in nodes:
+            tl(n.name, f"serving TAXII 2.1 at {n.url}/taxii2/")
+        _peer_up(nodes)
+        tl("alliance", "every node peers with every other (push on record, pull every 2s)")
+        view = _play(nodes, tl)
+        out.print()
+        render_alliance(view)
+        hit = {m for ms in members_hit(view).values() for m in ms}
+        ok = len(hit) >= 2
+        msg = (f"{len(hit)} members hit: {', '.join(sorted(hit))}; every node knows it"
+               if ok else f"[red]only {len(hit)} member(s) hit: {', '.join(sorted(hit))}[/]")
+        out.print(f"[bold]Outcome:[/] {msg}")
+        _where(nodes, root if (home or not once) else None)
+        if not once:
+            out.print("[bold]The alliance is running.[/] Ctrl-C stops it.")
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+            try:
+                while all(n.proc and n.proc.poll() is None for n in nodes):
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                console.print("stopping the nodes")
+    finally:
+        _stop(nodes)
+        if once and home is None:
+            shutil.rmtree(root, ignore_errors=True)
+    if not ok:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
