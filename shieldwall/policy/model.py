@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from shieldwall.stix.ids import deterministic_id
 
 TIERS = ("ally", "partner", "organisation")
 
 
+@lru_cache(maxsize=4096)
 def member_identity_id(name: str) -> str:
     """The identity id every node derives for a member (the same as `shieldwall.node`).
 

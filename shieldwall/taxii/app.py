@@ -159,8 +159,13 @@ MatchVersion = Annotated[
     Query(alias="match[version]", description="first, last (default), all, or timestamps."),
 ]
 MatchSpec = Annotated[str | None, Query(alias="match[spec_version]", description="e.g. 2.1")]
-CollectionId = Annotated[str, Path(description="Collection id (or alias).")]
-ObjectId = Annotated[str, Path(description="STIX id.")]
+CollectionId = Annotated[
+    str, Path(description="Collection id (or alias).", examples=["alliance", "sightings"])
+]
+ObjectId = Annotated[
+    str, Path(description="STIX id.",
+              examples=["indicator--00000000-0000-4000-8000-000000000000"])
+]
 
 
 def _query(
