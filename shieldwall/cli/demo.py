@@ -104,13 +104,25 @@ def _dashboard_user(node: Any, member: str) -> str:
         return ""
 
 
+# `shieldwall serve`, with only the serve command registered: the full CLI imports every
+# room (the STIX validator alone costs ~5 s of CPU at import), four times over on a 2-core box.
+_SERVE = (
+    "import sys, typer\n"
+    "from shieldwall.cli import serve\n"
+    "app = typer.Typer(add_completion=False)\n"
+    "app.callback()(lambda: None)\n"
+    "serve.register(app)\n"
+    "app(sys.argv[1:], prog_name='shieldwall')\n"
+)
+
+
 def _start(nodes: list[_Node]) -> None:
-    exe = str(Path(sys.executable).with_name("shieldwall"))
     env = os.environ | {"SHIELDWALL_SYNC_INTERVAL": "2"}
     for n in nodes:
         log = open(n.home / "serve.log", "wb")  # noqa: SIM115 - the process owns it
         n.proc = subprocess.Popen(
-            [exe, "serve", "--home", str(n.home), "--port", "0"], stdout=log,
+            [sys.executable, "-c", _SERVE, "serve", "--home", str(n.home), "--port", "0"],
+            stdout=log,
             stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
     deadline = time.monotonic() + 90
@@ -325,21 +337,18 @@ def _zeek_logs(folder: Path, t0: float, *, victim: str, scan: bool, files: bool)
 
 
 def _where(nodes: list[_Node], keep: Path | None) -> None:
-    from rich.table import Table
-
-    web = any(n.web_password for n in nodes)
-    table = Table("node", "TAXII 2.1 (discovery)", "TAXII user / token",
-                  *(("dashboard", "user / password") if web else ()),
-                  title="Where to look")
+    out.print("[bold]Where to look[/] (TAXII 2.1: HTTP Basic user 'analyst', password = token)")
     for n in nodes:
-        table.add_row(n.name, f"{n.url}/taxii2/", f"analyst / {n.analyst_token}",
-                      *((f"{n.url}/", f"analyst / {n.web_password}") if web else ()))
-    out.print(table)
-    out.print(f"e.g. curl -u analyst:{nodes[-1].analyst_token} -H 'Accept: "
-              f"application/taxii+json;version=2.1' {nodes[-1].url}/api/collections/")
+        out.print(f"  [bold]{n.name}[/]: {n.url}/taxii2/  token {n.analyst_token}")
+        if n.web_password:
+            out.print(f"    dashboard {n.url}/  user analyst  password {n.web_password}")
+    n = nodes[-1]
+    out.print(f"  e.g. curl -u analyst:{n.analyst_token} -H 'Accept: application/taxii+json;"
+              f"version=2.1' '{n.url}/api/collections/alliance/objects/?match[type]=sighting'",
+              markup=False)
     if keep:
-        out.print(f"homes: {keep}/<node> (try: shieldwall alliance --home {keep}/coordination;"
-                  f" shieldwall peer list --home {keep}/cert-south)")
+        out.print(f"  homes: {keep}/<node>; try: shieldwall alliance --home {keep}/coordination; "
+                  f"shieldwall peer list --home {keep}/cert-south")
 
 
 def demo(

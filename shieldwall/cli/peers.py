@@ -96,11 +96,11 @@ def render_alliance(view: list, as_json: bool = False) -> None:  # type: ignore[
         for h in view:
             print(orjson.dumps(h.__dict__).decode())
         return
-    table = Table("indicator", "member", "first seen", "last seen", "hits", "known here",
-                  "via", title="Alliance view: who sighted which shared indicator")
+    table = Table("indicator", "member", "first seen", "hits", "via",
+                  title="Alliance view: who sighted which shared indicator")
     for h in view:
-        table.add_row(h.indicator[:60], h.member, format_ts(h.first_seen_us),
-                      format_ts(h.last_seen_us), f"{h.count:,}", format_ts(h.learned_us), h.via)
+        table.add_row(h.indicator[:48], h.member, format_ts(h.first_seen_us)[:19],
+                      f"{h.count:,}", h.via)
     out.print(table)
 
 
