@@ -161,7 +161,8 @@ def _walk(node: Any) -> Triggers | None:
 # both paths yield identical atoms (tests/detect/test_fast_compile.py checks that).
 
 _LIT = r"'(?:[^'\\]|\\['\\])*'"
-_FPATH = r"[a-z][a-z0-9-]*:[a-z_][a-z0-9_]*(?:\.(?:[a-z_][a-z0-9_]*|'[A-Za-z0-9_-]+'))*"
+_FPATH = (r"[a-z][a-z0-9-]*:[A-Za-z_][A-Za-z0-9_]*"
+          r"(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|'[A-Za-z0-9_-]+'))*")
 _FCMP = (rf"({_FPATH}) (?:(=|ISSUBSET|LIKE) ({_LIT})"
          rf"|IN \(((?:{_LIT})(?:, ?{_LIT})*)\))")
 _FAST = re.compile(rf"\[{_FCMP}(?: OR {_FCMP})*\]")

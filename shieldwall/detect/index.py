@@ -104,6 +104,10 @@ def ipv4_ints(arr: pa.Array) -> tuple[Any, Any]:
     return pos, out
 
 
+class _ByRow(dict[str, list[int]]):
+    """Keys per hit position (CIDR, suffix, regex hits); equality hits are keyed by value."""
+
+
 def _nonzero(mask: Any) -> Any:
     if isinstance(mask, pa.ChunkedArray):
         mask = mask.combine_chunks()
@@ -501,9 +505,9 @@ class IndicatorIndex:
             seg = np.searchsorted(iv.starts, vals, side="right") - 1
             ok = seg >= 0
             ok[ok] = iv.nonempty[seg[ok]]
-            found.append((pos[ok], {"": [], **{str(p): iv.keys[s] for p, s in
+            found.append((pos[ok], _ByRow({str(p): iv.keys[s] for p, s in
                                                zip(pos[ok].tolist(), seg[ok].tolist(),
-                                                   strict=True)}}))
+                                                   strict=True)})))
         rx = self._regex.get(path)
         if rx is not None and rx.entries:
             found.append(self._regex_rows(rx, col))
@@ -519,7 +523,7 @@ class IndicatorIndex:
             pos = np.asarray(pos, dtype=np.int64)
             values = col.flat.take(pa.array(pos)).to_pylist()
             rows = col.parents[pos].tolist() if col.parents is not None else pos.tolist()
-            by_pos = "" in table  # CIDR hits are keyed by position, the others by value
+            by_pos = isinstance(table, _ByRow)  # keyed by position, else by value
             for p, row, v in zip(pos.tolist(), rows, values, strict=True):
                 keys = table.get(str(p)) if by_pos else table.get(_norm(path, v))
                 for key in keys or ():
@@ -558,7 +562,7 @@ class IndicatorIndex:
             self._ip4_bitmap[path] = bm
         return bm
 
-    def _suffix_rows(self, path: str, col: _Column) -> tuple[Any, dict[str, list[int]]]:
+    def _suffix_rows(self, path: str, col: _Column) -> tuple[Any, _ByRow]:
         """Rows whose domain ends in `.suffix`: per label count k, the last k labels (RE2, on
         the distinct values only) looked up in that count's suffix set."""
         by_len = self._suffix_arrays.get(path)
@@ -574,7 +578,7 @@ class IndicatorIndex:
             tail = pc.extract_regex(dictionary, rf"\.(?P<t>[^.]+(?:\.[^.]+){{{k - 1}}})$")
             t = pc.struct_field(tail, [0])
             hit[_nonzero(pc.fill_null(pc.is_in(t, value_set=arr), False))] = True
-        table: dict[str, list[int]] = {"": []}
+        table: _ByRow = _ByRow()
         if not hit.any():
             return np.zeros(0, np.int64), table
         suffix = self._suffix[path]
@@ -590,7 +594,7 @@ class IndicatorIndex:
             table[str(r)] = keys_at[int(indices[r])]
         return rows, table
 
-    def _regex_rows(self, rx: _Regexes, col: _Column) -> tuple[Any, dict[str, list[int]]]:
+    def _regex_rows(self, rx: _Regexes, col: _Column) -> tuple[Any, _ByRow]:
         """Hyperscan over the distinct values: the one remaining Python loop (per distinct
         value of a column that MATCHES / general LIKE patterns look at)."""
         dictionary, indices = col.encoded()
@@ -601,9 +605,9 @@ class IndicatorIndex:
                 if ks:
                     keys_at[pos] = ks
         if not keys_at:
-            return np.zeros(0, np.int64), {"": []}
+            return np.zeros(0, np.int64), _ByRow()
         rows = np.flatnonzero(np.isin(indices, np.fromiter(keys_at, dtype=np.int64)))
-        table: dict[str, list[int]] = {"": []}
+        table: _ByRow = _ByRow()
         for r in rows.tolist():
             table[str(r)] = keys_at[int(indices[r])]
         return rows, table
