@@ -14,7 +14,9 @@ adds sits at the top level of the incident:
   attribution.
 
 Indicators and observed data are linked with `related-to` relationships (deterministic ids,
-so a new version of the incident never duplicates them). Observables given as
+so a new version of the incident never duplicates them); `x_shieldwall_related_refs` lists
+the same targets on the incident itself, so correlation reads them without a search over
+relationships. Observables given as
 `ipv4-addr:198.51.100.7` become SCOs in one observed-data object.
 
 An update is a new STIX version of the same id (a later `modified`); the store keeps every
@@ -39,6 +41,7 @@ from shieldwall.store import Provenance, Query, Store
 SECTOR = "x_shieldwall_sector"
 SIGHTING_REFS = "x_shieldwall_sighting_refs"
 TECHNIQUES = "x_shieldwall_techniques"
+RELATED_REFS = "x_shieldwall_related_refs"
 FIRST_SEEN = "x_shieldwall_first_seen"
 
 # Closed vocabularies of the Incident Core extension (its JSON schema's enums).
@@ -194,7 +197,10 @@ def _companions(inc: dict[str, Any], f: IncidentFields, ts: str) -> list[dict[st
         }
         extra += [*scos, od]
         od_refs.append(od["id"])
-    return extra + _related(inc, [*f.indicator_refs, *od_refs], marking)
+    targets = [*f.indicator_refs, *od_refs]
+    if targets:
+        inc[RELATED_REFS] = list(dict.fromkeys([*inc.get(RELATED_REFS, []), *targets]))
+    return extra + _related(inc, targets, marking)
 
 
 def new_incident(member_identity: str, fields: IncidentFields, *, tlp: TLP = TLP.AMBER,
@@ -299,9 +305,4 @@ def list_incidents(store: Store, *, status: str | None = None, member_identity: 
 
 def related_refs(store: Store, incident_id: str) -> list[str]:
     """Targets of the incident's `related-to` relationships (indicators, observed data)."""
-    out = []
-    for row in store.iter_query(Query(types=["relationship"])):
-        rel = row.obj()
-        if rel.get("source_ref") == incident_id and rel.get("relationship_type") == "related-to":
-            out.append(rel["target_ref"])
-    return out
+    return list(get_incident(store, incident_id).get(RELATED_REFS) or [])
