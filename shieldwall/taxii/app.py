@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -53,7 +55,7 @@ from shieldwall.taxii.validate import problem
 API_ROOT = "/api/"
 DEFAULT_PAGE = 5_000
 MAX_PAGE = 10_000
-_STATUS_KEY = "taxii-status:"
+MAX_STATUSES = 10_000
 
 
 @dataclass
@@ -84,6 +86,16 @@ class _Ctx:
         self.limiter = RateLimit(s.rate_limit)
         self.tokens = TokenCache(self.members)
         self._collections: tuple[float, list[Collection]] = (0.0, [])
+        # Status resources of this process's POSTs (each is complete when it is answered;
+        # kept for clients that poll). Bounded: the oldest are forgotten first.
+        self.statuses: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self.status_lock = threading.Lock()
+
+    def remember(self, owner: str, record: dict[str, Any]) -> None:
+        with self.status_lock:
+            self.statuses[record["id"]] = (owner, record)
+            while len(self.statuses) > MAX_STATUSES:
+                self.statuses.popitem(last=False)
 
     def collections(self) -> list[Collection]:
         """Collections and their rules, re-read at most once a second (they change
@@ -306,11 +318,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
 
     @app.get(API_ROOT + "status/{status_id}/", dependencies=deps, tags=["status"])
     def status(member: Caller, status_id: Annotated[str, Path()]) -> Response:
-        text = ctx.store.kv_get(_STATUS_KEY + status_id) if len(status_id) <= 64 else None
-        if text is None:
-            raise not_found("status")
-        record = orjson.loads(text)
-        if record.pop("owner", None) != member.name:
+        with ctx.status_lock:
+            owner, record = ctx.statuses.get(status_id, ("", {}))
+        if owner != member.name:
             raise not_found("status")
         return taxii_json(record)
 
@@ -502,8 +512,7 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
         "pending_count": 0,
         "pendings": [],
     }
-    ctx.store.kv_set(_STATUS_KEY + record["id"],
-                     orjson.dumps(record | {"owner": member.name}).decode())
+    ctx.remember(member.name, record)
     return record
 
 

@@ -9,11 +9,16 @@ OASIS validator is ~1 ms an object; it belongs in ingest, not on the wire.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from shieldwall.stix.ids import valid_id
 from shieldwall.stix.markings import AUDIENCE_PROPERTY
-from shieldwall.stix.timestamps import parse_ts
+from shieldwall.stix.timestamps import parse_ts as _parse_ts
+
+# Feeds stamp whole batches with a handful of timestamps; parsing each once halves the
+# cost of checking a 1,000-object envelope.
+parse_ts = lru_cache(maxsize=8192)(_parse_ts)
 
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
 
