@@ -159,6 +159,12 @@ def test_overview_and_follow_a_sighting_to_its_indicator(page: object, node: Nod
     expect(p.get_by_role("heading", name="Where sighted")).to_be_visible()
     expect(p.locator("h1 .tlp")).to_have_text("TLP:GREEN")
     shot(p, "indicator")
+    p.get_by_role("link", name="Campaigns").click()
+    p.get_by_role("link", name="Operation Frostbite").click()
+    linked = p.locator("section", has=p.get_by_role("heading", name="Linked objects"))
+    expect(linked.get_by_role("link", name="Shared C2 server")).to_be_visible()
+    expect(linked.get_by_role("link", name="Latvian grid operator intrusion")).to_be_visible()
+    shot(p, "campaign")
 
 
 def test_partner_sees_no_amber_object_anywhere(page: object, node: Node) -> None:

@@ -15,7 +15,9 @@
       .then(function (t) {
         var names = Object.keys(t.series);
         if (!t.hours.length) { box.textContent = "No sightings yet."; return; }
-        var data = [t.hours].concat(names.map(function (n) { return t.series[n]; }));
+        // One more x point after the last hour, so the newest hour is drawn as a full step.
+        var xs = t.hours.concat([t.hours[t.hours.length - 1] + 3600]);
+        var data = [xs].concat(names.map(function (n) { return t.series[n].concat([0]); }));
         var series = [{}].concat(names.map(function (n, i) {
           var c = COLOURS[i % COLOURS.length];
           return {label: n, stroke: c, fill: c + "33", width: 2,
