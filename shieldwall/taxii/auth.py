@@ -61,7 +61,7 @@ class FailedLogins:
 
 
 class RateLimit:
-    """A token bucket per member: `rate` requests a second, bursts of `2 * rate`."""
+    """A token bucket per member: `rate` requests a second, bursts of `2 * rate` (at least 1)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -73,7 +73,7 @@ class RateLimit:
         if self.rate <= 0:
             return 0.0
         now = time.monotonic()
-        burst = 2 * self.rate
+        burst = max(1.0, 2 * self.rate)
         with self._lock:
             tokens, last = self._buckets.get(key, (burst, now))
             tokens = min(burst, tokens + (now - last) * self.rate)

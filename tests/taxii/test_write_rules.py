@@ -189,6 +189,21 @@ def test_failed_logins_are_limited_and_logged(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_per_member_rate_limit(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    tokens = add_members(home, {"alice": "ally", "bob": "ally"})
+    server = start_server(home, "--rate-limit", "0.1")  # one request per 10 s
+    try:
+        first = httpx.get(server.api(), auth=("alice", tokens["alice"]))
+        second = httpx.get(server.api(), auth=("alice", tokens["alice"]))
+        other = httpx.get(server.api(), auth=("bob", tokens["bob"]))
+        assert first.status_code == 200 and other.status_code == 200
+        assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
+        assert second.json()["http_status"] == "429"
+    finally:
+        server.stop()
+
+
 def test_anonymous_discovery_only_when_allowed(tmp_path: Path) -> None:
     closed = make_home(tmp_path / "closed")
     opened = make_home(tmp_path / "open", server={"allow_anonymous_discovery": True})
