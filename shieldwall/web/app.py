@@ -41,7 +41,8 @@ SESSION_COOKIE = "sw_session"
 LOGIN_COOKIE = "sw_login"
 _SECRET_KEY = "web:session-signing-key"
 LIVE_POLL_SECONDS = 1.0
-LIVE_MAX_SECONDS = 600.0  # the browser reconnects (EventSource) and resumes from its last id
+LIVE_MAX_SECONDS = 25.0  # then the browser reconnects (EventSource), resuming from its last id;
+# short, so a stopping server never waits long for open streams
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -345,6 +346,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
             ctx["related"] = picture.related(store, viewer.access, stix_id)
         if row.type == "incident":
             ctx["scores"] = picture.incident_scores(obj)
+            ctx["core"] = picture.incident_core(obj)
         if row.type == "campaign":
             related = ctx["related"]
             ctx["incident_scores"] = [

@@ -282,9 +282,13 @@ def related(store: Store, access: Access, stix_id: str) -> list[dict[str, Any]]:
     return out
 
 
+def incident_core(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The OASIS Incident Core extension of an incident ({} when it has none)."""
+    return dict((obj.get("extensions") or {}).get(INCIDENT_CORE) or {})
+
+
 def incident_scores(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
-    core = (obj.get("extensions") or {}).get(INCIDENT_CORE) or {}
-    return list(core.get("scores") or [])
+    return list(incident_core(obj).get("scores") or [])
 
 
 def provenance(versions: list[StoredVersion]) -> list[dict[str, Any]]:

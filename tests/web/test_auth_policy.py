@@ -166,3 +166,12 @@ def test_security_headers(client: TestClient) -> None:
     resp = client.get(f"{D}/login")
     assert "script-src 'self'" in resp.headers["content-security-policy"]
     assert resp.headers["x-frame-options"] == "DENY"
+
+
+def test_incident_and_campaign_pages(client: TestClient, seeded: tuple[Store, Seeded]) -> None:
+    s = seeded[1]
+    sign_in(client, "pat", s.passwords["pat"])
+    assert "Latvian grid operator intrusion" in client.get(f"{D}/incidents").text
+    page = client.get(f"{D}/objects/{s.green_campaign}").text
+    assert "Severity of linked incidents" in page
+    assert f"{D}/objects/{s.incident}" in page
