@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import StreamingResponse
 
-from shieldwall.policy import Member, Members, member_identity_id
+from shieldwall.policy import Member, Members, may_read, member_identity_id
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import format_ts
 from shieldwall.store import Access, Query, Store
@@ -49,6 +49,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "form-action 'self'")
 
 AccessFor = Callable[[Member], Access]
+NOTHING = Access(open_levels=frozenset())  # the store reads this as "no row"
 
 
 @dataclass
@@ -106,6 +107,14 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
         resp.set_cookie(key, value, max_age=max_age, path=PREFIX, httponly=True,
                         samesite="strict", secure=secure)
 
+    def reach(member: Member) -> Access:
+        """The member's `Access`, when it may read a collection that covers every object
+        (TAXII scope `all`); else nothing: the dashboard shows the node-wide picture and
+        never more than TAXII would (per-collection views are not built yet)."""
+        if any(c.scope == "all" and may_read(member, c) for c in members.collections()):
+            return access_for(member)
+        return NOTHING
+
     def viewer_of(request: Request) -> Viewer | None:
         raw = request.cookies.get(SESSION_COOKIE)
         if not raw:
@@ -120,7 +129,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
         member = members.get(session.user.member)  # None once the member is revoked
         if member is None:
             return None
-        return Viewer(session, member, access_for(member))
+        return Viewer(session, member, reach(member))
 
     def page_viewer(request: Request) -> Viewer:
         v = viewer_of(request)

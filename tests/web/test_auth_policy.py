@@ -175,3 +175,21 @@ def test_incident_and_campaign_pages(client: TestClient, seeded: tuple[Store, Se
     page = client.get(f"{D}/objects/{s.green_campaign}").text
     assert "Severity of linked incidents" in page
     assert f"{D}/objects/{s.incident}" in page
+
+
+def test_member_without_a_node_wide_collection_sees_nothing(
+        client: TestClient, seeded: tuple[Store, Seeded]) -> None:
+    from dataclasses import replace
+
+    from shieldwall.policy import Members
+
+    store, s = seeded
+    reg = Members(store.engine)
+    sign_in(client, "pat", s.passwords["pat"])
+    assert client.get(f"{D}/api/overview").json()["total_indicators"] == 1
+    for coll in reg.collections():  # TAXII would now refuse partners every node-wide read
+        if coll.scope == "all":
+            reg.set_collection(replace(coll, read_rule="tier:ally"), position=0)
+    data = client.get(f"{D}/api/overview").json()
+    assert data["total_indicators"] == 0 and data["total_sightings"] == 0
+    assert client.get(f"{D}/objects/{s.green_indicator}").status_code == 404
