@@ -184,11 +184,11 @@ def test_over_common_value_is_capped_and_reported(sqlite_store: Store) -> None:
     assert c.stats()["links"] == 1
 
 
-def test_warninglisted_indicator_links_nothing(sqlite_store: Store) -> None:
+def test_warninglisted_indicator_links_nothing(store: Store) -> None:
     ind = _indicator("[ipv4-addr:value = '1.1.1.1']")
-    sqlite_store.put(ind, Provenance("feed"))
-    sqlite_store.tag([(ind["id"], "warninglist", "public DNS resolvers")])
-    c = Correlator(sqlite_store)
+    store.put(ind, Provenance("feed"))
+    store.tag([(ind["id"], "warninglist", "public DNS resolvers")])
+    c = Correlator(store)
     c.add_many([_sighting("cert-a", ind["id"], 0), _sighting("cert-b", ind["id"], 1)])
     assert c.groups(min_members=1) == []
     assert sorted((x.kind, x.value, x.objects, x.reason) for x in c.capped()) == [
@@ -213,12 +213,12 @@ def test_benign_values_from_config_link_nothing(tmp_path: Path) -> None:
     listed.close()
 
 
-def test_time_window_keeps_distant_sightings_apart(sqlite_store: Store) -> None:
+def test_time_window_keeps_distant_sightings_apart(store: Store) -> None:
     ind = _indicator("[domain-name:value = 'c2.example']")
-    sqlite_store.put(ind, Provenance("feed"))
+    store.put(ind, Provenance("feed"))
     near, far = _sighting("cert-a", ind["id"], 0), _sighting("cert-b", ind["id"], 5)
     late = _sighting("cert-c", ind["id"], 90)
-    c = Correlator(sqlite_store, CorrelationConfig(window_days=30))
+    c = Correlator(store, CorrelationConfig(window_days=30))
     c.add_many([near, far, late])
     [group] = c.groups()
     assert group.ids() == {near["id"], far["id"]}
@@ -275,19 +275,19 @@ def test_incremental_in_shuffled_order_equals_batch(tmp_path: Path) -> None:
     b.close()
 
 
-def test_update_from_store_is_incremental_and_campaigns_publish(sqlite_store: Store) -> None:
+def test_update_from_store_is_incremental_and_campaigns_publish(store: Store) -> None:
     ind = _indicator("[file:hashes.'SHA-256' = 'aa11']")
-    sqlite_store.put(ind, Provenance("feed"))
-    sqlite_store.put(_sighting("cert-a", ind["id"], 0), Provenance("cert-a", "taxii"))
-    c = Correlator(sqlite_store)
+    store.put(ind, Provenance("feed"))
+    store.put(_sighting("cert-a", ind["id"], 0), Provenance("cert-a", "taxii"))
+    c = Correlator(store)
     assert c.update_from_store().new_links == 0
-    sqlite_store.put(_sighting("cert-b", ind["id"], 1), Provenance("cert-b", "taxii"))
+    store.put(_sighting("cert-b", ind["id"], 1), Provenance("cert-b", "taxii"))
     assert c.update_from_store().new_links == 2  # the indicator and its file hash
     assert c.update_from_store().new_links == 0  # nothing new since the cursor
     assert c.stats()["objects"] == 2
-    [campaign] = publish_campaigns(sqlite_store, c, member="cell",
+    [campaign] = publish_campaigns(store, c, member="cell",
                                    created_by_ref=member_identity_id("cell"))
-    stored = sqlite_store.get(campaign["id"])
+    stored = store.get(campaign["id"])
     assert stored is not None and stored.obj()["x_shieldwall_members"] == ["cert-a", "cert-b"]
 
 
