@@ -822,11 +822,6 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _name_of(obj: dict[str, Any]) -> str | None:
-    name = obj.get("name") or obj.get("value")
-    return str(name)[:500] if name is not None else None
-
-
 def _reject(result: PutResult, oid: str, version: str, reason: str, details: bool) -> None:
     result.rejected.append((oid, reason))
     if details:

@@ -1,0 +1,203 @@
+"""Store benchmark (issue 2): import rate, flat reads from 10k to 1M objects, bytes per indicator.
+
+    .venv/bin/python bench/store_bench.py [--pg URL] [--repeat 3] [--big 1000000]
+
+Import: a 100,000-indicator STIX bundle through `import_file` (schema + pattern
+validation, TLP, provenance, batches of 5,000), on SQLite and PostgreSQL. In the same
+run, the OASIS tooling path on a sample (stix2-validator per object, then stix2.parse
+into a stix2 MemoryStore), extrapolated to 100,000, and a floor: orjson parse plus a
+bare SQLite executemany of the same rows. The machine is shared, so ratios from one
+run mean more than absolute figures.
+
+Reads: latest-version read by id and a keyset page of 1,000 objects, at 10,000 and at
+1,000,000 stored objects (filled with put_many directly: the reads, not the import,
+are measured there). Medians of many calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shieldwall.ingest.runner import import_file  # noqa: E402
+from shieldwall.node import member_identity  # noqa: E402
+from shieldwall.stix.markings import TLP, tlp_marking_ref  # noqa: E402
+from shieldwall.store import Provenance, Query, Store  # noqa: E402
+
+
+def indicators(n: int, offset: int = 0) -> list[dict]:
+    out = []
+    kinds = ["ipv4-addr:value", "domain-name:value", "url:value", "file:hashes.'SHA-256'"]
+    for i in range(offset, offset + n):
+        k = kinds[i % 4]
+        if k == "ipv4-addr:value":
+            v = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+        elif k == "domain-name:value":
+            v = f"host{i}.example-c2.net"
+        elif k == "url:value":
+            v = f"http://bad{i}.example.org/payload/{i}.bin"
+        else:
+            v = f"{i:064x}"
+        out.append({
+            "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
+            "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+            "name": f"shared indicator {i}", "pattern": f"[{k} = '{v}']", "pattern_type": "stix",
+            "valid_from": "2024-01-01T00:00:00Z", "indicator_types": ["malicious-activity"],
+            "object_marking_refs": [tlp_marking_ref(TLP.GREEN)],
+        })
+    return out
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_import(url_for, bundle: Path, n: int, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    rates = []
+    for _ in range(repeat):
+        url, cleanup = url_for()
+        store = Store.open(url)
+        dt = timed(lambda s=store: import_file(s, bundle, source="bench",
+                                               producer=member_identity("bench"),
+                                               default_tlp=TLP.AMBER))
+        assert store.count(Query(types=["indicator"])) == n
+        store.close()
+        cleanup()
+        rates.append(n / dt)
+    return statistics.median(rates)
+
+
+def bench_reference(objs: list[dict], sample: int = 1_000) -> float:
+    """OASIS tooling: stix2-validator on each object, then stix2.parse into a MemoryStore."""
+    import stix2
+    from stix2validator import ValidationOptions, validate_instance
+
+    opts = ValidationOptions(version="2.1")
+    mem = stix2.MemoryStore()
+    part = objs[:sample]
+
+    def run() -> None:
+        for o in part:
+            assert validate_instance(o, opts).is_valid
+            mem.add(stix2.parse(o, allow_custom=True))
+
+    return sample / timed(run)
+
+
+def bench_floor(bundle: Path, n: int, tmp: Path) -> float:
+    """orjson parse + bare sqlite executemany of (id, json): what no importer can beat."""
+    db = tmp / "floor.db"
+
+    def run() -> None:
+        objs = orjson.loads(bundle.read_bytes())["objects"]
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("CREATE TABLE t (id TEXT PRIMARY KEY, json TEXT)")
+        con.executemany("INSERT INTO t VALUES (?, ?)", ((o["id"], orjson.dumps(o).decode())
+                                                        for o in objs))
+        con.commit()
+        con.close()
+
+    rate = n / timed(run)
+    for f in tmp.glob("floor.db*"):
+        f.unlink()
+    return rate
+
+
+def bench_reads(store: Store, ids: list[str], calls: int = 300) -> tuple[float, float]:
+    by_id = []
+    for oid in random.sample(ids, min(calls, len(ids))):
+        by_id.append(timed(lambda o=oid: store.get(o)))
+    total = store.count(Query())
+    pages = []
+    for _ in range(60):
+        after = random.randrange(0, max(1, total - 1_000))
+        pages.append(timed(lambda a=after: store.query(Query(after_seq=a, limit=1_000))))
+    return statistics.median(by_id) * 1e3, statistics.median(pages) * 1e3
+
+
+def fill(store: Store, n: int, chunk: int = 50_000) -> list[str]:
+    ids: list[str] = []
+    done = store.count(Query())
+    while done < n:
+        objs = indicators(min(chunk, n - done), offset=done)
+        store.put_many(objs, Provenance("bench"), batch_size=chunk)
+        ids.extend(o["id"] for o in objs[:: max(1, chunk // 2_000)])
+        done += len(objs)
+    return ids
+
+
+def db_bytes(path: Path) -> int:
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = con.execute("PRAGMA page_count").fetchone()[0] * con.execute(
+        "PRAGMA page_size").fetchone()[0]
+    con.close()
+    return size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--big", type=int, default=1_000_000)
+    ap.add_argument("--pg", default=os.environ.get("SHIELDWALL_TEST_DATABASE_URL"))
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="sw-bench-"))
+    objs = indicators(args.n)
+    bundle = tmp / "bundle.json"
+    bundle.write_bytes(orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
+                                     "objects": objs}))
+    print(f"bundle: {args.n} indicators, {bundle.stat().st_size / 1e6:.1f} MB; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+    def sqlite_url():  # type: ignore[no-untyped-def]
+        p = tmp / f"imp-{uuid.uuid4().hex}.db"
+        return f"sqlite:///{p}", lambda: [f.unlink() for f in tmp.glob(p.name + "*")]
+
+    sq = bench_import(sqlite_url, bundle, args.n, args.repeat)
+    floor = bench_floor(bundle, args.n, tmp)
+    ref = bench_reference(objs)
+    print(f"import SQLite: {sq:,.0f} objects/s (median of {args.repeat})")
+    print(f"  floor (orjson + bare executemany, no validation/indexes): {floor:,.0f} objects/s"
+          f" -> Shieldwall is {sq / floor:.2f}x the floor")
+    print(f"  OASIS tooling (stix2-validator + stix2 MemoryStore): {ref:,.0f} objects/s"
+          f" -> Shieldwall is {sq / ref:,.0f}x faster")
+    if args.pg:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.conftest import drop_pg_schema, pg_schema_url
+
+        def pg_url():  # type: ignore[no-untyped-def]
+            url, schema = pg_schema_url("bench")
+            return url, lambda: drop_pg_schema(schema)
+
+        pg = bench_import(pg_url, bundle, args.n, args.repeat)
+        print(f"import PostgreSQL: {pg:,.0f} objects/s (median of {args.repeat})")
+
+    path = tmp / "reads.db"
+    store = Store.open(f"sqlite:///{path}")
+    for size in (10_000, args.big):
+        ids = fill(store, size)
+        by_id, page = bench_reads(store, ids)
+        per = db_bytes(path) / size
+        print(f"{size:>9,} stored: latest by id {by_id:.3f} ms, keyset page of 1,000 "
+              f"{page:.2f} ms (medians); {per:,.0f} bytes per indicator on disk")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
