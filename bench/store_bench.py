@@ -31,10 +31,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shieldwall.ingest.runner import import_file  # noqa: E402
-from shieldwall.node import member_identity  # noqa: E402
-from shieldwall.stix.markings import TLP, tlp_marking_ref  # noqa: E402
-from shieldwall.store import Provenance, Query, Store  # noqa: E402
+from shieldwall.ingest.runner import import_file
+from shieldwall.node import member_identity
+from shieldwall.stix.markings import TLP, tlp_marking_ref
+from shieldwall.store import Provenance, Query, Store
 
 
 def indicators(n: int, offset: int = 0) -> list[dict]:
