@@ -65,6 +65,41 @@ def policy(file: Annotated[Path | None, typer.Option(
 
 
 @consult_app.command()
+def correlate(cap: Annotated[int, typer.Option(
+                  "--cap", help="A value carried by more objects than this links nothing.")]
+              = 50,
+              window_days: Annotated[float, typer.Option(
+                  "--window-days", help="Link only objects first seen this close.")] = 30.0,
+              as_json: AsJson = False, home: HomeOpt = None) -> None:
+    """Correlate incidents and sightings stored since the last run; publish candidate
+    campaigns (with their evidence) and report the capped values."""
+    from shieldwall.assess.correlation import CorrelationConfig, Correlator, publish_campaigns
+
+    node = open_node(home)
+    try:
+        corr = Correlator(node.store, CorrelationConfig(window_days=window_days,
+                                                        max_objects=cap))
+        result = corr.update_from_store()
+        campaigns = publish_campaigns(node.store, corr, member=node.member,
+                                      created_by_ref=node.identity_id)
+        capped = corr.capped(20)
+    finally:
+        node.close()
+    if as_json:
+        _print_json({"new_links": result.new_links, "campaigns": campaigns,
+                     "capped": [c.__dict__ for c in capped]})
+        return
+    out.print(f"new links: {result.new_links}; candidate campaigns: {len(campaigns)}")
+    for c in campaigns:
+        sev = c["x_shieldwall_severity"]
+        out.print(f"  {c['id']}  {', '.join(c['x_shieldwall_members'])}  severity "
+                  f"{sev['score']} {sev['level']}", highlight=False)
+    for c in capped:
+        out.print(f"  capped ({c.reason}): {c.kind} {c.value} in {c.objects} objects",
+                  highlight=False)
+
+
+@consult_app.command()
 def show(campaign: Annotated[str, typer.Argument(help="campaign--<uuid>")],
          role: Role = None, cell: Cell = None, as_json: AsJson = False,
          home: HomeOpt = None) -> None:

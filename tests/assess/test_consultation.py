@@ -181,3 +181,34 @@ def test_cli_policy_show_decide_log(tmp_path: Path) -> None:
     assert entry["decided_by"] == "Col. J. Doe" and entry["campaign_id"] == cid
     res = runner.invoke(app, ["consult", "show", cid, "--home", home, "--json"])
     assert json.loads(res.output)["status"].startswith("decided: convene-consultation")
+
+
+def test_cli_correlate_publishes_a_candidate_campaign_to_consult_on(tmp_path: Path) -> None:
+    from shieldwall.cli.main import app
+
+    home = str(tmp_path / "cell")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "--member", CELL, "--home", home]).exit_code == 0
+    assert runner.invoke(app, ["consult", "policy", "--init", "--home", home]).exit_code == 0
+    store = Store.open(f"sqlite:///{tmp_path / 'cell' / 'shieldwall.db'}")
+    ind = {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
+           "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z",
+           "pattern": "[domain-name:value = 'c2.example']", "pattern_type": "stix",
+           "valid_from": "2024-01-01T00:00:00Z"}
+    store.put(ind, Provenance("feed"))
+    for member in ("cert-a", "cert-b"):
+        ts = "2024-05-01T00:00:00.000Z"
+        store.put({"type": "sighting", "spec_version": "2.1", "id": f"sighting--{uuid.uuid4()}",
+                   "created": ts, "modified": ts, "first_seen": ts, "last_seen": ts,
+                   "sighting_of_ref": ind["id"], "count": 3,
+                   "created_by_ref": member_identity_id(member)}, Provenance(member, "taxii"))
+    store.close()
+    res = runner.invoke(app, ["consult", "correlate", "--home", home, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    [campaign] = out["campaigns"]
+    assert campaign["x_shieldwall_members"] == ["cert-a", "cert-b"]
+    res = runner.invoke(app, ["consult", "show", campaign["id"], "--home", home, "--json"])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.output)
+    assert shown["status"] == AWAITING and shown["recommendation"] in LEVELS
