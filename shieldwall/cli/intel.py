@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,8 +13,10 @@ from rich.table import Table
 from shieldwall.cli.common import HomeOpt, console, open_node, out
 from shieldwall.config import TIERS, init_home, resolve_home
 from shieldwall.errors import ShieldwallError
-from shieldwall.ingest.runner import Flagger
 from shieldwall.stix.markings import TLP
+
+if TYPE_CHECKING:
+    from shieldwall.ingest.runner import Flagger
 
 
 def _tlp(value: str | None) -> TLP | None:

@@ -18,6 +18,7 @@ runs the full OASIS validator for callers who prefer that to speed.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from collections.abc import Callable
 from pathlib import Path
