@@ -26,11 +26,13 @@ from typing import Any
 
 import jsonschema_rs
 import orjson
-import stix2validator
 
-_SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
+# Located without importing stix2validator, whose import costs seconds at CLI start.
+_SCHEMA_ROOT = (
+    Path(importlib.util.find_spec("stix2validator").origin).parent  # type: ignore[arg-type,union-attr]
+    / "schemas-2.1" / "schemas"
+)
 _SCHEMA_DIRS = ("sdos", "sros", "observables", "common")
-_CORE = {"common/core.json", "common/cyber-observable-core.json"}
 
 # One comparison of the simplest shape; the literal follows the grammar's StringLiteral.
 _PATH = r"[a-z0-9][a-z0-9-]*:[a-z0-9_]+(?:\.(?:[a-z0-9_]+|'[A-Za-z0-9_-]+'))*"
