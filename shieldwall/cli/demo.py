@@ -95,7 +95,12 @@ def _dashboard_user(node: Any, member: str) -> str:
         from shieldwall.web.users import Users, create_user
     except ImportError:
         return ""
+    from shieldwall.policy import Members, PolicyError
+
     role = "coordinator" if member == COORDINATION else "analyst"
+    # The node's own people sign in as its own member, which the node must know.
+    with contextlib.suppress(PolicyError):  # already registered in a kept home
+        Members(node.store.engine).add(member, "ally")
     with contextlib.suppress(Exception):  # absent on a fresh home
         Users(node.store.engine).remove("analyst")
     try:
@@ -341,7 +346,8 @@ def _where(nodes: list[_Node], keep: Path | None) -> None:
     for n in nodes:
         out.print(f"  [bold]{n.name}[/]: {n.url}/taxii2/  token {n.analyst_token}")
         if n.web_password:
-            out.print(f"    dashboard {n.url}/  user analyst  password {n.web_password}")
+            out.print(f"    dashboard {n.url}/dashboard/  user analyst  password "
+                      f"{n.web_password}")
     n = nodes[-1]
     out.print(f"  e.g. curl -u analyst:{n.analyst_token} -H 'Accept: application/taxii+json;"
               f"version=2.1' '{n.url}/api/collections/alliance/objects/?match[type]=sighting'",
