@@ -36,8 +36,10 @@ def _counts(values: list[str] | None) -> dict[str, int] | None:
     return counts
 
 
-def _severity(factors: list[str] | None) -> Any:
-    """`--factor functional_impact=significant` (repeatable) -> an NCISS score, or None."""
+def _severity(factors: list[str] | None, recoverability: str | None = None) -> Any:
+    """`--factor functional_impact=significant` (repeatable) -> an NCISS score, or None.
+    The incident's own `--recoverability` answers NCISS's recoverability factor unless a
+    `--factor recoverability=...` says otherwise (`not-applicable` stays imputed)."""
     if not factors:
         return None
     from shieldwall.assess.severity import SeverityError, score_incident
@@ -48,6 +50,8 @@ def _severity(factors: list[str] | None) -> Any:
         if not sep:
             raise SeverityError(f"factor {item!r}: write NAME=ANSWER")
         answers[key.strip()] = value.strip()
+    if recoverability and recoverability != "not-applicable":
+        answers.setdefault("recoverability", recoverability)
     return score_incident(answers)
 
 
@@ -119,7 +123,7 @@ def open_(name: Name = None, description: Desc = None, sector: Sector = None,
     try:
         level = TLP.parse(tlp or node.config.default_tlp)
         inc = open_incident(node.store, node.member, node.identity_id, fields, tlp=level,
-                            severity=_severity(factors))
+                            severity=_severity(factors, recoverability))
     finally:
         node.close()
     if as_json:
@@ -145,7 +149,7 @@ def update(incident_id: Annotated[str, typer.Argument(help="incident--<uuid>")],
     node = open_node(home)
     try:
         inc = update_incident(node.store, node.member, incident_id, fields,
-                              severity=_severity(factors))
+                              severity=_severity(factors, recoverability))
     finally:
         node.close()
     if as_json:

@@ -131,10 +131,17 @@ def test_cli_open_update_show_list(tmp_path: Path) -> None:
     res = runner.invoke(app, [
         "incident", "open", "--home", home, "--name", "Phishing wave", "--sector", "energy",
         "--determination", "suspected", "-t", "T1566.001", "--observable",
-        "domain-name:login-update.example", "--factor", "functional_impact=minimal"])
+        "domain-name:login-update.example", "--factor", "functional_impact=minimal",
+        "--recoverability", "extended"])
     assert res.exit_code == 0, res.output
     inc_id = res.output.strip()
     assert inc_id.startswith("incident--")
+    res = runner.invoke(app, ["incident", "show", inc_id, "--home", home, "--json"])
+    breakdown = core(json.loads(res.output))["scores"][0]["x_shieldwall_breakdown"]
+    factors = {f["factor"]: f for f in breakdown["factors"]}
+    assert factors["recoverability"]["answer"] == "extended"  # from the incident itself
+    assert not factors["recoverability"]["imputed"]
+    assert factors["functional_impact"]["answer"] == "minimal"
     res = runner.invoke(app, ["incident", "update", inc_id, "--home", home, "--status", "open",
                               "--determination", "successful-attempt"])
     assert res.exit_code == 0, res.output
