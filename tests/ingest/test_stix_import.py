@@ -171,8 +171,9 @@ def test_warning_list_hits_split_benign_from_infrastructure(
     def flagger(obj: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
         if obj["id"] == resolver["id"]:
             return [("List of known IPv4 public DNS resolvers", "8.8.8.8 is on the list")]
-        return [("List of known dynamic DNS domains", "mongoles.3322.org is under 3322.org"),
-                ("Top 1,000,000 most-used sites from Tranco", "mongoles.3322.org is under 3322.org")]
+        under = "mongoles.3322.org is under 3322.org"
+        return [("List of known dynamic DNS domains", under),
+                ("Top 1,000,000 most-used sites from Tranco", under)]
 
     r = run(sqlite_store, write_bundle(tmp_path / "b.json", [resolver, c2]), flagger=flagger)
     assert [x[0] for x in r.warninglisted] == [resolver["id"]]
