@@ -239,6 +239,7 @@ def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
     tl(south.name, f"Zeek sensor: {south_logs} SMB connections to 445/tcp from 10.20.4.17 "
        "(a scan), a kill-switch lookup, the worm's file")
     hits, found = _hunt(south, south.home / "zeek")
+    south_found = found
     tl(south.name, f"hunts its Zeek logs: {hits} hits, {len(found)} sighting(s) recorded")
     _wait_everywhere([north, east, coord], [s["id"] for s in found], tl,
                      f"{south.name}'s sightings")
@@ -251,7 +252,78 @@ def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
     tl(east.name, f"hunts its Zeek logs: {hits} hits, {len(found)} sighting(s) recorded")
     _wait_everywhere([north, south, coord], [s["id"] for s in found], tl,
                      f"{east.name}'s sightings")
+    _assess(south, east, coord, south_found, found, tl)
     return alliance_view(coord.store, NODES)
+
+
+# Techniques each victim's responders report: ATT&CK's own profile of WannaCry (S0366).
+_INCIDENTS = {
+    "health": ["T1210", "T1486", "T1490", "T1570", "T1543.003"],
+    "energy": ["T1210", "T1018", "T1016", "T1486"],
+}
+
+
+def _assess(south: _Node, east: _Node, coord: _Node, south_found: list[dict[str, Any]],
+            east_found: list[dict[str, Any]], tl: _Timeline) -> None:
+    """The coordination cell's judgement: incidents, a campaign, severity, attribution, and a
+    consultation recommendation that waits for a named person's decision."""
+    from dataclasses import replace
+
+    from shieldwall.assess.attribution import attribute, attributed_to
+    from shieldwall.assess.consultation import (
+        DEFAULT_POLICY,
+        facts_from_store,
+        load_policy,
+        reader_access,
+        recommend,
+        status_of,
+        store_policy,
+    )
+    from shieldwall.assess.correlation import Correlator, publish_campaigns
+    from shieldwall.assess.incidents import IncidentFields, open_incident
+    from shieldwall.node import member_identity_id
+    from shieldwall.store import Provenance
+
+    incidents = []
+    for n, found, sector in ((south, south_found, "health"), (east, east_found, "energy")):
+        inc = open_incident(n.store, n.name, member_identity_id(n.name), IncidentFields(
+            name=f"WannaCry-like ransomware outbreak at {n.name}", sector=sector,
+            determination="successful-attempt", investigation_status="open",
+            recoverability="supplemented", criticality=80,
+            incident_types=["ransomware"], techniques=_INCIDENTS[sector],
+            sighting_refs=[s["id"] for s in found]))
+        incidents.append(inc["id"])
+        tl(n.name, f"opens an incident ({sector} sector, "
+           f"{len(_INCIDENTS[sector])} ATT&CK techniques observed)")
+    _wait_everywhere([coord], incidents, tl, "both incidents")
+
+    store_policy(coord.store, replace(DEFAULT_POLICY, readers=(coord.name,)), cell=coord.name,
+                 created_by_ref=member_identity_id(coord.name))
+    corr = Correlator(coord.store)
+    corr.update_from_store()
+    campaigns = [c for c in publish_campaigns(coord.store, corr, member=coord.name,
+                                              created_by_ref=member_identity_id(coord.name))
+                 if len(c.get("x_shieldwall_members", [])) >= 2]
+    if not campaigns:
+        tl(coord.name, "[red]correlation found no campaign across members[/]")
+        return
+    camp = campaigns[0]
+    sev = camp["x_shieldwall_severity"]
+    tl(coord.name, f"correlates a candidate campaign across "
+       f"{', '.join(camp['x_shieldwall_members'])}: severity {sev['score']} ({sev['level']})")
+    techniques = sorted({t for ts in _INCIDENTS.values() for t in ts})
+    ranking = attribute(techniques=techniques, software=["S0366"])
+    coord.store.put_many(attributed_to(ranking, camp["id"],
+                                       created_by_ref=member_identity_id(coord.name)),
+                         Provenance(coord.name, "local"))
+    best = ranking.candidates[0] if ranking.candidates else None
+    lead = (f"{best.group} ({best.attack_id}), confidence {best.confidence:.2f}" if best
+            else "none")
+    tl(coord.name, f"attribution: {ranking.verdict}; leading candidate {lead}")
+    policy = load_policy(coord.store, cell=coord.name, access=reader_access(coord.name))
+    rec = recommend(facts_from_store(coord.store, camp["id"]), policy)
+    tl(coord.name, f"consultation policy recommends [bold]{rec.level}[/]: "
+       f"{status_of(coord.store, camp['id'])} (shieldwall consult show {camp['id']})")
 
 
 # ---- Zeek logs in Zeek's own TSV format --------------------------------------------------------
