@@ -361,6 +361,8 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
             ctx["incident_scores"] = [
                 (r["other"], picture.incident_scores(r["other"].obj()))
                 for r in related if r["other"] is not None and r["other"].type == "incident"]
+            ctx["consultation"] = picture.consultation(store, node_member, viewer.member.name,
+                                                       stix_id)
             ctx["attributions"] = sorted(
                 [r for r in related if r["rel"].get("relationship_type") == "attributed-to"
                  and r["outgoing"]],

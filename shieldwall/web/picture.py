@@ -295,3 +295,30 @@ def provenance(versions: list[StoredVersion]) -> list[dict[str, Any]]:
     return [{"version": format_ts(v.version_us), "added": format_ts(v.date_added_us),
              "source": v.source, "channel": v.channel, "collection": v.collection or "",
              "tlp": v.tlp, "latest": v.is_latest} for v in versions]
+
+
+def consultation(store: Store, cell: str, reader: str, campaign_id: str) -> dict[str, Any] | None:
+    """The cell's recommendation for a campaign and its decision log, for the roles the
+    cell's policy names; None for everyone else (the policy is TLP:RED for its readers,
+    so the same store access that hides it from TAXII hides this section)."""
+    from shieldwall.assess.consultation import (
+        ConsultationError,
+        facts_from_store,
+        load_policy,
+        read_log,
+        reader_access,
+        recommend,
+        status_of,
+    )
+
+    try:
+        policy = load_policy(store, cell=cell, access=reader_access(reader))
+    except ConsultationError:
+        return None
+    try:
+        facts = facts_from_store(store, campaign_id)
+    except ConsultationError as exc:  # e.g. a campaign imported, not correlated here
+        return {"unassessed": str(exc)}
+    rec = recommend(facts, policy)
+    return {"facts": facts, "rec": rec, "status": status_of(store, campaign_id),
+            "log": read_log(store, campaign_id)}
