@@ -58,6 +58,11 @@ def register_format(fmt: Format) -> Format:
 
 
 def formats() -> dict[str, Format]:
-    from shieldwall.ingest import formats as _known  # noqa: F401  (imports every importer)
+    """Every format, in sniffing order: the order of `formats.MODULES`, whatever order the
+    importer modules happened to be imported in (a test importing the STIX reader first
+    must not let it claim OSV or MISP files, which are JSON too)."""
+    from shieldwall.ingest.formats import MODULES  # imports every importer
 
-    return dict(_REGISTRY)
+    rank = {name: i for i, name in enumerate(MODULES)}
+    ordered = sorted(_REGISTRY.values(), key=lambda f: rank.get(f.read.__module__, len(rank)))
+    return {f.name: f for f in ordered}
