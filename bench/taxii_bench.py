@@ -257,18 +257,31 @@ def concurrent(srv: Running, ids: list[str], readers: int, seconds: float
     return len(lat) / (time.perf_counter() - t0), p99(lat) * 1000
 
 
+def medallion_probe(srv: Running, ids: list[str]) -> dict[str, float]:
+    """Medallion's memory backend filters in Python over every object and manifest entry
+    (quadratic): at 10,000 objects a `match[type]&limit=10` GET did not answer within
+    10 minutes on the 2-core machine, so by default only `match[id]` (~2 s) is timed."""
+    coll = srv.collection()
+    lat = []
+    for oid in ids[:5]:
+        t0 = time.perf_counter()
+        coll.get_objects(id=oid)
+        lat.append(time.perf_counter() - t0)
+    return {"get_id_p99_ms": max(lat) * 1000}
+
+
 def measure(srv: Running, n: int, repeat: int, slow: bool, salt: int) -> dict[str, float]:
     ids = [indicator(i)["id"] for i in random.Random(1).sample(range(n), min(n, 2000))]
-    budget = 120.0 if slow else 600.0
+    if slow:
+        return medallion_probe(srv, ids)
+    budget = 600.0
     runs: list[dict[str, float]] = []
     for r in range(repeat):
         row: dict[str, float] = {}
         row["paging_obj_s"] = paging(srv, budget)
-        row["get_id_p99_ms"], row["get_type_p99_ms"] = filtered(
-            srv, ids, 20 if slow else 300, budget / 2)
-        row["post_obj_s"] = posting(srv, 3 if slow else 10, salt * 100 + r + 1, budget)
-        row["readers16_req_s"], row["readers16_p99_ms"] = concurrent(
-            srv, ids, 16, 30.0 if slow else 10.0)
+        row["get_id_p99_ms"], row["get_type_p99_ms"] = filtered(srv, ids, 300, budget / 2)
+        row["post_obj_s"] = posting(srv, 10, salt * 100 + r + 1, budget)
+        row["readers16_req_s"], row["readers16_p99_ms"] = concurrent(srv, ids, 16, 10.0)
         runs.append(row)
         print(f"    run {r + 1}: " + ", ".join(f"{k}={v:,.1f}" for k, v in row.items()),
               file=sys.stderr, flush=True)
@@ -317,14 +330,15 @@ def report(results: dict[str, dict[str, float]], cpus: int) -> str:
     lines = ["| measure | " + " | ".join(cols) + " | Shieldwall / medallion at 10k |",
              "|---|" + "---|" * (len(cols) + 1)]
     for key, label, higher in keys:
-        cells = [f"{results[c][key]:,.1f}" for c in cols]
+        cells = [f"{results[c][key]:,.1f}" if key in results[c] else "-" for c in cols]
         ratio = ""
         s, m = results.get("shieldwall@10000"), results.get("medallion@10000")
-        if s and m and m[key] and s[key]:
+        if s and m and m.get(key) and s.get(key):
             x = s[key] / m[key] if higher else m[key] / s[key]
             ratio = f"{x:,.0f}x {'faster' if x >= 1 else 'slower'}"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
-    lines.append(f"\n{cpus} CPUs; medians of runs; medallion measured once under a time budget.")
+    lines.append(f"\n{cpus} CPUs; medians of runs; medallion: match[id] only "
+                 "(see medallion_probe).")
     return "\n".join(lines)
 
 
