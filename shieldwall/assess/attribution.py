@@ -464,6 +464,42 @@ def attributed_to(
     return out
 
 
+def ranking_note(
+    assessment: Assessment,
+    about: str,
+    *,
+    created_by_ref: str | None = None,
+    marking_refs: Sequence[str] = (),
+    top: int = 5,
+) -> dict[str, Any]:
+    """The whole ranking as a STIX `note` about an incident or campaign.
+
+    `attributed_to` emits relationships only above the confidence threshold; the cell
+    still needs to see the leads and what each one lacks when the verdict is "no
+    confident attribution", without that ranking ever reading as an attribution.
+    """
+    ts = format_ts(now_us())
+    lines = [f"{i + 1}. {c.group} ({c.attack_id}): confidence {c.confidence:.2f}; shared "
+             f"{', '.join(c.shared) or 'none'}" for i, c in enumerate(assessment.candidates[:top])]
+    note: dict[str, Any] = {
+        "type": "note", "spec_version": "2.1", "id": new_id("note"),
+        "created": ts, "modified": ts,
+        "abstract": f"Attribution support: {assessment.verdict}",
+        "content": ("Ranking of candidate intrusion sets from ATT&CK profiles; an assessment "
+                    "for the coordination cell, not a statement of fact.\n" + "\n".join(lines)),
+        "object_refs": [about],
+        "x_shieldwall_attribution": {
+            "verdict": assessment.verdict,
+            "candidates": [c.as_json() for c in assessment.candidates[:top]],
+        },
+    }
+    if created_by_ref:
+        note["created_by_ref"] = created_by_ref
+    if marking_refs:
+        note["object_marking_refs"] = list(marking_refs)
+    return note
+
+
 # ---- evidence from the store -------------------------------------------------------------
 
 _SCO_VALUE_TYPES = {"ipv4-addr", "ipv6-addr", "domain-name", "url", "x509-certificate"}

@@ -269,7 +269,7 @@ def _assess(south: _Node, east: _Node, coord: _Node, south_found: list[dict[str,
     consultation recommendation that waits for a named person's decision."""
     from dataclasses import replace
 
-    from shieldwall.assess.attribution import attribute, attributed_to
+    from shieldwall.assess.attribution import attribute, attributed_to, ranking_note
     from shieldwall.assess.consultation import (
         DEFAULT_POLICY,
         facts_from_store,
@@ -313,8 +313,9 @@ def _assess(south: _Node, east: _Node, coord: _Node, south_found: list[dict[str,
        f"{', '.join(camp['x_shieldwall_members'])}: severity {sev['score']} ({sev['level']})")
     techniques = sorted({t for ts in _INCIDENTS.values() for t in ts})
     ranking = attribute(techniques=techniques, software=["S0366"])
-    coord.store.put_many(attributed_to(ranking, camp["id"],
-                                       created_by_ref=member_identity_id(coord.name)),
+    cell = member_identity_id(coord.name)
+    coord.store.put_many([*attributed_to(ranking, camp["id"], created_by_ref=cell),
+                          ranking_note(ranking, camp["id"], created_by_ref=cell)],
                          Provenance(coord.name, "local"))
     best = ranking.candidates[0] if ranking.candidates else None
     lead = (f"{best.group} ({best.attack_id}), confidence {best.confidence:.2f}" if best

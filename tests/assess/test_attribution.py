@@ -97,3 +97,18 @@ def test_cli_json_shape_without_node_home(tmp_path) -> None:
     assert set(first) == {"attack_id", "group", "score", "confidence", "shared", "missing"}
     scores = [c["score"] for c in data["candidates"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_ranking_note_keeps_leads_without_asserting_them() -> None:
+    from shieldwall.assess.attribution import attribute, ranking_note
+    from shieldwall.stix.validate import object_error
+
+    ranking = attribute(techniques=["T1210", "T1486"], software=["S0366"])
+    note = ranking_note(ranking, "campaign--11111111-1111-4111-8111-111111111111", top=3)
+    assert object_error(note) is None
+    assert note["object_refs"] == ["campaign--11111111-1111-4111-8111-111111111111"]
+    cands = note["x_shieldwall_attribution"]["candidates"]
+    assert len(cands) == min(3, len(ranking.candidates))
+    assert cands[0]["attack_id"] == ranking.candidates[0].attack_id
+    assert {"shared", "missing", "confidence"} <= set(cands[0])
+    assert "not a statement of fact" in note["content"]
