@@ -31,6 +31,7 @@ from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import format_ts
 from shieldwall.store import Access, Query, Store
 from shieldwall.web import picture
+from shieldwall.web.graph import campaign_graph
 from shieldwall.web.picture import Filters, Names
 from shieldwall.web.ratelimit import FailedLogins
 from shieldwall.web.users import ROLES, Session, Users
@@ -367,6 +368,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
                 [r for r in related if r["rel"].get("relationship_type") == "attributed-to"
                  and r["outgoing"]],
                 key=lambda r: -int(r["rel"].get("confidence", 0) or 0))
+            ctx["graph"] = campaign_graph(store, viewer.access, n, row, related, PREFIX)
         return ctx
 
     @app.get("/objects/{stix_id}", response_class=HTMLResponse)
