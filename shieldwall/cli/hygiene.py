@@ -266,13 +266,15 @@ def snapshot(
         help="CIS v8 IG1 self-assessment (TOML/JSON: safeguard id = answer).")] = None,
     tlp: Annotated[str, typer.Option(help="TLP of the snapshot.")] = "amber+strict",
     audience: Annotated[list[str] | None, typer.Option(
-        help="Who may receive it (default: coordination-cell). Repeatable.")] = None,
+        "--audience", "--share-with",
+        help="Member name(s) that may receive it: the coordination node's member name "
+             "(default: coordination-cell). Repeatable.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Snapshot today's posture (recorded check counts + self-assessment) into the store."""
     from shieldwall.pledge.posture import load_assessment
     from shieldwall.pledge.posture import snapshot as take
-    from shieldwall.stix.markings import TLP
+    from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
 
     try:
         level = TLP.parse(tlp)
@@ -282,10 +284,16 @@ def snapshot(
     node = open_node(home)
     try:
         obj = take(node.store, node.member, answers, level, audience)
+        peers = {p.name for p in node.config.peers}
     finally:
         node.close()
+    named = obj.get(AUDIENCE_PROPERTY) or []
     out.print(f"posture of {obj['x_shieldwall_member']} on {obj['x_shieldwall_date']}: "
-              f"index {obj['x_shieldwall_index']} ({level.label})")
+              f"index {obj['x_shieldwall_index']} ({level.label}"
+              + (f", shared with {', '.join(named)})" if named else ")"))
+    if level >= TLP.AMBER_STRICT and peers and not peers & set(named):
+        out.print("[yellow]no peer of this node is named in the audience, so federation will "
+                  "not carry it; name the coordination node's member with --share-with[/yellow]")
 
 
 @hygiene.command("report")
