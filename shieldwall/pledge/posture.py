@@ -174,12 +174,14 @@ def snapshot(store: Any, member: str, answers: dict[str, str] | None, tlp: TLP =
     return obj
 
 
-def trends(store: Any, member: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Every visible member's snapshots, oldest first (latest version of each day)."""
+def trends(store: Any, member: str | None = None,
+           access: Any = None) -> dict[str, list[dict[str, Any]]]:
+    """Every visible member's snapshots, oldest first (latest version of each day).
+    `access`: a reader's store `Access` (the dashboard's); None reads as the node itself."""
     from shieldwall.store.store import Query
 
     out: dict[str, list[dict[str, Any]]] = {}
-    for row in store.iter_query(Query(types=[POSTURE_TYPE])):
+    for row in store.iter_query(Query(types=[POSTURE_TYPE], access=access)):
         obj = row.obj()
         m = obj.get("x_shieldwall_member", "")
         if member and m != member:

@@ -420,6 +420,18 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
         return render(request, "listing.html", viewer, title="Campaigns", rows=rows,
                       scores={})
 
+    # ---- hygiene (the Pledge; before the /api/{stix_type} catch-all) ---------------------
+
+    @app.get("/hygiene", response_class=HTMLResponse)
+    def hygiene_page(request: Request, viewer: PageViewer) -> Response:
+        members = picture.hygiene(store, viewer.access)
+        return render(request, "hygiene.html", viewer, members=members)
+
+    @app.get("/api/hygiene")
+    def hygiene_json(viewer: ApiViewer) -> Response:
+        members = picture.hygiene(store, viewer.access)
+        return _json({"members": [{**m, "tlp": m["tlp"].label} for m in members]})
+
     @app.get("/api/{stix_type}")
     def listing_json(viewer: ApiViewer, stix_type: str) -> Response:
         if stix_type not in ("incidents", "campaigns"):

@@ -322,3 +322,36 @@ def consultation(store: Store, cell: str, reader: str, campaign_id: str) -> dict
     rec = recommend(facts, policy)
     return {"facts": facts, "rec": rec, "status": status_of(store, campaign_id),
             "log": read_log(store, campaign_id)}
+
+
+# ---- hygiene (the Pledge) ----------------------------------------------------------------
+
+
+def hygiene(store: Store, access: Access) -> list[dict[str, Any]]:
+    """Per member whose posture snapshots the reader may see: the newest index and its
+    date, the trend over every snapshot, and the Pledge commitments of the newest one.
+    A member sees its own; AMBER+STRICT snapshots only reach the members they name."""
+    from shieldwall.pledge.posture import cis_ig1, trends
+    from shieldwall.stix.markings import AUDIENCE_PROPERTY, resolve_tlp
+
+    labels: dict[str, str] = cis_ig1()["commitments"]
+    out = []
+    for member, snaps in trends(store, access=access).items():
+        first, last = snaps[0], snaps[-1]
+        index = float(last.get("x_shieldwall_index", 0.0))
+        commitments = last.get("x_shieldwall_commitments") or {}
+        out.append({
+            "member": member, "id": last["id"], "date": last.get("x_shieldwall_date", ""),
+            "index": index, "tlp": resolve_tlp(last, TLP.AMBER_STRICT),
+            "audience": list(last.get(AUDIENCE_PROPERTY) or []),
+            "delta": round(index - float(first.get("x_shieldwall_index", 0.0)), 1),
+            "since": first.get("x_shieldwall_date", ""),
+            "trend": [{"date": s.get("x_shieldwall_date", ""),
+                       "index": float(s.get("x_shieldwall_index", 0.0))} for s in snaps],
+            "commitments": [{"id": c, "label": labels.get(c, c),
+                             "score": None if v is None else round(100 * float(v), 1)}
+                            for c, v in commitments.items()],
+            "checks": {c: v.get("score") for c, v in
+                       (last.get("x_shieldwall_checks") or {}).items()},
+        })
+    return out
