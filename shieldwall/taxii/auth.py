@@ -13,11 +13,11 @@ import binascii
 import logging
 import threading
 import time
-from collections import deque
 
 import orjson
 
 from shieldwall.policy import Member, Members, token_hash
+from shieldwall.policy.failed_logins import FailedLogins
 from shieldwall.taxii.errors import TaxiiError
 
 log = logging.getLogger("shieldwall.taxii.auth")
@@ -27,37 +27,6 @@ log = logging.getLogger("shieldwall.taxii.auth")
 CACHE_SECONDS = 1.0
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="shieldwall", Bearer realm="shieldwall"'}
-
-
-class FailedLogins:
-    def __init__(self, max_failures: int = 10, window: float = 60.0) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        q = self._seen.setdefault(client, deque())
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        return q
-
-    def blocked(self, client: str) -> float:
-        """Seconds until `client` may try again (0: it may try now)."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._recent(client, now)
-            if len(q) < self.max_failures:
-                return 0.0
-            return max(0.0, q[0] + self.window - now)
-
-    def record(self, client: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._recent(client, now).append(now)
-            if len(self._seen) > 10_000:  # forget the quiet ones; bounded memory
-                for key in [k for k, v in self._seen.items() if not v][:5_000]:
-                    del self._seen[key]
 
 
 class RateLimit:

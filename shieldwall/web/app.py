@@ -27,13 +27,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import StreamingResponse
 
 from shieldwall.policy import Member, Members, may_read, member_identity_id
+from shieldwall.policy.failed_logins import FailedLogins
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import format_ts
 from shieldwall.store import Access, Query, Store
 from shieldwall.web import picture
 from shieldwall.web.graph import campaign_graph
 from shieldwall.web.picture import Filters, Names
-from shieldwall.web.ratelimit import FailedLogins
 from shieldwall.web.users import ROLES, Session, Users
 
 HERE = Path(__file__).parent
