@@ -54,6 +54,8 @@ def test_snapshot_reaches_the_coordination_node_only(tmp_path: Path) -> None:
         # the cell's report shows north's trend
         report = cell.cli("hygiene", "report", "--json").stdout
         assert '"north"' in report
+        # the default audience names no peer here: the member is told it will not travel
+        assert "no peer of this node is named" in north.cli("hygiene", "snapshot").stdout
     finally:
         for n in nodes:
             n.stop()
