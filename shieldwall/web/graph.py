@@ -25,15 +25,16 @@ from shieldwall.web.picture import Names
 
 EVIDENCE = "x_shieldwall_evidence"
 NODE_RADIUS = 20.0
-GAP = 56.0  # between node edges on a ring and between rings: room for a label
+GAP = 84.0  # between node edges on a ring and between rings: room for a label
 MARGIN = 90.0
 MAX_NODES = 60  # beyond this the graph stops being readable; the table lists everything
 LABEL_CHARS = 24
 MEMBER = "member"
 
-# Ring of each kind, from the centre out; kinds not named go with ring 2.
+# Ring of each kind, from the centre out (ring 0 holds the centre campaign alone); kinds not
+# named, other campaigns among them, go with ring 2.
 RINGS: Mapping[str, int] = {
-    "campaign": 0, "incident": 1, "sighting": 1, "indicator": 2, "intrusion-set": 2,
+    "incident": 1, "sighting": 1, "indicator": 2, "intrusion-set": 2,
     "threat-actor": 2, "malware": 2, "attack-pattern": 2, MEMBER: 3,
 }
 
@@ -47,11 +48,12 @@ class Node:
     tlp: TLP | None = None
     x: float = 0.0
     y: float = 0.0
+    centre: bool = False
 
     @property
     def r(self) -> float:
         """Drawn radius: the campaign a little larger than what surrounds it."""
-        return NODE_RADIUS + 6 if self.kind == "campaign" else NODE_RADIUS
+        return NODE_RADIUS + 6 if self.centre else NODE_RADIUS
 
     @property
     def short(self) -> str:
@@ -79,15 +81,26 @@ class Graph:
         self.by_id = {n.id: n for n in self.nodes}
 
     def lines(self) -> list[Line]:
-        """Each edge from rim to rim (the arrow head stops at the target's border)."""
+        """Each edge from rim to rim (the arrow head stops at the target's border). Links
+        to the campaign are straight; links between other objects bow away from the centre,
+        so they do not run through the campaign."""
+        c = self.size / 2
         out = []
         for e in self.edges:
             a, b = self.by_id[e.source], self.by_id[e.target]
-            d = math.hypot(b.x - a.x, b.y - a.y) or 1.0
-            ux, uy = (b.x - a.x) / d, (b.y - a.y) / d
-            pa, pb = a.r + 3, b.r + 3
-            out.append(Line(e, a, b, round(a.x + ux * pa, 2), round(a.y + uy * pa, 2),
-                            round(b.x - ux * pb, 2), round(b.y - uy * pb, 2)))
+            mx, my = (a.x + b.x) / 2, (a.y + b.y) / 2
+            if a.centre or b.centre:
+                qx, qy = mx, my
+            else:
+                vx, vy = mx - c, my - c
+                if math.hypot(vx, vy) < 1:  # opposite each other: bow sideways
+                    vx, vy = -(b.y - a.y), b.x - a.x
+                bow = 0.35 * math.hypot(b.x - a.x, b.y - a.y)
+                n = math.hypot(vx, vy) or 1.0
+                qx, qy = mx + vx / n * bow, my + vy / n * bow
+            x1, y1 = _toward(a, qx, qy, b)
+            x2, y2 = _toward(b, qx, qy, a)
+            out.append(Line(e, a, b, x1, y1, x2, y2, round(qx, 2), round(qy, 2)))
         return out
 
     def kinds(self) -> list[str]:
@@ -103,10 +116,17 @@ class Line:
     y1: float
     x2: float
     y2: float
+    qx: float  # control point of the quadratic curve (the midpoint for a straight line)
+    qy: float
+
+    @property
+    def d(self) -> str:
+        return f"M{self.x1},{self.y1} Q{self.qx},{self.qy} {self.x2},{self.y2}"
 
     @property
     def mid(self) -> tuple[float, float]:
-        return round((self.x1 + self.x2) / 2, 2), round((self.y1 + self.y2) / 2, 2)
+        return (round(0.25 * self.x1 + 0.5 * self.qx + 0.25 * self.x2, 2),
+                round(0.25 * self.y1 + 0.5 * self.qy + 0.25 * self.y2, 2))
 
     @property
     def text(self) -> str:
@@ -115,9 +135,20 @@ class Line:
         return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
 
 
+def _toward(n: Node, qx: float, qy: float, other: Node) -> tuple[float, float]:
+    """The point on `n`'s rim (plus a little air) facing the control point."""
+    dx, dy = qx - n.x, qy - n.y
+    if math.hypot(dx, dy) < 1:
+        dx, dy = other.x - n.x, other.y - n.y
+    d = math.hypot(dx, dy) or 1.0
+    pad = n.r + 3
+    return round(n.x + dx / d * pad, 2), round(n.y + dy / d * pad, 2)
+
+
 def layout(nodes: Sequence[Node], radius: float = NODE_RADIUS, gap: float = GAP
            ) -> tuple[list[Node], float]:
-    """Place `nodes` on concentric rings by kind; returns them placed and the square's side.
+    """Place `nodes` on concentric rings by kind around the one marked `centre`; returns them
+    placed and the side of the square that holds them.
 
     Within a ring nodes are ordered by (kind, label, id) and spread evenly; the ring's radius
     is at least one step beyond the previous ring and large enough that neighbouring centres
@@ -125,7 +156,7 @@ def layout(nodes: Sequence[Node], radius: float = NODE_RADIUS, gap: float = GAP
     """
     rings: dict[int, list[Node]] = {}
     for n in nodes:
-        rings.setdefault(RINGS.get(n.kind, 2), []).append(n)
+        rings.setdefault(0 if n.centre else RINGS.get(n.kind, 2), []).append(n)
     step = 2 * (radius + 6) + gap  # room for the larger campaign node
     placed: list[Node] = []
     r_prev = 0.0
@@ -145,11 +176,11 @@ def layout(nodes: Sequence[Node], radius: float = NODE_RADIUS, gap: float = GAP
         for i, n in enumerate(members):
             a = offset + 2 * math.pi * i / count
             placed.append(Node(n.id, n.kind, n.label, n.href, n.tlp,
-                               round(r * math.cos(a), 2), round(r * math.sin(a), 2)))
+                               round(r * math.cos(a), 2), round(r * math.sin(a), 2), n.centre))
     half = float(math.ceil((radii[-1] if radii else 0.0) + radius + 6 + MARGIN))
     side = 2 * half
     return [Node(n.id, n.kind, n.label, n.href, n.tlp, round(n.x + half, 2),
-                 round(n.y + half, 2)) for n in placed], round(side, 2)
+                 round(n.y + half, 2), n.centre) for n in placed], round(side, 2)
 
 
 def _href(prefix: str, stix_id: str) -> str:
@@ -175,7 +206,7 @@ def campaign_graph(store: Store, access: Access, names: Names, campaign: StoredV
     """
     nodes: dict[str, Node] = {campaign.id: Node(
         campaign.id, "campaign", campaign.name or campaign.id, _href(prefix, campaign.id),
-        campaign.tlp)}
+        campaign.tlp, centre=True)}
     rows: dict[str, StoredVersion] = {}
     edges: dict[tuple[str, str, str], Edge] = {}
     dropped: set[str] = set()

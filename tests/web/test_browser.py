@@ -165,6 +165,11 @@ def test_overview_and_follow_a_sighting_to_its_indicator(page: object, node: Nod
     expect(linked.get_by_role("link", name="Shared C2 server")).to_be_visible()
     expect(linked.get_by_role("link", name="Latvian grid operator intrusion")).to_be_visible()
     shot(p, "campaign")
+    graph = p.locator("svg#campaign-graph")
+    expect(graph).to_be_visible()
+    expect(graph.locator(f'a[data-node="{node.seeded.incident}"]')).to_be_visible()
+    graph.scroll_into_view_if_needed()
+    graph.screenshot(path=str(ARTIFACTS / "web-campaign-graph.png"))
 
 
 def test_partner_sees_no_amber_object_anywhere(page: object, node: Node) -> None:
