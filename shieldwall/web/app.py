@@ -362,6 +362,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
             ctx["incident_scores"] = [
                 (r["other"], picture.incident_scores(r["other"].obj()))
                 for r in related if r["other"] is not None and r["other"].type == "incident"]
+            ctx["rankings"] = picture.attribution_rankings(store, viewer.access, stix_id)
             ctx["consultation"] = picture.consultation(store, node_member, viewer.member.name,
                                                        stix_id)
             ctx["attributions"] = sorted(

@@ -355,3 +355,17 @@ def hygiene(store: Store, access: Access) -> list[dict[str, Any]]:
                        (last.get("x_shieldwall_checks") or {}).items()},
         })
     return out
+
+
+def attribution_rankings(store: Store, access: Access, about: str) -> list[dict[str, Any]]:
+    """Attribution-support notes about an object, as the viewer may see them: the ranked
+    leads with shared and missing techniques, even when no lead was confident enough to
+    become an `attributed-to` relationship."""
+    found = []
+    for row in store.iter_query(Query(types=["note"], access=access)):
+        note = row.obj()
+        ranking = note.get("x_shieldwall_attribution")
+        if about in (note.get("object_refs") or ()) and isinstance(ranking, dict):
+            found.append({"row": row, "verdict": ranking.get("verdict", ""),
+                          "candidates": ranking.get("candidates", [])})
+    return sorted(found, key=lambda r: -r["row"].version_us)

@@ -49,3 +49,27 @@ def test_cell_sees_recommendation_and_others_do_not(
         assert page.status_code == 200, user  # the GREEN campaign itself is shared
         assert HEADING not in page.text and "proportionality" not in page.text, user
         client.cookies.clear()
+
+
+def test_campaign_page_shows_attribution_ranking_within_policy(
+    client: TestClient, seeded: tuple[Store, Seeded]
+) -> None:
+    from shieldwall.assess.attribution import attribute, ranking_note
+    from shieldwall.stix.markings import TLP, tlp_marking_ref
+
+    store, s = seeded
+    ranking = attribute(techniques=["T1210", "T1486", "T1490"], software=["S0366"])
+    note = ranking_note(ranking, s.green_campaign,
+                        marking_refs=[tlp_marking_ref(TLP.AMBER)])
+    store.put(note, Provenance("estonia", "local"))
+    lead = ranking.candidates[0]
+
+    sign_in(client, "ana", s.passwords["ana"])  # estonia, an ally: AMBER is visible
+    page = client.get(f"{D}/objects/{s.green_campaign}").text
+    assert f"Attribution support: {ranking.verdict}" in page
+    assert f"{lead.group} ({lead.attack_id})" in page and "not a statement of fact" in page
+    client.cookies.clear()
+
+    sign_in(client, "pat", s.passwords["pat"])  # a partner: the AMBER note stays hidden
+    page = client.get(f"{D}/objects/{s.green_campaign}").text
+    assert "Attribution support" not in page
