@@ -23,9 +23,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    exists,
     func,
-    or_,
     select,
     update,
 )
@@ -36,6 +34,7 @@ from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import now_us
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare
 from shieldwall.store.schema import audience, kv, metadata, objects, tags
+from shieldwall.store.where import Where, add_access, where_of
 
 # Rows per IN (...) lookup; well under SQLite's 32,766 bound parameters.
 _LOOKUP_CHUNK = 5_000
@@ -174,12 +173,10 @@ class Page:
         return self.rows[-1].seq if self.rows else None
 
 
-_COLUMNS = [
-    objects.c.seq, objects.c.id, objects.c.type, objects.c.spec_version, objects.c.version_us,
-    objects.c.date_added_us, objects.c.is_latest, objects.c.revoked, objects.c.tlp,
-    objects.c.created_by_ref, objects.c.name, objects.c.source, objects.c.channel,
-    objects.c.collection, objects.c.json,
-]
+_ALL_COLUMNS = ", ".join("o." + c for c in (
+    "seq", "id", "type", "spec_version", "version_us", "date_added_us", "is_latest", "revoked",
+    "tlp", "created_by_ref", "name", "source", "channel", "collection", "json",
+))
 
 
 def _row(r: Any) -> StoredVersion:
@@ -408,13 +405,8 @@ class Store:
         return sorted(rows, key=lambda r: r.version_us)
 
     def query(self, q: Query) -> Page:
-        stmt = select(*_COLUMNS).where(*self._where(q)).order_by(objects.c.seq)
-        if q.limit is not None:
-            stmt = stmt.limit(q.limit + 1)
-        with self.engine.connect() as conn:
-            rows = [_row(r) for r in conn.execute(stmt)]
-        more = q.limit is not None and len(rows) > q.limit
-        return Page(rows[: q.limit] if more else rows, more)
+        rows, more = self._read(q, _ALL_COLUMNS)
+        return Page([_row(r) for r in rows], more)
 
     def iter_query(self, q: Query, page_size: int = 5_000) -> Iterator[StoredVersion]:
         """Every matching row, page by page: bounded memory for exports of any size."""
@@ -433,73 +425,32 @@ class Store:
             cursor = page.next_seq
 
     def count(self, q: Query) -> int:
-        stmt = select(func.count()).select_from(objects).where(*self._where(q))
-        with self.engine.connect() as conn:
-            return int(conn.execute(stmt).scalar() or 0)
+        w = where_of(q, self._mark)
+        return int(self._fetch(f"SELECT count(*) FROM objects o{w.sql()}", w.params)[0][0])
 
     def bounds(self, q: Query) -> tuple[int, int] | None:
         """First and last `date_added_us` among the matching rows (TAXII headers)."""
-        stmt = select(func.min(objects.c.date_added_us), func.max(objects.c.date_added_us)).where(
-            *self._where(q)
-        )
-        with self.engine.connect() as conn:
-            lo, hi = conn.execute(stmt).one()
+        w = where_of(q, self._mark)
+        lo, hi = self._fetch(
+            f"SELECT min(o.date_added_us), max(o.date_added_us) FROM objects o{w.sql()}",
+            w.params)[0]
         return None if lo is None else (int(lo), int(hi))
-
-    def _where(self, q: Query) -> list[Any]:
-        c = objects.c
-        where: list[Any] = []
-        if q.versions == "last":
-            where.append(c.is_latest)
-        elif q.versions == "first":
-            o2 = objects.alias("o2")
-            where.append(
-                c.version_us == select(func.min(o2.c.version_us)).where(o2.c.id == c.id)
-                .scalar_subquery()
-            )
-        elif q.versions != "all":
-            where.append(_versions_clause(list(q.versions)))
-        if q.ids:
-            where.append(c.id.in_(list(q.ids)))
-        if q.types:
-            where.append(c.type.in_(list(q.types)))
-        if q.spec_versions:
-            where.append(c.spec_version.in_(list(q.spec_versions)))
-        if q.added_after_us is not None:
-            where.append(c.date_added_us > q.added_after_us)
-        if q.after_seq is not None:
-            where.append(c.seq > q.after_seq)
-        if q.collection is not None:
-            where.append(c.collection == q.collection)
-        if q.tlp_max is not None:
-            where.append(c.tlp <= int(q.tlp_max))
-        if q.modified_from_us is not None:
-            where.append(c.version_us >= q.modified_from_us)
-        if q.modified_to_us is not None:
-            where.append(c.version_us <= q.modified_to_us)
-        if not q.include_revoked:
-            where.append(~c.revoked)
-        if q.access is not None:
-            where.append(_access_clause(q.access))
-        return where
 
     def search(
         self, value: str, limit: int = 50, access: Access | None = None
     ) -> list[StoredVersion]:
-        """Indicators whose pattern mentions `value`, and objects whose id or name is `value`."""
-        c = objects.c
+        """Indicators whose pattern mentions `value`, and objects whose id or name is `value`
+        (names case-insensitively)."""
         like = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clause = or_(
-            c.id == value,
-            c.name.ilike(like, escape="\\"),
-            and_(c.type == "indicator", c.json.like(like, escape="\\")),
-        )
-        where = [c.is_latest, clause]
+        w = Where(self._mark)
+        w.add("o.is_latest")
+        w.add("(o.id = ? OR lower(o.name) LIKE lower(?) ESCAPE '\\' OR "
+              "(o.type = 'indicator' AND o.json LIKE ? ESCAPE '\\'))", value, like, like)
         if access is not None:
-            where.append(_access_clause(access))
-        stmt = select(*_COLUMNS).where(*where).order_by(c.seq.desc()).limit(limit)
-        with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(stmt)]
+            add_access(w, access)
+        rows = self._fetch(f"SELECT {_ALL_COLUMNS} FROM objects o{w.sql()} "
+                           f"ORDER BY o.seq DESC LIMIT {int(limit)}", w.params)
+        return [_row(r) for r in rows]
 
     def stats(self) -> dict[str, Any]:
         c = objects.c
@@ -538,105 +489,40 @@ class Store:
     # ---- hot reads (TAXII pages) ----------------------------------------------------
 
     def read_page(self, q: Query) -> Page:
-        """`query`, as hand-written SQL for the shapes TAXII reads use.
-
-        Building a SQLAlchemy expression costs ~2-4 ms a query (the IN lists of an
-        Access alone are a dozen coercions), more than the indexed read itself; this
-        path costs ~0.2 ms to prepare. Anything it does not cover goes to `query`, and
-        tests compare both paths over the same queries.
-        """
-        if (q.tlp_max is not None or q.modified_from_us is not None
-                or q.modified_to_us is not None or not q.include_revoked):
-            return self.query(q)
-        rows, more = self._read(q, ", ".join("o." + c.name for c in _COLUMNS))
-        return Page([_row(r) for r in rows], more)
+        """`query`, kept as the name TAXII's handlers use."""
+        return self.query(q)
 
     def read_rows(self, q: Query) -> tuple[list[PageRow], bool]:
-        """`read_page` with only what a TAXII envelope or manifest needs.
+        """A page with only what a TAXII envelope or manifest needs.
 
         Five columns instead of fifteen halve SQLite's time for a 5,000-row page
         (16 ms against 34 ms measured), and plain tuples skip building a dataclass per
         row (~7 us each): together ~3x on the page that full-collection paging repeats.
         """
-        if (q.tlp_max is not None or q.modified_from_us is not None
-                or q.modified_to_us is not None or not q.include_revoked):
-            page = self.query(q)
-            return [PageRow(r.seq, r.id, r.version_us, r.date_added_us, r.json)
-                    for r in page.rows], page.more
         rows, more = self._read(q, "o.seq, o.id, o.version_us, o.date_added_us, o.json")
         return [PageRow(*r) for r in rows], more
 
+    @property
+    def _mark(self) -> str:
+        return "?" if self.dialect == "sqlite" else "%s"
+
     def _read(self, q: Query, columns: str) -> tuple[list[Any], bool]:
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        where: list[str] = []
-        params: list[Any] = []
-
-        def in_(column: str, values: Iterable[Any]) -> str:
-            values = list(values)
-            params.extend(values)
-            return f"{column} IN ({','.join([mark] * len(values))})"
-
-        first = ("o.version_us = (SELECT min(o2.version_us) FROM objects o2 "
-                 "WHERE o2.id = o.id)")
-        if q.versions == "last":
-            where.append("o.is_latest")
-        elif q.versions == "first":
-            where.append(first)
-        elif q.versions != "all":
-            wanted = list(q.versions)
-            stamps = [v for v in wanted if not isinstance(v, str)]
-            parts = [in_("o.version_us", stamps)] if stamps else []
-            if "last" in wanted:
-                parts.append("o.is_latest")
-            if "first" in wanted:
-                parts.append(first)
-            where.append("(" + " OR ".join(parts) + ")" if parts else "1=0")
-        if q.ids:
-            where.append(in_("o.id", q.ids))
-        if q.types:
-            where.append(in_("o.type", q.types))
-        if q.spec_versions:
-            where.append(in_("o.spec_version", q.spec_versions))
-        if q.added_after_us is not None:
-            where.append(f"o.date_added_us > {mark}")
-            params.append(int(q.added_after_us))
-        if q.after_seq is not None:
-            where.append(f"o.seq > {mark}")
-            params.append(int(q.after_seq))
-        if q.collection is not None:
-            where.append(f"o.collection = {mark}")
-            params.append(q.collection)
-        if q.access is not None:
-            a = q.access
-            parts = []
-            if a.open_levels:
-                parts.append(in_("o.tlp", sorted(a.open_levels)))
-            for levels, names in ((a.named_levels, a.names), (a.group_levels, a.groups)):
-                if levels and names:
-                    lv = in_("o.tlp", sorted(levels))
-                    nm = in_("au.name", sorted(names))
-                    parts.append(f"({lv} AND EXISTS (SELECT 1 FROM audience au "
-                                 f"WHERE au.seq = o.seq AND {nm}))")
-            if a.names:
-                parts.append(in_("o.source", sorted(a.names)))
-            if a.identities:
-                parts.append(in_("o.created_by_ref", sorted(a.identities)))
-            where.append("(" + " OR ".join(parts) + ")" if parts else "1=0")
-        sql = f"SELECT {columns} FROM objects o"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY o.seq"
+        w = where_of(q, self._mark)
+        sql = f"SELECT {columns} FROM objects o{w.sql()} ORDER BY o.seq"
         if q.limit is not None:
             sql += f" LIMIT {int(q.limit) + 1}"
+        rows = self._fetch(sql, w.params)
+        more = q.limit is not None and len(rows) > q.limit
+        return (rows[: q.limit] if more else rows), more
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
         with self.engine.connect() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cur.execute(sql, tuple(params))
-                rows = cur.fetchall()
+                return list(cur.fetchall())
             finally:
                 cur.close()
-        more = q.limit is not None and len(rows) > q.limit
-        return (rows[: q.limit] if more else rows), more
 
     # ---- deleting (TAXII "Delete An Object") ----------------------------------------
 
@@ -758,50 +644,6 @@ def _bulk_insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     sql = (f"INSERT INTO objects ({', '.join(_INSERT_COLUMNS)}) "
            f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})")
     conn.exec_driver_sql(sql, rows)
-
-
-def _access_clause(access: Access) -> Any:
-    c = objects.c
-    parts: list[Any] = []
-    if access.open_levels:
-        parts.append(c.tlp.in_(sorted(access.open_levels)))
-    if access.named_levels and access.names:
-        parts.append(
-            and_(
-                c.tlp.in_(sorted(access.named_levels)),
-                exists().where(audience.c.seq == c.seq, audience.c.name.in_(sorted(access.names))),
-            )
-        )
-    if access.group_levels and access.groups:
-        parts.append(
-            and_(
-                c.tlp.in_(sorted(access.group_levels)),
-                exists().where(audience.c.seq == c.seq, audience.c.name.in_(sorted(access.groups))),
-            )
-        )
-    if access.names:
-        parts.append(c.source.in_(sorted(access.names)))
-    if access.identities:
-        parts.append(c.created_by_ref.in_(sorted(access.identities)))
-    return or_(*parts) if parts else c.seq < 0
-
-
-def _versions_clause(wanted: list[Any]) -> Any:
-    """Several `match[version]` values at once (TAXII): timestamps, `first`, `last`."""
-    c = objects.c
-    parts: list[Any] = []
-    stamps = [v for v in wanted if not isinstance(v, str)]
-    if stamps:
-        parts.append(c.version_us.in_(stamps))
-    if "last" in wanted:
-        parts.append(c.is_latest)
-    if "first" in wanted:
-        o2 = objects.alias("o2")
-        parts.append(
-            c.version_us == select(func.min(o2.c.version_us)).where(o2.c.id == c.id)
-            .scalar_subquery()
-        )
-    return or_(*parts) if parts else c.seq < 0
 
 
 def _tune_sqlite(engine: Engine) -> None:
