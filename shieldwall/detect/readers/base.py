@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 import pyarrow as pa
 
 from shieldwall.errors import ShieldwallError
@@ -197,6 +198,23 @@ def open_text(path: Path) -> IO[bytes]:
             "JSON lines or a STIX bundle; gzip is accepted)"
         )
     return fh
+
+
+def json_records(path: Path, stats: ReadStats) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each JSON-object line; blank lines are passed over and
+    corrupt ones counted in `stats` with their file and line, never fatal."""
+    with open_text(path) as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = orjson.loads(raw)
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                stats.skip(str(path), n, f"bad JSON: {exc}")
+                continue
+            yield n, rec
 
 
 def head_bytes(path: Path, n: int = _SNIFF) -> bytes:

@@ -22,7 +22,14 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from shieldwall.detect.readers.base import LINE, TS, Observations, ReaderError, ReadStats, open_text
+from shieldwall.detect.readers.base import (
+    LINE,
+    TS,
+    Observations,
+    ReaderError,
+    ReadStats,
+    json_records,
+)
 
 CHUNK = 65536
 
@@ -100,21 +107,11 @@ def read_jsonl(path: Path, stats: ReadStats, mapping: dict[str, Any]) -> Iterato
                 cols[stix] = pa.array([None if v is None else str(v) for v in vals], pa.string())
         return Observations(pa.table(cols), str(path), "jsonl")
 
-    with open_text(path) as fh:
-        for n, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                rec = orjson.loads(raw)
-                if not isinstance(rec, dict):
-                    raise ValueError("not a JSON object")
-            except (orjson.JSONDecodeError, ValueError) as exc:
-                stats.skip(str(path), n, f"bad JSON: {exc}")
-                continue
-            rows.append(rec)
-            lines.append(n)
-            if len(rows) >= CHUNK:
-                yield flush()
-                rows, lines = [], []
+    for n, rec in json_records(path, stats):
+        rows.append(rec)
+        lines.append(n)
+        if len(rows) >= CHUNK:
+            yield flush()
+            rows, lines = [], []
     if rows:
         yield flush()

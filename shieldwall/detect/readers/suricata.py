@@ -11,11 +11,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shieldwall.detect.readers.base import LINE, TS, Observations, ReadStats, open_text
+from shieldwall.detect.readers.base import (
+    LINE,
+    TS,
+    Observations,
+    ReadStats,
+    json_records,
+)
 from shieldwall.detect.readers.jsonl import parse_time
 
 CHUNK = 65536
@@ -106,22 +111,12 @@ COLUMNS: dict[str, tuple[pa.DataType, Callable[[dict[str, Any]], Any]]] = {
 def read_eve(path: Path, stats: ReadStats) -> Iterator[Observations]:
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
-    with open_text(path) as fh:
-        for n, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                rec = orjson.loads(raw)
-                if not isinstance(rec, dict):
-                    raise ValueError("not a JSON object")
-            except (orjson.JSONDecodeError, ValueError) as exc:
-                stats.skip(str(path), n, f"bad JSON: {exc}")
-                continue
-            rows.append(rec)
-            lines.append(n)
-            if len(rows) >= CHUNK:
-                yield _table(rows, lines, path)
-                rows, lines = [], []
+    for n, rec in json_records(path, stats):
+        rows.append(rec)
+        lines.append(n)
+        if len(rows) >= CHUNK:
+            yield _table(rows, lines, path)
+            rows, lines = [], []
     if rows:
         yield _table(rows, lines, path)
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -24,6 +23,7 @@ from shieldwall.detect.readers.base import (
     ReaderError,
     ReadStats,
     is_gzip,
+    json_records,
     open_text,
 )
 
@@ -262,25 +262,15 @@ def read_json(path: Path, stats: ReadStats, log_path: str | None = None) -> Iter
     mapping: dict[str, str] | None = None
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
-    with open_text(path) as fh:
-        for n, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                rec = orjson.loads(raw)
-                if not isinstance(rec, dict):
-                    raise ValueError("not a JSON object")
-            except (orjson.JSONDecodeError, ValueError) as exc:
-                stats.skip(str(path), n, f"bad JSON: {exc}")
-                continue
-            if mapping is None:
-                name = rec.get("_path", name)
-                mapping = fields_for(name)
-            rows.append(rec)
-            lines.append(n)
-            if len(rows) >= CHUNK:
-                yield _json_table(rows, lines, mapping, path, name)
-                rows, lines = [], []
+    for n, rec in json_records(path, stats):
+        if mapping is None:
+            name = rec.get("_path", name)
+            mapping = fields_for(name)
+        rows.append(rec)
+        lines.append(n)
+        if len(rows) >= CHUNK:
+            yield _json_table(rows, lines, mapping, path, name)
+            rows, lines = [], []
     if rows and mapping is not None:
         yield _json_table(rows, lines, mapping, path, name)
 
