@@ -35,7 +35,14 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
-from shieldwall.assess.incidents import FIRST_SEEN, RELATED_REFS, SECTOR, TECHNIQUES, score_of
+from shieldwall.assess.incidents import (
+    FIRST_SEEN,
+    RELATED_REFS,
+    SECTOR,
+    SIGHTING_REFS,
+    TECHNIQUES,
+    score_of,
+)
 from shieldwall.assess.severity import (
     DEFAULT_VERSION,
     CampaignSeverity,
@@ -195,7 +202,8 @@ class _Resolver:
 def _refs_of(obj: Mapping[str, Any]) -> list[str]:
     if obj["type"] == "sighting":
         return [obj.get("sighting_of_ref", ""), *(obj.get("observed_data_refs") or [])]
-    return list(obj.get(RELATED_REFS) or [])
+    # An incident carries what its own sightings saw, so it links through their indicators.
+    return [*(obj.get(RELATED_REFS) or []), *(obj.get(SIGHTING_REFS) or [])]
 
 
 def _time_of(obj: Mapping[str, Any]) -> int:
@@ -230,6 +238,12 @@ def observe(objs: Sequence[Mapping[str, Any]], resolver: _Resolver,
                 values |= named
                 if ref in warninglisted:
                     benign |= named | {("indicator", ref)}
+            elif target is not None and target.get("type") == "sighting":
+                seen = str(target.get("sighting_of_ref", ""))
+                if seen.startswith("indicator--"):
+                    values.add(("indicator", seen))
+                    if seen in warninglisted:
+                        benign.add(("indicator", seen))
             elif target is not None and target.get("type") == "observed-data":
                 for sco_id in target.get("object_refs") or []:
                     sco = resolver.get(sco_id)

@@ -294,3 +294,25 @@ def test_update_from_store_is_incremental_and_campaigns_publish(store: Store) ->
 def test_config_refuses_caps_that_link_nothing() -> None:
     with pytest.raises(CorrelationError):
         CorrelationConfig(max_objects=1)
+
+
+def test_incidents_link_through_the_indicators_their_sightings_are_of(store: Store) -> None:
+    """Two members' incidents with no technique in common, each backed by its own sighting
+    of one shared indicator, belong to one group with their sightings."""
+    ind = _indicator("[domain-name:value = 'iuqerfsodp9ifjaposdfjhgosurijfaewrwergwea.com']")
+    store.put(ind, Provenance("north", "import"))
+    objs: list[dict[str, Any]] = []
+    for member, technique, day in (("south", "T1486", 0.0), ("east", "T1018", 0.5)):
+        s = _sighting(member, ind["id"], day)
+        inc = new_incident(member_identity_id(member), IncidentFields(
+            name=f"outbreak at {member}", techniques=[technique], sighting_refs=[s["id"]],
+            first_seen=s["first_seen"]))
+        store.put(s, Provenance(member, "federation"))
+        store.put_many(inc, Provenance(member, "federation"))
+        objs.extend([s, inc[0]])
+    c = Correlator(store)
+    c.update_from_store()
+    groups = c.groups()
+    assert len(groups) == 1
+    assert {o["id"] for o in objs} <= set(groups[0].ids())
+    assert groups[0].members == ["east", "south"]
