@@ -7,8 +7,10 @@ from functools import cached_property
 from pathlib import Path
 
 from shieldwall.config import NodeConfig, load_config
-from shieldwall.stix.ids import deterministic_id
+from shieldwall.stix.identity import member_identity, member_identity_id
 from shieldwall.store import Store
+
+__all__ = ["Node", "member_identity", "member_identity_id"]
 
 
 @dataclass
@@ -37,20 +39,3 @@ class Node:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
-
-
-def member_identity_id(member: str) -> str:
-    """Every node derives the same identity id for a member name, so references agree."""
-    return deterministic_id("identity", f"shieldwall-member:{member}")
-
-
-def member_identity(member: str) -> dict:
-    return {
-        "type": "identity",
-        "spec_version": "2.1",
-        "id": member_identity_id(member),
-        "created": "2020-01-01T00:00:00.000Z",
-        "modified": "2020-01-01T00:00:00.000Z",
-        "name": member,
-        "identity_class": "organization",
-    }

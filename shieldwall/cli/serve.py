@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,8 +45,17 @@ def register(app: typer.Typer) -> None:
             from shieldwall.federation import start_in_background
 
             start_in_background(cfg.home, store)  # pull/push with peers (docs/federation.md)
+        tls = bool(tls_cert or cfg.server.tls_cert)
+
+        def dashboard(app: Any) -> str:
+            from shieldwall.taxii.app import access_for
+            from shieldwall.web import mount
+
+            mount(app, store, access_for, secure=tls, node_member=cfg.member)
+            return "/dashboard/"
+
         run(
-            store, settings,
+            store, settings, extend=dashboard,
             host=host or cfg.server.host,
             port=cfg.server.port if port is None else port,
             tls_cert=tls_cert or cfg.server.tls_cert,

@@ -36,9 +36,8 @@ from shieldwall.ingest.base import (
 from shieldwall.stix.ids import deterministic_id
 from shieldwall.stix.markings import TLP, tlp_marking_ref
 from shieldwall.stix.timestamps import format_ts, parse_ts
+from shieldwall.stix.vulnerability import AFFECTED, KEV
 
-AFFECTED = "x_shieldwall_affected"
-KEV = "x_shieldwall_kev"
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _MAX_RECORD = 16 * 1024 * 1024  # one OSV record; the largest published are a few MB
 

@@ -655,7 +655,7 @@ def iter_messages(path: Path, limit: int | None = None) -> Iterator[Path]:
 def sightings_for(results: Iterable[MailResult], member: str, tlp: Any) -> list[dict[str, Any]]:
     """One sighting per (indicator, message): re-running triage on the same message finds
     the same ids, so the store keeps one, not one per run."""
-    from shieldwall.node import member_identity, member_identity_id
+    from shieldwall.stix.identity import member_identity, member_identity_id
     from shieldwall.stix.ids import deterministic_id
     from shieldwall.stix.markings import tlp_marking_ref
     from shieldwall.stix.timestamps import format_ts, now_us

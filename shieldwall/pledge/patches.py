@@ -153,7 +153,7 @@ class VulnIndex:
         self.records = 0
 
     def add(self, obj: dict[str, Any]) -> None:
-        from shieldwall.ingest.vulns import AFFECTED, KEV
+        from shieldwall.stix.vulnerability import AFFECTED, KEV
 
         self.records += 1
         refs = obj.get("external_references") or []

@@ -136,7 +136,7 @@ def compute(member: str, checks: dict[str, dict[str, Any]], cis: dict[str, Any] 
 
 def to_stix(p: Posture, tlp: TLP = TLP.AMBER_STRICT,
             audience: list[str] | None = None) -> dict[str, Any]:
-    from shieldwall.node import member_identity_id
+    from shieldwall.stix.identity import member_identity_id
     from shieldwall.stix.ids import deterministic_id
     from shieldwall.stix.timestamps import format_ts, now_us
 
@@ -163,7 +163,7 @@ def to_stix(p: Posture, tlp: TLP = TLP.AMBER_STRICT,
 
 def snapshot(store: Any, member: str, answers: dict[str, str] | None, tlp: TLP = TLP.AMBER_STRICT,
              audience: list[str] | None = None) -> dict[str, Any]:
-    from shieldwall.node import member_identity
+    from shieldwall.stix.identity import member_identity
     from shieldwall.store.store import Provenance
 
     cis = score_assessment(answers) if answers is not None else None

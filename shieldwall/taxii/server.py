@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from fastapi import FastAPI
 
 from shieldwall.errors import ShieldwallError
 from shieldwall.store import Store
@@ -38,7 +41,10 @@ def serve(
     port: int,
     tls_cert: str | None = None,
     tls_key: str | None = None,
+    extend: Callable[[FastAPI], str | None] | None = None,
 ) -> None:
+    """`extend` adds more to the app (the CLI mounts the dashboard there, since TAXII knows
+    nothing of the web) and returns the path it serves, announced beside TAXII's."""
     import uvicorn
 
     if bool(tls_cert) != bool(tls_key):
@@ -61,10 +67,7 @@ def serve(
     bound = sock.getsockname()[1]
     _logging()
     app = create_app(store, settings)
-    from shieldwall.taxii.app import access_for
-    from shieldwall.web import mount  # the dashboard, beside TAXII
-
-    mount(app, store, access_for, secure=bool(tls_cert), node_member=settings.node_member)
+    extra = extend(app) if extend is not None else None
     config = uvicorn.Config(
         app, log_config=None, access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
         timeout_keep_alive=30, server_header=False,
@@ -72,8 +75,9 @@ def serve(
     scheme = "https" if tls_cert else "http"
     print(f"shieldwall: serving TAXII 2.1 on {scheme}://{host}:{bound}/taxii2/",
           file=sys.stderr, flush=True)
-    print(f"shieldwall: dashboard on {scheme}://{host}:{bound}/dashboard/",
-          file=sys.stderr, flush=True)
+    if extra:
+        print(f"shieldwall: dashboard on {scheme}://{host}:{bound}{extra}",
+              file=sys.stderr, flush=True)
     uvicorn.Server(config).run(sockets=[sock])
 
 
