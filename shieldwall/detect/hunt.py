@@ -117,7 +117,9 @@ def _direct(c: Candidate) -> bool:
         return False
     if c.column == c.atom.path:
         return True
-    # An address column aliased by `ipv4-addr:value` / `ipv6-addr:value`: the object built
-    # for it is typed by the address's version (readers.base._ref_type).
+    # An address column aliased by `ipv4-addr:value` / `ipv6-addr:value` / `domain-name:value`:
+    # the object built for it is typed by its value (readers.base._ref_type).
     want = c.atom.path.partition(":")[0]
-    return want in ("ipv4-addr", "ipv6-addr") and _ref_type(c.column, c.value) == want
+    return (want in ("ipv4-addr", "ipv6-addr", "domain-name")
+            and _ref_type(c.column.rpartition(".")[0].rpartition(":")[2].removesuffix("[*]"),
+                          c.value) == want)

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shieldwall.detect.exact import Atom, Unindexable, triggers
-from shieldwall.detect.readers.base import ALIASES, IP_COLUMNS
+from shieldwall.detect.readers.base import ALIASES, HOST_COLUMNS, IP_COLUMNS
 from shieldwall.stix.timestamps import now_us, parse_ts
 
 WARNINGLIST_TAG = "warninglist"
@@ -129,6 +129,7 @@ class _Column:
         self._ip4: tuple[Any, Any] | None = None
         self._ip6: tuple[Any, Any] | None = None
         self._enc: tuple[pa.Array, Any] | None = None
+        self._hosts: _Column | None = None
 
     def ipv4(self) -> tuple[Any, Any]:
         if self._ip4 is None:
@@ -151,6 +152,23 @@ class _Column:
             keep = [i for i, v in enumerate(values) if ints[v] is not None]
             self._ip6 = (pos[keep], np.array([ints[values[i]] for i in keep], dtype=np.uint64))
         return self._ip6
+
+    def hosts(self) -> _Column:
+        """The values of an address column that are not addresses (host names), as a column
+        of their own whose `parents` lead back to the rows. Address-only columns (the usual
+        Zeek conn log) cost one pass over the IPv4 positions and a colon search."""
+        if self._hosts is None:
+            keep = pc.fill_null(pc.invert(pc.match_substring(self.flat, ":")), False)
+            mask = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
+            mask[self.ipv4()[0]] = False
+            pos = np.flatnonzero(mask)
+            sub = _Column.__new__(_Column)
+            sub.flat = self.flat.take(pa.array(pos))
+            sub.is_string = self.is_string
+            sub.parents = self.parents[pos] if self.parents is not None else pos
+            sub._ip4 = sub._ip6 = sub._enc = sub._hosts = None
+            self._hosts = sub
+        return self._hosts
 
     def encoded(self) -> tuple[pa.Array, Any]:
         if self._enc is None:
@@ -461,6 +479,8 @@ class IndicatorIndex:
                 col = parsed.get(col_name)
                 if col is None:
                     col = parsed[col_name] = _Column(table.column(col_name))
+                if path == "domain-name:value" and col_name in HOST_COLUMNS:
+                    col = col.hosts()
                 out.extend(self._probe(path, col_name, col))
         return out
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shieldwall.detect.hunt import Hunter
-from shieldwall.detect.readers import LINE, Observations, detect_format, read
+from shieldwall.detect.readers import LINE, Observations, ReadStats, detect_format, read
 
 
 @dataclass
@@ -110,8 +110,11 @@ class Watcher:
         with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as tmp:
             tmp.write(payload)
         hits = 0
+        # The chunk is read from a temporary file: its corrupt lines are counted in a stats of
+        # their own and reported under the followed file's name and line numbers.
+        local = ReadStats()
         try:
-            for obs in read(Path(tmp.name), self.hunter.stats, f.fmt):
+            for obs in read(Path(tmp.name), local, f.fmt):
                 table = obs.table
                 if offset:
                     idx = table.column_names.index(LINE)
@@ -121,7 +124,16 @@ class Watcher:
                                                       obs.originals))
         finally:
             os.unlink(tmp.name)
+            self._merge(local, offset)
         return hits
+
+    def _merge(self, local: ReadStats, offset: int) -> None:
+        stats = self.hunter.stats
+        stats.events += local.events
+        stats.files = max(stats.files, 1)
+        for bad in local.bad:
+            stats.skip(str(self.f.path), bad.line + offset, bad.reason)
+        stats.bad_count += local.bad_count - len(local.bad)
 
     def run(self, *, interval: float = 1.0, until: Callable[[], bool] | None = None,
             on_poll: Callable[[int], None] | None = None) -> None:

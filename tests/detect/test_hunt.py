@@ -127,3 +127,50 @@ def test_watch_follows_growth_and_rotation(tmp_path: Path) -> None:
     assert hunter.stats.bad_count == 0
     lines = [e["line"] for w_ in hunter.sightings.windows.values() for e in w_.explanations]
     assert lines[0] == 9
+
+
+def test_watch_reports_corrupt_lines_under_the_followed_file(tmp_path: Path) -> None:
+    index = IndicatorIndex()
+    index.add(ind(1, IP))
+    hunter = Hunter(index, Sightings(member_identity_id("cert-a"), TLP.AMBER))
+    src = (DATA / "conn.log").read_text().splitlines(keepends=True)
+    header, body = src[:8], [ln for ln in src[8:] if not ln.startswith("#")]
+    log = tmp_path / "conn.log"
+    log.write_text("".join(header + body[:10]))
+    w = Watcher(hunter, log)
+    w.poll()
+    with log.open("a") as fh:  # file lines 19, 20, 21: the middle one is truncated
+        fh.write(body[10] + "1380000000.1\tCtrunc\n" + body[11])
+    w.poll()
+    assert hunter.stats.bad_count == 1
+    bad = hunter.stats.bad[0]
+    assert (bad.file, bad.line) == (str(log), 20)
+    assert hunter.stats.events == 12
+
+
+def test_host_names_in_address_fields_match_domain_indicators() -> None:
+    import pyarrow as pa
+
+    from shieldwall.detect.readers import Observations
+
+    index = IndicatorIndex()
+    index.add(ind(1, "[domain-name:value = 'evil.example']"))
+    index.add(ind(2, "[domain-name:value LIKE '%.bad.example']"))
+    index.add(ind(3, "[ipv4-addr:value = '192.0.2.1']"))
+    table = pa.table({
+        "_ts": pa.array([1_700_000_000_000_000] * 4, pa.int64()),
+        "_line": pa.array([1, 2, 3, 4], pa.int64()),
+        "network-traffic:dst_ref.value": ["192.0.2.1", "evil.example", "10.0.0.1", None],
+        "domain-name:value": ["a.example", "b.example", "c.example", "d.example"],
+        "domain-name:resolves_to_refs[*].value": pa.array(
+            [[], ["192.0.2.7"], ["cdn.bad.example", "192.0.2.8"], ["evil.example"]],
+            pa.list_(pa.string())),
+    })
+    hunter = Hunter(index, Sightings(member_identity_id("cert-a"), TLP.AMBER))
+    assert hunter.feed(Observations(table, "mapped.jsonl", "jsonl")) == 4
+    got = {(w.indicator_id[-1], e["line"], e["field"]) for w in hunter.sightings.windows.values()
+           for e in w.explanations}
+    assert got == {("1", 2, "network-traffic:dst_ref.value"),
+                   ("1", 4, "domain-name:resolves_to_refs[*].value"),
+                   ("2", 3, "domain-name:resolves_to_refs[*].value"),
+                   ("3", 1, "network-traffic:dst_ref.value")}

@@ -41,11 +41,20 @@ EMAIL_COLUMNS = (
     "email-message:to_refs[*].value",
     "email-addr:value",
 )
+# Address-typed columns can hold a host name (a Zeek DNS answer that is a CNAME, a mapped
+# JSON field): such a value becomes a `domain-name` object (`_ref_type`), so domain indicators
+# are looked up in these columns too, on their non-address values only (index.HOST_PATHS).
+HOST_COLUMNS = (
+    "network-traffic:src_ref.value",
+    "network-traffic:dst_ref.value",
+    "domain-name:resolves_to_refs[*].value",
+)
 # A pattern path -> the columns that can hold its value.
 ALIASES: dict[str, tuple[str, ...]] = {
     "ipv4-addr:value": IP_COLUMNS,
     "ipv6-addr:value": IP_COLUMNS,
     "email-addr:value": EMAIL_COLUMNS,
+    "domain-name:value": ("domain-name:value", *HOST_COLUMNS),
 }
 
 
