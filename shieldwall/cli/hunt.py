@@ -47,6 +47,14 @@ def _store(node: Any, objects: list[dict[str, Any]]) -> None:
                             default_tlp=node.config.sighting_tlp_level)
 
 
+def _latest(node: Any) -> Any:
+    def get(stix_id: str) -> dict[str, Any] | None:
+        v = node.store.get(stix_id)
+        return v.obj() if v is not None else None
+
+    return get
+
+
 def _report(hunter: Any, objects: list[dict[str, Any]], as_json: bool, elapsed: float) -> None:
     import orjson
     from rich.table import Table
@@ -126,7 +134,9 @@ def hunt(
                 hunter.run(paths, fmt, m, advance)
         else:
             hunter.finish()
-        objects = hunter.objects()
+        # A retro-hunt recounts its range: merged with the stored sightings, a re-run over
+        # the same telemetry writes no new version (detect.sightings.Sightings.objects).
+        objects = hunter.sightings.objects(stored=_latest(node) if since else None)
         _store(node, objects)
         _report(hunter, objects, as_json, time.perf_counter() - started)
     finally:

@@ -132,14 +132,27 @@ class Sightings:
             out[w.indicator_id] = (name, hits + w.count, n + 1)
         return out
 
-    def objects(self, only_changed: bool = True) -> list[dict[str, Any]]:
-        """Sightings (new versions for windows that changed) with their observed-data."""
+    def sighting_id(self, w: _Window) -> str:
+        return deterministic_id(
+            "sighting", f"{self.identity}|{w.indicator_id}|{w.start_us}|{self.window_us}")
+
+    def objects(self, only_changed: bool = True,
+                stored: Callable[[str], dict[str, Any] | None] | None = None,
+                ) -> list[dict[str, Any]]:
+        """Sightings (new versions for windows that changed) with their observed-data.
+
+        `stored` (a retro-hunt's lookup of the latest stored version by id) makes a recount
+        idempotent: a retro-hunt recounts every hit of its time range, so a window is merged
+        with what is stored (count and last_seen the larger, first_seen the earlier, refs and
+        explanations the union, capped) and no version is written when nothing changed.
+        """
         keys = sorted(self.dirty) if only_changed else sorted(self.windows)
         self.dirty = set()
         out: list[dict[str, Any]] = []
         marking = [tlp_marking_ref(self.tlp)]
         for key in keys:
             w = self.windows[key]
+            objs_w: list[dict[str, Any]] = []
             od_refs: list[str] = []
             for od in w.observed:
                 objs = observed_data_objects(od, self.identity)
@@ -147,15 +160,13 @@ class Sightings:
                     o["object_marking_refs"] = marking
                     if o["type"] == "observed-data":
                         od_refs.append(o["id"])
-                out.extend(objs)
-            modified = max(format_ts(now_us()), w.created)
-            out.append({
+                objs_w.extend(objs)
+            sighting: dict[str, Any] = {
                 "type": "sighting",
                 "spec_version": "2.1",
-                "id": deterministic_id(
-                    "sighting", f"{self.identity}|{w.indicator_id}|{w.start_us}|{self.window_us}"),
+                "id": self.sighting_id(w),
                 "created": w.created,
-                "modified": modified,
+                "modified": max(format_ts(now_us()), w.created),
                 "created_by_ref": self.identity,
                 "sighting_of_ref": w.indicator_id,
                 "where_sighted_refs": [self.identity],
@@ -166,5 +177,35 @@ class Sightings:
                 "summary": False,
                 "object_marking_refs": marking,
                 EXPLANATION: w.explanations,
-            })
+            }
+            old = stored(sighting["id"]) if stored is not None else None
+            if old is not None:
+                merged = self._merge(old, sighting)
+                if merged is None:
+                    continue  # the recount found nothing the stored version lacks
+                sighting = merged
+            out.extend(objs_w)
+            out.append(sighting)
         return out
+
+    def _merge(self, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+        """`new` merged into the stored `old`; None when the merge equals `old`."""
+        explanations = list(old.get(EXPLANATION) or [])
+        for e in new[EXPLANATION]:
+            if e not in explanations and len(explanations) < self.max_explanations:
+                explanations.append(e)
+        refs = list(old.get("observed_data_refs") or [])
+        for r in new["observed_data_refs"]:
+            if r not in refs and len(refs) < self.max_refs:
+                refs.append(r)
+        merged = old | {
+            "count": max(int(old.get("count", 0)), new["count"]),
+            "first_seen": min(old.get("first_seen", new["first_seen"]), new["first_seen"]),
+            "last_seen": max(old.get("last_seen", new["last_seen"]), new["last_seen"]),
+            "observed_data_refs": refs,
+            EXPLANATION: explanations,
+        }
+        if merged == old:
+            return None
+        merged["modified"] = max(new["modified"], old.get("modified", ""))
+        return merged

@@ -174,3 +174,45 @@ def test_host_names_in_address_fields_match_domain_indicators() -> None:
                    ("1", 4, "domain-name:resolves_to_refs[*].value"),
                    ("2", 3, "domain-name:resolves_to_refs[*].value"),
                    ("3", 1, "network-traffic:dst_ref.value")}
+
+
+def test_retro_hunt_rerun_is_idempotent_and_new_hits_update(tmp_path: Path) -> None:
+    from shieldwall.detect.readers import ReadStats, read
+    from shieldwall.detect.retro import TelemetryStore
+    from shieldwall.store import Provenance
+
+    home = node_with(tmp_path, MD5)
+    runner = CliRunner()
+    assert runner.invoke(app, ["hunt", str(DATA / "conn.log"), "--home", str(home)]).exit_code == 0
+    node = Node.load(home)
+    node.store.put_many([ind(7, IP)], Provenance("feed"))
+    node.close()
+    retro = ["hunt", "--since", "5000d", "--home", str(home), "--json"]
+    first = orjson.loads(runner.invoke(app, retro).stdout)
+    assert [s["count"] for s in first] == [9]
+    sid = first[0]["id"]
+    again = runner.invoke(app, retro)
+    assert again.exit_code == 0, again.output
+    assert orjson.loads(again.stdout) == []
+    node = Node.load(home)
+    assert len(node.store.versions(sid)) == 1
+    node.close()
+    # New telemetry in the same hour (stored while the indicator was not yet known): one
+    # more connection to the address, 20 minutes after the last one.
+    src = (DATA / "conn.log").read_text().splitlines(keepends=True)
+    hit = next(ln for ln in src if not ln.startswith("#") and "54.245.228.191" in ln)
+    last = max(float(ln.split("\t")[0]) for ln in src if "54.245.228.191" in ln
+               and not ln.startswith("#"))
+    extra = tmp_path / "conn-extra.log"
+    extra.write_text("".join(src[:8]) + f"{last + 60:.6f}" + hit[hit.index("\t"):])
+    store = TelemetryStore(home / "telemetry")
+    for obs in read(extra, ReadStats()):
+        store.write(obs)
+    third = orjson.loads(runner.invoke(app, retro).stdout)
+    assert [s["id"] for s in third] == [sid]
+    assert third[0]["count"] == 10
+    assert third[0]["last_seen"] > first[0]["last_seen"]
+    assert third[0]["first_seen"] == first[0]["first_seen"]
+    node = Node.load(home)
+    assert len(node.store.versions(sid)) == 2
+    node.close()
