@@ -189,20 +189,61 @@ def _fast_triggers(pattern: str) -> Triggers | None:
             raws = _FAST_LIT.findall(m.group(4))
             atoms.append(Atom(path, "IN", tuple(_unescape(r[1:-1]) for r in raws),
                               f"{path} IN ({', '.join(raws)})"))
-    return Triggers(atoms, False, all(a.op in ("=", "IN") for a in atoms))
+    return Triggers(atoms, False, all(_direct_atom(a) for a in atoms))
+
+
+_ADDRESS_PATHS = ("ipv4-addr:value", "ipv6-addr:value")
+
+
+def _direct_atom(atom: Atom) -> bool:
+    """Atoms whose truth on one value `direct_match` decides exactly."""
+    if atom.op in ("=", "IN"):
+        return True
+    if atom.op == "ISSUBSET":
+        return atom.path in _ADDRESS_PATHS
+    like = atom.values[0]
+    return (atom.op == "LIKE" and like.startswith("%.") and like.isascii()
+            and not any(c in like[1:] for c in "%_"))
 
 
 def direct_match(atom: Atom, value: Any) -> bool:
-    """A row value that equals a `=`/`IN` literal satisfies a `direct` pattern, exactly.
+    """A row value that satisfies one atom of a `direct` pattern satisfies the pattern, exactly.
 
     Why this is the evaluator's answer: such a pattern is one observation expression whose
     comparisons are joined by OR, so it matches an observed-data iff one comparison holds on
-    one of its objects; a string `=` holds iff the object's property equals the literal, and
-    `IN` iff it equals one of the literals. The caller checks that the object built for this
-    column has the atom's object type. Anything else (case differences, numbers, lists) goes
-    to the evaluator. tests/detect/test_fast_compile.py checks this against `matches`.
+    one of its objects; a string `=` holds iff the object's property equals the literal, `IN`
+    iff it equals one of the literals, `ISSUBSET` on an address iff the (plain) address lies
+    in the network, `LIKE '%.suffix'` (ASCII, no other wildcard) iff the value ends with
+    `.suffix`. The caller checks that the object built for this column has the atom's object
+    type. Anything else (case differences, numbers, lists, an address with a prefix length)
+    gets False here and goes to the evaluator. tests/detect/test_fast_compile.py checks this
+    against `matches`.
     """
-    return isinstance(value, str) and value in atom.values
+    if not isinstance(value, str):
+        return False
+    if atom.op in ("=", "IN"):
+        return value in atom.values
+    if atom.op == "ISSUBSET":
+        return _in_network(value, atom.values[0])
+    if atom.op == "LIKE":
+        return value.endswith(atom.values[0][1:])
+    return False
+
+
+@lru_cache(maxsize=65536)
+def _network(text: str) -> Any:
+    import ipaddress
+
+    return ipaddress.ip_network(text, strict=False)
+
+
+def _in_network(value: str, cidr: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(value) in _network(cidr)
+    except ValueError:
+        return False
 
 
 def triggers(pattern: str) -> Triggers:
