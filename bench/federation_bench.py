@@ -132,7 +132,7 @@ def throughput(backlog: int) -> tuple[float, float]:
             sb = Store.open(cfg.db_url)
             fed = Federation(homes[1], sb)
             t0 = time.perf_counter()
-            got = fed.pull(fed.peers()[0])
+            got = fed.pull(fed.peers()[0]).stored
             took = time.perf_counter() - t0
             assert got == backlog == sb.count(Query()), (got, backlog)
             fed.close()

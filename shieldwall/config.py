@@ -43,6 +43,8 @@ class PeerConfig(BaseModel):
     tier: str = "ally"
     pull: list[str] = Field(default_factory=list)
     push: list[str] = Field(default_factory=list)
+    # Members whose objects this peer may relay to us ("*": all); see federation/rules.py.
+    relay_for: list[str] = Field(default_factory=list)
 
 
 class NodeConfig(BaseSettings):

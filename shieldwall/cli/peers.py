@@ -28,14 +28,19 @@ def add(
     push: Annotated[list[str] | None, typer.Option(help="Collection to push to (repeat); "
                                                    "default: the writable ones.")] = None,
     replace: Annotated[bool, typer.Option(help="Update an existing peer.")] = False,
+    relay_for: Annotated[list[str] | None, typer.Option(
+        help="A member whose objects this peer may relay to us (repeat; * for all, e.g. a "
+             "coordination hub). Default: none, only the peer's own claims.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Add a peer to this node's config (a running `serve` picks it up within seconds)."""
     from shieldwall.federation import add_peer
 
     peer = add_peer(open_node(home).config, name, url, token_file, tier=tier, pull=pull,
-                    push=push, replace=replace)
-    out.print(f"peer {peer.name} ({peer.tier}) at {peer.url}: pull {', '.join(peer.pull)}")
+                    push=push, replace=replace, relay_for=relay_for)
+    relays = f"; relays for {', '.join(peer.relay_for)}" if peer.relay_for else ""
+    out.print(f"peer {peer.name} ({peer.tier}) at {peer.url}: pull {', '.join(peer.pull)}"
+              f"{relays}")
 
 
 @peer_app.command("remove")
@@ -48,7 +53,9 @@ def remove(name: str, home: HomeOpt = None) -> None:
 
 @peer_app.command("list")
 def list_(home: HomeOpt = None) -> None:
-    """Peers with their sync state: last success, lag, objects moved, last error."""
+    """Peers with their sync state: last success, lag, objects moved, objects of ours the
+    peer refused, objects of the peer's this node rejected (forged or not ours to hold), and
+    the last error."""
     from rich.table import Table
 
     from shieldwall.federation import load_state
@@ -56,18 +63,20 @@ def list_(home: HomeOpt = None) -> None:
 
     node = open_node(home)
     table = Table("peer", "tier", "url", "last success", "lag", "pulled", "pushed",
-                  "refused", "error")
+                  "refused", "rejected", "error")
     now = now_us()
     for p in node.config.peers:
         st = load_state(node.store, p.name)
         lag = f"{(now - st.last_success_us) / 1e6:,.0f}s" if st.last_success_us else "never"
         error = st.last_error if st.last_error_us > st.last_success_us else ""
+        if not error and st.last_rejection:
+            error = f"rejected: {st.last_rejection}"
         if not error and st.last_refusal:
             error = f"refused: {st.last_refusal}"
         table.add_row(p.name, p.tier, p.url,
                       format_ts(st.last_success_us) if st.last_success_us else "never",
                       lag, f"{st.pulled:,}", f"{st.pushed:,}", f"{st.refused:,}",
-                      f"[red]{error}[/]" if error else "")
+                      f"{st.rejected:,}", f"[red]{error}[/]" if error else "")
     out.print(table)
 
 

@@ -30,10 +30,10 @@ def sync(
         results = fed.sync_all(peer, pull=pull, push=push, retries=retries)
     finally:
         fed.close()
-    table = Table("peer", "pulled", "pushed", "refused", "error")
+    table = Table("peer", "pulled", "pushed", "refused", "rejected", "error")
     for r in results:
         table.add_row(r.peer, f"{r.pulled:,}", f"{r.pushed:,}", f"{r.refused:,}",
-                      f"[red]{r.error}[/]" if r.error else "")
+                      f"{r.rejected:,}", f"[red]{r.error}[/]" if r.error else "")
     out.print(table)
     if any(r.error for r in results):
         raise typer.Exit(1)

@@ -10,16 +10,18 @@ from shieldwall.federation.peers import (
     read_token,
     remove_peer,
 )
-from shieldwall.federation.rules import accept_refusal, forward_refusal
+from shieldwall.federation.pull import PullResult
+from shieldwall.federation.rules import Arrival, forward_refusal
 from shieldwall.federation.sync import Federation, SyncResult, start_in_background
 
 __all__ = [
     "AllianceHit",
+    "Arrival",
     "Federation",
     "PeerError",
     "PeerState",
+    "PullResult",
     "SyncResult",
-    "accept_refusal",
     "add_peer",
     "alliance_view",
     "forward_refusal",

@@ -2,7 +2,8 @@
 
 A peer is another member's node: its name (the member name it runs as, the same on every
 node), its TAXII root URL, the file holding the token *this* node was issued there, its
-tier (what policy lets it see from us), which collections to pull and to push to.
+tier (what policy lets it see from us), which collections to pull and to push to, and
+the members it may relay to us (`relay_for`, see `rules.Arrival`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class PeerError(ShieldwallError):
 def add_peer(
     cfg: NodeConfig, name: str, url: str, token_file: str | Path, *, tier: str = "ally",
     pull: list[str] | None = None, push: list[str] | None = None, replace: bool = False,
+    relay_for: list[str] | None = None,
 ) -> PeerConfig:
     """Add (or with `replace`, update) a peer and save the config."""
     if not _NAME_RE.match(name):
@@ -42,12 +44,18 @@ def add_peer(
     if not re.match(r"^https?://[^/\s]+", url):
         raise PeerError(f"peer URL {url!r}: give the TAXII server root, e.g. "
                         "https://node.example.org:8021/")
+    for member in relay_for or ():
+        if member != "*" and not _NAME_RE.match(member):
+            raise PeerError(f"--relay-for {member!r}: give a member name, or * for all")
+        if member == cfg.member:
+            raise PeerError(f"--relay-for {member!r}: no peer relays this node's own objects")
     path = Path(token_file).expanduser().resolve()
     if not path.is_file():
         raise PeerError(f"no token file at {path}: save the token the peer issued "
                         "('shieldwall member add' on its side) in a file")
     peer = PeerConfig(name=name, url=url.rstrip("/"), token_file=str(path), tier=tier,
-                      pull=list(pull) if pull else list(DEFAULT_PULL), push=list(push or []))
+                      pull=list(pull) if pull else list(DEFAULT_PULL), push=list(push or []),
+                      relay_for=list(dict.fromkeys(relay_for or [])))
     others = [p for p in cfg.peers if p.name != name]
     if len(others) != len(cfg.peers) and not replace:
         raise PeerError(f"peer {name!r} already exists; use --replace to change it")
@@ -85,8 +93,10 @@ class PeerState:
     last_error_us: int = 0
     pulled: int = 0
     pushed: int = 0
-    refused: int = 0
+    refused: int = 0  # of ours, by the peer
     last_refusal: str = ""
+    rejected: int = 0  # of the peer's, by this node (rules.Arrival): never stored
+    last_rejection: str = ""
 
 
 def load_state(store: Store, peer: str) -> PeerState:

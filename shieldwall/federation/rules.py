@@ -9,17 +9,39 @@ Leaving (`forward_refusal`), per object and receiving peer, after `policy.visibl
 - nothing goes back to where it came from: not to the peer that delivered it, nor to the
   peer whose identity created it.
 
-Arriving (`accept_refusal`): a RED object is dropped even if a peer sends it, and an
-object this node created is not stored again (it would only loop).
+Arriving (`Arrival.refusal`), per object a peer delivered (pulled from it, or pushed by it
+to our TAXII server, which applies `policy.write_refusal`, the same member rules):
+
+- TLP:RED is refused: it is never federated, so a peer that sends it is leaking it;
+- AMBER+STRICT is refused unless it names this node in its audience (or this node made
+  it): a relay must not widen an audience;
+- an object claiming this node's own identity as its creator is refused: only this node
+  makes those (a true echo of what we hold is dropped quietly by the caller);
+- an object whose `created_by_ref` names another member, an identity object of another
+  member, or a sighting whose `where_sighted_refs` names another member, is refused unless
+  the peer is configured as a trusted relay for that member (`peer add --relay-for`).
+  A member's claims come from that member, so a forged "north saw this" cannot enter
+  the alliance view through south;
+- a new version that lowers the marking of an object the peer did not create is refused
+  (`policy.write_refusal`).
+
+Identities that are not members known here (a feed's identity, a CERT outside the
+alliance) are not claims about a member: they are accepted, with provenance naming the
+peer that delivered them. Refused objects are never stored; they are counted per peer and
+the last reason is shown in `peer list`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from shieldwall.config import PeerConfig
-from shieldwall.policy import Member, member_identity_id, visible
-from shieldwall.stix.markings import TLP, resolve_tlp
+from shieldwall.policy import Existing, Member, member_identity_id, visible, write_refusal
+from shieldwall.stix.markings import TLP
+
+ANY_MEMBER = "*"  # `relay_for = ["*"]`: the peer relays for every member (a coordination hub)
 
 
 def forward_refusal(
@@ -36,11 +58,70 @@ def forward_refusal(
     return None
 
 
-def accept_refusal(obj: dict[str, Any], own_identity: str,
-                   default_tlp: TLP = TLP.AMBER) -> str | None:
-    """Why an object a peer delivered is not stored here, or None."""
-    if obj.get("created_by_ref") == own_identity:
-        return "created by this node"
-    if resolve_tlp(obj, default_tlp) >= TLP.RED:
-        return "TLP:RED is never federated"
-    return None
+@dataclass(frozen=True)
+class Arrival:
+    """What this node knows when it judges what `peer` delivers.
+
+    `members`: every member name known here (registered members, peers, this node), whose
+    identities therefore mean "this member said so".
+    """
+
+    own: str
+    own_tier: str
+    peer: PeerConfig
+    members: frozenset[str]
+    identities: Mapping[str, str] = field(init=False)  # identity id -> member name
+    guarded: frozenset[str] = field(init=False)  # member identities the peer may not claim
+
+    def __post_init__(self) -> None:
+        names = self.members | {self.own, self.peer.name}
+        relayed = set(names) if ANY_MEMBER in self.peer.relay_for else set(self.peer.relay_for)
+        relayed -= {self.own}
+        ids = {member_identity_id(n): n for n in names}
+        object.__setattr__(self, "identities", ids)
+        object.__setattr__(self, "guarded", frozenset(
+            i for i, n in ids.items() if n != self.peer.name and n not in relayed))
+
+    @classmethod
+    def of(cls, own: str, own_tier: str, peer: PeerConfig, members: Iterable[str]
+           ) -> Arrival:
+        return cls(own, own_tier, peer, frozenset(members))
+
+    def refusal(self, obj: Mapping[str, Any], tlp: TLP, existing: Existing | None = None
+                ) -> str | None:
+        """Why `obj` (resolved to `tlp`) from this peer is not stored here, or None."""
+        if tlp >= TLP.RED:
+            return "TLP:RED is never federated"
+        creator = obj.get("created_by_ref")
+        if creator is not None and not isinstance(creator, str):
+            return "created_by_ref is not an identifier"
+        if creator == member_identity_id(self.own):
+            return "claims to be created by this node"
+        if tlp >= TLP.AMBER_STRICT and not visible(Member(self.own, self.own_tier), obj,
+                                                   tlp=tlp):
+            return f"{tlp.label} and this node is not named in its audience"
+        # write_refusal's clauses need a guarded claim or a held version; skipping it
+        # otherwise keeps a 1,000,000-object pull from paying for it per object.
+        if existing is not None or creator in self.guarded or (
+                obj.get("type") == "identity" and obj.get("id") in self.guarded):
+            why = write_refusal(Member(self.peer.name, self.peer.tier), obj,
+                                member_identities=self.guarded, existing=existing,
+                                default_tlp=tlp)
+            if why:
+                return self._explain(why, creator if creator in self.guarded
+                                     else obj.get("id"))
+        if obj.get("type") == "sighting":
+            for ref in obj.get("where_sighted_refs") or ():
+                if isinstance(ref, str) and ref in self.guarded:
+                    return self._explain(
+                        f"where_sighted_refs names member {self.identities[ref]}", ref)
+        return None
+
+    def _explain(self, why: str, ref: object) -> str:
+        if ref not in self.guarded:
+            return why
+        member = self.identities[str(ref)]
+        if member != self.own:
+            return (f"{why} ({member}); {self.peer.name} is not a trusted relay for it "
+                    f"('peer add {self.peer.name} ... --relay-for {member} --replace')")
+        return why

@@ -1,20 +1,21 @@
 """Pull and push between this node and its peers, over TAXII 2.1.
 
-Pull: per peer and collection, a durable cursor (`added_after` = the peer's
-`X-TAXII-Date-Added-Last` of the last stored page, plus its `next` token) saved in the
-store's kv table *after* each page is stored. A crash between the two re-fetches one
-page, which the store finds as duplicates (id + version): resumed exactly, nothing lost,
-nothing stored twice. A prefetch thread fetches page N+1 while page N is stored.
+Pull (`pull.py`): per peer and collection, a durable cursor; every delivered object is
+judged by `rules.Arrival` (refused ones are counted in `peer list`, never stored).
 
 Push: this node's own objects (source = its member: imports, sightings, incidents) after a
 per-peer cursor over the store's `seq`, filtered by `rules.forward_refusal`, posted to the
 peer's writable collections; the status resource is followed until complete, and the
 cursor moves only after the peer acknowledged. Objects a peer refuses (its own policy)
-are counted and shown in `peer list`, not retried forever.
+are counted and shown in `peer list`, not retried forever. Peers are pushed to in
+parallel (a thread and a keep-alive client each), so the last of 31 peers does not wait
+for the other 30.
 
 `Federation.run` is the loop `shieldwall serve` runs: a full sync every `interval`
 seconds, and a push as soon as the store's newest `seq` moves (polled every 200 ms; one
 indexed max() read), so a sighting recorded by `hunt` reaches the peers within a second.
+A node that only *received* something (its newest seq moved, but nothing of its own is
+new) answers with one indexed read and contacts no one.
 Failures back off exponentially with jitter, capped at a minute, so a peer that was down
 for an hour is caught up within a minute of its return.
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import random
 import threading
 import time
@@ -47,10 +47,11 @@ from shieldwall.federation.peers import (
     read_token,
     save_state,
 )
-from shieldwall.federation.rules import accept_refusal, forward_refusal
-from shieldwall.policy import member_identity_id
+from shieldwall.federation.pull import PullResult, pull_collection
+from shieldwall.federation.rules import Arrival, forward_refusal
+from shieldwall.policy import Members
 from shieldwall.stix.timestamps import now_us
-from shieldwall.store import Provenance, Query, Store
+from shieldwall.store import Query, Store
 from shieldwall.store.schema import objects as objects_table
 from shieldwall.taxii.client import TaxiiClient
 
@@ -63,6 +64,7 @@ SYNC_INTERVAL = float(os.environ.get("SHIELDWALL_SYNC_INTERVAL", "5"))
 POLL = 0.2
 MAX_BACKOFF = 60.0
 COLLECTIONS_TTL = 60.0
+PERSIST_EVERY = 30.0  # seconds between writes of a push cursor that moved past others' objects
 
 # Where pushed objects go on the peer: what members send back to the "sightings" collection,
 # intelligence to "alliance" (writable by allies). SCOs (no `created`) follow their sighting.
@@ -74,7 +76,9 @@ class SyncResult:
     peer: str
     pulled: int = 0
     pushed: int = 0
-    refused: int = 0
+    refused: int = 0  # ours, refused by the peer
+    rejected: int = 0  # the peer's, refused here (rules.Arrival); never stored
+    rejection: str = ""
     error: str = ""
 
 
@@ -92,6 +96,7 @@ class Federation:
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._backoff: dict[str, tuple[int, float]] = {}
         self._push_cursor: dict[str, int] = {}
+        self._persisted: dict[str, float] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._guard = threading.Lock()
 
@@ -138,62 +143,28 @@ class Federation:
 
     # ---- pull ----------------------------------------------------------------------------
 
-    def pull(self, peer: PeerConfig) -> int:
+    def arrival(self, peer: PeerConfig) -> Arrival:
+        """The rules this node holds `peer`'s deliveries to (see `rules.Arrival`)."""
+        cfg = self.config
+        known = {cfg.member, *(p.name for p in cfg.peers), *Members(self.store.engine).names()}
+        return Arrival.of(cfg.member, cfg.tier, peer, known)
+
+    def pull(self, peer: PeerConfig) -> PullResult:
         client = self.client(peer)
-        return sum(self._pull_collection(peer, client, c) for c in (peer.pull or DEFAULT_PULL))
-
-    def _pull_collection(self, peer: PeerConfig, client: TaxiiClient, coll: str) -> int:
-        key = f"{PULL_KEY}{peer.name}:{coll}"
-        cursor: dict[str, Any] = orjson.loads(self.store.kv_get(key) or "{}")
-        pages: queue.Queue[Any] = queue.Queue(maxsize=2)
-        stop = threading.Event()
-
-        def put(item: Any) -> None:
-            while not stop.is_set():
-                try:
-                    pages.put(item, timeout=0.5)
-                    return
-                except queue.Full:
-                    continue
-
-        def fetch() -> None:
-            after, nxt = cursor.get("added_after"), cursor.get("next")
-            try:
-                while not stop.is_set():
-                    page = client.get_objects(coll, added_after=after, next=nxt,
-                                              limit=self.pull_page)
-                    put(page)
-                    after = page.added_last or after
-                    nxt = page.next if page.more else None
-                    if not page.more:
-                        break
-            except Exception as exc:  # handed to the storing thread, which raises it
-                put(exc)
-                return
-            put(None)
-
-        threading.Thread(target=fetch, daemon=True, name=f"pull-{peer.name}").start()
-        own = member_identity_id(self.config.member)
-        default_tlp = self.config.default_tlp_level
-        prov = Provenance(peer.name, "federation", coll)
-        stored = 0
-        try:
-            while True:
-                page = pages.get()
-                if page is None:
-                    return stored
-                if isinstance(page, Exception):
-                    raise page
-                objs = [o for o in page.objects if accept_refusal(o, own, default_tlp) is None]
-                if objs:
-                    stored += self.store.put_many(objs, prov, default_tlp=default_tlp,
-                                                  batch_size=len(objs)).stored
-                if page.objects:
-                    cursor = {"added_after": page.added_last or cursor.get("added_after"),
-                              "next": page.next if page.more else None}
-                    self.store.kv_set(key, orjson.dumps(cursor).decode())
-        finally:
-            stop.set()
+        arrival = self.arrival(peer)
+        total = PullResult()
+        for coll in peer.pull or DEFAULT_PULL:
+            got = pull_collection(self.store, client, arrival, coll,
+                                  f"{PULL_KEY}{peer.name}:{coll}", page_size=self.pull_page,
+                                  default_tlp=self.config.default_tlp_level)
+            total.stored += got.stored
+            total.rejected += got.rejected
+            total.last_rejection = got.last_rejection or total.last_rejection
+            if got.rejected:
+                log.warning(orjson.dumps({"event": "rejected_from_peer", "peer": peer.name,
+                                          "collection": coll, "count": got.rejected,
+                                          "last": got.last_rejection}).decode())
+        return total
 
     # ---- push ----------------------------------------------------------------------------
 
@@ -217,13 +188,39 @@ class Federation:
                 return coll
         return None
 
-    def push(self, peer: PeerConfig) -> tuple[int, int, str]:
-        """Returns (accepted, refused, last refusal message)."""
-        key = PUSH_KEY + peer.name
+    def _cursor(self, peer: PeerConfig) -> int:
         cursor = self._push_cursor.get(peer.name)
         if cursor is None:
-            cursor = int(self.store.kv_get(key) or 0)
-        if self.newest_seq() <= cursor:
+            cursor = int(self.store.kv_get(PUSH_KEY + peer.name) or 0)
+            self._push_cursor[peer.name] = cursor
+            self._persisted[peer.name] = time.monotonic()
+        return cursor
+
+    def _advance(self, peer: PeerConfig, seq: int, *, persist: bool = False) -> None:
+        """Move the push cursor; written to the store when something was sent, else at
+        most every `PERSIST_EVERY` seconds (a restart re-reads at most that much)."""
+        self._push_cursor[peer.name] = max(seq, self._push_cursor.get(peer.name, 0))
+        if persist or time.monotonic() - self._persisted.get(peer.name, 0.0) > PERSIST_EVERY:
+            self.store.kv_set(PUSH_KEY + peer.name, str(self._push_cursor[peer.name]))
+            self._persisted[peer.name] = time.monotonic()
+
+    def _own_after(self, seq: int) -> bool:
+        """Does this node hold a version of its own after `seq`? A receiving node asks this
+        once per pushed object and, finding nothing, touches no peer (it used to scan
+        and write a cursor per peer: 31 writes per sighting per node at 32 nodes)."""
+        o = objects_table.c
+        with self.store.engine.connect() as conn:
+            return conn.execute(select(o.seq).where(o.seq > seq, o.source == self.config.member)
+                                .limit(1)).first() is not None
+
+    def push(self, peer: PeerConfig) -> tuple[int, int, str]:
+        """Returns (accepted, refused, last refusal message)."""
+        cursor = self._cursor(peer)
+        newest = self.newest_seq()
+        if newest <= cursor:
+            return 0, 0, ""
+        if not self._own_after(cursor):
+            self._advance(peer, newest)
             return 0, 0, ""
         me = self.config.member
         client: TaxiiClient | None = None
@@ -258,9 +255,7 @@ class Federation:
                         f = status["failures"][0]
                         refusal = f"{f.get('id', '')}: {f.get('message', '')}"
             cursor = page.rows[-1].seq
-            self._push_cursor[peer.name] = cursor
-            if batches or not page.more:
-                self.store.kv_set(key, str(cursor))
+            self._advance(peer, cursor, persist=bool(batches) or not page.more)
             if not page.more:
                 break
         return sent, refused, refusal
@@ -275,7 +270,10 @@ class Federation:
                 result.error = ""
                 try:
                     if pull:
-                        result.pulled += self.pull(peer)
+                        got = self.pull(peer)
+                        result.pulled += got.stored
+                        result.rejected += got.rejected
+                        result.rejection = got.last_rejection or result.rejection
                     if push:
                         sent, refused, why = self.push(peer)
                         result.pushed += sent
@@ -320,6 +318,9 @@ class Federation:
         state.pulled += result.pulled
         state.pushed += result.pushed
         state.refused += result.refused
+        state.rejected += result.rejected
+        if result.rejection:
+            state.last_rejection = result.rejection
         save_state(self.store, peer.name, state)
 
     def due(self, peer: PeerConfig) -> bool:
@@ -332,13 +333,30 @@ class Federation:
         peers = [p for p in self.peers(names) if not only_due or self.due(p)]
         if not peers:
             return []
+        if push and not pull and not self._push_due(peers):
+            return []
         if len(peers) == 1:
             return [self.sync_peer(peers[0], pull=pull, push=push, retries=retries)]
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="federation")
+            # One thread per peer up to 32: a push is mostly waiting on the peer, so the
+            # 31 POSTs of a 32-node alliance go out together, each on its keep-alive client.
+            self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="federation")
         futures = [self._pool.submit(self.sync_peer, p, pull=pull, push=push, retries=retries)
                    for p in peers]
         return [f.result() for f in futures]
+
+    def _push_due(self, peers: list[PeerConfig]) -> bool:
+        """Has this node recorded anything of its own since the slowest peer's cursor?
+        When not, every cursor moves to the newest seq and no peer is contacted."""
+        newest = self.newest_seq()
+        low = min(self._cursor(p) for p in peers)
+        if newest <= low:
+            return False
+        if self._own_after(low):
+            return True
+        for p in peers:
+            self._advance(p, newest)
+        return False
 
     # ---- the loop inside `shieldwall serve` --------------------------------------------
 
