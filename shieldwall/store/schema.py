@@ -56,8 +56,7 @@ Index(
     sqlite_where=objects.c.is_latest,
     postgresql_where=objects.c.is_latest,
 )
-Index("ix_objects_created_by", objects.c.created_by_ref)
-Index("ix_objects_name", objects.c.name)
+# No index on created_by_ref or name: no read can use one (see migration 0008).
 
 # Named audience of a stored version (members or sharing groups): who a producer
 # shared an AMBER, AMBER+STRICT or RED object with.

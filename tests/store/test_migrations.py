@@ -42,3 +42,26 @@ def test_store_created_at_first_revision_upgrades_in_place_keeping_data(tmp_path
     assert current(new.engine) == _head()
     assert new.get(ind["id"]) is not None
     new.close()
+
+
+def test_upgrade_to_0008_drops_unused_indexes_and_keeps_rows(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    url = f"sqlite:///{tmp_path / 'n7.db'}"
+    engine = create_engine(url)
+    upgrade(engine, "0007")
+    names = {ix["name"] for ix in inspect(engine).get_indexes("objects")}
+    assert {"ix_objects_created_by", "ix_objects_name"} <= names
+    engine.dispose()
+    old = Store.open(url, migrate=False)
+    ind = indicator()
+    old.put(ind, Provenance("x"))
+    old.close()
+    new = Store.open(url)
+    names = {ix["name"] for ix in inspect(new.engine).get_indexes("objects")}
+    assert "ix_objects_created_by" not in names and "ix_objects_name" not in names
+    assert {"ix_objects_type_seq", "ix_objects_latest_seq", "ix_objects_date_added"} <= names
+    assert new.get(ind["id"]) is not None
+    new.put(indicator(), Provenance("x"))
+    assert new.stats()["objects"] == 2
+    new.close()
