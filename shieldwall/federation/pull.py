@@ -47,7 +47,7 @@ class _Judged:
     """One fetched page, judged as far as can be without the store."""
 
     rows: list[PreparedVersion | Unprepared]
-    refused: list[tuple[str, int, str]] = field(default_factory=list)  # id, version, why
+    refused: list[tuple[PreparedVersion, str]] = field(default_factory=list)  # row, why
     cursor: dict[str, Any] | None = None  # where to resume after this page is stored
 
 
@@ -60,10 +60,11 @@ def pull_collection(
     prov = Provenance(arrival.peer.name, "federation", coll)
     result = PullResult()
     for page in _prefetched(client, arrival, coll, cursor, page_size, default_tlp):
-        held, latest = _held(store, [p.id for p in page.rows] + [r[0] for r in page.refused])
-        for oid, version_us, why in page.refused:
-            if (oid, version_us) not in held:  # else an echo of what we hold: nothing new
-                _reject(result, oid, why)
+        held, latest = _held(store, [p.id for p in page.rows] + [r.id for r, _ in page.refused])
+        echoes = _texts(store, [r for r, _ in page.refused if (r.id, r.version_us) in held])
+        for r, why in page.refused:
+            if echoes.get((r.id, r.version_us)) != r.text:  # else we hold it as it is: an echo
+                _reject(result, r.id, why)
         rows: list[PreparedVersion | Unprepared] = []
         for p in page.rows:
             if isinstance(p, PreparedVersion) and p.id in latest \
@@ -143,9 +144,27 @@ def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP) -> _J
         if isinstance(p, PreparedVersion):
             why = arrival.refusal(obj, TLP(p.tlp))
             if why:
-                out.refused.append((p.id, p.version_us, why))
+                out.refused.append((p, why))
                 continue
         out.rows.append(p)
+    return out
+
+
+def _texts(store: Store, rows: list[PreparedVersion]) -> dict[tuple[str, int], str]:
+    """The stored text of these (id, version)s: what a refused delivery is compared with
+    (a relay or echo of exactly what we hold is no attack, and is not counted)."""
+    if not rows:
+        return {}
+    o = objects.c
+    wanted = {(r.id, r.version_us) for r in rows}
+    out: dict[tuple[str, int], str] = {}
+    ids = list(dict.fromkeys(r.id for r in rows))
+    with store.engine.connect() as conn:
+        for i in range(0, len(ids), _LOOKUP_CHUNK):
+            q = select(o.id, o.version_us, o.json).where(o.id.in_(ids[i : i + _LOOKUP_CHUNK]))
+            for oid, ver, text in conn.execute(q):
+                if (oid, ver) in wanted:
+                    out[(oid, ver)] = text
     return out
 
 

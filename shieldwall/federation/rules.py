@@ -104,7 +104,10 @@ class Arrival:
         # otherwise keeps a 1,000,000-object pull from paying for it per object.
         if existing is not None or creator in self.guarded or (
                 obj.get("type") == "identity" and obj.get("id") in self.guarded):
-            why = write_refusal(Member(self.peer.name, self.peer.tier), obj,
+            # A trusted relay carries its member's claims: judged as that member's write.
+            writer = self.identities.get(creator, self.peer.name) \
+                if isinstance(creator, str) and creator not in self.guarded else self.peer.name
+            why = write_refusal(Member(writer, self.peer.tier), obj,
                                 member_identities=self.guarded, existing=existing,
                                 default_tlp=tlp)
             if why:
