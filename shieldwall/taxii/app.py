@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Annotated, Any
 
 import orjson
@@ -46,10 +46,12 @@ from shieldwall.taxii.auth import (
     RateLimit,
     TokenCache,
     authenticate,
+    from_cache,
 )
 from shieldwall.taxii.errors import TaxiiError, not_found
 from shieldwall.taxii.media import STIX_21, TAXII_21, accepts_taxii, is_taxii_content
 from shieldwall.taxii.middleware import AccessLog, BodyLimit
+from shieldwall.taxii.pages import Built, ReadAhead
 from shieldwall.taxii.validate import problem
 
 API_ROOT = "/api/"
@@ -70,6 +72,9 @@ class Settings:
     max_failed_logins: int = 10
     failed_login_window: float = 60.0
     title: str = "Shieldwall node"
+    # A full page of at least this many objects gets its successor built ahead
+    # (taxii/pages.py); small filtered pages would only double the work.
+    read_ahead_rows: int = 1_000
 
 
 @dataclass
@@ -85,7 +90,9 @@ class _Ctx:
         self.failures = FailedLogins(s.max_failed_logins, s.failed_login_window)
         self.limiter = RateLimit(s.rate_limit)
         self.tokens = TokenCache(self.members)
+        self.ahead = ReadAhead(self.store)
         self._collections: tuple[float, list[Collection]] = (0.0, [])
+        self._names: tuple[float, frozenset[str]] = (0.0, frozenset())
         # Status resources of this process's POSTs (each is complete when it is answered;
         # kept for clients that poll). Bounded: the oldest are forgotten first.
         self.statuses: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
@@ -105,6 +112,15 @@ class _Ctx:
             colls = self.members.collections()
             self._collections = (time.monotonic(), colls)
         return colls
+
+    def member_names(self) -> frozenset[str]:
+        """Registered member names, re-read at most once a second (every POST needs them
+        to refuse claims of another member's identity)."""
+        at, names = self._names
+        if time.monotonic() - at > CACHE_SECONDS:
+            names = self.members.names()
+            self._names = (time.monotonic(), names)
+        return names
 
 
 def access_for(member: Member) -> Access:
@@ -199,19 +215,35 @@ def _version_of(row: PageRow) -> str:
     return format_ts(row.version_us or row.date_added_us)
 
 
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _page_key(kind: str, member: Member, coll: Collection, q: StoreQuery) -> tuple[Any, ...]:
+    """Everything a page depends on besides the database: the endpoint, the caller (its
+    name, tier and groups, and the `Access` the store applies), the collection and
+    every filter including the cursor. Equal keys are the only way to share a page."""
+    return (kind, member, coll.id, coll.alias, coll.scope,
+            tuple((f.name, _frozen(getattr(q, f.name))) for f in fields(q)))
+
+
 # ---- who is calling ------------------------------------------------------------------------
 
 
-def accept_taxii(request: Request) -> None:
+async def accept_taxii(request: Request) -> None:
     if not accepts_taxii(request.headers.get("accept")):
         raise TaxiiError(406, f"this API answers only {TAXII_21}")
 
 
-def _caller(request: Request) -> Member | None:
+async def _caller(request: Request) -> Member | None:
+    """Async, so a request whose token was verified moments ago costs no thread hop."""
     ctx: _Ctx = request.app.state.ctx
     client = request.client.host if request.client else "-"
-    member = authenticate(ctx.tokens, request.headers.get("authorization"), client,
-                          ctx.failures)
+    header = request.headers.get("authorization")
+    member = from_cache(ctx.tokens, header, client, ctx.failures)
+    if member is None:
+        member = await run_in_threadpool(authenticate, ctx.tokens, header, client,
+                                         ctx.failures)
     if member is not None:
         request.state.member = member.name
         wait = ctx.limiter.allow(member.name)
@@ -221,16 +253,16 @@ def _caller(request: Request) -> Member | None:
     return member
 
 
-def caller(request: Request) -> Member:
-    member = _caller(request)
+async def caller(request: Request) -> Member:
+    member = await _caller(request)
     if member is None:
         raise TaxiiError(401, "authentication required (HTTP Basic or Bearer token)",
                          CHALLENGE)
     return member
 
 
-def optional_caller(request: Request) -> Member | None:
-    member = _caller(request)
+async def optional_caller(request: Request) -> Member | None:
+    member = await _caller(request)
     ctx: _Ctx = request.app.state.ctx
     if member is None and not ctx.settings.allow_anonymous_discovery:
         raise TaxiiError(401, "authentication required (HTTP Basic or Bearer token)",
@@ -290,6 +322,32 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         if not rows:
             return (head + "}").encode()
         return (head + ',"' + key + '":[' + items + "]}").encode()
+
+    def build(kind: str, q: StoreQuery) -> Built:
+        """One objects or manifest page, as the bytes to send."""
+        rows, more = ctx.store.read_rows(q)
+        if kind == "objects":
+            items = ",".join(r.json for r in rows)  # the stored canonical JSON, as is
+        else:
+            items = ",".join(
+                orjson.dumps({
+                    "id": r.id, "date_added": format_ts(r.date_added_us),
+                    "version": _version_of(r), "media_type": STIX_21,
+                }).decode()
+                for r in rows
+            )
+        return Built(frame("objects", items, more, rows), page_headers(rows), more,
+                     rows[-1].seq if rows else None, len(rows))
+
+    def paged(kind: str, member: Member, coll: Collection, q: StoreQuery) -> Response:
+        """Serve a page (built ahead when the client is walking the collection) and, when
+        it was a large full one, start building the next while the client parses this."""
+        built = ctx.ahead.build(_page_key(kind, member, coll, q), lambda: build(kind, q))
+        if built.more and built.last_seq is not None \
+                and built.count >= ctx.settings.read_ahead_rows:
+            nq = replace(q, after_seq=built.last_seq)
+            ctx.ahead.ahead(_page_key(kind, member, coll, nq), lambda: build(kind, nq))
+        return Response(built.body, media_type=TAXII_21, headers=built.headers)
 
     def taxii_json(body: Any, status: int = 200, headers: dict[str, str] | None = None
                    ) -> Response:
@@ -360,9 +418,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=_split(match_id),
                    types=match_type, versions=match_version, spec=match_spec_version)
-        rows, more = ctx.store.read_rows(scoped(q, coll, member))
-        body = frame("objects", ",".join(r.json for r in rows), more, rows)
-        return Response(body, media_type=TAXII_21, headers=page_headers(rows))
+        return paged("objects", member, coll, scoped(q, coll, member))
 
     @app.post(API_ROOT + "collections/{cid}/objects/", dependencies=deps, tags=["objects"],
               status_code=202)
@@ -416,6 +472,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         if len(mine) != len(rows):
             raise TaxiiError(403, "a member may delete only versions it created or delivered")
         ctx.store.delete_versions(mine)
+        ctx.ahead.invalidate()
         return Response(status_code=200, media_type=TAXII_21)
 
     @app.get(API_ROOT + "collections/{cid}/objects/{object_id}/versions/", dependencies=deps,
@@ -443,16 +500,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         coll = readable(member, cid)
         q = _query(added_after=added_after, limit=limit, next_=next, ids=_split(match_id),
                    types=match_type, versions=match_version, spec=match_spec_version)
-        rows, more = ctx.store.read_rows(scoped(q, coll, member))
-        items = ",".join(
-            orjson.dumps({
-                "id": r.id, "date_added": format_ts(r.date_added_us),
-                "version": _version_of(r), "media_type": STIX_21,
-            }).decode()
-            for r in rows
-        )
-        body = frame("objects", items, more, rows)
-        return Response(body, media_type=TAXII_21, headers=page_headers(rows))
+        return paged("manifest", member, coll, scoped(q, coll, member))
 
     # ---- operations -----------------------------------------------------------------------------
 
@@ -490,10 +538,13 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
     accepted = _apply_policy(ctx, member, candidates, failures)
     successes: list[dict[str, str]] = []
     if accepted:
-        result = ctx.store.put_many(
-            accepted, Provenance(member.name, "taxii", coll.alias),
-            default_tlp=ctx.settings.default_tlp, details=True,
-        )
+        try:
+            result = ctx.store.put_many(
+                accepted, Provenance(member.name, "taxii", coll.alias),
+                default_tlp=ctx.settings.default_tlp, details=True,
+            )
+        finally:
+            ctx.ahead.invalidate()
         for d in result.details:
             item = {"id": d.id, "version": d.version}
             if d.outcome == "rejected":
@@ -534,7 +585,7 @@ def _apply_policy(
     if not objs:
         return []
     identities = frozenset(
-        member_identity_id(n) for n in ctx.members.names() | {ctx.settings.node_member}
+        member_identity_id(n) for n in ctx.member_names() | {ctx.settings.node_member}
     )
     ids = list({o["id"] for o in objs})
     existing = {

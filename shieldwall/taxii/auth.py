@@ -62,13 +62,19 @@ class TokenCache:
         self._seen: dict[tuple[str, str | None], tuple[float, Member]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, token: str, name: str | None = None) -> Member | None:
+        """The member verified for this token within `CACHE_SECONDS`, from memory only."""
+        hit = self._seen.get((token_hash(token), name))  # a dict read is atomic
+        if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        return None
+
     def authenticate(self, token: str, name: str | None = None) -> Member | None:
+        member = self.cached(token, name)
+        if member is not None:
+            return member
         key = (token_hash(token), name)
         now = time.monotonic()
-        with self._lock:
-            hit = self._seen.get(key)
-        if hit and now - hit[0] < CACHE_SECONDS:
-            return hit[1]
         member = self.members.authenticate(token, name)
         with self._lock:
             if len(self._seen) > 10_000:
@@ -93,6 +99,20 @@ def _credentials(header: str) -> tuple[str | None, str] | None:
         if sep and user and password:
             return user, password
     return None
+
+
+def from_cache(
+    members: TokenCache, header: str | None, client: str, failures: FailedLogins
+) -> Member | None:
+    """The calling member when its credentials were verified moments ago, else None
+    (then `authenticate` decides, off the event loop: it may ask the database).
+
+    Lets the common request skip a worker-thread hop; an address that is blocked for
+    failed logins is still refused by `authenticate`, never let through here."""
+    if not header or failures.blocked(client):
+        return None
+    creds = _credentials(header)
+    return members.cached(creds[1], creds[0]) if creds else None
 
 
 def authenticate(
