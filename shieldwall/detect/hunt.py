@@ -54,7 +54,10 @@ class Hunter:
         """Match one batch; returns the number of hits it produced."""
         if self.sink is not None:
             self.sink(obs)
-        cands = self.index.candidates(obs.table)
+        return self.judge(obs, self.index.candidates(obs.table))
+
+    def judge(self, obs: Observations, cands: list[Candidate]) -> int:
+        """Exact verdicts on the index's candidates of `obs` (the retro-hunt's too)."""
         if not cands:
             return 0
         self.candidates += len(cands)

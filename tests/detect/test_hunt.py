@@ -216,3 +216,26 @@ def test_retro_hunt_rerun_is_idempotent_and_new_hits_update(tmp_path: Path) -> N
     node = Node.load(home)
     assert len(node.store.versions(sid)) == 2
     node.close()
+
+
+def test_retro_hunt_reads_telemetry_without_integer_address_columns(tmp_path: Path) -> None:
+    """Telemetry written before `_ip4:` columns existed: the plan parses addresses in SQL."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from shieldwall.detect.readers import ReadStats, read
+    from shieldwall.detect.retro import retro_hunt
+
+    root = tmp_path / "telemetry"
+    (root / "day=2013-09-15").mkdir(parents=True)
+    for k, obs in enumerate(read(DATA / "conn.log", ReadStats())):
+        t = obs.table.append_column("_file", pa.array([obs.source] * obs.table.num_rows))
+        pq.write_table(t, root / "day=2013-09-15" / f"old-{k}.parquet")
+    index = IndicatorIndex()
+    index.add(ind(7, IP))
+    index.add(ind(9, "[ipv4-addr:value ISSUBSET '54.230.0.0/16']"))
+    sightings = Sightings(member_identity_id("cert-a"), TLP.AMBER)
+    hits = retro_hunt(root, index, Hunter(index, sightings), 5000 * 86_400 * 1_000_000)
+    counts = {iid[-1]: n for iid, (_, n, _) in sightings.by_indicator().items()}
+    assert counts == {"7": 9, "9": 41}
+    assert hits == 50

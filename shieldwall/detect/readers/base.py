@@ -99,14 +99,10 @@ class Observations:
 
     def row(self, i: int) -> dict[str, Any]:
         """The non-null values of row `i`, by column name."""
-        out: dict[str, Any] = {}
-        for name in self.table.column_names:
-            if ":" not in name and name not in (TS, LINE):
-                continue
-            v = self.table.column(name)[i].as_py()
-            if v is not None and v != []:
-                out[name] = v
-        return out
+        # One slice converted at once: indexing each column's cell costs ~5 us apiece.
+        full = self.table.slice(i, 1).to_pylist()[0]
+        return {name: v for name, v in full.items()
+                if (":" in name or name in (TS, LINE)) and v is not None and v != []}
 
     def observed_data(self, i: int) -> dict[str, Any]:
         """Row `i` as a STIX 2.1 observed-data object with embedded `objects` (for matching)."""
