@@ -167,6 +167,12 @@ _FCMP = (rf"({_FPATH}) (?:(=|ISSUBSET|LIKE) ({_LIT})"
          rf"|IN \(((?:{_LIT})(?:, ?{_LIT})*)\))")
 _FAST = re.compile(rf"\[{_FCMP}(?: OR {_FCMP})*\]")
 _FAST_ONE = re.compile(_FCMP)
+# `[a = 'x' AND b = 443 OR c = 'y']`: comparisons joined by AND and OR, where some compare a
+# path with an integer (not indexable, evaluated on the candidate). AND binds tighter than OR.
+_FNUM = rf"{_FPATH} (?:=|!=|<=|>=|<|>) (?:0|[1-9][0-9]*)"
+_FANY = rf"(?:{_FCMP}|{_FNUM})"
+_FAST_AND = re.compile(rf"\[{_FANY}(?: (?:AND|OR) {_FANY})*\]")
+_FAST_TERM = re.compile(rf" ?(AND|OR)? ?(?:{_FCMP}|({_FPATH}) (?:=|!=|<=|>=|<|>) [0-9]+)")
 _FAST_LIT = re.compile(_LIT)
 _QUOTED_KEY = re.compile(r"'([A-Za-z0-9_-]+)'")
 
@@ -175,21 +181,45 @@ def _fast_path(path: str) -> str:
     return _QUOTED_KEY.sub(lambda m: m.group(0) if "-" in m.group(1) else m.group(1), path)
 
 
+def _fast_atom(path: str, op: str | None, raw: str, in_list: str | None) -> Atom:
+    path = _fast_path(path)
+    if op:
+        return Atom(path, op, (_unescape(raw[1:-1]),), f"{path} {op} {raw}")
+    raws = _FAST_LIT.findall(in_list or "")
+    return Atom(path, "IN", tuple(_unescape(r[1:-1]) for r in raws),
+                f"{path} IN ({', '.join(raws)})")
+
+
 def _fast_triggers(pattern: str) -> Triggers | None:
     """Atoms of a simple pattern read without the grammar; None when the shape is not simple."""
-    if not _FAST.fullmatch(pattern):
+    if _FAST.fullmatch(pattern):
+        atoms = [_fast_atom(m.group(1), m.group(2), m.group(3), m.group(4))
+                 for m in _FAST_ONE.finditer(pattern, 1)]
+        return Triggers(atoms, False, all(_direct_atom(a) for a in atoms))
+    if not _FAST_AND.fullmatch(pattern):
         return None
-    atoms: list[Atom] = []
-    for m in _FAST_ONE.finditer(pattern, 1):
-        path = _fast_path(m.group(1))
-        if m.group(2):
-            op, raw = m.group(2), m.group(3)
-            atoms.append(Atom(path, op, (_unescape(raw[1:-1]),), f"{path} {op} {raw}"))
+    # OR of AND-groups; per group the atom the grammar path would pick (`_walk`: the lowest
+    # rank, the first of equals). Comparisons ANDed must name one object type, as the grammar
+    # checks; anything else is left to it.
+    groups: list[list[tuple[str, Atom | None]]] = [[]]
+    for m in _FAST_TERM.finditer(pattern, 1, len(pattern) - 1):
+        if m.group(1) == "OR":
+            groups.append([])
+        if m.group(6):
+            groups[-1].append((m.group(6).partition(":")[0], None))
         else:
-            raws = _FAST_LIT.findall(m.group(4))
-            atoms.append(Atom(path, "IN", tuple(_unescape(r[1:-1]) for r in raws),
-                              f"{path} IN ({', '.join(raws)})"))
-    return Triggers(atoms, False, all(_direct_atom(a) for a in atoms))
+            groups[-1].append((m.group(2).partition(":")[0],
+                               _fast_atom(m.group(2), m.group(3), m.group(4), m.group(5))))
+    atoms = []
+    for group in groups:
+        if len({t for t, _ in group}) > 1:
+            return None
+        indexable = [a for _, a in group if a is not None]
+        if not indexable:
+            return None
+        atoms.append(min(indexable, key=lambda a: _RANK[a.op]))
+    direct = all(len(g) == 1 for g in groups) and all(_direct_atom(a) for a in atoms)
+    return Triggers(atoms, False, direct)
 
 
 _ADDRESS_PATHS = ("ipv4-addr:value", "ipv6-addr:value")

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shieldwall.detect.exact import Atom, Unindexable, triggers
+from shieldwall.detect.exact import Atom, Triggers, Unindexable, triggers
 from shieldwall.detect.readers.base import ALIASES, HOST_COLUMNS, IP_COLUMNS
 from shieldwall.stix.timestamps import now_us, parse_ts
 
@@ -238,18 +238,33 @@ class _Regexes:
         return found
 
 
-def _check_regex(expr: str) -> str | None:
-    """None if Hyperscan compiles `expr`, else the reason."""
+def _atom_regex(atom: Atom) -> str | None:
+    """The regular expression an atom is matched with, if it needs one."""
+    if atom.op == "MATCHES":
+        return atom.values[0]
+    if atom.op == "LIKE" and any(c in atom.values[0] for c in "%_") and not _is_simple_like(
+            atom.values[0]):
+        return like_to_regex(atom.values[0])
+    return None
+
+
+def _bad_regexes(exprs: list[str]) -> dict[str, str]:
+    """expression -> reason, for those Hyperscan refuses: one compile when all are fine,
+    bisection otherwise (Hyperscan's error does not say which expression failed)."""
     import hyperscan
 
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
-        db.compile(expressions=[expr.encode()], ids=[0],
+        db.compile(expressions=[e.encode() for e in exprs], ids=list(range(len(exprs))),
                    flags=[hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
-                          | hyperscan.HS_FLAG_UTF8])
+                          | hyperscan.HS_FLAG_UTF8] * len(exprs))
     except Exception as exc:
-        return f"regular expression not supported by the matcher (no backtracking): {exc}"
-    return None
+        if len(exprs) == 1:
+            return {exprs[0]: "regular expression not supported by the matcher "
+                              f"(no backtracking): {exc}"}
+        half = len(exprs) // 2
+        return _bad_regexes(exprs[:half]) | _bad_regexes(exprs[half:])
+    return {}
 
 
 def like_to_regex(like: str) -> str:
@@ -309,9 +324,43 @@ class IndicatorIndex:
 
     def add(self, indicator: dict[str, Any], now: int | None = None) -> Rejected | None:
         """Compile one indicator (replacing an older version); inactive ones are removed."""
+        rejected = self.add_many([indicator], now)
+        return rejected[0] if rejected else None
+
+    def add_many(self, indicators: Iterable[dict[str, Any]],
+                 now: int | None = None) -> list[Rejected]:
+        """Compile a batch of indicators; returns the ones rejected, each with its reason.
+
+        The batch's regular expressions (MATCHES and general LIKE) are validated by one
+        Hyperscan compile for all of them, not one per indicator (a failing batch is bisected
+        to name the expressions at fault); everything else is per indicator and cheap.
+        """
+        now = now_us() if now is None else now
+        staged: list[tuple[str, str, str, Triggers, int | None, str]] = []
+        rejected: list[Rejected] = []
+        for indicator in indicators:
+            got = self._stage(indicator, now)
+            if isinstance(got, Rejected):
+                rejected.append(got)
+            elif got is not None:
+                staged.append(got)
+        exprs = {e for st in staged for a in st[3].atoms if (e := _atom_regex(a)) is not None}
+        bad = _bad_regexes(sorted(exprs)) if exprs else {}
+        for iid, name, pattern, trig, until_us, modified in staged:
+            reason = next((f"{a.text}: {bad[e]}" for a in trig.atoms
+                           if (e := _atom_regex(a)) is not None and e in bad), None)
+            if reason:
+                self.remove(iid)
+                rejected.append(self._reject(iid, name, pattern, reason))
+            else:
+                self._commit(iid, name, pattern, trig, until_us, modified)
+        return rejected
+
+    def _stage(self, indicator: dict[str, Any], now: int,
+               ) -> Rejected | tuple[str, str, str, Triggers, int | None, str] | None:
+        """Checks that need no regex engine; the old version of the indicator is removed."""
         iid = indicator.get("id", "")
         self.remove(iid)
-        now = now_us() if now is None else now
         name = str(indicator.get("name") or "")
         pattern = indicator.get("pattern")
         if indicator.get("revoked") or not isinstance(pattern, str):
@@ -338,12 +387,17 @@ class IndicatorIndex:
             reason = self._unsupported(atom)
             if reason:
                 return self._reject(iid, name, pattern, f"{atom.text}: {reason}")
-        slot = self._next_slot
-        self._next_slot += 1
         if len(trig.atoms) > _MASK:
             return self._reject(iid, name, pattern, f"more than {_MASK} comparisons")
-        comp = Compiled(iid, pattern, name, trig.atoms, trig.multi, until_us,
-                        str(indicator.get("modified", "")), trig.direct)
+        return iid, name, pattern, trig, until_us, str(indicator.get("modified", ""))
+
+    def _commit(self, iid: str, name: str, pattern: str, trig: Triggers,
+                until_us: int | None, modified: str) -> None:
+        self.remove(iid)  # a second version of it in the same batch
+        slot = self._next_slot
+        self._next_slot += 1
+        comp = Compiled(iid, pattern, name, trig.atoms, trig.multi, until_us, modified,
+                        trig.direct)
         self.indicators[slot] = comp
         self._slot_of[iid] = slot
         self.rejected.pop(iid, None)
@@ -351,7 +405,6 @@ class IndicatorIndex:
             self._put(atom, slot << _SHIFT | n)
         if until_us is not None:
             heapq.heappush(self._expiry, (until_us, iid, comp.modified))
-        return None
 
     def _reject(self, iid: str, name: str, pattern: str, reason: str) -> Rejected:
         r = Rejected(iid, name, pattern, reason)
@@ -359,6 +412,7 @@ class IndicatorIndex:
         return r
 
     def _unsupported(self, atom: Atom) -> str | None:
+        """Reasons found without the regex engine (regular expressions: `_bad_regexes`)."""
         if atom.op == "ISSUBSET":
             if atom.path not in _IP_PATHS:
                 return "ISSUBSET is indexed for addresses only"
@@ -366,10 +420,6 @@ class IndicatorIndex:
                 _ip_range(atom.values[0], atom.path)
             except ValueError:
                 return f"not a CIDR: {atom.values[0]!r}"
-        if atom.op == "MATCHES":
-            return _check_regex(atom.values[0])
-        if atom.op == "LIKE" and not _is_simple_like(atom.values[0]):
-            return _check_regex(like_to_regex(atom.values[0]))
         return None
 
     def _put(self, atom: Atom, key: Key, remove: bool = False) -> None:
@@ -456,10 +506,15 @@ class IndicatorIndex:
                 if iid in self._warninglisted:
                     self.remove(iid)
         seen = 0
+        batch: list[dict[str, Any]] = []
         for row in store.iter_query(Query(types=["indicator"], after_seq=self._cursor)):
             self._cursor = row.seq
-            self.add(row.obj(), now)
+            batch.append(row.obj())
             seen += 1
+            if len(batch) >= 50_000:
+                self.add_many(batch, now)
+                batch = []
+        self.add_many(batch, now)
         self.expire(now)
         return seen
 
@@ -609,7 +664,7 @@ class IndicatorIndex:
             labels = v.split(".")
             keys_at[pos] = [k for i in range(1, len(labels))
                             for k in suffix.get(".".join(labels[i:]), ())]
-        rows = np.flatnonzero(hit[indices])
+        rows = np.flatnonzero(hit[indices] & (indices >= 0))  # -1: a null value
         for r in rows.tolist():
             table[str(r)] = keys_at[int(indices[r])]
         return rows, table

@@ -30,8 +30,8 @@ def _lit(v: str) -> str:
     return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _comparison(rng: random.Random) -> str:
-    path = rng.choice(PATHS)
+def _comparison(rng: random.Random, path: str | None = None) -> str:
+    path = path or rng.choice(PATHS)
     op = rng.choice(["=", "=", "IN", "ISSUBSET", "LIKE"])
     if op == "IN":
         vals = rng.sample(LITERALS, rng.randint(1, 3))
@@ -47,6 +47,46 @@ def simple_patterns(n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     return ["[" + " OR ".join(_comparison(rng) for _ in range(rng.randint(1, 3))) + "]"
             for _ in range(n)]
+
+
+def and_patterns(n: int, seed: int) -> list[str]:
+    """OR of AND-groups, each group on one object type, some comparisons with integers."""
+    rng = random.Random(seed)
+    by_type = {"network-traffic": ["network-traffic:dst_ref.value", "network-traffic:src_ref.value",
+                                   "network-traffic:dst_port"],
+               "domain-name": ["domain-name:value"], "file": ["file:hashes.'SHA-256'",
+                                                          "file:name"]}
+    out = []
+    for _ in range(n):
+        groups = []
+        for _ in range(rng.randint(1, 2)):
+            paths = by_type[rng.choice(list(by_type))]
+            terms = []
+            for _ in range(rng.randint(1, 3)):
+                path = rng.choice(paths)
+                if path.endswith("_port"):
+                    terms.append(f"{path} {rng.choice(['=', '!=', '<', '>='])} "
+                                 f"{rng.choice([443, 80, 0])}")
+                else:
+                    terms.append(_comparison(rng, path))
+            groups.append(" AND ".join(terms))
+        out.append("[" + " OR ".join(groups) + "]")
+    return out
+
+
+@pytest.mark.parametrize("pattern", and_patterns(200, 5))
+def test_fast_and_or_atoms_equal_the_grammars(pattern: str) -> None:
+    try:
+        slow = grammar_triggers(pattern)
+    except ValueError:
+        assert _fast_triggers(pattern) is None
+        return
+    fast = _fast_triggers(pattern)
+    assert fast is not None, pattern
+    assert fast.atoms == slow.atoms
+    assert not fast.multi
+    if " AND " in pattern:
+        assert not fast.direct
 
 
 @pytest.mark.parametrize("pattern", simple_patterns(300, 1))
@@ -115,7 +155,7 @@ def test_hunt_hits_equal_the_evaluator_on_every_row(seed: int, messy: bool) -> N
     """Differential: the index + direct path find exactly the (row, indicator) pairs that the
     exact evaluator finds when asked about every row and every pattern."""
     rng = random.Random(seed)
-    patterns = simple_patterns(60, seed + 100)
+    patterns = simple_patterns(60, seed + 100) + and_patterns(20, seed + 200)
     obs = Observations(_random_table(rng, 40, messy), "t.log", "test")
     ix = IndicatorIndex()
     for i, p in enumerate(patterns):
