@@ -24,7 +24,7 @@ from shieldwall.stix.markings import TLP, tlp_of_marking_definition
 from shieldwall.stix.timestamps import now_us
 from shieldwall.stix.validate import object_error, validate_strict
 from shieldwall.store import Provenance, Store
-from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare
+from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 
 # Given an indicator, the warning lists it hits, as (list name, matched value).
 Flagger = Callable[[dict[str, Any]], list[tuple[str, str]]]
@@ -78,7 +78,7 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 class _Batch:
     """One batch, ready for the store: what the reader and the validator made of it."""
 
-    rows: list[PreparedVersion | Unprepared]
+    rows: list[PreparedVersion | tuple[Any, ...]]
     rejected: list[Rejected]
     read: int
     flags: list[tuple[str, str, str]]  # id, list name, reason
@@ -101,8 +101,13 @@ def _batches(
 
     def finish(b: _Batch) -> _Batch:
         # Rows are prepared at the end of the batch so that a marking definition
-        # anywhere in the batch already counts for every object in it.
-        b.rows = [prepare(obj, now, default_tlp, overrides) for obj in valid]
+        # anywhere in the batch already counts for every object in it. Plain tuples,
+        # not named ones: a batch is pickled to the writer process (see PreparedVersion).
+        for p in prepare_many(valid, now, default_tlp, overrides):
+            if type(p) is Unprepared:
+                b.rejected.append(Rejected(p.id, p.reason))
+            else:
+                b.rows.append(tuple(p))
         valid.clear()
         return b
 

@@ -7,8 +7,10 @@ the main process writes the previous batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
+
+import orjson
 
 from shieldwall.stix.canonical import canonical_json
 from shieldwall.stix.ids import valid_id
@@ -21,6 +23,10 @@ FUTURE_TOLERANCE_US = 15 * 60 * 1_000_000
 
 
 class PreparedVersion(NamedTuple):
+    """One row to write. The store reads it by position too, so a plain tuple in this
+    field order is accepted wherever a PreparedVersion is (what crosses between the
+    import worker and the writer: unpickling named tuples cost ~4 µs a row, plain ones 1)."""
+
     id: str
     version_us: int
     version: str  # the timestamp as the producer wrote it, for reports
@@ -65,3 +71,56 @@ def prepare(
         int(resolve_tlp(obj, default_tlp, overrides)), obj.get("created_by_ref"),
         str(name)[:500] if name is not None else None, audience,
     )
+
+
+def prepare_many(
+    objs: Iterable[Any],
+    now_us: int,
+    default_tlp: TLP = TLP.AMBER,
+    overrides: Mapping[str, TLP] | None = None,
+) -> list[PreparedVersion | Unprepared]:
+    """`prepare` for a batch, with the same result per object, cheaper per object.
+
+    Bulk feeds mark thousands of objects with the same few `object_marking_refs`, so
+    the TLP resolved for a tuple of refs is remembered for the batch (objects with
+    granular markings, and marking definitions, resolve in full every time).
+    """
+    out: list[PreparedVersion | Unprepared] = []
+    tlp_of: dict[tuple[Any, ...], int] = {}
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    for obj in objs:
+        if type(obj) is not dict:
+            out.append(prepare(obj, now_us, default_tlp, overrides))
+            continue
+        get = obj.get
+        oid, stix_type = get("id"), get("type")
+        if not valid_id(oid) or not isinstance(stix_type, str):
+            out.append(Unprepared(str(oid), "", "missing or malformed 'id' or 'type'"))
+            continue
+        ts = get("modified") or get("created")
+        try:
+            version_us = parse_ts(ts) if ts else 0
+        except ValueError as exc:
+            out.append(Unprepared(oid, str(ts), str(exc)))
+            continue
+        if version_us > now_us + FUTURE_TOLERANCE_US:
+            out.append(Unprepared(oid, str(ts), "version timestamp is in the future"))
+            continue
+        refs = get("object_marking_refs")
+        if stix_type == "marking-definition" or "granular_markings" in obj \
+                or (refs is not None and type(refs) is not list):
+            tlp = int(resolve_tlp(obj, default_tlp, overrides))
+        else:
+            key = tuple(refs) if refs else ()
+            tlp = tlp_of.get(key, -1)
+            if tlp < 0:
+                tlp = tlp_of[key] = int(resolve_tlp(obj, default_tlp, overrides))
+        names = get(AUDIENCE_PROPERTY)
+        name = get("name") or get("value")
+        out.append(PreparedVersion(
+            oid, version_us, ts or "", dumps(obj, option=sort_keys).decode(), stix_type,
+            str(get("spec_version", "2.1")), bool(get("revoked", False)), tlp,
+            get("created_by_ref"), str(name)[:500] if name is not None else None,
+            tuple(dict.fromkeys(str(n) for n in names)) if type(names) is list else (),
+        ))
+    return out

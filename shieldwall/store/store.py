@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 from shieldwall.errors import ShieldwallError
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import now_us
-from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare
+from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 from shieldwall.store.schema import audience, kv, metadata, objects, tags
 from shieldwall.store.where import Where, add_access, where_of
 from shieldwall.store.write import CHUNK as _LOOKUP_CHUNK
@@ -254,27 +254,33 @@ class Store:
         feed) to their TLP level.
         """
         total = PutResult()
-        batch: list[PreparedVersion | Unprepared] = []
+        batch: list[dict[str, Any]] = []
         now = now_us()
         for obj in objs:
-            batch.append(prepare(obj, now, default_tlp, tlp_overrides))
+            batch.append(obj)
             if len(batch) >= batch_size:
-                total.merge(self.put_prepared(batch, provenance, details=details))
+                rows = prepare_many(batch, now, default_tlp, tlp_overrides)
+                total.merge(self.put_prepared(rows, provenance, details=details))
                 batch = []
         if batch:
-            total.merge(self.put_prepared(batch, provenance, details=details))
+            rows = prepare_many(batch, now, default_tlp, tlp_overrides)
+            total.merge(self.put_prepared(rows, provenance, details=details))
         return total
 
     def put_prepared(
         self,
-        batch: Sequence[PreparedVersion | Unprepared],
+        batch: Sequence[PreparedVersion | Unprepared | tuple[Any, ...]],
         prov: Provenance,
         *,
         details: bool = False,
     ) -> PutResult:
-        """Write one batch of rows from `store.prepare.prepare`, in one transaction."""
+        """Write one batch of rows from `store.prepare.prepare`, in one transaction.
+
+        A row may also be a plain tuple in PreparedVersion's field order (what an import
+        worker hands over); an `Unprepared` is reported as rejected.
+        """
         result = PutResult()
-        prepared: list[PreparedVersion] = []
+        prepared: list[Any] = []
         for p in batch:
             if isinstance(p, Unprepared):
                 _reject(result, p.id, p.version, p.reason, details)
