@@ -49,7 +49,7 @@ def evaluator_name() -> str:
 # ---- atoms -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Atom:
     """One comparison the index can look up: `path op value`, as written in the pattern."""
 

@@ -27,13 +27,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shieldwall.detect.index import (
+    _MASK,
+    _SHIFT,
     Candidate,
     IndicatorIndex,
-    _is_simple_like,
-    _norm,
     columns_for,
     ipv4_ints,
-    like_to_regex,
 )
 from shieldwall.detect.readers.base import HOST_COLUMNS, IP_COLUMNS, LINE, TS, Observations
 from shieldwall.stix.timestamps import now_us
@@ -99,31 +98,36 @@ def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table
     sfx: dict[str, list[Any]] = {"col": [], "suffix": [], "labels": [], "slot": [], "atom": []}
     cidr: dict[str, list[Any]] = {"col": [], "bits": [], "net": [], "slot": [], "atom": []}
     rx: dict[str, list[Any]] = {"col": [], "regex": [], "slot": [], "atom": []}
-    from shieldwall.detect.index import _ip_range
-
     def put(table: dict[str, list[Any]], *row: Any) -> None:
         for key, x in zip(table, row, strict=True):
             table[key].append(x)
 
+    # Read from the index's own structures (value -> keys), not from each indicator's atoms:
+    # one pass over distinct values, and no atom is ever re-derived for bulk-compiled ones.
     scalar_cols = [c for c in columns if "[*]" not in c]
-    for slot, comp in index.indicators.items():
-        for n, a in enumerate(comp.atoms):
-            for col in columns_for(a.path, scalar_cols):
-                if a.op in ("=", "IN") or (a.op == "LIKE" and not any(
-                        c in a.values[0] for c in "%_")):
-                    for v in a.values:
-                        put(eq, col, _norm(a.path, v), slot, n)
-                elif a.op == "LIKE" and _is_simple_like(a.values[0]):
-                    s = _norm(a.path, a.values[0][2:])
-                    put(sfx, col, s, s.count(".") + 1, slot, n)
-                elif a.op == "ISSUBSET":
-                    version, lo, hi = _ip_range(a.values[0], a.path)
-                    if version == 4 and col in IP_COLUMNS:
-                        bits = 32 - (hi - lo + 1).bit_length() + 1
-                        put(cidr, col, bits, lo >> (32 - bits), slot, n)
-                else:
-                    expr = a.values[0] if a.op == "MATCHES" else like_to_regex(a.values[0])
-                    put(rx, col, expr, slot, n)
+    for path, values in index._eq.items():
+        for col in columns_for(path, scalar_cols):
+            for v, keys in values.items():
+                for key in keys:
+                    put(eq, col, v, key >> _SHIFT, key & _MASK)
+    for path, sfxs in index._suffix.items():
+        for col in columns_for(path, scalar_cols):
+            for sfx_value, keys in sfxs.items():
+                for key in keys:
+                    put(sfx, col, sfx_value, sfx_value.count(".") + 1, key >> _SHIFT,
+                        key & _MASK)
+    for (path, version), iv in index._cidr.items():
+        if version != 4:
+            continue
+        for col in columns_for(path, scalar_cols):
+            if col in IP_COLUMNS:
+                for key, (lo, hi) in iv.entries.items():
+                    bits = 32 - (hi - lo + 1).bit_length() + 1
+                    put(cidr, col, bits, lo >> (32 - bits), key >> _SHIFT, key & _MASK)
+    for path, rxs in index._regex.items():
+        for col in columns_for(path, scalar_cols):
+            for key, expr in rxs.entries.items():
+                put(rx, col, expr, key >> _SHIFT, key & _MASK)
     eq_t = pa.table({"col": pa.array(eq["col"], pa.string()),
                      "value": pa.array(eq["value"], pa.string()),
                      "slot": pa.array(eq["slot"], pa.int64()),

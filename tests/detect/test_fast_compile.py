@@ -214,3 +214,25 @@ def test_addresses_ipv4_ipv6_and_malformed_in_one_column() -> None:
     for column in ("network-traffic", "domain-name"):
         assert {(r, n) for r, c, n in got if c == column} == {
             (0, "i0"), (1, "i1"), (2, "i2"), (2, "i3"), (10, "i4")}
+
+
+def test_bulk_compile_files_what_the_atoms_say() -> None:
+    """`add_many` reads `[path = 'literal']` for the whole batch at once: each indicator ends
+    up with the atoms and index entries that `triggers` gives its pattern one by one."""
+    from shieldwall.detect.index import _SHIFT, _norm
+
+    patterns = simple_patterns(300, 7) + and_patterns(50, 8) + [
+        "[file:hashes.'SHA-256' = 'AB\\\\c\\'d']", "[x-custom-obj:a_b.'c-d'.e = 'v']"]
+    ix = IndicatorIndex()
+    ix.add_many([_ind(i, p) for i, p in enumerate(patterns)])
+    expected: set[tuple[str, str, int]] = set()
+    for slot, comp in ix.indicators.items():
+        trig = triggers(comp.pattern)
+        assert comp.atoms == trig.atoms and comp.direct == trig.direct, comp.pattern
+        for n, a in enumerate(trig.atoms):
+            if a.op == "=" or a.op == "IN":
+                expected |= {(a.path, _norm(a.path, v), slot << _SHIFT | n) for v in a.values}
+    got = {(path, v, k) for path, table in ix._eq.items() for v, keys in table.items()
+           for k in keys if ix.indicators[k >> _SHIFT].atoms[k & 0xFFFF].op in ("=", "IN")}
+    assert got == expected
+    assert len(ix) + len(ix.rejected) == len(patterns)
