@@ -1,6 +1,8 @@
-"""Store benchmark (issue 2): import rate, flat reads from 10k to 1M objects, bytes per indicator.
+"""Store benchmark (issue 2): import rate, flat reads from 10k to 1M objects, bytes per indicator,
+streamed imports of a million objects and of a 1 GB file with their peak memory.
 
     .venv/bin/python bench/store_bench.py [--pg URL] [--repeat 3] [--big 1000000]
+        [--skip import,reads,stream]
 
 Import: a 100,000-indicator STIX bundle through `import_file` (schema + pattern
 validation, TLP, provenance, batches of 5,000), on SQLite and PostgreSQL. In the same
@@ -8,6 +10,14 @@ run, the OASIS tooling path on a sample (stix2-validator per object, then stix2.
 into a stix2 MemoryStore), extrapolated to 100,000, and a floor: orjson parse plus a
 bare SQLite executemany of the same rows. The machine is shared, so ratios from one
 run mean more than absolute figures.
+
+CPU per object is reported beside each import rate (this process and the import's
+worker, from getrusage): unlike objects/s it hardly moves when other work shares the
+machine. PostgreSQL's own server CPU is not in it.
+
+Streamed: a bundle of 1,000,000 indicators (~460 MB) and a 1 GB bundle (indicators
+with a 4 KB description), each imported by a child process through `import_file`;
+peak RSS of the importer and of its worker is read from getrusage.
 
 Reads: latest-version read by id and a keyset page of 1,000 objects, at 10,000 and at
 1,000,000 stored objects (filled with put_many directly: the reads, not the import,
@@ -17,10 +27,13 @@ are measured there). Medians of many calls.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,19 +79,28 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - t
 
 
-def bench_import(url_for, bundle: Path, n: int, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    rates = []
+def _cpu() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bench_import(url_for, bundle: Path, n: int, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median objects/s over `repeat` imports, and median CPU µs per object."""
+    rates, cpus = [], []
     for _ in range(repeat):
         url, cleanup = url_for()
         store = Store.open(url)
+        c0 = _cpu()
         dt = timed(lambda s=store: import_file(s, bundle, source="bench",
                                                producer=member_identity("bench"),
                                                default_tlp=TLP.AMBER))
+        cpus.append((_cpu() - c0) / n * 1e6)
         assert store.count(Query(types=["indicator"])) == n
         store.close()
         cleanup()
         rates.append(n / dt)
-    return statistics.median(rates)
+    return statistics.median(rates), statistics.median(cpus)
 
 
 def bench_reference(objs: list[dict], sample: int = 1_000) -> float:
@@ -150,47 +172,120 @@ def db_bytes(path: Path) -> int:
     return size
 
 
+_STREAM_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from shieldwall.ingest.runner import import_file
+from shieldwall.node import member_identity
+from shieldwall.stix.markings import TLP
+from shieldwall.store import Store
+store = Store.open(sys.argv[2])
+t = time.perf_counter()
+r = import_file(store, Path(sys.argv[1]), source="bench", producer=member_identity("bench"),
+                default_tlp=TLP.AMBER)
+dt = time.perf_counter() - t
+store.close()
+me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"stored": r.stored, "rejected": len(r.rejected), "seconds": dt,
+                  "rss_kb": me, "worker_rss_kb": kids}))
+"""
+
+
+def write_bundle(path: Path, n: int, pad: int = 0) -> None:
+    """A bundle written object by object, so that the bench itself stays small."""
+    with path.open("wb") as fh:
+        fh.write(b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode()
+                 + b'","objects":[')
+        done = 0
+        while done < n:
+            part = indicators(min(50_000, n - done), offset=done)
+            if pad:
+                for o in part:
+                    o["description"] = "x" * pad
+            fh.write((b"," if done else b"") + b",".join(orjson.dumps(o) for o in part))
+            done += len(part)
+        fh.write(b"]}")
+
+
+def bench_stream(tmp: Path, label: str, bundle: Path) -> None:
+    db = tmp / f"stream-{uuid.uuid4().hex}.db"
+    out = subprocess.run([sys.executable, "-c", _STREAM_CHILD, str(bundle), f"sqlite:///{db}",
+                          str(Path(__file__).resolve().parents[1])],
+                         capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"streamed {label} ({bundle.stat().st_size / 1e9:.2f} GB): {r['stored']:,} stored, "
+          f"{r['rejected']} rejected, {r['stored'] / r['seconds']:,.0f} objects/s; peak RSS "
+          f"importer {r['rss_kb'] / 1024:.0f} MB, worker {r['worker_rss_kb'] / 1024:.0f} MB")
+    for f in tmp.glob(db.name + "*"):
+        f.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--big", type=int, default=1_000_000)
     ap.add_argument("--pg", default=os.environ.get("SHIELDWALL_TEST_DATABASE_URL"))
+    ap.add_argument("--skip", default="", help="comma-separated: import, reads, stream")
     args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
     tmp = Path(tempfile.mkdtemp(prefix="sw-bench-"))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start")
+    if "import" not in skip:
+        run_imports(tmp, args)
+    if "reads" not in skip:
+        run_reads(tmp, args.big)
+    if "stream" not in skip:
+        million = tmp / "million.json"
+        write_bundle(million, 1_000_000)
+        bench_stream(tmp, "bundle of 1,000,000 indicators", million)
+        million.unlink()
+        gigabyte = tmp / "gigabyte.json"
+        write_bundle(gigabyte, 230_000, pad=4_000)
+        bench_stream(tmp, "1 GB bundle", gigabyte)
+        gigabyte.unlink()
+    print(f"load average {os.getloadavg()[0]:.1f} at end")
+
+
+def run_imports(tmp: Path, args: argparse.Namespace) -> None:
     objs = indicators(args.n)
     bundle = tmp / "bundle.json"
     bundle.write_bytes(orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
                                      "objects": objs}))
-    print(f"bundle: {args.n} indicators, {bundle.stat().st_size / 1e6:.1f} MB; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"bundle: {args.n} indicators, {bundle.stat().st_size / 1e6:.1f} MB")
 
     def sqlite_url():  # type: ignore[no-untyped-def]
         p = tmp / f"imp-{uuid.uuid4().hex}.db"
         return f"sqlite:///{p}", lambda: [f.unlink() for f in tmp.glob(p.name + "*")]
 
-    sq = bench_import(sqlite_url, bundle, args.n, args.repeat)
+    sq, sq_cpu = bench_import(sqlite_url, bundle, args.n, args.repeat)
     floor = bench_floor(bundle, args.n, tmp)
     ref = bench_reference(objs)
-    print(f"import SQLite: {sq:,.0f} objects/s (median of {args.repeat})")
+    print(f"import SQLite: {sq:,.0f} objects/s (median of {args.repeat}); "
+          f"CPU {sq_cpu:.1f} us per object (importer + worker)")
     print(f"  floor (orjson + bare executemany, no validation/indexes): {floor:,.0f} objects/s"
           f" -> Shieldwall is {sq / floor:.2f}x the floor")
     print(f"  OASIS tooling (stix2-validator + stix2 MemoryStore): {ref:,.0f} objects/s"
           f" -> Shieldwall is {sq / ref:,.0f}x faster")
     if args.pg:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from tests.conftest import drop_pg_schema, pg_schema_url
 
         def pg_url():  # type: ignore[no-untyped-def]
             url, schema = pg_schema_url("bench")
             return url, lambda: drop_pg_schema(schema)
 
-        pg = bench_import(pg_url, bundle, args.n, args.repeat)
-        print(f"import PostgreSQL: {pg:,.0f} objects/s (median of {args.repeat})")
+        pg, pg_cpu = bench_import(pg_url, bundle, args.n, args.repeat)
+        print(f"import PostgreSQL: {pg:,.0f} objects/s (median of {args.repeat}); "
+              f"client CPU {pg_cpu:.1f} us per object")
+    bundle.unlink()
 
+
+def run_reads(tmp: Path, big: int) -> None:
     path = tmp / "reads.db"
     store = Store.open(f"sqlite:///{path}")
-    for size in (10_000, args.big):
+    for size in (10_000, big):
         ids = fill(store, size)
         by_id, page = bench_reads(store, ids)
         per = db_bytes(path) / size
