@@ -313,7 +313,12 @@ def _ip_range(text: str, path: str) -> tuple[int, int, int]:
 
 
 def _norm(path: str, value: str) -> str:
-    return value.lower() if path.startswith(_LOWER_PATHS) else value
+    return value.lower() if _lowered(path) else value
+
+
+@lru_cache(maxsize=4096)
+def _lowered(path: str) -> bool:
+    return path.startswith(_LOWER_PATHS)
 
 
 def columns_for(path: str, names: Iterable[str]) -> list[str]:
@@ -407,16 +412,27 @@ class IndicatorIndex:
                 heapq.heappush(self._expiry, (until_us, iid, modified))
         for path in touched:
             self._changed(path)
-        exprs = {e for st in staged for a in st[3].atoms if (e := _atom_regex(a)) is not None}
-        bad = _bad_regexes(sorted(exprs)) if exprs else {}
         for iid, name, pattern, trig, until_us, modified in staged:
-            reason = next((f"{a.text}: {bad[e]}" for a in trig.atoms
-                           if (e := _atom_regex(a)) is not None and e in bad), None)
-            if reason:
-                self.remove(iid)
-                rejected.append(self._reject(iid, name, pattern, reason))
-            else:
-                self._commit(iid, name, pattern, trig, until_us, modified)
+            self._commit(iid, name, pattern, trig, until_us, modified)
+        # Regular expressions: each touched path's Hyperscan database is compiled now, once,
+        # which is the validation too; when it fails, bisection names the expressions at
+        # fault (Hyperscan does not) and their indicators are rejected.
+        regex_paths = {a.path for st in staged for a in st[3].atoms
+                       if _atom_regex(a) is not None}
+        for path in regex_paths:
+            rx = self._regex[path]
+            try:
+                rx.build()
+            except Exception:
+                bad = _bad_regexes(sorted(set(rx.entries.values())))
+                for key, expr in list(rx.entries.items()):
+                    if expr in bad:
+                        comp = self.indicators[key >> _SHIFT]
+                        atom = comp.atoms[key & _MASK]
+                        self.remove(comp.id)
+                        rejected.append(self._reject(comp.id, comp.name, comp.pattern,
+                                                     f"{atom.text}: {bad[expr]}"))
+                rx.build()
         return rejected
 
     def _admit(self, indicator: dict[str, Any], now: int,
