@@ -189,8 +189,13 @@ def test_ipv4_ints_agree_with_ipaddress() -> None:
     bad = ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.04", " 1.2.3.4",
            "1.2.3.4 ", "a.b.c.d", "2001:db8::1", "::ffff:1.2.3.4", "1..2.3", "1.2.3.-4",
            "١.٢.٣.٤", "1.2.3.4/32"]
-    values = good + bad + [None, "0.0.0.0", "255.255.255.255"]
-    pos, ints = ipv4_ints(pa.array(values, pa.string()))
+    junk = ["".join(rng.choice("0123456789.") for _ in range(rng.randint(0, 17)))
+            for _ in range(20000)]
+    near = [".".join(str(rng.choice([0, 1, 9, 10, 99, 100, 199, 249, 255, 256, 999, "00"]))
+                     for _ in range(4)) for _ in range(5000)]
+    values = ["pad", *good, *bad, *junk, *near, None, "0.0.0.0", "255.255.255.255"]
+    pos, ints = ipv4_ints(pa.array(values, pa.string()).slice(1))  # an offset array too
+    values = values[1:]
     expected = {}
     for i, v in enumerate(values):
         with contextlib.suppress(ValueError, TypeError):
