@@ -101,60 +101,23 @@ _IPV4 = (r"^(?P<a>25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(?P<b>25[0-5]|2[0-4]\d|1\d\d
 def ipv4_ints(arr: pa.Array) -> tuple[Any, Any]:
     """(positions, uint32 values) of the canonical dotted-quad IPv4 strings in `arr`.
 
-    Parsed with numpy straight from the Arrow buffers: every string of 7-15 bytes becomes a
-    row of a 15-byte matrix, and digits, dots, octet lengths, leading zeros and the 255
-    bound are checked column-wise (~40 ns per address; the RE2 pass it replaces cost ~350 ns,
-    the `ipaddress` loop before that ~25 us). It accepts exactly what `ipaddress.IPv4Address`
-    does: four decimal octets 0-255 without leading zeros; anything else (IPv6, junk, empty,
-    null) is simply absent from the result, so a malformed address is a non-match.
+    One RE2 pass and four casts, no Python per value (the `ipaddress` loop it replaces cost
+    ~25 us per address). The expression accepts exactly what `ipaddress.IPv4Address` does:
+    four decimal octets 0-255 without leading zeros; anything else (IPv6, junk, empty, null)
+    is simply absent from the result, so a malformed address is a non-match, never an error.
     """
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    empty = np.zeros(0, np.int64), np.zeros(0, np.uint32)
     if len(arr) == 0:
-        return empty
-    if pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.string())
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=len(arr) + 1,
-                            offset=arr.offset * 4)
-    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size
-            else np.zeros(1, np.uint8))
-    lengths = np.diff(offsets)
-    cand = (lengths >= 7) & (lengths <= 15)
-    if arr.null_count:
-        cand &= np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    pos = np.flatnonzero(cand)
+        return np.zeros(0, np.int64), np.zeros(0, np.uint32)
+    parts = pc.extract_regex(arr, _IPV4)
+    pos = _nonzero(parts.is_valid())
     if not len(pos):
-        return empty
-    starts, lens = offsets[pos].astype(np.int64), lengths[pos]
-    cols = np.arange(15)
-    inside = cols < lens[:, None]
-    idx = np.minimum(starts[:, None] + cols, len(data) - 1)
-    mat = np.where(inside, data[idx], 0)
-    is_dot = mat == 46
-    is_dig = (mat >= 48) & (mat <= 57)
-    ok = ((is_dot | is_dig) | ~inside).all(axis=1) & (is_dot.sum(axis=1) == 3)
-    pos, mat, is_dot, is_dig, lens = pos[ok], mat[ok], is_dot[ok], is_dig[ok], lens[ok]
-    if not len(pos):
-        return empty
-    dots = np.flatnonzero(is_dot.ravel()).reshape(-1, 3) % 15  # each row's three dots
-    bounds = np.concatenate([np.full((len(pos), 1), -1), dots, lens[:, None]], axis=1)
-    seg_len = np.diff(bounds, axis=1) - 1  # digits per octet, (n, 4)
-    ok = ((seg_len >= 1) & (seg_len <= 3)).all(axis=1)
-    first = bounds[:, :4] + 1  # position of each octet's first digit
-    rows = np.arange(len(pos))[:, None]
-    lead = mat[rows, np.minimum(first, 14)]
-    ok &= ~((seg_len > 1) & (lead == 48)).any(axis=1)  # a leading zero
-    seg = np.cumsum(is_dot, axis=1)  # octet number of each byte
-    ends = np.take_along_axis(bounds[:, 1:], seg, axis=1)  # the octet's end (exclusive)
-    power = np.where(is_dig, ends - 1 - cols, 0)
-    digit = np.where(is_dig, mat.astype(np.int64) - 48, 0) * (10 ** np.clip(power, 0, 2))
-    octets = np.stack([np.where(seg == k, digit, 0).sum(axis=1) for k in range(4)], axis=1)
-    ok &= (octets <= 255).all(axis=1)
-    octets = octets[ok].astype(np.uint32)
-    out = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
-    return pos[ok].astype(np.int64), out.astype(np.uint32)
+        return pos, np.zeros(0, np.uint32)
+    parts = parts.take(pa.array(pos))
+    out = np.zeros(len(pos), dtype=np.uint32)
+    for i in range(4):
+        octet = pc.cast(pc.struct_field(parts, [i]), pa.uint32()).to_numpy()
+        out = (out << np.uint32(8)) | octet
+    return pos, out
 
 
 class _ByRow(dict[str, list[int]]):
