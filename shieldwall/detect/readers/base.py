@@ -132,12 +132,22 @@ def split_path(rest: str) -> list[str]:
     return [s[1:-1] if s.startswith("'") else s for s in _SEGMENT.findall(rest)]
 
 
+# What `ipaddress.IPv4Address` accepts: four decimal octets 0-255 without leading zeros.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def _ref_type(name: str, value: Any) -> str:
     if isinstance(value, str):
-        try:
-            return "ipv6-addr" if ipaddress.ip_address(value).version == 6 else "ipv4-addr"
-        except ValueError:
-            pass
+        # The regular expression answers IPv4 in ~0.5 us where `ipaddress` takes ~20 us;
+        # only a value with a colon can be IPv6.
+        if _IPV4.fullmatch(value):
+            return "ipv4-addr"
+        if ":" in value:
+            try:
+                return "ipv6-addr" if ipaddress.ip_address(value).version == 6 else "ipv4-addr"
+            except ValueError:
+                pass
         if "@" in value or name in ("from_ref", "sender_ref", "to_refs", "cc_refs"):
             return "email-addr"
     return "domain-name"
