@@ -148,7 +148,21 @@ class _Column:
         self._hosts: _Column | None = None
 
     def ipv4(self) -> tuple[Any, Any]:
+        """(positions, integers) of the IPv4 addresses. Logs repeat addresses heavily, so
+        the column is dictionary-encoded and only its distinct values are parsed when they
+        are fewer than half the rows (the encoding is reused by suffix and regex lookups)."""
         if self._ip4 is None:
+            if len(self.flat) >= 4096:
+                dictionary, indices = self.encoded()
+                if len(dictionary) * 2 <= len(self.flat):
+                    dpos, dvals = ipv4_ints(dictionary)
+                    ok = np.zeros(len(dictionary) + 1, dtype=bool)  # [-1]: a null value
+                    ok[dpos] = True
+                    lut = np.zeros(len(dictionary) + 1, dtype=np.uint32)
+                    lut[dpos] = dvals
+                    pos = np.flatnonzero(ok[indices])
+                    self._ip4 = (pos.astype(np.int64), lut[indices[pos]])
+                    return self._ip4
             self._ip4 = ipv4_ints(self.flat)
         return self._ip4
 

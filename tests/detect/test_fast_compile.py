@@ -241,3 +241,19 @@ def test_bulk_compile_files_what_the_atoms_say() -> None:
            for k in keys if ix.indicators[k >> _SHIFT].atoms[k & 0xFFFF].op in ("=", "IN")}
     assert got == expected
     assert len(ix) + len(ix.rejected) == len(patterns)
+
+
+def test_repetitive_address_columns_parse_their_distinct_values_only() -> None:
+    """A column with few distinct values takes the dictionary path: same positions and
+    integers as parsing every row."""
+    from shieldwall.detect.index import _Column
+
+    rng = random.Random(9)
+    pool = ["198.51.100.7", "10.1.2.3", "2001:db8::1", "01.2.3.4", "evil.example", "", None,
+            "255.255.255.255", "1.2.3"]
+    values = [rng.choice(pool) for _ in range(10_000)]
+    col = _Column(pa.array(values, pa.string()))
+    pos, ints = col.ipv4()
+    assert len(col.encoded()[0]) * 2 <= len(values)  # the dictionary path was taken
+    want_pos, want_ints = ipv4_ints(pa.array(values, pa.string()))
+    assert pos.tolist() == want_pos.tolist() and ints.tolist() == want_ints.tolist()
