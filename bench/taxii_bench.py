@@ -250,23 +250,37 @@ def posting(srv: Running, envelopes: int, salt: int, budget: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def concurrent(srv: Running, ids: list[str], readers: int, seconds: float
-               ) -> tuple[float, float]:
+def concurrent(srv: Running, ids: list[str], readers: int, seconds: float,
+               timeout: float | None = None) -> tuple[float, float, int]:
+    """requests/s over the answered requests, p99 latency (`inf` when over 1 % of the
+    requests got no answer within `timeout`) and how many requests failed (HTTP errors,
+    not counted as answered)."""
+    import requests
+
     lat: list[float] = []
+    errors = [0]
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
 
     def reader(k: int) -> None:
         coll = srv.collection()
+        if timeout:
+            coll = _timeout(coll, timeout)
         rng = random.Random(k)
         mine = []
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
-            if rng.random() < 0.5:
-                coll.get_objects(id=rng.choice(ids))
-            else:
-                coll.get_objects(type="indicator", limit=100)
-            mine.append(time.perf_counter() - t0)
+            try:
+                if rng.random() < 0.5:
+                    coll.get_objects(id=rng.choice(ids))
+                else:
+                    coll.get_objects(type="indicator", limit=100)
+                mine.append(time.perf_counter() - t0)
+            except requests.exceptions.Timeout:
+                mine.append(float("inf"))
+            except requests.exceptions.HTTPError:
+                with lock:
+                    errors[0] += 1
         with lock:
             lat.extend(mine)
 
@@ -276,26 +290,86 @@ def concurrent(srv: Running, ids: list[str], readers: int, seconds: float
         t.start()
     for t in threads:
         t.join()
-    return len(lat) / (time.perf_counter() - t0), p99(lat) * 1000
+    answered = [x for x in lat if x != float("inf")]
+    return len(answered) / (time.perf_counter() - t0), p99(lat) * 1000, errors[0]
 
 
-def medallion_probe(srv: Running, ids: list[str]) -> dict[str, float]:
-    """Medallion's memory backend filters in Python over every object and manifest entry
-    (quadratic): at 10,000 objects a `match[type]&limit=10` GET did not answer within
-    10 minutes on the 2-core machine, so by default only `match[id]` (~2 s) is timed."""
-    coll = srv.collection()
-    lat = []
-    for oid in ids[:5]:
-        t0 = time.perf_counter()
-        coll.get_objects(id=oid)
-        lat.append(time.perf_counter() - t0)
-    return {"get_id_p99_ms": max(lat) * 1000}
+def _timeout(coll: Collection, seconds: float) -> Collection:
+    """The same taxii2-client Collection, its requests abandoned after `seconds` (the
+    client has no timeout option; medallion can take far longer than a run can wait)."""
+    session = coll._conn.session
+    send = session.request
+    session.request = lambda *a, **k: send(*a, **{"timeout": seconds, **k})  # type: ignore[method-assign]
+    return coll
 
 
-def measure(srv: Running, n: int, repeat: int, slow: bool, salt: int) -> dict[str, float]:
+def measure_medallion(work: Path, n: int, wait: float) -> dict[str, float]:
+    """Each measure against a freshly started medallion (an abandoned request keeps it
+    busy), every request given at most `wait` seconds. A value of `inf` means no answer
+    within `wait` (latencies) or nothing completed (rates are then 0)."""
+    import requests
+
     ids = [indicator(i)["id"] for i in random.Random(1).sample(range(n), min(n, 2000))]
-    if slow:
-        return medallion_probe(srv, ids)
+    out: dict[str, float] = {"wait_s": wait}
+
+    def fresh() -> tuple[Running, Collection]:
+        srv = start_medallion(work, n)
+        return srv, _timeout(srv.collection(), wait)
+
+    def timed(call: Any) -> float:
+        t0 = time.perf_counter()
+        try:
+            call()
+        except requests.exceptions.Timeout:
+            return float("inf")
+        return time.perf_counter() - t0
+
+    srv, coll = fresh()
+    try:
+        got, t0 = 0, time.perf_counter()
+        try:
+            for env in as_pages(coll.get_objects, per_request=PAGE):
+                got += len(env.get("objects", []))
+                if time.perf_counter() - t0 > wait:
+                    break
+        except requests.exceptions.Timeout:
+            pass
+        out["paging_obj_s"] = got / (time.perf_counter() - t0)
+        out["paging_objects"] = got
+    finally:
+        srv.stop()
+    srv, coll = fresh()
+    try:
+        lat = [timed(lambda oid=oid: coll.get_objects(id=oid)) for oid in ids[:5]]
+        out["get_id_p99_ms"] = max(lat) * 1000
+    finally:
+        srv.stop()
+    srv, coll = fresh()
+    try:
+        out["get_type_p99_ms"] = timed(lambda: coll.get_objects(type="indicator", limit=10)) * 1000
+    finally:
+        srv.stop()
+    srv, coll = fresh()
+    try:
+        objs = [indicator(i, salt=7) for i in range(1000)]
+        took = timed(lambda: coll.add_objects({"objects": objs}, wait_for_completion=True,
+                                              poll_interval=0.05, timeout=int(wait)))
+        out["post_obj_s"] = 1000 / took
+    finally:
+        srv.stop()
+    srv, _ = fresh()
+    try:
+        out["readers16_req_s"], out["readers16_p99_ms"], errors = concurrent(
+            srv, ids, 16, 30.0, timeout=30.0)
+        out["readers16_errors"] = errors
+        out["readers16_wait_s"] = 30.0
+    finally:
+        srv.stop()
+    return out
+
+
+def measure(srv: Running, n: int, repeat: int, salt: int) -> dict[str, float]:
+    ids = [indicator(i)["id"] for i in random.Random(1).sample(range(n), min(n, 2000))]
     budget = 600.0
     runs: list[dict[str, float]] = []
     for r in range(repeat):
@@ -303,7 +377,9 @@ def measure(srv: Running, n: int, repeat: int, slow: bool, salt: int) -> dict[st
         row["paging_obj_s"] = paging(srv, budget)
         row["get_id_p99_ms"], row["get_type_p99_ms"] = filtered(srv, ids, 300, budget / 2)
         row["post_obj_s"] = posting(srv, 10, salt * 100 + r + 1, budget)
-        row["readers16_req_s"], row["readers16_p99_ms"] = concurrent(srv, ids, 16, 10.0)
+        row["readers16_req_s"], row["readers16_p99_ms"], errors = concurrent(
+            srv, ids, 16, 10.0)
+        assert errors == 0, f"{errors} requests failed"
         runs.append(row)
         print(f"    run {r + 1}: " + ", ".join(f"{k}={v:,.1f}" for k, v in row.items()),
               file=sys.stderr, flush=True)
@@ -315,10 +391,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="10000,1000000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-medallion", action="store_true")
+    ap.add_argument("--only-medallion", action="store_true")
+    ap.add_argument("--medallion-wait", type=float, default=300.0,
+                    help="seconds each medallion request may take before it counts as "
+                    "unanswered")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--report", nargs="+", metavar="JSON",
+                    help="only print the table of figures saved by earlier --json runs")
     ap.add_argument("--data", help="keep the loaded stores here between runs (default: a "
                     "temporary directory)")
     args = ap.parse_args(argv)
+    if args.report:
+        merged: dict[str, dict[str, float]] = {}
+        for f in args.report:
+            merged.update(json.loads(Path(f).read_text()))
+        print(report(merged, os.cpu_count() or 0))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="taxii-bench-") as tmp:
@@ -326,23 +414,53 @@ def main(argv: list[str] | None = None) -> None:
         data = Path(args.data) if args.data else work / "data"
         data.mkdir(parents=True, exist_ok=True)
         for n in sizes:
-            print(f"shieldwall, {n:,} indicators: loading", file=sys.stderr, flush=True)
-            srv, load = start_shieldwall(data, work, n)
-            try:
-                results[f"shieldwall@{n}"] = measure(srv, n, args.repeat, False, salt=n)
-                results[f"shieldwall@{n}"]["load_obj_s"] = load
-            finally:
-                srv.stop()
+            if not args.only_medallion:
+                print(f"shieldwall, {n:,} indicators", file=sys.stderr, flush=True)
+                srv, load = start_shieldwall(data, work, n)
+                try:
+                    results[f"shieldwall@{n}"] = measure(srv, n, args.repeat, salt=n)
+                finally:
+                    srv.stop()
+                if load:
+                    results[f"shieldwall@{n}"]["load_obj_s"] = load
             if n == 10_000 and not args.no_medallion:
                 print(f"medallion, {n:,} indicators", file=sys.stderr, flush=True)
-                med = start_medallion(work, n)
-                try:
-                    results[f"medallion@{n}"] = measure(med, n, 1, True, salt=7)
-                finally:
-                    med.stop()
+                results[f"medallion@{n}"] = measure_medallion(work, n, args.medallion_wait)
+                print(f"    {results[f'medallion@{n}']}", file=sys.stderr, flush=True)
     print(report(results, os.cpu_count() or 0))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def _cell(row: dict[str, float], key: str) -> str:
+    if key not in row:
+        return "-"
+    v, wait = row[key], row.get("wait_s", 0.0)
+    if key.startswith("readers16"):
+        wait = row.get("readers16_wait_s", wait)
+    if v == float("inf"):
+        return f"no answer in {wait:,.0f} s"
+    if key == "paging_obj_s" and row.get("paging_objects") == 0:
+        return f"no page in {wait:,.0f} s"
+    if key == "readers16_req_s" and row.get("readers16_errors"):
+        return f"{v:,.1f} ({row['readers16_errors']:,.0f} failed with HTTP errors)"
+    return f"{v:,.1f}"
+
+
+def _ratio(s: dict[str, float], m: dict[str, float], key: str, higher: bool) -> str:
+    if key not in s or key not in m or not s[key]:
+        return ""
+    wait = m.get("readers16_wait_s" if key.startswith("readers16") else "wait_s", 0.0)
+    mv, bound = m[key], ""
+    if mv == float("inf"):  # latency never answered: at least `wait`
+        mv, bound = wait * 1000, "> "
+    elif higher and not mv:  # nothing completed within `wait`
+        if key == "paging_obj_s" and wait:
+            mv, bound = PAGE / wait, "> "
+        else:
+            return ""
+    x = s[key] / mv if higher else mv / s[key]
+    return f"{bound}{x:,.0f}x"
 
 
 def report(results: dict[str, dict[str, float]], cpus: int) -> str:
@@ -354,19 +472,15 @@ def report(results: dict[str, dict[str, float]], cpus: int) -> str:
             ("readers16_p99_ms", "16 concurrent readers p99, ms", False)]
     cols = list(results)
     lines = ["| measure | " + " | ".join(cols) + " | Shieldwall / medallion at 10k |",
-             "|---|" + "---|" * (len(cols) + 1)]
+             "|---|" + "---:|" * (len(cols) + 1)]
+    s, m = results.get("shieldwall@10000"), results.get("medallion@10000")
     for key, label, higher in keys:
-        cells = [f"{results[c][key]:,.1f}" if key in results[c] else "-" for c in cols]
-        ratio = ""
-        s, m = results.get("shieldwall@10000"), results.get("medallion@10000")
-        if s and m and m.get(key) and s.get(key):
-            x = s[key] / m[key] if higher else m[key] / s[key]
-            ratio = f"{x:,.0f}x {'faster' if x >= 1 else 'slower'}"
+        cells = [_cell(results[c], key) for c in cols]
+        ratio = _ratio(s, m, key, higher) if s and m else ""
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
-    lines.append(f"\n{cpus} CPUs; medians of runs; medallion: match[id] only "
-                 "(see medallion_probe).")
+    lines.append(f"\n{cpus} CPUs; Shieldwall: medians of runs; medallion: one fresh server "
+                 "per measure, each request given the wait shown.")
     return "\n".join(lines)
-
 
 
 if __name__ == "__main__":
