@@ -8,6 +8,7 @@ what happened per file.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import re
@@ -169,7 +170,26 @@ def import_file(
             _custom_tlp_markings(store), flagger, batch_size)
     if parallel is None:
         parallel = path.stat().st_size >= _PARALLEL_MIN_BYTES
-    batches = _in_worker(args) if parallel else _batches(*args)
+    if not parallel:
+        return _write_batches(store, _batches(*args), report, source, progress)
+    # The writer too collects rarely while it runs (see _IMPORT_GC_THRESHOLDS).
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*_IMPORT_GC_THRESHOLDS)
+    try:
+        return _write_batches(store, _in_worker(args), report, source, progress)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def _write_batches(
+    store: Store,
+    batches: Iterable[_Batch],
+    report: FileReport,
+    source: str,
+    progress: Callable[[int], None] | None,
+) -> FileReport:
     for batch in batches:
         report.read += batch.read
         report.rejected.extend(batch.rejected)
@@ -207,7 +227,17 @@ def _in_worker(args: tuple[Any, ...]) -> Iterator[_Batch]:
         worker.join()
 
 
+# Collector thresholds while an import's worker runs: a full collection rescans every
+# live object about every 70,000 allocations, and a batch allocates ~15 objects per
+# STIX object; the worker freezes what it inherited and collects rarely instead,
+# 2 µs an object (of ~14) measured. Cycles are rare here, so memory stays bounded.
+_IMPORT_GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def _produce(queue: Any, args: tuple[Any, ...], parent: int) -> None:
+    gc.freeze()
+    gc.set_threshold(*_IMPORT_GC_THRESHOLDS)
+
     def put(item: tuple[str, Any]) -> None:
         while True:
             try:

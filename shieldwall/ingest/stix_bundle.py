@@ -87,9 +87,10 @@ def _stream(path: Path) -> Iterator[Item]:
         head = fh.peek(65536)[:65536] if hasattr(fh, "peek") else b""
         prefix = "objects.item" if first_json_char(head) == "{" else "item"
         where = "bundle" if prefix == "objects.item" else "array"
+        not_object = Rejected(where, "entry is not a JSON object")
         try:
             for obj in ijson.items(fh, prefix, use_float=True):
-                yield obj if isinstance(obj, dict) else Rejected(where, "entry is not a JSON object")
+                yield obj if isinstance(obj, dict) else not_object
         except ijson.JSONError as exc:
             raise ImportError_(f"{path}: malformed JSON: {exc}") from None
 

@@ -27,6 +27,8 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+from shieldwall.stix.timestamps import parse_ts
+
 # Located without importing stix2validator, whose import costs seconds at CLI start.
 _SCHEMA_ROOT = (
     Path(importlib.util.find_spec("stix2validator").origin).parent  # type: ignore[arg-type,union-attr]
@@ -107,13 +109,15 @@ def object_error(obj: Any) -> str | None:
         where = "/".join(str(p) for p in err.instance_path)
         return f"{where + ': ' if where else ''}{_short(err.message)}"
     created, modified = obj.get("created"), obj.get("modified")
-    if isinstance(created, str) and isinstance(modified, str):
-        from shieldwall.stix.timestamps import parse_ts
-
-        if parse_ts(modified) < parse_ts(created):
-            return "modified is earlier than created"
+    # Equal texts are the same instant (the common case: a first version): no parsing.
+    if isinstance(created, str) and isinstance(modified, str) and created != modified \
+            and parse_ts(modified) < parse_ts(created):
+        return "modified is earlier than created"
     if stix_type == "indicator" and obj.get("pattern_type") == "stix":
-        err = pattern_error(str(obj.get("pattern", "")))
+        pattern = obj.get("pattern", "")
+        if type(pattern) is str and _SIMPLE_PATTERN.match(pattern):
+            return None
+        err = pattern_error(str(pattern))
         if err:
             return f"pattern: {err}"
     return None
