@@ -74,6 +74,9 @@ class AttackCatalog:
     software_stix: dict[str, str]
     software_techniques: dict[str, frozenset[str]]
     revoked: dict[str, str]  # revoked T-/S-id -> its replacement
+    # software id -> technique id -> the `uses` relationship, with its citations, so an
+    # evaluation can drop what a held-out report says about the software too
+    software_uses: dict[str, dict[str, Use]] = field(default_factory=dict)
 
     def canonical_technique(self, tid: str) -> str | None:
         tid = tid.strip().upper()
@@ -138,6 +141,7 @@ def attack_catalog() -> AttackCatalog:
 
     revoked: dict[str, str] = {}
     sw_techniques: dict[str, set[str]] = {}
+    sw_uses: dict[str, dict[str, Use]] = {}
     attributed: dict[str, list[str]] = {}
     for r in rels:
         if r.get("revoked") or r.get("deprecated"):
@@ -158,6 +162,8 @@ def attack_catalog() -> AttackCatalog:
                     owner.techniques[tid] = _use(tid, r.get("description") or "")
                 elif src in sw_by_stix:
                     sw_techniques.setdefault(sw_by_stix[src], set()).add(tid)
+                    sw_uses.setdefault(sw_by_stix[src], {})[tid] = _use(
+                        tid, r.get("description") or "")
             elif dst in sw_by_stix and owner is not None:
                 sid = sw_by_stix[dst]
                 owner.software[sid] = _use(sid, r.get("description") or "")
@@ -174,7 +180,7 @@ def attack_catalog() -> AttackCatalog:
             revoked[old] = revoked[revoked[old]]
     return AttackCatalog(
         groups, campaigns, technique_names, technique_stix, software_names, software_stix,
-        {k: frozenset(v) for k, v in sw_techniques.items()}, revoked,
+        {k: frozenset(v) for k, v in sw_techniques.items()}, revoked, sw_uses,
     )
 
 

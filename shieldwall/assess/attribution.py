@@ -39,12 +39,21 @@ from shieldwall.stix.timestamps import format_ts, now_us
 CALIBRATION_PATH = Path(__file__).resolve().parents[1] / "data" / "assess" / \
     "attribution-calibration.json"
 
-# Feature weights inside a group's profile. A parent technique is implied by any of its
-# sub-techniques, but says less; techniques of a group's software are what the group
-# could do, not what it was seen doing. Chosen on the evaluation (bench/attribution_eval.py).
-PARENT_WEIGHT = 0.5
-SOFTWARE_TECHNIQUE_WEIGHT = 0.3
-SOFTWARE_WEIGHT = 2.0  # a named malware family is stronger evidence than one technique
+@dataclass(frozen=True)
+class Weights:
+    """Feature weights of the model: a parent technique is implied by any of its
+    sub-techniques but says less; techniques of a group's software are what the group
+    could do, not what it was seen doing; a named malware family in the query is stronger
+    evidence than one technique. The evaluation re-chooses them inside its cross-validation
+    (evaluation.nested_cv), so no reported figure grades weights picked on its own cases.
+    """
+
+    parent: float = 0.5
+    software_technique: float = 0.3
+    software: float = 2.0
+
+
+DEFAULT_WEIGHTS = Weights()
 
 # The tool will not name a candidate on less than this, whatever the score.
 MIN_EVIDENCE = 3
@@ -89,6 +98,7 @@ class ProfileSet:
 
     profiles: dict[str, Profile]
     idf: dict[str, float]
+    weights: Weights = DEFAULT_WEIGHTS
 
     @classmethod
     def build(
@@ -98,11 +108,15 @@ class ProfileSet:
         include_campaigns: bool = True,
         exclude: Exclude | None = None,
         technique_filter: Mapping[str, set[str]] | None = None,
+        exclude_software_use: Callable[[str, Use], bool] | None = None,
+        weights: Weights = DEFAULT_WEIGHTS,
     ) -> ProfileSet:
         """Profiles from ATT&CK groups plus the campaigns attributed to them.
 
         `technique_filter` keeps only the listed techniques of the listed groups (a
-        training split); `exclude` drops single relationships (a held-out report).
+        training split); `exclude` drops single relationships (a held-out report), and
+        `exclude_software_use` drops a software's own technique relationships (what the
+        held-out report says the malware does).
         """
         catalog = catalog or attack_catalog()
         raw: dict[str, dict[str, float]] = {}
@@ -134,14 +148,17 @@ class ProfileSet:
                 if key.startswith("T"):
                     _add(feats, key, 1.0)
                     if "." in key:
-                        _add(feats, parent_technique(key), PARENT_WEIGHT)
+                        _add(feats, parent_technique(key), weights.parent)
                 else:
                     _add(feats, key, 1.0)
-                    for tid in catalog.software_techniques.get(key, ()):
-                        _add(feats, tid, SOFTWARE_TECHNIQUE_WEIGHT)
+                    for tid, suse in catalog.software_uses.get(key, {}).items():
+                        if exclude_software_use is not None and exclude_software_use(
+                                key, suse):
+                            continue
+                        _add(feats, tid, weights.software_technique)
                         if "." in tid:
                             _add(feats, parent_technique(tid),
-                                 SOFTWARE_TECHNIQUE_WEIGHT * PARENT_WEIGHT)
+                                 weights.software_technique * weights.parent)
             if feats:
                 raw[gid] = feats
                 direct[gid] = seen
@@ -153,10 +170,10 @@ class ProfileSet:
         idf = {key: math.log((n + 1) / (d + 0.5)) for key, d in df.items()}
         profiles = {
             gid: Profile(gid, catalog.groups[gid].name, catalog.groups[gid].stix_id,
-                         direct[gid], feats)
+                         direct[gid], {k: w for k, w in feats.items() if w > 0})
             for gid, feats in raw.items()
         }
-        return cls(profiles, idf)
+        return cls(profiles, idf, weights)
 
 
 def _add(feats: dict[str, float], key: str, weight: float) -> None:
@@ -166,7 +183,8 @@ def _add(feats: dict[str, float], key: str, weight: float) -> None:
 
 @cache
 def default_profiles() -> ProfileSet:
-    return ProfileSet.build()
+    """All of ATT&CK, weighted as the shipped calibration says."""
+    return ProfileSet.build(weights=load_calibration().weights)
 
 
 # ---- ranking -----------------------------------------------------------------------------
@@ -208,15 +226,16 @@ class Assessment:
         return {"candidates": [c.as_json() for c in self.candidates], "verdict": self.verdict}
 
 
-def query_vector(evidence: Evidence, idf: Mapping[str, float]) -> dict[str, float]:
+def query_vector(evidence: Evidence, idf: Mapping[str, float],
+                 weights: Weights = DEFAULT_WEIGHTS) -> dict[str, float]:
     """The observation as a feature vector: each technique, its parent, each software."""
     feats: dict[str, float] = {}
     for tid in evidence.techniques:
         _add(feats, tid, 1.0)
         if "." in tid:
-            _add(feats, parent_technique(tid), PARENT_WEIGHT)
+            _add(feats, parent_technique(tid), weights.parent)
     for sid in evidence.software:
-        _add(feats, sid, SOFTWARE_WEIGHT)
+        _add(feats, sid, weights.software)
     return {k: w * idf[k] for k, w in feats.items() if k in idf}
 
 
@@ -228,7 +247,7 @@ def score_all(evidence: Evidence, profiles: ProfileSet) -> list[tuple[str, float
     tried discounting large profiles (cosine, and coverage x (median/size)^b): every
     variant lost accuracy on held-out campaigns (docs/benchmarks.md), so none is applied.
     """
-    q = query_vector(evidence, profiles.idf)
+    q = query_vector(evidence, profiles.idf, profiles.weights)
     total = sum(q.values())
     if total == 0:
         return []
@@ -243,13 +262,18 @@ def score_all(evidence: Evidence, profiles: ProfileSet) -> list[tuple[str, float
 
 @dataclass(frozen=True)
 class Calibration:
-    """Logistic map from a candidate's score and margin to P(candidate is the actor)."""
+    """Logistic map from a candidate's score and margin to P(candidate is the actor).
+
+    Ships with the feature weights the ranking uses, so that the probability is always
+    read off scores made the way it was fitted on.
+    """
 
     version: str
     coef: tuple[float, float, float, float]  # bias, score, margin, log(1+evidence)
     verdict_threshold: float = 0.5
     strong_threshold: float = 0.8
     note: str = ""
+    weights: Weights = DEFAULT_WEIGHTS
 
     def probability(self, score: float, margin: float, evidence: int) -> float:
         b, a1, a2, a3 = self.coef
@@ -270,9 +294,13 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
         # Uncalibrated fallback that never reaches the verdict threshold on its own.
         return Calibration("uncalibrated", (-3.0, 0.0, 0.0, 0.0), note="no calibration file")
     data = orjson.loads(path.read_bytes())
+    w = data.get("weights") or {}
+    weights = Weights(float(w.get("parent", DEFAULT_WEIGHTS.parent)),
+                      float(w.get("software_technique", DEFAULT_WEIGHTS.software_technique)),
+                      float(w.get("software", DEFAULT_WEIGHTS.software)))
     return Calibration(
         data["version"], tuple(data["coef"]), data.get("verdict_threshold", 0.5),
-        data.get("strong_threshold", 0.8), data.get("note", ""),
+        data.get("strong_threshold", 0.8), data.get("note", ""), weights,
     )
 
 

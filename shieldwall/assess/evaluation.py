@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 
 from shieldwall.assess.actors import AttackCatalog, Use, attack_catalog
 from shieldwall.assess.attribution import (
+    DEFAULT_WEIGHTS,
     Evidence,
     ProfileSet,
+    Weights,
     candidate_features,
     score_all,
 )
@@ -161,11 +163,19 @@ def all_cases(catalog: AttackCatalog | None = None) -> list[Case]:
             + report_cases(catalog) + split_cases(catalog))
 
 
-def profiles_for(case: Case, catalog: AttackCatalog) -> ProfileSet:
+def profiles_for(case: Case, catalog: AttackCatalog,
+                 weights: Weights = DEFAULT_WEIGHTS) -> ProfileSet:
+    """The profiles a case is ranked against, without anything its own sources said.
+
+    Besides the group's and campaign's relationships, the techniques ATT&CK records for
+    a *software* are dropped when they cite a held-out report: otherwise a group that
+    kept the malware (through another report) would get back, via the malware, the very
+    behaviour the held-out report documented.
+    """
     if case.protocol == "split":
         seed = case.profiles_key.split(":", 1)[1]
         keep, _ = split_training(catalog, seed)
-        return ProfileSet.build(catalog, technique_filter=keep)
+        return ProfileSet.build(catalog, technique_filter=keep, weights=weights)
     if case.exclude_campaign:
         cid = case.exclude_campaign
         c = catalog.campaigns[cid]
@@ -175,7 +185,11 @@ def profiles_for(case: Case, catalog: AttackCatalog) -> ProfileSet:
         def exclude(gid: str, kind: str, use: Use, origin: str) -> bool:
             return origin == cid or bool(use.citations & cites)
 
-        return ProfileSet.build(catalog, exclude=exclude)
+        def exclude_sw(sid: str, use: Use) -> bool:
+            return bool(use.citations & cites)
+
+        return ProfileSet.build(catalog, exclude=exclude, exclude_software_use=exclude_sw,
+                                weights=weights)
     report, target = case.exclude_report, case.exclude_group
 
     def exclude_report(gid: str, kind: str, use: Use, origin: str) -> bool:
@@ -185,17 +199,22 @@ def profiles_for(case: Case, catalog: AttackCatalog) -> ProfileSet:
             return use.truncated  # unknown source: may be the held-out report
         return use.citations <= {report}
 
-    return ProfileSet.build(catalog, exclude=exclude_report)
+    def exclude_sw(sid: str, use: Use) -> bool:
+        return report in use.citations
+
+    return ProfileSet.build(catalog, exclude=exclude_report, exclude_software_use=exclude_sw,
+                            weights=weights)
 
 
-def run(cases: Sequence[Case], catalog: AttackCatalog | None = None) -> list[Outcome]:
+def run(cases: Sequence[Case], catalog: AttackCatalog | None = None,
+        weights: Weights = DEFAULT_WEIGHTS) -> list[Outcome]:
     catalog = catalog or attack_catalog()
     cache: dict[str, ProfileSet] = {}
     out = []
     for case in cases:
         ps = cache.get(case.profiles_key)
         if ps is None:
-            ps = profiles_for(case, catalog)
+            ps = profiles_for(case, catalog, weights)
             if case.protocol == "split":
                 cache[case.profiles_key] = ps
         out.append(Outcome(case, score_all(case.evidence, ps)))
@@ -209,6 +228,63 @@ def summarise(outcomes: Iterable[Outcome]) -> dict[str, Metrics]:
         table.setdefault(o.case.protocol, Metrics()).add(rank)
         table.setdefault("all", Metrics()).add(rank)
     return table
+
+
+# ---- hyper-parameters chosen inside the cross-validation -----------------------------
+
+WEIGHT_GRID: tuple[Weights, ...] = tuple(
+    Weights(parent, software_technique, software)
+    for parent in (0.25, 0.5, 1.0)
+    for software_technique in (0.0, 0.3, 0.6)
+    for software in (1.0, 2.0, 4.0)
+)
+
+
+def _family(protocol: str) -> str:
+    return "campaign" if protocol.startswith("campaign") else protocol
+
+
+def choose_weights(by_weights: dict[Weights, list[Outcome]], train: Sequence[int]) -> Weights:
+    """The grid point with the best MRR on the training cases; the default wins ties."""
+    def mrr(w: Weights) -> float:
+        outs = by_weights[w]
+        return sum(1.0 / r for i in train if (r := outs[i].rank_of_truth())) / max(1, len(train))
+
+    best = DEFAULT_WEIGHTS
+    best_mrr = mrr(best)
+    for w in WEIGHT_GRID:
+        m = mrr(w)
+        if m > best_mrr + 1e-12:
+            best, best_mrr = w, m
+    return best
+
+
+def nested_cv(cases: Sequence[Case], catalog: AttackCatalog | None = None,
+              grid: Sequence[Weights] = WEIGHT_GRID) -> tuple[
+                  list[Outcome], dict[str, Weights], dict[Weights, list[Outcome]]]:
+    """Leave-one-group-out: each case is ranked with weights chosen without its group.
+
+    For every group, the weights are picked on the cases of the same protocol family
+    (campaign, report, split) whose answer shares no group with it, so neither the case
+    nor a sibling case of the same actor ever votes for the weights that grade it.
+    Returns the outcomes in case order, the weights chosen per held-out group, and the
+    outcomes of every case under every weighting (to choose the shipped weights from).
+    """
+    catalog = catalog or attack_catalog()
+    by_weights = {w: run(cases, catalog, w) for w in dict.fromkeys((DEFAULT_WEIGHTS, *grid))}
+    out: list[Outcome | None] = [None] * len(cases)
+    chosen: dict[str, Weights] = {}
+    for family in sorted({_family(c.protocol) for c in cases}):
+        idx = [i for i, c in enumerate(cases) if _family(c.protocol) == family]
+        for gid in sorted({min(cases[i].truth) for i in idx}):
+            test = [i for i in idx if min(cases[i].truth) == gid]
+            held = frozenset().union(*(cases[i].truth for i in test))
+            train = [i for i in idx if not cases[i].truth & held]
+            w = choose_weights(by_weights, train)
+            chosen[f"{family}:{gid}"] = w
+            for i in test:
+                out[i] = by_weights[w][i]
+    return [o for o in out if o is not None], chosen, by_weights
 
 
 # ---- calibration -------------------------------------------------------------------------
