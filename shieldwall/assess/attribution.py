@@ -8,10 +8,12 @@ into a calibrated probability fitted on held-out cases (`bench/attribution_eval.
 When that probability is low, or the evidence is thin, the answer is "no confident
 attribution": most incidents seen by a single member are exactly that.
 
-Model, chosen on the evaluation (docs/benchmarks.md): each group is a set of weighted
-features (its techniques, their parent techniques at half weight, the software it uses,
-and the techniques of that software at 0.3); the observation is a set of IDF-weighted
-features; the score is the share of the observation's weight the group explains.
+Model (docs/benchmarks.md): each group is a set of weighted features (its techniques,
+their parent techniques, the software it uses, and the techniques of that software);
+the observation is a set of IDF-weighted features; the score is the share of the
+observation's weight the group explains. The three feature weights ship in the
+calibration file, chosen on held-out ATT&CK campaigns; the benchmark re-chooses them
+inside a leave-one-group-out cross-validation so that its figures stay out of sample.
 """
 
 from __future__ import annotations
@@ -244,8 +246,11 @@ def score_all(evidence: Evidence, profiles: ProfileSet) -> list[tuple[str, float
 
     Coverage is the IDF-weighted share of the observed features found in the profile
     (partial credit for a parent technique or a technique of the group's software). We
-    tried discounting large profiles (cosine, and coverage x (median/size)^b): every
-    variant lost accuracy on held-out campaigns (docs/benchmarks.md), so none is applied.
+    tried discounting large profiles (cosine, coverage x (median/size)^b, query
+    likelihood with Jelinek-Mercer or Dirichlet smoothing), IDF powers, rare technique
+    pairs, and a learned combination: none beat plain coverage on held-out campaigns
+    (docs/benchmarks.md), because the groups ATT&CK attributes campaigns to are mostly
+    the large, well-documented ones.
     """
     q = query_vector(evidence, profiles.idf, profiles.weights)
     total = sum(q.values())

@@ -245,14 +245,15 @@ def _family(protocol: str) -> str:
 
 
 def choose_weights(by_weights: dict[Weights, list[Outcome]], train: Sequence[int]) -> Weights:
-    """The grid point with the best MRR on the training cases; the default wins ties."""
+    """The weighting with the best MRR on the training cases; the default wins ties,
+    then the first in grid order."""
     def mrr(w: Weights) -> float:
         outs = by_weights[w]
         return sum(1.0 / r for i in train if (r := outs[i].rank_of_truth())) / max(1, len(train))
 
     best = DEFAULT_WEIGHTS
     best_mrr = mrr(best)
-    for w in WEIGHT_GRID:
+    for w in by_weights:
         m = mrr(w)
         if m > best_mrr + 1e-12:
             best, best_mrr = w, m
