@@ -577,11 +577,11 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
         finally:
             ctx.ahead.invalidate()
         for d in result.details:
-            item = {"id": d.id, "version": d.version}
             if d.outcome == "rejected":
-                failures.append(item | {"message": d.reason})
+                failures.append({"id": d.id, "version": d.version, "message": d.reason})
             else:
-                successes.append(item | {"message": d.outcome.replace("_", " ")})
+                successes.append({"id": d.id, "version": d.version,
+                                  "message": _OUTCOMES.get(d.outcome, d.outcome)})
     record = {
         "id": str(uuid.uuid4()),
         "status": "complete",
@@ -596,6 +596,10 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
     }
     ctx.remember(member.name, record)
     return record
+
+
+_OUTCOMES = {"new": "new", "new_version": "new version", "history": "history",
+             "duplicate": "duplicate", "conflict": "conflict"}
 
 
 def _entry(obj: Any, message: str) -> dict[str, str]:
