@@ -81,12 +81,18 @@ class Generation:
             self._local += 1
 
     def current(self) -> Hashable:
-        if self._conn is not None:
-            with self._lock:
-                return self._local, self._conn.execute("PRAGMA data_version").fetchone()[0]
-        with self.store.engine.connect() as conn:
-            snap = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar()
-        return self._local, snap
+        """The generation now; when it cannot be read, a value equal to nothing, so
+        that no page built ahead is ever served on a guess."""
+        try:
+            if self._conn is not None:
+                with self._lock:
+                    return self._local, self._conn.execute("PRAGMA data_version").fetchone()[0]
+            with self.store.engine.connect() as conn:
+                snap = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar()
+            return self._local, snap
+        except Exception:  # the request itself still reads the store and reports errors
+            log.exception("cannot read the database generation; not reading ahead")
+            return object()
 
     def close(self) -> None:
         if self._conn is not None:

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from shieldwall.policy import Members
-from shieldwall.stix.markings import TLP
+from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
 from shieldwall.store import Provenance, Query, Store
 from shieldwall.taxii.app import Settings, create_app
 from shieldwall.taxii.media import TAXII_21
@@ -28,7 +28,7 @@ class Node:
     def __init__(self, store: Store, read_ahead_rows: int) -> None:
         reg = Members(store.engine)
         self.tokens = {m: reg.add(m, tier) for m, tier in
-                       (("ally", "ally"), ("partner", "partner"))}
+                       (("ally", "ally"), ("ally2", "ally"), ("partner", "partner"))}
         self.app = create_app(store, Settings(node_member="home-node", rate_limit=0,
                                               read_ahead_rows=read_ahead_rows))
         self.http = TestClient(self.app)
@@ -75,6 +75,29 @@ def node(store: Store) -> Iterator[tuple[Node, list[str], list[str]]]:
     yield n, everything, green
     n.http.close()
     n.ahead.close()
+
+
+def test_same_tier_members_do_not_share_pages_naming_one_of_them(
+    node: tuple[Node, list[str], list[str]], store: Store
+) -> None:
+    """Two allies: an AMBER+STRICT object naming only `ally` sits on the last page.
+    `ally2` replays the ally's cursor right after that page was built ahead for the ally."""
+    n, _, _ = node
+    strict = indicator("10.9.1.1", tlp=TLP.AMBER_STRICT, **{AUDIENCE_PROPERTY: ["ally"]})
+    store.put_many([strict], Provenance("home-node", "import"))
+    cursors: list[str | None] = [None]  # cursors[k] asks for page k
+    ids, nxt, _ = n.page("ally")
+    while strict["id"] not in ids:
+        cursors.append(nxt)
+        ids, nxt, _ = n.page("ally", nxt)
+    assert len(cursors) >= 2, "the object must not be on the first page"
+    n.page("ally", cursors[-2])  # the ally's page with the object is now built ahead
+    hits = n.ahead.hits
+    theirs, _, _ = n.page("ally2", cursors[-1])
+    assert strict["id"] not in theirs
+    assert n.ahead.hits == hits, "the ally's page was served to another ally"
+    mine, _, _ = n.page("ally", cursors[-1])
+    assert n.ahead.hits == hits + 1 and strict["id"] in mine
 
 
 def walk(n: Node, member: str) -> tuple[list[str], list[Any]]:
