@@ -11,9 +11,10 @@ are counted and shown in `peer list`, not retried forever. Peers are pushed to i
 parallel (a thread and a keep-alive client each), so the last of 31 peers does not wait
 for the other 30.
 
-`Federation.run` is the loop `shieldwall serve` runs: a full sync every `interval`
-seconds, and a push as soon as the store's newest `seq` moves (polled every 200 ms; one
-indexed max() read), so a sighting recorded by `hunt` reaches the peers within a second.
+`Federation.run` is the loop `shieldwall serve` runs: a push as soon as the store's newest
+`seq` moves (polled every 100 ms; one indexed max() read), so a sighting recorded by `hunt`
+reaches the peers within a second; and, in their own thread, full rounds that pull each
+peer every `interval` seconds (paced to at most `PULL_RATE` peers a second) and retry pushes.
 A node that only *received* something (its newest seq moved, but nothing of its own is
 new) answers with one indexed read and contacts no one.
 Failures back off exponentially with jitter, capped at a minute, so a peer that was down
@@ -22,6 +23,7 @@ for an hour is caught up within a minute of its return.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -29,7 +31,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,9 +63,13 @@ PULL_PAGE = int(os.environ.get("SHIELDWALL_SYNC_PAGE", "10000"))
 PUSH_PAGE = 5_000
 POST_BATCH = 2_000  # objects per POST (~1-2 MB), well under max_content_length
 SYNC_INTERVAL = float(os.environ.get("SHIELDWALL_SYNC_INTERVAL", "5"))
-POLL = 0.2
+POLL = 0.1  # one indexed max(seq) read: ~0.2 ms of CPU
 MAX_BACKOFF = 60.0
 COLLECTIONS_TTL = 60.0
+PUSH_WORKERS = 32
+PULL_WORKERS = 8
+STATE_EVERY = 10.0  # seconds between writes of an unchanged peer state
+PULL_RATE = 1.0  # peers pulled per second at most by the background rounds
 PERSIST_EVERY = 30.0  # seconds between writes of a push cursor that moved past others' objects
 
 # Where pushed objects go on the peer: what members send back to the "sightings" collection,
@@ -93,11 +99,17 @@ class Federation:
         self._cfg_mtime = 0.0
         self._clients: dict[str, tuple[str, str, TaxiiClient]] = {}
         self._targets: dict[str, tuple[float, dict[str, bool]]] = {}
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        # Pull and push of one peer run apart (a long pull must not hold back a sighting).
+        self._pull_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._push_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._state_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._backoff: dict[str, tuple[int, float]] = {}
         self._push_cursor: dict[str, int] = {}
         self._persisted: dict[str, float] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._stated: dict[str, float] = {}
+        self._members: tuple[float, frozenset[str]] = (-1e9, frozenset())
+        self._round: dict[str, Future[SyncResult]] = {}
+        self._pools: dict[bool, ThreadPoolExecutor] = {}  # by "rounds that pull"
         self._guard = threading.Lock()
 
     # ---- configuration -----------------------------------------------------------------
@@ -134,8 +146,8 @@ class Federation:
             for _, _, c in self._clients.values():
                 c.close()
             self._clients.clear()
-        if self._pool:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def newest_seq(self) -> int:
         with self.store.engine.connect() as conn:
@@ -146,7 +158,11 @@ class Federation:
     def arrival(self, peer: PeerConfig) -> Arrival:
         """The rules this node holds `peer`'s deliveries to (see `rules.Arrival`)."""
         cfg = self.config
-        known = {cfg.member, *(p.name for p in cfg.peers), *Members(self.store.engine).names()}
+        at, registered = self._members
+        if time.monotonic() - at > STATE_EVERY:
+            registered = Members(self.store.engine).names()
+            self._members = (time.monotonic(), registered)
+        known = {cfg.member, *(p.name for p in cfg.peers), *registered}
         return Arrival.of(cfg.member, cfg.tier, peer, known)
 
     def pull(self, peer: PeerConfig) -> PullResult:
@@ -168,9 +184,12 @@ class Federation:
 
     # ---- push ----------------------------------------------------------------------------
 
-    def _writable(self, peer: PeerConfig, client: TaxiiClient) -> dict[str, bool]:
+    def _writable(self, peer: PeerConfig, client: TaxiiClient, ttl: float = COLLECTIONS_TTL
+                  ) -> dict[str, bool]:
+        """The peer's collections we may write to; full rounds refresh them at half the
+        TTL so that a push on record rarely waits for the GET."""
         at, targets = self._targets.get(peer.name, (0.0, {}))
-        if time.monotonic() - at > COLLECTIONS_TTL:
+        if time.monotonic() - at > ttl:
             targets = {str(c.get("alias") or c["id"]): bool(c.get("can_write"))
                        for c in client.collections()}
             self._targets[peer.name] = (time.monotonic(), targets)
@@ -265,33 +284,36 @@ class Federation:
     def sync_peer(self, peer: PeerConfig, *, pull: bool = True, push: bool = True,
                   retries: int = 0) -> SyncResult:
         result = SyncResult(peer.name)
-        with self._locks[peer.name]:
-            for attempt in range(retries + 1):
-                result.error = ""
-                try:
-                    if pull:
+        for attempt in range(retries + 1):
+            result.error = ""
+            try:
+                if pull:
+                    with self._pull_locks[peer.name]:
                         got = self.pull(peer)
-                        result.pulled += got.stored
-                        result.rejected += got.rejected
-                        result.rejection = got.last_rejection or result.rejection
-                    if push:
+                        self._writable(peer, self.client(peer), COLLECTIONS_TTL / 2)
+                    result.pulled += got.stored
+                    result.rejected += got.rejected
+                    result.rejection = got.last_rejection or result.rejection
+                if push:
+                    with self._push_locks[peer.name]:
                         sent, refused, why = self.push(peer)
-                        result.pushed += sent
-                        result.refused += refused
-                        if why:
-                            self._note_refusal(peer, why)
-                    break
-                except Exception as exc:
-                    result.error = str(exc) or type(exc).__name__
-                    if attempt < retries:
-                        time.sleep(_backoff(attempt))
-            self._record(peer, result, quiet=not pull)
+                    result.pushed += sent
+                    result.refused += refused
+                    if why:
+                        self._note_refusal(peer, why)
+                break
+            except Exception as exc:
+                result.error = str(exc) or type(exc).__name__
+                if attempt < retries:
+                    time.sleep(_backoff(attempt))
+        self._record(peer, result, quiet=not pull)
         return result
 
     def _note_refusal(self, peer: PeerConfig, why: str) -> None:
-        state = load_state(self.store, peer.name)
-        state.last_refusal = why[:300]
-        save_state(self.store, peer.name, state)
+        with self._state_locks[peer.name]:
+            state = load_state(self.store, peer.name)
+            state.last_refusal = why[:300]
+            save_state(self.store, peer.name, state)
 
     def _record(self, peer: PeerConfig, result: SyncResult, quiet: bool) -> None:
         now = now_us()
@@ -306,22 +328,28 @@ class Federation:
                 log.info(orjson.dumps({"event": "synced", "peer": peer.name,
                                        "pulled": result.pulled,
                                        "pushed": result.pushed}).decode())
-        # A push-on-record round with nothing to say writes nothing.
-        if quiet and not (result.error or result.pushed or result.refused):
+        # A round with nothing to say writes nothing (a pull round only every
+        # STATE_EVERY seconds, to keep 'last success' in `peer list` fresh).
+        idle = not (result.error or result.pulled or result.pushed or result.refused
+                    or result.rejected)
+        if idle and (quiet or time.monotonic() - self._stated.get(peer.name, -1e9)
+                     < STATE_EVERY):
             return
-        state: PeerState = load_state(self.store, peer.name)
-        state.last_attempt_us = now
-        if result.error:
-            state.last_error, state.last_error_us = result.error[:500], now
-        else:
-            state.last_success_us = now
-        state.pulled += result.pulled
-        state.pushed += result.pushed
-        state.refused += result.refused
-        state.rejected += result.rejected
-        if result.rejection:
-            state.last_rejection = result.rejection
-        save_state(self.store, peer.name, state)
+        self._stated[peer.name] = time.monotonic()
+        with self._state_locks[peer.name]:
+            state: PeerState = load_state(self.store, peer.name)
+            state.last_attempt_us = now
+            if result.error:
+                state.last_error, state.last_error_us = result.error[:500], now
+            else:
+                state.last_success_us = now
+            state.pulled += result.pulled
+            state.pushed += result.pushed
+            state.refused += result.refused
+            state.rejected += result.rejected
+            if result.rejection:
+                state.last_rejection = result.rejection
+            save_state(self.store, peer.name, state)
 
     def due(self, peer: PeerConfig) -> bool:
         _, at = self._backoff.get(peer.name, (0, 0.0))
@@ -337,13 +365,22 @@ class Federation:
             return []
         if len(peers) == 1:
             return [self.sync_peer(peers[0], pull=pull, push=push, retries=retries)]
-        if self._pool is None:
-            # One thread per peer up to 32: a push is mostly waiting on the peer, so the
-            # 31 POSTs of a 32-node alliance go out together, each on its keep-alive client.
-            self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="federation")
-        futures = [self._pool.submit(self.sync_peer, p, pull=pull, push=push, retries=retries)
+        pool = self._pool(pull)
+        futures = [pool.submit(self.sync_peer, p, pull=pull, push=push, retries=retries)
                    for p in peers]
         return [f.result() for f in futures]
+
+    def _pool(self, pull: bool) -> ThreadPoolExecutor:
+        """Pushes: one thread per peer up to 32; a push mostly waits on the peer, so the
+        31 POSTs of a 32-node alliance go out together, each on its keep-alive client.
+        Pulls: 8 at a time, the safety net, kept from crowding the machine."""
+        with self._guard:
+            pool = self._pools.get(pull)
+            if pool is None:
+                pool = self._pools[pull] = ThreadPoolExecutor(
+                    max_workers=PULL_WORKERS if pull else PUSH_WORKERS,
+                    thread_name_prefix="federation-pull" if pull else "federation-push")
+            return pool
 
     def _push_due(self, peers: list[PeerConfig]) -> bool:
         """Has this node recorded anything of its own since the slowest peer's cursor?
@@ -362,23 +399,81 @@ class Federation:
 
     def run(self, stop: threading.Event, interval: float = SYNC_INTERVAL,
             poll: float = POLL) -> None:
-        last_full = 0.0
+        """Push on record here; full rounds (pull, then push what failed) in their own
+        thread, so a sighting never waits for a round of 31 pulls to finish."""
+        rounds = threading.Thread(target=self._rounds, args=(stop, interval), daemon=True,
+                                  name="federation-rounds")
+        rounds.start()
         last_seq = -1
+        watch = _SeqWatch(self.store)
         while not stop.is_set():
             try:
-                seq = self.newest_seq()
-                if time.monotonic() - last_full >= interval:
-                    last_full = time.monotonic()
-                    last_seq = seq
-                    self.sync_all(only_due=True)
-                elif seq != last_seq:  # something was recorded: push it now
+                seq = watch.newest()
+                if seq != last_seq:  # something was recorded: push it now
                     last_seq = seq
                     self.sync_all(pull=False, only_due=True)
             except Exception as exc:  # the loop must outlive a bad config edit
-                log.warning(orjson.dumps({"event": "federation_error",
-                                          "error": str(exc)[:300]}).decode())
+                _loop_error(exc)
             stop.wait(poll)
+        rounds.join(timeout=5)
+        watch.close()
         self.close()
+
+    def _rounds(self, stop: threading.Event, interval: float) -> None:
+        """Each due peer in turn, every `interval` seconds, but no more than `PULL_RATE`
+        a second: at 32 nodes, pulling all 31 peers every 5 s cost 1.3 of 2 cores in
+        idle rounds alone (measured), starving the pushes a sighting travels by."""
+        while not stop.is_set():
+            try:
+                peers = [p for p in self.peers() if self.due(p)]
+            except Exception as exc:
+                _loop_error(exc)
+                peers = []
+            gap = max(interval / max(len(peers), 1), 1 / PULL_RATE)
+            for p in peers:
+                running = self._round.get(p.name)
+                if running is None or running.done():
+                    self._round[p.name] = self._pool(pull=True).submit(self.sync_peer, p)
+                if stop.wait(gap):
+                    return
+            if not peers:
+                stop.wait(interval)
+
+
+class _SeqWatch:
+    """The store's newest seq, read on one driver connection the loop keeps: 0.16 ms of
+    CPU a poll against 0.75 ms through a pooled SQLAlchemy connection (measured at 10
+    polls a second), which at 32 nodes was 0.25 of the machine's 2 cores."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn: Any = None
+
+    def newest(self) -> int:
+        try:
+            if self.conn is None:
+                self.conn = self.store.engine.raw_connection()
+            cur = self.conn.cursor()
+            try:
+                cur.execute("SELECT max(seq) FROM objects")
+                value = cur.fetchone()[0]
+            finally:
+                cur.close()
+            self.conn.rollback()  # end the read: a held snapshot would never see new rows
+            return int(value or 0)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
+
+
+def _loop_error(exc: Exception) -> None:
+    log.warning(orjson.dumps({"event": "federation_error", "error": str(exc)[:300]}).decode())
 
 
 def _backoff(attempt: int) -> float:
