@@ -19,6 +19,7 @@ import argparse
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 from collections import Counter
@@ -205,7 +206,9 @@ def main() -> None:
     # teach the model that no margin ever means anything.
     realistic = [o for o in nested if o.case.protocol.startswith("campaign")]
     report = cross_fitted(realistic)
-    choices = Counter(chosen.values()).most_common(3)
+    choices = {fam: Counter(w for key, w in chosen.items() if key.startswith(fam + ":"))
+               .most_common(2) for fam in ("campaign", "report", "split")}
+    overlap = campaign_overlap(cases, catalog)
     fixed_lines, nested_lines = table(summarise(fixed)), table(summarise(nested))
     calib = calibration_lines(report)
     fails = failures(nested)
@@ -213,8 +216,11 @@ def main() -> None:
     print("shipped weights", asdict(shipped), *fixed_lines, sep="\n")
     print("nested leave-one-group-out", *nested_lines, sep="\n")
     print("learned combination, leave-one-group-out", *learned_lines, sep="\n")
-    print("weights chosen per held-out group:",
-          ", ".join(f"{asdict(w)} x{n}" for w, n in choices))
+    for fam, top in choices.items():
+        print(f"weights chosen per held-out group, {fam}:",
+              ", ".join(f"{asdict(w)} x{n}" for w, n in top))
+    print(f"campaign techniques still in the attributed group's profile: median "
+          f"{overlap:.0%}")
     print(*calib, sep="\n")
     print("campaign+software failures (nested):", *fails, sep="\n  ")
     print(f"{len(cases)} cases x {len(WEIGHT_GRID)} weightings in {elapsed:.1f} s, "
@@ -246,11 +252,39 @@ def main() -> None:
     if args.section_out:
         args.section_out.write_text(section(Results(
             shipped, new_weights, fixed_lines, nested_lines, summarise(nested), learned_lines,
-            choices, calib, fails, len(cases), elapsed, load[0])))
+            choices, overlap, software_effect(nested), calib, fails, len(cases), elapsed, load[0])))
         print(f"wrote {args.section_out}")
 
 
-def honest_reading(nested: dict[str, Metrics]) -> list[str]:
+def campaign_overlap(cases: list[Case], catalog: AttackCatalog) -> float:
+    """Median share of a campaign's techniques its group's held-out profile still has."""
+    shares = []
+    for case in cases:
+        if case.protocol != "campaign":
+            continue
+        ps = profiles_for(case, catalog)
+        kept = set().union(*(ps.profiles[g].direct for g in case.truth if g in ps.profiles))
+        shares.append(sum(t in kept for t in case.evidence.techniques)
+                      / len(case.evidence.techniques))
+    return statistics.median(shares) if shares else 0.0
+
+
+def software_effect(outcomes: list[Outcome]) -> tuple[list[str], list[str]]:
+    """Campaigns whose group reached, or lost, first place when software was added."""
+    first: dict[str, dict[str, bool]] = {}
+    for o in outcomes:
+        if o.case.protocol.startswith("campaign"):
+            first.setdefault(o.case.exclude_campaign, {})[o.case.protocol] = (
+                o.rank_of_truth() == 1)
+    gained = [c for c, r in sorted(first.items())
+              if r.get("campaign+software") and not r.get("campaign")]
+    lost = [c for c, r in sorted(first.items())
+            if r.get("campaign") and not r.get("campaign+software")]
+    return gained, lost
+
+
+def honest_reading(nested: dict[str, Metrics], overlap: float,
+                   gained: list[str], lost: list[str]) -> list[str]:
     cs, c = nested["campaign+software"], nested["campaign"]
     best = max(cs.rate(1), c.rate(1))
     verdict = ("We beat it on" if best > 0.61 else "We do not beat it:")
@@ -260,20 +294,21 @@ def honest_reading(nested: dict[str, Metrics]) -> list[str]:
         f"is campaign+software at {cs.rate(1):.1%} top-1 / {cs.rate(3):.1%} top-3 "
         f"({cs.n} cases), campaign alone {c.rate(1):.1%} / {c.rate(3):.1%} ({c.n} cases). "
         "The samples are small: one case is 4.8 points. Only 24 ATT&CK campaigns carry an "
-        "attributed group, 21 with at least three techniques, and in most the attributed "
-        "group's remaining profile holds only about half of the campaign's techniques, while "
-        "the campaign's own malware is usually unknown to every other group once the "
-        "campaign's reports are held out (SUNBURST, Operation Ghost's implants, the 3CX "
-        "backdoor), so software rarely breaks the tie; it decides the cases where it is "
-        "shared and rare (C0028, C0039, C0040, C0056).",
+        f"attributed group, {c.n} with at least three techniques; the attributed group's "
+        f"remaining profile holds a median {overlap:.0%} of the campaign's techniques, and "
+        "the campaign's own malware is usually linked to no group at all once the "
+        "campaign's reports are held out (SUNBURST and the rest of the SolarWinds tooling, "
+        "Operation Ghost's implants), so software rarely breaks the tie; adding it moved the answer to "
+        f"first place in {', '.join(gained) or 'no case'} and out of it in "
+        f"{', '.join(lost) or 'no case'}.",
         "Report and split stay near chance (1/172 ≈ 0.6% top-1 by luck), and that is a "
         "property of ATT&CK as a profile source: it records one relationship per (group, "
         "technique), usually citing the first report, so a technique held out with its "
         "report is nearly always absent from the group's remaining profile. Technique "
         "matching can only recognise reused behaviour; what a new report adds is invisible "
-        "to it. Large, well-documented groups (APT28, APT29, Sandworm Team, Lazarus Group, "
-        "Volt Typhoon) absorb most false top-1s, yet ATT&CK attributes its campaigns mostly "
-        "to such groups, so every size discount lost on campaigns.",
+        "to it. The wrong first candidates (list below) are mostly large, well-documented "
+        "groups, yet ATT&CK attributes its campaigns mostly to such groups, so every size "
+        "discount we tried lost on campaigns.",
         "Tried and not kept (exploratory runs on the same cases with the earlier weights, "
         "so these are at best optimistic): query likelihood with Jelinek-Mercer smoothing "
         "(λ 0.1: campaign 19.0%, campaign+software 38.1%, report 5.7% top-1) or Dirichlet "
@@ -295,7 +330,9 @@ class Results:
     nested_lines: list[str]
     nested: dict[str, Metrics]
     learned_lines: list[str]
-    choices: list[tuple[attribution.Weights, int]]
+    choices: dict[str, list[tuple[attribution.Weights, int]]]
+    overlap: float
+    software_effect: tuple[list[str], list[str]]
     calib: list[str]
     fails: list[str]
     n: int
@@ -337,9 +374,11 @@ def section(r: Results) -> str:
         "",
         *nested_lines,
         "",
-        "Weights most often chosen: " + "; ".join(
-            f"parent {c.parent}, software techniques {c.software_technique}, query software "
-            f"{c.software} ({k}×)" for c, k in choices) + ".",
+        "Weights chosen per held-out group: " + "; ".join(
+            f"{fam}: " + ", ".join(
+                f"parent {c.parent} / software techniques {c.software_technique} / query "
+                f"software {c.software} ({k}×)" for c, k in top)
+            for fam, top in choices.items()) + ".",
         "",
         f"For comparison, the weights shipped before this run (parent {w['parent']}, software "
         f"techniques {w['software_technique']}, query software {w['software']}), which were "
@@ -354,6 +393,12 @@ def section(r: Results) -> str:
         "",
         *learned_lines,
         "",
+        "Before this evaluation was nested, the docs reported 23.8% (campaign) and 42.9% "
+        "(campaign+software) top-1 with weights 0.5 / 0.3 / 2.0 picked on these same cases, "
+        "and the held-out campaign's reports could still reach the group through the "
+        "technique relationships of its software; the headline table above is the honest "
+        "replacement for those figures.",
+        "",
         f"Shipped now: weights chosen by the same rule on all 42 campaign cases (parent "
         f"{new_weights.parent}, software techniques {new_weights.software_technique}, query "
         f"software {new_weights.software}) and the confidence calibration fitted on them.",
@@ -362,7 +407,7 @@ def section(r: Results) -> str:
         "it that no margin means anything), on the nested outcomes above.",
         *calib,
         "",
-        *honest_reading(nested),
+        *honest_reading(nested, r.overlap, *r.software_effect),
         "",
         "Campaign+software cases where the attributed group was not ranked first (nested):",
         "",
