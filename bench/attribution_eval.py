@@ -298,8 +298,8 @@ def honest_reading(nested: dict[str, Metrics], overlap: float,
         f"remaining profile holds a median {overlap:.0%} of the campaign's techniques, and "
         "the campaign's own malware is usually linked to no group at all once the "
         "campaign's reports are held out (SUNBURST and the rest of the SolarWinds tooling, "
-        "Operation Ghost's implants), so software rarely breaks the tie; adding it moved the answer to "
-        f"first place in {', '.join(gained) or 'no case'} and out of it in "
+        "Operation Ghost's implants), so software rarely breaks the tie; adding it moved "
+        f"the answer to first place in {', '.join(gained) or 'no case'} and out of it in "
         f"{', '.join(lost) or 'no case'}.",
         "Report and split stay near chance (1/172 ≈ 0.6% top-1 by luck), and that is a "
         "property of ATT&CK as a profile source: it records one relationship per (group, "
