@@ -187,18 +187,23 @@ class _Column:
         """The values of an address column that are not addresses (host names), as a column
         of their own whose `parents` lead back to the rows. Address-only columns (the usual
         Zeek conn log) cost one pass over the IPv4 positions and a colon search."""
+        if self._hosts is None and len(self.ipv4()[0]) == len(self.flat) - self.flat.null_count:
+            self._hosts = self._subset(np.zeros(0, np.int64))  # all IPv4: the usual case
         if self._hosts is None:
             keep = pc.fill_null(pc.invert(pc.match_substring(self.flat, ":")), False)
             mask = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
             mask[self.ipv4()[0]] = False
-            pos = np.flatnonzero(mask)
-            sub = _Column.__new__(_Column)
-            sub.flat = self.flat.take(pa.array(pos))
-            sub.is_string = self.is_string
-            sub.parents = self.parents[pos] if self.parents is not None else pos
-            sub._ip4 = sub._ip6 = sub._enc = sub._hosts = None
-            self._hosts = sub
+            self._hosts = self._subset(np.flatnonzero(mask))
         return self._hosts
+
+    def _subset(self, pos: Any) -> _Column:
+        """The values at `pos` as a column whose `parents` lead back to the rows."""
+        sub = _Column.__new__(_Column)
+        sub.flat = self.flat.take(pa.array(pos, pa.int64()))
+        sub.is_string = self.is_string
+        sub.parents = self.parents[pos] if self.parents is not None else pos
+        sub._ip4 = sub._ip6 = sub._enc = sub._hosts = None
+        return sub
 
     def encoded(self) -> tuple[pa.Array, Any]:
         if self._enc is None:

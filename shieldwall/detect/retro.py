@@ -98,6 +98,7 @@ def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table
     sfx: dict[str, list[Any]] = {"col": [], "suffix": [], "labels": [], "slot": [], "atom": []}
     cidr: dict[str, list[Any]] = {"col": [], "bits": [], "net": [], "slot": [], "atom": []}
     rx: dict[str, list[Any]] = {"col": [], "regex": [], "slot": [], "atom": []}
+
     def put(table: dict[str, list[Any]], *row: Any) -> None:
         for key, x in zip(table, row, strict=True):
             table[key].append(x)
