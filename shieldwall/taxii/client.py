@@ -55,6 +55,7 @@ class TaxiiClient:
     """One peer's API root. `base_url` is the server's root (`http://host:port`)."""
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self.token = token
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/taxii2"):
             self.base_url = self.base_url[: -len("/taxii2")]
