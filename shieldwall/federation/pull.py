@@ -7,9 +7,10 @@ crash between the two re-fetches one page, which the store finds as duplicates
 
 Two stages overlap: a fetch thread GETs page N+1, parses it and prepares its rows
 (canonical JSON, TLP, the arrival rules that need no database) while this thread looks
-up what the store already holds for page N and writes it. Measured on 100,000
-indicators, a page of 10,000 costs ~100 ms to serve, ~90 ms to parse, ~50 ms to
-prepare and ~190 ms to write, so the write is the floor.
+up what the store already holds for page N and writes it; past two full pages a worker
+process does the fetching (see `_prefetched`). Measured on a 1,000,000-indicator backlog
+(dev run, load ~5): 30,000 objects/s, of which the store's `put_prepared` is 22 s of
+33 s, so the write is the floor.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
@@ -35,8 +36,8 @@ FEED = "identity--0f0e0d0c-0b0a-4909-8807-060504030201"  # a feed outside the al
 
 
 class HostilePeer:
-    """A TAXII 2.1 root that serves `objects` from its 'alliance' collection and has no
-    writable collection (it only delivers)."""
+    """A TAXII 2.1 root that serves `objects` from its 'alliance' collection (paged by
+    `limit`, `next` an offset) and has no writable collection (it only delivers)."""
 
     def __init__(self, objects: list[dict[str, Any]]) -> None:
         self.objects = objects
@@ -45,7 +46,12 @@ class HostilePeer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path.startswith("/api/collections/alliance/objects/"):
-                    body = {"more": False, "objects": peer.objects}
+                    q = parse_qs(urlsplit(self.path).query)
+                    start = int(q.get("next", ["0"])[0])
+                    end = start + int(q.get("limit", [str(len(peer.objects))])[0])
+                    more = end < len(peer.objects)
+                    body = {"more": more, "objects": peer.objects[start:end],
+                            **({"next": str(end)} if more else {})}
                     headers = {"X-TAXII-Date-Added-Last": "2024-06-01T00:00:00.000000Z"}
                 elif self.path.startswith("/api/collections/"):
                     body, headers = {"collections": []}, {}
@@ -228,6 +234,31 @@ def test_pushing_forged_claims_is_refused_by_the_receiving_server(tmp_path: Path
         assert south.ids() == {fine["id"]}
     finally:
         south.stop()
+
+
+def test_forgeries_deep_in_a_backlog_are_refused_by_the_pull_worker(victim: NodeHome) -> None:
+    """Past two full pages a worker process judges the pages: the same rules hold there,
+    and every honest object is stored exactly once."""
+    honest = [indicator(f"198.51.100.{i}", created_by_ref=MALLORY) for i in range(40)]
+    forged = [indicator(f"192.0.2.{i}", created_by_ref=NORTH) for i in range(5)]
+    mallory = HostilePeer([*honest, *forged])  # the forgeries on the last pages
+    try:
+        _peer(victim, "mallory", mallory.url)
+        res = subprocess.run([SHIELDWALL, "sync", "--home", str(victim.home)],
+                             env=os.environ | {"SHIELDWALL_SYNC_PAGE": "4"},
+                             capture_output=True, text=True, timeout=120, check=True)
+        assert "mallory" in res.stdout
+        held = _held(victim)
+        assert held == {o["id"]: [("mallory", o["modified"])] for o in honest}
+        s = victim.store()
+        try:
+            state = load_state(s, "mallory")
+        finally:
+            s.close()
+        assert (state.pulled, state.rejected) == (len(honest), len(forged))
+        assert "not a trusted relay" in state.last_rejection
+    finally:
+        mallory.close()
 
 
 # ---- the rule itself, object by object ---------------------------------------------------
