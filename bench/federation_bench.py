@@ -6,15 +6,17 @@ records one sighting in node 0's store (as `hunt` does) and times until the last
 other nodes stored it (its `date_added`; all nodes share the machine's clock). Push on
 record: each serve polls its newest seq every 100 ms.
 
-Throughput: node A holds a backlog of N indicators; node B pulls it once through
-`Federation.pull` (pages of 10,000, prefetching the next page while storing one).
+Throughput: node A holds a backlog of N indicators (written to its store directly, not
+timed); node B pulls it once through `Federation.pull` (pages of 10,000; past two pages a
+worker process fetches and judges while B's store writes).
 
-    .venv/bin/python -m bench.federation_bench --nodes 3 32 --samples 20 --backlog 200000
+    .venv/bin/python -m bench.federation_bench --nodes 3 32 --samples 12 --backlog 1000000
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -152,6 +154,10 @@ def throughput(backlog: int) -> tuple[float, float]:
                 p.wait(30)
 
 
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", type=int, nargs="*", default=[3, 32])
@@ -162,12 +168,12 @@ def main() -> None:
         lat = sorted(propagation(n, a.samples))
         p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
         print(f"propagation to all of {n - 1} other nodes ({n} nodes, {len(lat)} samples): "
-              f"median {statistics.median(lat) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms",
-              flush=True)
+              f"median {statistics.median(lat) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms "
+              f"(load average {_load()})", flush=True)
     if a.backlog:
         rate, fill = throughput(a.backlog)
         print(f"pull throughput, {a.backlog:,} objects between two nodes: {rate:,.0f} objects/s "
-              f"(backlog written in {fill:.1f}s)", flush=True)
+              f"(backlog written in {fill:.1f}s; load average {_load()})", flush=True)
 
 
 if __name__ == "__main__":

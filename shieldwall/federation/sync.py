@@ -421,8 +421,9 @@ class Federation:
 
     def _rounds(self, stop: threading.Event, interval: float) -> None:
         """Each due peer in turn, every `interval` seconds, but no more than `PULL_RATE`
-        a second: at 32 nodes, pulling all 31 peers every 5 s cost 1.3 of 2 cores in
-        idle rounds alone (measured), starving the pushes a sighting travels by."""
+        a second: at 32 nodes, pulling all 31 peers every 5 s is ~200 pulls a second on
+        the machine at ~2.6 ms of CPU each (client and server, measured), half of two
+        cores taken from the pushes a sighting travels by."""
         while not stop.is_set():
             try:
                 peers = [p for p in self.peers() if self.due(p)]
