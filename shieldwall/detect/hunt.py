@@ -66,6 +66,8 @@ class Hunter:
         by_row: dict[tuple[int, int], list[Candidate]] = defaultdict(list)
         for c in cands:
             by_row[(c.row, id(c.indicator))].append(c)
+        if obs.originals is None:
+            obs.prefetch(sorted({row for row, _ in by_row}))
         od_cache: dict[int, dict[str, Any]] = {}
 
         def observed(row: int) -> dict[str, Any]:

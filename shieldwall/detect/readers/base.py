@@ -93,14 +93,24 @@ class Observations:
     kind: str
     # Readers of STIX input keep the original observed-data objects, one per row.
     originals: list[dict[str, Any]] | None = None
+    _rows: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return self.table.num_rows
 
+    def prefetch(self, rows: list[int]) -> None:
+        """Convert the rows that will be needed in one Arrow call (a hunt's candidate rows):
+        ~3 us a row instead of ~25 us for a slice per row."""
+        rows = [r for r in rows if r not in self._rows]
+        if rows:
+            taken = self.table.take(pa.array(rows, pa.int64())).to_pylist()
+            self._rows.update(zip(rows, taken, strict=True))
+
     def row(self, i: int) -> dict[str, Any]:
         """The non-null values of row `i`, by column name."""
-        # One slice converted at once: indexing each column's cell costs ~5 us apiece.
-        full = self.table.slice(i, 1).to_pylist()[0]
+        full = self._rows.get(i)
+        if full is None:
+            full = self.table.slice(i, 1).to_pylist()[0]
         return {name: v for name, v in full.items()
                 if (":" in name or name in (TS, LINE)) and v is not None and v != []}
 
