@@ -46,13 +46,17 @@ class Weights:
     """Feature weights of the model: a parent technique is implied by any of its
     sub-techniques but says less; techniques of a group's software are what the group
     could do, not what it was seen doing; a named malware family in the query is stronger
-    evidence than one technique. The evaluation re-chooses them inside its cross-validation
-    (evaluation.nested_cv), so no reported figure grades weights picked on its own cases.
+    evidence than one technique; `size_exponent` b discounts a group's coverage by
+    (median profile size / its size)^b so that a group documenting a hundred techniques
+    does not win by breadth alone (0 = no discount). The evaluation re-chooses all four
+    inside its cross-validation (evaluation.nested_cv), so no reported figure grades
+    weights picked on its own cases.
     """
 
     parent: float = 0.5
     software_technique: float = 0.3
     software: float = 2.0
+    size_exponent: float = 0.0
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -101,6 +105,7 @@ class ProfileSet:
     profiles: dict[str, Profile]
     idf: dict[str, float]
     weights: Weights = DEFAULT_WEIGHTS
+    median_size: float = 1.0  # median number of techniques a group documents
 
     @classmethod
     def build(
@@ -175,7 +180,13 @@ class ProfileSet:
                          direct[gid], {k: w for k, w in feats.items() if w > 0})
             for gid, feats in raw.items()
         }
-        return cls(profiles, idf, weights)
+        sizes = sorted(_size(p) for p in profiles.values())
+        median = sizes[len(sizes) // 2] if sizes else 1.0
+        return cls(profiles, idf, weights, float(median))
+
+
+def _size(p: Profile) -> int:
+    return max(1, sum(1 for k in p.direct if k.startswith("T")))
 
 
 def _add(feats: dict[str, float], key: str, weight: float) -> None:
@@ -241,7 +252,8 @@ def query_vector(evidence: Evidence, idf: Mapping[str, float],
     return {k: w * idf[k] for k, w in feats.items() if k in idf}
 
 
-def score_all(evidence: Evidence, profiles: ProfileSet) -> list[tuple[str, float]]:
+def score_all(evidence: Evidence, profiles: ProfileSet,
+              weights: Weights | None = None) -> list[tuple[str, float]]:
     """Every group's share of the observation it explains, best first.
 
     Coverage is the IDF-weighted share of the observed features found in the profile
@@ -251,8 +263,12 @@ def score_all(evidence: Evidence, profiles: ProfileSet) -> list[tuple[str, float
     pairs, and a learned combination: none beat plain coverage on held-out campaigns
     (docs/benchmarks.md), because the groups ATT&CK attributes campaigns to are mostly
     the large, well-documented ones.
+
+    `weights` overrides the query-side weights (software, size exponent) of the set's
+    own; the profile-side ones are fixed when the set is built.
     """
-    q = query_vector(evidence, profiles.idf, profiles.weights)
+    w = weights or profiles.weights
+    q = query_vector(evidence, profiles.idf, w)
     total = sum(q.values())
     if total == 0:
         return []
@@ -260,7 +276,10 @@ def score_all(evidence: Evidence, profiles: ProfileSet) -> list[tuple[str, float
     for gid, p in profiles.profiles.items():
         hit = sum(v * p.features.get(k, 0.0) for k, v in q.items())
         if hit > 0:
-            out.append((gid, hit / total))
+            score = hit / total
+            if w.size_exponent:
+                score *= (profiles.median_size / _size(p)) ** w.size_exponent
+            out.append((gid, score))
     out.sort(key=lambda x: (-x[1], x[0]))
     return out
 
@@ -302,7 +321,8 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
     w = data.get("weights") or {}
     weights = Weights(float(w.get("parent", DEFAULT_WEIGHTS.parent)),
                       float(w.get("software_technique", DEFAULT_WEIGHTS.software_technique)),
-                      float(w.get("software", DEFAULT_WEIGHTS.software)))
+                      float(w.get("software", DEFAULT_WEIGHTS.software)),
+                      float(w.get("size_exponent", DEFAULT_WEIGHTS.size_exponent)))
     return Calibration(
         data["version"], tuple(data["coef"]), data.get("verdict_threshold", 0.5),
         data.get("strong_threshold", 0.8), data.get("note", ""), weights,

@@ -208,17 +208,7 @@ def profiles_for(case: Case, catalog: AttackCatalog,
 
 def run(cases: Sequence[Case], catalog: AttackCatalog | None = None,
         weights: Weights = DEFAULT_WEIGHTS) -> list[Outcome]:
-    catalog = catalog or attack_catalog()
-    cache: dict[str, ProfileSet] = {}
-    out = []
-    for case in cases:
-        ps = cache.get(case.profiles_key)
-        if ps is None:
-            ps = profiles_for(case, catalog, weights)
-            if case.protocol == "split":
-                cache[case.profiles_key] = ps
-        out.append(Outcome(case, score_all(case.evidence, ps)))
-    return out
+    return run_grid(cases, catalog or attack_catalog(), [weights])[weights]
 
 
 def summarise(outcomes: Iterable[Outcome]) -> dict[str, Metrics]:
@@ -233,11 +223,33 @@ def summarise(outcomes: Iterable[Outcome]) -> dict[str, Metrics]:
 # ---- hyper-parameters chosen inside the cross-validation -----------------------------
 
 WEIGHT_GRID: tuple[Weights, ...] = tuple(
-    Weights(parent, software_technique, software)
+    Weights(parent, software_technique, software, size_exponent)
     for parent in (0.25, 0.5, 1.0)
     for software_technique in (0.0, 0.3, 0.6)
     for software in (1.0, 2.0, 4.0)
+    for size_exponent in (0.0, 0.25, 0.5)
 )
+
+
+def run_grid(cases: Sequence[Case], catalog: AttackCatalog,
+             grid: Sequence[Weights]) -> dict[Weights, list[Outcome]]:
+    """Every case under every weighting, building each case's profiles once per
+    profile-side weighting (parent, software techniques); the rest is query-side."""
+    out: dict[Weights, list[Outcome]] = {w: [] for w in grid}
+    by_profile: dict[tuple[float, float], list[Weights]] = {}
+    for w in grid:
+        by_profile.setdefault((w.parent, w.software_technique), []).append(w)
+    cache: dict[tuple[str, tuple[float, float]], ProfileSet] = {}
+    for case in cases:
+        for key, ws in by_profile.items():
+            ps = cache.get((case.profiles_key, key))
+            if ps is None:
+                ps = profiles_for(case, catalog, ws[0])
+                if case.protocol == "split":
+                    cache[(case.profiles_key, key)] = ps
+            for w in ws:
+                out[w].append(Outcome(case, score_all(case.evidence, ps, w)))
+    return out
 
 
 def _family(protocol: str) -> str:
@@ -261,7 +273,8 @@ def choose_weights(by_weights: dict[Weights, list[Outcome]], train: Sequence[int
 
 
 def nested_cv(cases: Sequence[Case], catalog: AttackCatalog | None = None,
-              grid: Sequence[Weights] = WEIGHT_GRID) -> tuple[
+              grid: Sequence[Weights] = WEIGHT_GRID,
+              precomputed: dict[Weights, list[Outcome]] | None = None) -> tuple[
                   list[Outcome], dict[str, Weights], dict[Weights, list[Outcome]]]:
     """Leave-one-group-out: each case is ranked with weights chosen without its group.
 
@@ -270,9 +283,14 @@ def nested_cv(cases: Sequence[Case], catalog: AttackCatalog | None = None,
     nor a sibling case of the same actor ever votes for the weights that grade it.
     Returns the outcomes in case order, the weights chosen per held-out group, and the
     outcomes of every case under every weighting (to choose the shipped weights from).
+    `precomputed` (outcomes of a larger grid) avoids ranking the cases again.
     """
     catalog = catalog or attack_catalog()
-    by_weights = {w: run(cases, catalog, w) for w in dict.fromkeys((DEFAULT_WEIGHTS, *grid))}
+    weightings = list(dict.fromkeys((DEFAULT_WEIGHTS, *grid)))
+    if precomputed is not None and all(w in precomputed for w in weightings):
+        by_weights = {w: precomputed[w] for w in weightings}
+    else:
+        by_weights = run_grid(cases, catalog, weightings)
     out: list[Outcome | None] = [None] * len(cases)
     chosen: dict[str, Weights] = {}
     for family in sorted({_family(c.protocol) for c in cases}):
@@ -354,18 +372,53 @@ class CalibrationReport:
     confident_precision: float  # of those, share where the top candidate was right
 
 
+CALIBRATION_L2 = (0.001, 0.1, 1.0, 3.0, 10.0)
+Row = tuple[tuple[float, float, float], int, str]
+
+
+def _half(group: str, salt: str = "") -> int:
+    return int(hashlib.sha256((salt + group).encode()).hexdigest(), 16) % 2
+
+
+def _log_loss(coef: Sequence[float], rows: Sequence[Row]) -> float:
+    eps = 1e-9
+    return -sum(math.log(max(eps, _p(coef, f) if y else 1.0 - _p(coef, f)))
+                for f, y, _ in rows)
+
+
+def fit_logistic_cv(rows: Sequence[Row],
+                    grid: Sequence[float] = CALIBRATION_L2) -> tuple[tuple[float, ...], float]:
+    """The calibrator with its L2 strength chosen by 2-fold cross-validation by group
+    (log loss) inside the rows given: with ~40 cases an unregularised fit is
+    over-confident out of sample, and how much to shrink must not be read off the cases
+    the calibration is then judged on."""
+    folds: dict[int, list[Row]] = {0: [], 1: []}
+    for row in rows:
+        folds[_half(row[2], "inner:")].append(row)
+    best, best_loss = grid[0], math.inf
+    for l2 in grid:
+        loss = 0.0
+        for k in (0, 1):
+            if folds[k] and folds[1 - k]:
+                loss += _log_loss(fit_logistic(folds[1 - k], l2=l2), folds[k])
+        if loss < best_loss - 1e-12:
+            best, best_loss = l2, loss
+    return fit_logistic(rows, l2=best), best
+
+
 def cross_fitted(outcomes: Sequence[Outcome], threshold: float = 0.5) -> CalibrationReport:
-    """Fit on half the groups, judge on the other half, and swap: no case grades itself."""
-    rows_by_fold: dict[int, list[tuple[tuple[float, float, float], int, str]]] = {0: [], 1: []}
+    """Fit on half the groups, judge on the other half, and swap: no case grades itself.
+    The L2 strength is chosen inside each training half (fit_logistic_cv)."""
+    rows_by_fold: dict[int, list[Row]] = {0: [], 1: []}
     outs_by_fold: dict[int, list[Outcome]] = {0: [], 1: []}
     for o in outcomes:
-        fold = int(hashlib.sha256(min(o.case.truth).encode()).hexdigest(), 16) % 2
+        fold = _half(min(o.case.truth))
         outs_by_fold[fold].append(o)
         rows_by_fold[fold].extend(calibration_rows([o]))
     preds: list[tuple[float, int]] = []
     confident = right = total = 0
     for fold in (0, 1):
-        coef = fit_logistic(rows_by_fold[1 - fold])
+        coef, _ = fit_logistic_cv(rows_by_fold[1 - fold])
         for feats, y, _ in rows_by_fold[fold]:
             preds.append((_p(coef, feats), y))
         for o in outs_by_fold[fold]:
