@@ -404,7 +404,7 @@ def section(r: Results) -> str:
         "",
         *r.small_lines,
         "",
-        "Weights chosen per held-out group: " + "; ".join(
+        "Weights most often chosen per held-out group (two per protocol): " + "; ".join(
             f"{fam}: " + ", ".join(
                 f"parent {c.parent} / software techniques {c.software_technique} / query "
                 f"software {c.software} / size exponent {c.size_exponent} ({k}×)"
