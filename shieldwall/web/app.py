@@ -364,7 +364,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
                 for r in related if r["other"] is not None and r["other"].type == "incident"]
             ctx["rankings"] = picture.attribution_rankings(store, viewer.access, stix_id)
             ctx["consultation"] = picture.consultation(store, node_member, viewer.member.name,
-                                                       stix_id)
+                                                       viewer.access, stix_id)
             ctx["attributions"] = sorted(
                 [r for r in related if r["rel"].get("relationship_type") == "attributed-to"
                  and r["outgoing"]],

@@ -297,10 +297,17 @@ def provenance(versions: list[StoredVersion]) -> list[dict[str, Any]]:
              "tlp": v.tlp, "latest": v.is_latest} for v in versions]
 
 
-def consultation(store: Store, cell: str, reader: str, campaign_id: str) -> dict[str, Any] | None:
-    """The cell's recommendation for a campaign and its decision log, for the roles the
-    cell's policy names; None for everyone else (the policy is TLP:RED for its readers,
-    so the same store access that hides it from TAXII hides this section)."""
+def consultation(store: Store, cell: str, reader: str, access: Access, campaign_id: str
+                 ) -> dict[str, Any] | None:
+    """The cell's recommendation for a campaign and its decision log, for a member the cell's
+    policy names; None for everyone else.
+
+    The policy is TLP:RED with its readers as audience, but the store also lets a member
+    read what it delivered itself, so a user of the node's own member could read a policy
+    that names only the cell: the readers are checked here as well. The facts count only
+    the `attributed-to` relationships `access` may see, so the recommendation never rests
+    on (nor shows) a confidence hidden from its reader.
+    """
     from shieldwall.assess.consultation import (
         ConsultationError,
         facts_from_store,
@@ -315,13 +322,29 @@ def consultation(store: Store, cell: str, reader: str, campaign_id: str) -> dict
         policy = load_policy(store, cell=cell, access=reader_access(reader))
     except ConsultationError:
         return None
+    if reader not in policy.readers:
+        return None
     try:
         facts = facts_from_store(store, campaign_id)
     except ConsultationError as exc:  # e.g. a campaign imported, not correlated here
         return {"unassessed": str(exc)}
+    facts = replace(facts, attribution_confidence=attribution_confidence(
+        store, access, campaign_id))
     rec = recommend(facts, policy)
     return {"facts": facts, "rec": rec, "status": status_of(store, campaign_id),
             "log": read_log(store, campaign_id)}
+
+
+def attribution_confidence(store: Store, access: Access, campaign_id: str) -> float | None:
+    """The best confidence (0-1) among the campaign's visible `attributed-to` links."""
+    best: float | None = None
+    for row in store.iter_query(Query(types=["relationship"], access=access)):
+        rel = row.obj()
+        if (rel.get("source_ref") == campaign_id and "confidence" in rel
+                and rel.get("relationship_type") == "attributed-to"):
+            c = float(rel["confidence"]) / 100
+            best = c if best is None else max(best, c)
+    return best
 
 
 # ---- hygiene (the Pledge) ----------------------------------------------------------------
