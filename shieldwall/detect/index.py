@@ -152,7 +152,7 @@ class _Column:
         the column is dictionary-encoded and only its distinct values are parsed when they
         are fewer than half the rows (the encoding is reused by suffix and regex lookups)."""
         if self._ip4 is None:
-            if len(self.flat) >= 4096:
+            if len(self.flat) >= 4096 and self._repetitive():
                 dictionary, indices = self.encoded()
                 if len(dictionary) * 2 <= len(self.flat):
                     dpos, dvals = ipv4_ints(dictionary)
@@ -182,6 +182,14 @@ class _Column:
             keep = [i for i, v in enumerate(values) if ints[v] is not None]
             self._ip6 = (pos[keep], np.array([ints[values[i]] for i in keep], dtype=np.uint64))
         return self._ip6
+
+    def _repetitive(self) -> bool:
+        """Whether a sample of 2,048 values has at most half distinct: a near-unique column
+        (`_Column.ipv4`) is not worth dictionary-encoding."""
+        if self._enc is not None:
+            return len(self._enc[0]) * 2 <= len(self.flat)
+        sample = self.flat.slice(0, 2048)
+        return pc.count_distinct(sample).as_py() * 2 <= len(sample)
 
     def hosts(self) -> _Column:
         """The values of an address column that are not addresses (host names), as a column
