@@ -17,6 +17,11 @@ from shieldwall.stix.markings import TLP
 
 if TYPE_CHECKING:
     from shieldwall.ingest.runner import Flagger
+    from shieldwall.node import Node
+    from shieldwall.store import Access
+
+ForMember = Annotated[str | None, typer.Option(
+    "--for", help="Only what this registered member may read (its TAXII view).")]
 
 
 def _tlp(value: str | None) -> TLP | None:
@@ -26,6 +31,26 @@ def _tlp(value: str | None) -> TLP | None:
         return TLP.parse(value)
     except ValueError as exc:
         raise ShieldwallError(str(exc)) from None
+
+
+def _access_for(node: Node, member: str | None) -> Access | None:
+    """The store `Access` TAXII applies to `member`; None (the whole node) without one.
+
+    A file made for a member then holds nothing its TLP and audience would not let it
+    read over TAXII: no AMBER+STRICT or RED named to someone else, no AMBER for a partner.
+    """
+    if member is None:
+        return None
+    from shieldwall.policy import Members, PolicyError
+    from shieldwall.taxii.app import access_for
+
+    try:
+        found = Members(node.store.engine).get(member, required=True)
+    except PolicyError as exc:
+        node.close()
+        raise ShieldwallError(str(exc)) from None
+    assert found is not None
+    return access_for(found)
 
 
 def init(
@@ -149,8 +174,10 @@ def export(
     = "amber+strict",
     all_versions: Annotated[bool, typer.Option(help="Every version, not just the latest.")]
     = False,
+    for_member: ForMember = None,
 ) -> None:
-    """Export a STIX 2.1 bundle (latest versions; TLP:RED only if --tlp-max red)."""
+    """Export a STIX 2.1 bundle (latest versions; TLP:RED only if --tlp-max red; with --for,
+    only what that member may read)."""
     from shieldwall.ingest.export import export_bundle
     from shieldwall.stix.timestamps import parse_ts
 
@@ -163,7 +190,7 @@ def export(
     kwargs = dict(
         types=[t.strip() for t in types.split(",")] if types else None,
         modified_from_us=lo, modified_to_us=hi, tlp_max=_tlp(tlp_max),
-        all_versions=all_versions,
+        all_versions=all_versions, access=_access_for(node, for_member),
     )
     if output is None:
         n = export_bundle(node.store, sys.stdout, **kwargs)  # type: ignore[arg-type]
@@ -178,10 +205,12 @@ def search(
     value: Annotated[str, typer.Argument(help="An IOC value, an object id, or a name.")],
     home: HomeOpt = None,
     limit: Annotated[int, typer.Option(help="At most this many results.")] = 50,
+    for_member: ForMember = None,
 ) -> None:
-    """Find indicators whose pattern mentions VALUE, and objects by id or name."""
+    """Find indicators whose pattern mentions VALUE, and objects by id or name (with --for,
+    only among what that member may read)."""
     node = open_node(home)
-    rows = node.store.search(value, limit=limit)
+    rows = node.store.search(value, limit=limit, access=_access_for(node, for_member))
     flagged = {oid for oid, _ in node.store.tagged("warninglist")} if rows else set()
     node.close()
     if not rows:
