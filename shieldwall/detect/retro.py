@@ -7,9 +7,10 @@ IPv4 addresses as integers, parsed once at write time so that no retro-hunt pars
 `eq_atoms` on strings, `suffix_atoms`, `cidr_atoms` as (prefix length, network) pairs,
 `regex_atoms`) and runs `plan_sql()`: a UNION ALL of equi-joins between the events and those
 tables (a CIDR join is an equi-join on `address >> (32 - prefix length)`, one per prefix length
-present, never a range join). It uses only SQL that Spark SQL also has (equi-joins, shifts,
-`split_part`/`regexp_extract`/`rlike`-style functions, UNION ALL), so the same plan runs on a
-cluster when the telemetry outgrows one machine. Candidate rows come back as Arrow and go
+present, never a range join). It uses only SQL that Spark SQL also has (equi-joins, `>>` is
+Spark's `shiftright`, `regexp_full_match` its anchored `rlike`, `split_part`, `contains`,
+`regexp_extract`, UNION ALL), so the same plan runs on a cluster when the telemetry outgrows
+one machine. Candidate rows come back as Arrow and go
 through the streaming hunt's verdicts (`Hunter.judge`). List-valued columns (DNS answers) are
 matched by streaming hunts only. Telemetry written before `_ip4:` columns existed is parsed in
 SQL instead (slower, same result).
