@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shieldwall.stix.markings import TLP
+from shieldwall.assess.consultation import POLICY_TYPE
+from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Query, Store, StoredVersion
 
@@ -297,6 +298,17 @@ def provenance(versions: list[StoredVersion]) -> list[dict[str, Any]]:
              "tlp": v.tlp, "latest": v.is_latest} for v in versions]
 
 
+def withheld(row: StoredVersion, reader: str) -> bool:
+    """Whether the dashboard keeps `row` from `reader` although the store's access lets it
+    through: a consultation policy is for the roles it names, and the store also lets a
+    member read what it delivered, which for the node's own member is every policy the
+    node keeps (its id is derived from the cell's name, so it can be asked for by id)."""
+    if row.type != POLICY_TYPE:
+        return False
+    readers = row.obj().get(AUDIENCE_PROPERTY)
+    return not isinstance(readers, list) or reader not in readers
+
+
 def consultation(store: Store, cell: str, reader: str, access: Access, campaign_id: str
                  ) -> dict[str, Any] | None:
     """The cell's recommendation for a campaign and its decision log, for a member the cell's
@@ -355,7 +367,7 @@ def hygiene(store: Store, access: Access) -> list[dict[str, Any]]:
     date, the trend over every snapshot, and the Pledge commitments of the newest one.
     A member sees its own; AMBER+STRICT snapshots only reach the members they name."""
     from shieldwall.pledge.posture import cis_ig1, trends
-    from shieldwall.stix.markings import AUDIENCE_PROPERTY, resolve_tlp
+    from shieldwall.stix.markings import resolve_tlp
 
     labels: dict[str, str] = cis_ig1()["commitments"]
     out = []

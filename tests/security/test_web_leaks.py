@@ -196,3 +196,21 @@ def test_consultation_facts_count_only_attributions_the_reader_may_see(
     assert "attribution confidence" in section
     assert "0.97" not in section
     assert "convene-consultation</strong>" not in section  # the hidden 0.97 met its bar
+
+
+def test_policy_object_itself_stays_with_the_roles_it_names(
+        client: TestClient, seeded: tuple[Store, Seeded]) -> None:
+    """The policy's id is derived from the cell's name, so anyone can ask for it by id."""
+    from shieldwall.assess.consultation import policy_id
+
+    store, s = seeded
+    store_policy(store, replace(DEFAULT_POLICY, readers=("coordination-cell",)),
+                 cell="estonia", created_by_ref=member_identity_id("estonia"))
+    sign_in(client, "ana", s.passwords["ana"])  # a user of the node's own member
+    for route in ("/objects/", "/api/objects/"):
+        resp = client.get(f"{D}{route}{policy_id('estonia')}")
+        assert resp.status_code == 404, route
+        assert "min_severity" not in resp.text
+    never = client.get(f"{D}/objects/{policy_id('other-cell')}")  # never stored
+    assert never.text.replace(policy_id("other-cell"), "X") == client.get(
+        f"{D}/objects/{policy_id('estonia')}").text.replace(policy_id("estonia"), "X")
