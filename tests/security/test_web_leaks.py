@@ -24,6 +24,7 @@ RED_NAME = "Crimson relay"
 STRICT_NAME = "Strict-only loader"
 GRANULAR_SECRET = "named source inside the ministry"
 HIDDEN_CAMPAIGN = "Operation Redwing"
+HIDDEN_ACTOR = "Sandstorm Unit"
 
 
 def _mark(obj: dict[str, Any], level: TLP, audience: list[str]) -> dict[str, Any]:
@@ -56,14 +57,18 @@ def plant(store: Store, s: Seeded) -> dict[str, str]:
     seen_red["x_shieldwall_explanation"] = []  # the value stays in the RED indicator only
     to_hidden = _rel("indicates", s.green_indicator, campaign["id"], TLP.GREEN)
     into_graph = _rel("related-to", campaign["id"], s.green_campaign, TLP.GREEN)
-    result = store.put_many([red, strict, granular, campaign, seen_red, to_hidden, into_graph],
-                            Provenance("latvia", "taxii"))
-    assert result.stored == 7, result.rejected
+    actor = _mark({"type": "intrusion-set", "spec_version": "2.1",
+                   "id": f"intrusion-set--{uuid.uuid4()}", "created": ts, "modified": ts,
+                   "name": HIDDEN_ACTOR}, TLP.RED, ["latvia"])
+    attributed = _rel("attributed-to", s.green_campaign, actor["id"], TLP.GREEN, confidence=80)
+    result = store.put_many([red, strict, granular, campaign, seen_red, to_hidden, into_graph,
+                             actor, attributed], Provenance("latvia", "taxii"))
+    assert result.stored == 9, result.rejected
     return {"red": red["id"], "strict": strict["id"], "granular": granular["id"],
-            "campaign": campaign["id"], "sighting": seen_red["id"]}
+            "campaign": campaign["id"], "sighting": seen_red["id"], "actor": actor["id"]}
 
 
-SECRETS = (RED_VALUE, RED_NAME, STRICT_NAME, GRANULAR_SECRET, HIDDEN_CAMPAIGN)
+SECRETS = (RED_VALUE, RED_NAME, STRICT_NAME, GRANULAR_SECRET, HIDDEN_CAMPAIGN, HIDDEN_ACTOR)
 
 
 def _pages(s: Seeded, ids: dict[str, str]) -> list[str]:
@@ -83,7 +88,7 @@ def test_ally_outside_the_audience_reaches_nothing_by_any_route(
     sign_in(client, "ana", s.passwords["ana"])  # estonia: an ally, but not named
     before = client.get(f"{D}/api/overview").json()
     ids = plant(store, s)
-    for key in ("red", "strict", "granular", "campaign"):
+    for key in ("red", "strict", "granular", "campaign", "actor"):
         for path in (f"/objects/{ids[key]}", f"/api/objects/{ids[key]}"):
             assert client.get(f"{D}{path}").status_code == 404, (key, path)
     for path in _pages(s, ids):
@@ -94,7 +99,7 @@ def test_ally_outside_the_audience_reaches_nothing_by_any_route(
         # a relationship) name them; their content and a link to them may not.
         for secret in (*SECRETS, ids["strict"], ids["granular"]):
             assert secret not in body, (path, secret)
-        for hidden in (ids["red"], ids["campaign"]):
+        for hidden in (ids["red"], ids["campaign"], ids["actor"]):
             assert f'objects/{hidden}"' not in body, path
     after = client.get(f"{D}/api/overview").json()
     # Counts agree: planting hidden indicators changed nothing; the GREEN sighting counts.
