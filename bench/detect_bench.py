@@ -5,6 +5,7 @@ One indicator-set size per process (so peak RSS is that size's), e.g.:
     .venv/bin/python bench/detect_bench.py --indicators 1000000 --kinds conn dns http
     .venv/bin/python bench/detect_bench.py --indicators 1000 10000 --kinds conn --reference
     .venv/bin/python bench/detect_bench.py --indicators 1000 --kinds --retro-events 100000000
+    .venv/bin/python bench/detect_bench.py --indicators 1000000 --compile-breakdown
 
 Prints, per size: compile time and RSS per indicator; per log kind: events/s end to end (TSV
 read included; median of `--runs`), the same-run ratio to the reader alone, and the cost per
@@ -229,6 +230,31 @@ def _retro(inds: list[dict[str, Any]], ix: IndicatorIndex, n_events: int, root: 
           f"{len(h.sightings.windows):,} sightings", flush=True)
 
 
+def compile_breakdown(n: int) -> None:
+    """Compile time and RSS per indicator of each shape of the mix, compiled on its own."""
+    import gc
+
+    inds = indicators(n, random.Random(4))
+
+    def simple_eq(i: dict[str, Any]) -> bool:
+        return " = '" in i["pattern"] and " AND " not in i["pattern"]
+
+    parts = [("all", inds), ("[path = 'literal'] (bulk RE2 read)",
+                             [i for i in inds if simple_eq(i)]),
+             ("MATCHES (one Hyperscan database)", [i for i in inds if "MATCHES" in i["pattern"]]),
+             ("CIDR, suffix, compound (per pattern)",
+              [i for i in inds if not simple_eq(i) and "MATCHES" not in i["pattern"]])]
+    for name, part in parts:
+        gc.collect()
+        rss0 = _rss_mib()
+        ix = IndicatorIndex()
+        el, _ = _timed(lambda ix=ix, part=part: ix.add_many(part))
+        gc.collect()
+        print(f"{name}: {len(part):,} indicators, {el:.1f} s ({el / len(part) * 1e6:.1f} us "
+              f"each), {(_rss_mib() - rss0) * 2**20 / len(part):,.0f} B each", flush=True)
+        del ix
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -239,7 +265,13 @@ def main() -> None:
     ap.add_argument("--retro-events", type=int, default=0,
                     help="retro-hunt over this many generated stored events")
     ap.add_argument("--data", type=Path, help="keep generated logs here between runs")
+    ap.add_argument("--compile-breakdown", action="store_true",
+                    help="only compile, each shape of the mix on its own")
     args = ap.parse_args()
+    if args.compile_breakdown:
+        for n in args.indicators:
+            compile_breakdown(n)
+        return
     with tempfile.TemporaryDirectory() as d:
         data = args.data or Path(d)
         data.mkdir(parents=True, exist_ok=True)
