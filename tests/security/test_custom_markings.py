@@ -51,3 +51,24 @@ def test_custom_red_marking_in_the_envelope_is_honoured(
                         auth=("lithuania", tokens["lithuania"]), timeout=30)
         assert got.status_code == 404, f"lithuania reads {obj['id']} marked TLP:RED"
     assert tlp_marking_ref(TLP.RED) != custom["id"]
+
+
+@pytest.mark.xfail(strict=True, reason="federation/pull._judge calls prepare_many without "
+                   "tlp overrides: a page holding a custom TLP:RED marking definition and what "
+                   "it marks is judged at the default TLP, so 'TLP:RED is never federated' "
+                   "does not refuse it")
+def test_pulled_page_with_a_custom_red_marking_is_refused() -> None:
+    from shieldwall.config import PeerConfig
+    from shieldwall.federation.pull import _judge
+    from shieldwall.federation.rules import Arrival
+
+    custom = {"type": "marking-definition", "spec_version": "2.1",
+              "id": f"marking-definition--{uuid.uuid4()}", "created": "2024-01-01T00:00:00.000Z",
+              "name": "TLP:RED", "definition_type": "tlp", "definition": {"tlp": "red"}}
+    marked = indicator("192.0.2.90", tlp=None)
+    marked["object_marking_refs"] = [custom["id"]]
+    peer = PeerConfig(name="latvia", url="https://127.0.0.1:1", token_file="/dev/null")
+    judged = _judge([custom, marked], Arrival.of("estonia", "ally", peer, {"latvia"}),
+                    TLP.AMBER)
+    assert [why for row, why in judged.refused if row[0] == marked["id"]] == [
+        "TLP:RED is never federated"]
