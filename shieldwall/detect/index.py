@@ -790,11 +790,25 @@ class IndicatorIndex:
         value of a column that MATCHES / general LIKE patterns look at)."""
         dictionary, indices = col.encoded()
         keys_at: dict[int, list[int]] = {}
-        for pos, v in enumerate(dictionary.to_pylist()):
+        if rx.dirty:
+            rx.build()
+        if rx.db is None:
+            return np.zeros(0, np.int64), _ByRow()
+        found: list[int] = []
+        ids = rx.ids
+
+        def on_match(idx: int, _f: int, _t: int, _fl: int, _ctx: Any) -> None:
+            found.append(ids[idx])
+
+        scan = rx.db.scan
+        # One callback for the whole column and the values as UTF-8 bytes straight from
+        # Arrow: the per-value cost is the Hyperscan call alone.
+        for pos, v in enumerate(pc.cast(dictionary, pa.binary()).to_pylist()):
             if v is not None:
-                ks = rx.scan(v)
-                if ks:
-                    keys_at[pos] = ks
+                scan(v, match_event_handler=on_match)
+                if found:
+                    keys_at[pos] = found
+                    found = []
         if not keys_at:
             return np.zeros(0, np.int64), _ByRow()
         rows = np.flatnonzero(np.isin(indices, np.fromiter(keys_at, dtype=np.int64)))
