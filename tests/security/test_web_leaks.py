@@ -219,3 +219,23 @@ def test_policy_object_itself_stays_with_the_roles_it_names(
     never = client.get(f"{D}/objects/{policy_id('other-cell')}")  # never stored
     assert never.text.replace(policy_id("other-cell"), "X") == client.get(
         f"{D}/objects/{policy_id('estonia')}").text.replace(policy_id("estonia"), "X")
+
+
+def test_a_sharing_group_opens_amber_to_a_partner_and_nothing_above(
+        client: TestClient, seeded: tuple[Store, Seeded]) -> None:
+    """`group:NAME` in an audience reaches a partner in the group at AMBER; AMBER+STRICT and
+    RED need the member's own name."""
+    from shieldwall.policy import Members
+
+    store, s = seeded
+    Members(store.engine).join("partnerland", "baltic")
+    objs = {level: _mark(indicator(f"group {level.short}", f"192.0.2.{10 + int(level)}", level,
+                                   "latvia"), level, ["group:baltic"])
+            for level in (TLP.AMBER, TLP.AMBER_STRICT, TLP.RED)}
+    store.put_many(list(objs.values()), Provenance("latvia", "taxii"))
+    sign_in(client, "pat", s.passwords["pat"])  # a partner in the group
+    codes = {level: client.get(f"{D}/api/objects/{o['id']}").status_code
+             for level, o in objs.items()}
+    assert codes == {TLP.AMBER: 200, TLP.AMBER_STRICT: 404, TLP.RED: 404}
+    names = {r["name"] for r in client.get(f"{D}/api/indicators").json()["indicators"]}
+    assert "group amber" in names and not names & {"group amber+strict", "group red"}
