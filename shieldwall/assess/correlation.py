@@ -58,7 +58,12 @@ from shieldwall.assess.tables import (
 )
 from shieldwall.errors import ShieldwallError
 from shieldwall.stix.ids import deterministic_id
-from shieldwall.stix.markings import TLP, tlp_marking_ref
+from shieldwall.stix.markings import (
+    AUDIENCE_PROPERTY,
+    TLP,
+    narrowest_audience,
+    tlp_marking_ref,
+)
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Provenance, Query, Store
 
@@ -500,15 +505,53 @@ def campaign_severity(store: Store, group: Group, sectors: Mapping[str, str] | N
     return score_campaign(items, version)
 
 
+_Marking = tuple[TLP, tuple[str, ...], str]
+
+
+def _input_markings(store: Store, ids: Iterable[str]) -> dict[str, list[_Marking]]:
+    """Each grouped object's (level, audience, deliverer), with those of the indicator a
+    sighting is of: the shared values on a link may be the indicator's own."""
+    def marking(row: Any) -> _Marking:
+        names = row.obj().get(AUDIENCE_PROPERTY)
+        return (row.tlp, tuple(names) if isinstance(names, list) else (), row.source)
+
+    rows = {r.id: r for r in store.query(Query(ids=sorted(ids))).rows}
+    of = {oid: r.obj().get("sighting_of_ref") for oid, r in rows.items()}
+    refs = {v for v in of.values() if isinstance(v, str)}
+    indicators = {r.id: r for r in store.query(Query(ids=sorted(refs))).rows} if refs else {}
+    out: dict[str, list[_Marking]] = {}
+    for oid, row in rows.items():
+        out[oid] = [marking(row)]
+        ind = indicators.get(of[oid])  # type: ignore[arg-type]
+        if ind is not None:
+            out[oid].append(marking(ind))
+    return out
+
+
+def _marked(obj: dict[str, Any], level: TLP, audience: tuple[str, ...] | None,
+            creator: str) -> dict[str, Any]:
+    obj["object_marking_refs"] = [tlp_marking_ref(level)]
+    if audience is not None:
+        obj[AUDIENCE_PROPERTY] = sorted({*audience, creator} - {""})
+    return obj
+
+
 def campaign_objects(store: Store, group: Group, *, created_by_ref: str,
-                     sectors: Mapping[str, str] | None = None, tlp: TLP = TLP.AMBER
-                     ) -> list[dict[str, Any]]:
+                     sectors: Mapping[str, str] | None = None, tlp: TLP = TLP.AMBER,
+                     member: str = "") -> list[dict[str, Any]]:
     """A candidate `campaign` for the group and `related-to` relationships: one per linked
-    pair with the shared values as evidence, one from each object to the campaign."""
+    pair with the shared values as evidence, one from each object to the campaign.
+
+    Each is marked no wider than what it repeats (`narrowest_audience`): the campaign and
+    its membership links by every grouped object, an evidence link by its two ends. `tlp`
+    is the floor; `member` (the publishing node's member) stays in any audience."""
     sev = campaign_severity(store, group, sectors)
     cid = deterministic_id("campaign", f"shieldwall-correlation:{group.grp}")
     ts = format_ts(now_us())
-    marking = [tlp_marking_ref(tlp)]
+    inputs = _input_markings(store, group.ids())
+    level, audience = narrowest_audience(
+        (m for ms in inputs.values() for m in ms), tlp)
+    marking = [tlp_marking_ref(level)]
     first, last = group.objects[0][3], max(o[3] for o in group.objects)
     evidence = _evidence(group)
     kinds = sorted({e["kind"] for ev in evidence.values() for e in ev})
@@ -526,6 +569,7 @@ def campaign_objects(store: Store, group: Group, *, created_by_ref: str,
         "x_shieldwall_object_refs": [o[0] for o in group.objects],
         "x_shieldwall_severity": sev.as_json(),
     }
+    _marked(campaign, level, audience, member)
     out = [campaign]
 
     def rel(src: str, dst: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -536,10 +580,13 @@ def campaign_objects(store: Store, group: Group, *, created_by_ref: str,
                 "object_marking_refs": marking, **extra}
 
     for (a, b), ev in sorted(evidence.items()):
-        out.append(rel(a, b, {EVIDENCE: ev, "description": "shares " + ", ".join(
-            f"{e['kind']} {e['value']}" for e in ev[:5])}))
+        pair_level, pair_audience = narrowest_audience(
+            [*inputs.get(a, ()), *inputs.get(b, ())], tlp)
+        out.append(_marked(rel(a, b, {EVIDENCE: ev, "description": "shares " + ", ".join(
+            f"{e['kind']} {e['value']}" for e in ev[:5])}), pair_level, pair_audience, member))
     for oid, *_ in group.objects:
-        out.append(rel(oid, cid, {"description": "correlated into this candidate campaign"}))
+        out.append(_marked(rel(oid, cid, {
+            "description": "correlated into this candidate campaign"}), level, audience, member))
     return out
 
 
@@ -549,7 +596,8 @@ def publish_campaigns(store: Store, correlator: Correlator, *, member: str,
     """Store a new version of each candidate campaign (and its relationships)."""
     campaigns = []
     for group in correlator.groups():
-        objs = campaign_objects(store, group, created_by_ref=created_by_ref, sectors=sectors)
+        objs = campaign_objects(store, group, created_by_ref=created_by_ref, sectors=sectors,
+                                member=member)
         store.put_many(objs, Provenance(member, "local"))
         campaigns.append(objs[0])
     return campaigns

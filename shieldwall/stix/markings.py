@@ -149,3 +149,28 @@ def resolve_tlp(
 # Custom property by which a producer names who may receive an object marked AMBER,
 # AMBER+STRICT or RED: member names, or sharing groups as `group:NAME`.
 AUDIENCE_PROPERTY = "x_shieldwall_audience"
+
+
+def narrowest_audience(
+    inputs: Iterable[tuple[TLP, Iterable[str] | None, str | None]], floor: TLP
+) -> tuple[TLP, tuple[str, ...] | None]:
+    """The marking for an object derived from `inputs` (level, audience, delivering member).
+
+    A sighting repeats its indicator's value; a candidate campaign repeats the members,
+    ids and shared values of what it groups. Marking either at a fixed level would hand a
+    RED input to every ally, so the derived object takes the most restrictive level, and,
+    when any input is named to an audience (or is AMBER+STRICT or RED, which without one
+    is held by whoever delivered it), only the members every such input names. None means
+    no audience constraint; an empty tuple means nobody beyond the object's creator.
+    """
+    level = floor
+    audience: set[str] | None = None
+    for tlp, names, source in inputs:
+        level = max(level, tlp)
+        named = {str(n) for n in names or ()}
+        if not named and tlp < TLP.AMBER_STRICT:
+            continue
+        if source:
+            named.add(source)
+        audience = named if audience is None else audience & named
+    return level, None if audience is None else tuple(sorted(audience))

@@ -12,8 +12,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from shieldwall.assess.correlation import Correlator, publish_campaigns
 from shieldwall.policy import Member, member_identity_id
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_marking_ref
@@ -43,9 +41,6 @@ def _sighting(member: str, indicator_id: str) -> dict[str, Any]:
             "first_seen": ts, "last_seen": ts, "count": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="assess/correlation.campaign_objects marks a candidate "
-                   "campaign and its related-to links at a fixed TLP (AMBER), whatever the "
-                   "TLP of the sightings and incidents it groups")
 def test_campaign_from_red_inputs_reaches_no_ally_outside_their_audience(
         tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'cell.db'}")
