@@ -204,10 +204,12 @@ def _hunt(n: _Node, logs: Path) -> tuple[int, list[dict[str, Any]]]:
     from shieldwall.node import member_identity, member_identity_id
     from shieldwall.stix.markings import TLP
     from shieldwall.store import Provenance
+    from shieldwall.store.audience import stored_marking
 
     index = IndicatorIndex()
     index.sync(n.store)
-    sightings = Sightings(member_identity_id(n.name), TLP.AMBER)
+    sightings = Sightings(member_identity_id(n.name), TLP.AMBER,
+                          marking_of=stored_marking(n.store), member=n.name)
     hunter = Hunter(index, sightings)
     hunter.run([logs])
     objs = hunter.objects()

@@ -26,6 +26,7 @@ def _parse_since(text: str) -> int:
 def _setup(home: Path | None, force: bool, window_minutes: int) -> tuple[Any, Any, Any]:
     from shieldwall.detect.index import IndicatorIndex
     from shieldwall.detect.sightings import Sightings
+    from shieldwall.store.audience import stored_marking
 
     node = open_node(home)
     index = IndicatorIndex(force_warninglisted=force)
@@ -35,6 +36,7 @@ def _setup(home: Path | None, force: bool, window_minutes: int) -> tuple[Any, An
         for r in list(index.rejected.values())[:10]:
             console.print(f"  {r.id} {r.name!r}: {r.reason}")
     sightings = Sightings(node.identity_id, node.config.sighting_tlp_level,
+                          marking_of=stored_marking(node.store), member=node.member,
                           window_us=window_minutes * 60 * 1_000_000)
     return node, index, sightings
 

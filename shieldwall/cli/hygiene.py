@@ -205,6 +205,7 @@ def mail(
         sightings_for,
         triage_file,
     )
+    from shieldwall.store.audience import stored_marking
     from shieldwall.store.store import Provenance
 
     if not path.exists():
@@ -219,7 +220,8 @@ def mail(
     limits = MailLimits(max_bytes=max_mb * MB)
     results = [triage_file(p, own_domain or [], indicators, limits) for p in iter_messages(path)]
     if node is not None and not no_sightings:
-        sightings = sightings_for(results, node.member, node.config.sighting_tlp_level)
+        sightings = sightings_for(results, node.member, node.config.sighting_tlp_level,
+                                  marking_of=stored_marking(node.store))
         if sightings:
             res = node.store.put_many(sightings, Provenance(node.member, "pledge"),
                                       default_tlp=node.config.sighting_tlp_level)

@@ -10,16 +10,22 @@ in which file at which line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shieldwall.stix.canonical import canonical_json
 from shieldwall.stix.ids import deterministic_id
-from shieldwall.stix.markings import TLP, tlp_marking_ref
+from shieldwall.stix.markings import (
+    AUDIENCE_PROPERTY,
+    TLP,
+    narrowest_audience,
+    tlp_marking_ref,
+)
 from shieldwall.stix.timestamps import format_ts, now_us
 
 HOUR_US = 3_600 * 1_000_000
+Marking = tuple[TLP, tuple[str, ...], str]  # level, audience, deliverer
 EXPLANATION = "x_shieldwall_explanation"
 
 
@@ -53,15 +59,20 @@ class _Window:
     created: str = ""
 
 
-def _sco_id(obj: dict[str, Any]) -> str:
+def _sco_id(obj: dict[str, Any], salt: str = "") -> str:
     key = {k: v for k, v in obj.items() if not k.endswith(("_ref", "_refs"))}
-    return deterministic_id(obj["type"], canonical_json(key))
+    return deterministic_id(obj["type"], canonical_json(key) + salt)
 
 
-def observed_data_objects(od: dict[str, Any], created_by: str) -> list[dict[str, Any]]:
-    """An observed-data with embedded `objects` as STIX 2.1: SCOs plus observed-data/object_refs."""
+def observed_data_objects(od: dict[str, Any], created_by: str,
+                          salt: str = "") -> list[dict[str, Any]]:
+    """An observed-data with embedded `objects` as STIX 2.1: SCOs plus observed-data/object_refs.
+
+    `salt` (a narrower marking than the node's own) gives the objects ids of their own:
+    the same address seen for a GREEN and a RED indicator is then two objects, each with
+    its marking, never one id with two contents."""
     embedded: dict[str, dict[str, Any]] = od.get("objects") or {}
-    ids = {k: _sco_id(o) for k, o in embedded.items()}
+    ids = {k: _sco_id(o, salt) for k, o in embedded.items()}
     scos = []
     for k, o in embedded.items():
         sco = {"spec_version": "2.1", "id": ids[k]} | {
@@ -73,12 +84,12 @@ def observed_data_objects(od: dict[str, Any], created_by: str) -> list[dict[str,
     ref_ids = [ids[k] for k in embedded]
     body = {"first_observed": od["first_observed"], "last_observed": od["last_observed"],
             "number_observed": od.get("number_observed", 1), "object_refs": ref_ids}
-    oid = od.get("id") if not str(od.get("id", "")).startswith(
+    oid = od.get("id") if not salt and not str(od.get("id", "")).startswith(
         "observed-data--00000000") else None
     out = {
         "type": "observed-data",
         "spec_version": "2.1",
-        "id": oid or deterministic_id("observed-data", canonical_json(body)),
+        "id": oid or deterministic_id("observed-data", canonical_json(body) + salt),
         "created": od["first_observed"],
         "modified": od["first_observed"],
         "created_by_ref": created_by,
@@ -90,10 +101,21 @@ def observed_data_objects(od: dict[str, Any], created_by: str) -> list[dict[str,
 class Sightings:
     """Aggregates hits; `objects()` returns the sightings (and their observed-data) to store."""
 
-    def __init__(self, member_identity: str, tlp: TLP, *, window_us: int = HOUR_US,
-                 max_refs: int = 10, max_explanations: int = 5) -> None:
+    def __init__(self, member_identity: str, tlp: TLP, *,
+                 marking_of: Callable[[str], Iterable[Marking]] | None = None,
+                 member: str = "",
+                 window_us: int = HOUR_US, max_refs: int = 10,
+                 max_explanations: int = 5) -> None:
+        """`tlp` is the node's floor for sightings; `marking_of` (usually
+        `store.audience.stored_marking`) gives each indicator's own marking, so a sighting,
+        which repeats the indicator's value, is never wider than the indicator; `member`
+        (this node's) stays in any audience. Every command that stores sightings passes
+        it; without it (indicators held only in memory, as in the benchmarks) the floor
+        is all that is known."""
         self.identity = member_identity
         self.tlp = tlp
+        self.marking_of = marking_of
+        self.member = member
         self.window_us = window_us
         self.max_refs = max_refs
         self.max_explanations = max_explanations
@@ -149,15 +171,24 @@ class Sightings:
         keys = sorted(self.dirty) if only_changed else sorted(self.windows)
         self.dirty = set()
         out: list[dict[str, Any]] = []
-        marking = [tlp_marking_ref(self.tlp)]
         for key in keys:
             w = self.windows[key]
+            level, audience = narrowest_audience(
+                self.marking_of(w.indicator_id) if self.marking_of else (), self.tlp)
+            marking = [tlp_marking_ref(level)]
+            named: dict[str, Any] = {}
+            salt = ""
+            if audience is not None:
+                named[AUDIENCE_PROPERTY] = sorted({*audience, self.member})
+            if level != self.tlp or named:
+                salt = f"|{level.short}|{','.join(named.get(AUDIENCE_PROPERTY, ()))}"
             objs_w: list[dict[str, Any]] = []
             od_refs: list[str] = []
             for od in w.observed:
-                objs = observed_data_objects(od, self.identity)
+                objs = observed_data_objects(od, self.identity, salt)
                 for o in objs:
                     o["object_marking_refs"] = marking
+                    o.update(named)
                     if o["type"] == "observed-data":
                         od_refs.append(o["id"])
                 objs_w.extend(objs)
@@ -176,6 +207,7 @@ class Sightings:
                 "last_seen": format_ts(w.last_us),
                 "summary": False,
                 "object_marking_refs": marking,
+                **named,
                 EXPLANATION: w.explanations,
             }
             old = stored(sighting["id"]) if stored is not None else None
@@ -203,8 +235,12 @@ class Sightings:
             "first_seen": min(old.get("first_seen", new["first_seen"]), new["first_seen"]),
             "last_seen": max(old.get("last_seen", new["last_seen"]), new["last_seen"]),
             "observed_data_refs": refs,
+            "object_marking_refs": new["object_marking_refs"],
             EXPLANATION: explanations,
         }
+        merged.pop(AUDIENCE_PROPERTY, None)
+        if AUDIENCE_PROPERTY in new:
+            merged[AUDIENCE_PROPERTY] = new[AUDIENCE_PROPERTY]
         if merged == old:
             return None
         merged["modified"] = max(new["modified"], old.get("modified", ""))

@@ -21,7 +21,7 @@ import ipaddress
 import re
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
@@ -652,12 +652,17 @@ def iter_messages(path: Path, limit: int | None = None) -> Iterator[Path]:
                 return
 
 
-def sightings_for(results: Iterable[MailResult], member: str, tlp: Any) -> list[dict[str, Any]]:
+def sightings_for(results: Iterable[MailResult], member: str, tlp: Any,
+                  marking_of: Callable[[str], Iterable[Any]] | None = None,
+                  ) -> list[dict[str, Any]]:
     """One sighting per (indicator, message): re-running triage on the same message finds
-    the same ids, so the store keeps one, not one per run."""
+    the same ids, so the store keeps one, not one per run.
+
+    A sighting repeats the matched value, so `marking_of` (the store's marking of each
+    indicator, `store.audience.stored_marking`) keeps it no wider than its indicator."""
     from shieldwall.stix.identity import member_identity, member_identity_id
     from shieldwall.stix.ids import deterministic_id
-    from shieldwall.stix.markings import tlp_marking_ref
+    from shieldwall.stix.markings import AUDIENCE_PROPERTY, narrowest_audience, tlp_marking_ref
     from shieldwall.stix.timestamps import format_ts, now_us
 
     me = member_identity_id(member)
@@ -665,7 +670,10 @@ def sightings_for(results: Iterable[MailResult], member: str, tlp: Any) -> list[
     objs: list[dict[str, Any]] = []
     for r in results:
         for h in r.hits:
-            objs.append({
+            level, audience = narrowest_audience(
+                marking_of(h.indicator_id) if marking_of else (), tlp)
+            named = {AUDIENCE_PROPERTY: sorted({*audience, member})} if audience is not None else {}
+            objs.append({**named,
                 "type": "sighting", "spec_version": "2.1",
                 "id": deterministic_id("sighting",
                                        f"pledge-mail:{member}:{h.indicator_id}:{r.digest}"),
@@ -674,7 +682,7 @@ def sightings_for(results: Iterable[MailResult], member: str, tlp: Any) -> list[
                 "sighting_of_ref": h.indicator_id,
                 "where_sighted_refs": [me],
                 "description": f"Pledge mail triage: {h.on} matched",
-                "object_marking_refs": [tlp_marking_ref(tlp)],
+                "object_marking_refs": [tlp_marking_ref(level)],
                 "x_shieldwall_matched": {"check": "mail", "on": h.on, "value": h.value},
             })
     if objs:

@@ -68,7 +68,9 @@ def test_hunt_cli_records_explained_sightings(tmp_path: Path) -> None:
     assert stored[ind(3, MD5)["id"]]["count"] == 1
     s = stored[ind(1, IP)["id"]]
     assert s["where_sighted_refs"] == [member_identity_id("cert-a")]
-    assert s["object_marking_refs"] == [tlp_marking_ref(TLP.GREEN)]
+    # sighting_tlp is GREEN, but the indicator was stored unmarked (the node's default
+    # AMBER): a sighting repeats the indicator's value, so it is never wider than it.
+    assert s["object_marking_refs"] == [tlp_marking_ref(TLP.AMBER)]
     assert s["first_seen"] == "2013-09-15T23:44:27.631940Z"
     ex = s["x_shieldwall_explanation"][0]
     assert ex["atom"] == "ipv4-addr:value = '54.245.228.191'"

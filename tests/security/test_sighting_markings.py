@@ -7,21 +7,17 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import pytest
-
 from shieldwall.detect.sightings import Hit, Sightings
 from shieldwall.policy import Member, member_identity_id
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_marking_ref
 from shieldwall.stix.timestamps import now_us
 from shieldwall.store import Provenance, Query, Store
+from shieldwall.store.audience import stored_marking
 from shieldwall.taxii.app import access_for
 
 RED_VALUE = "192.0.2.77"
 
 
-@pytest.mark.xfail(strict=True, reason="detect.sightings.Sightings marks every sighting (and its "
-                   "observed-data) at the node's sighting_tlp, not at least the indicator's TLP "
-                   "with its audience")
 def test_sighting_of_a_red_indicator_is_no_wider_than_the_indicator(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'estonia.db'}")
     try:
@@ -37,7 +33,8 @@ def test_sighting_of_a_red_indicator_is_no_wider_than_the_indicator(tmp_path: Pa
         observed = {"first_observed": "2026-01-02T00:00:00.000Z",
                     "last_observed": "2026-01-02T00:00:00.000Z", "number_observed": 1,
                     "objects": {"0": {"type": "ipv4-addr", "value": RED_VALUE}}}
-        sightings = Sightings(member_identity_id("estonia"), TLP.AMBER)  # the default
+        sightings = Sightings(member_identity_id("estonia"), TLP.AMBER,  # the default floor
+                              marking_of=stored_marking(store), member="estonia")
         sightings.add(Hit(red["id"], red["name"], pattern, ts, observed,
                           f"ipv4-addr:value = '{RED_VALUE}'", "id.resp_h", RED_VALUE,
                           "conn.log", 1))
@@ -45,5 +42,11 @@ def test_sighting_of_a_red_indicator_is_no_wider_than_the_indicator(tmp_path: Pa
         lithuania = access_for(Member("lithuania", "ally"))
         leaked = [r.type for r in store.iter_query(Query(access=lithuania)) if RED_VALUE in r.json]
         assert leaked == [], f"lithuania reads the RED value in: {leaked}"
+        estonia = access_for(Member("estonia", "ally"))
+        latvia = access_for(Member("latvia", "ally"))
+        for reader in (estonia, latvia):  # the sighter, and the indicator's producer
+            kinds = {r.type for r in store.iter_query(Query(access=reader))
+                     if RED_VALUE in r.json}
+            assert {"sighting", "ipv4-addr"} <= kinds
     finally:
         store.close()

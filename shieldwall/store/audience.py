@@ -1,0 +1,37 @@
+"""What a stored object is marked for: the input to marking anything derived from it.
+
+A sighting repeats its indicator's value, a mail-triage sighting the matched address; what
+the node derives must be marked no wider than its source (`stix.markings.narrowest_audience`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
+from shieldwall.store.store import Store
+
+Marking = tuple[TLP, tuple[str, ...], str]
+
+
+def stored_marking(store: Store) -> Callable[[str], list[Marking]]:
+    """A cached lookup: id -> [(level, audience, deliverer)] of its latest stored version.
+
+    An id the store does not hold gives []: the derived object then takes the node's own
+    floor, which is all that is known."""
+    cache: dict[str, list[Marking]] = {}
+
+    def lookup(stix_id: str) -> list[Marking]:
+        hit = cache.get(stix_id)
+        if hit is None:
+            row = store.get(stix_id)
+            if row is None:
+                hit = []
+            else:
+                names = row.obj().get(AUDIENCE_PROPERTY)
+                hit = [(row.tlp, tuple(str(n) for n in names)
+                        if isinstance(names, list) else (), row.source)]
+            cache[stix_id] = hit
+        return hit
+
+    return lookup
