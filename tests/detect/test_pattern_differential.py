@@ -137,6 +137,7 @@ def q(text):
 
 STRING_LITS = [q(s) for s in NAMES] + ["'ab\\'c'", "'abc'"]
 NUMBER_LITS = ["-2", "0", "1", "5", "1.5", "5.0", "-0.5"]
+IN_NUMBER_LITS = [n for n in NUMBER_LITS if n not in ("0", "1")]
 BINARY_LITS = ["h'616263'", "h'0b0c'", "b'YWJj'", "b'TVo='", "h''"]
 ORDERABLE = STRING_LITS + NUMBER_LITS + BINARY_LITS
 PRIMITIVE = [*ORDERABLE, "true", "false"]
@@ -161,7 +162,9 @@ def atom(draw):
         op = draw(st.sampled_from(["<", ">", "<=", ">="]))
         return f"{obj_type}:{path} {neg}{op} {draw(st.sampled_from(ORDERABLE))}"
     if kind == "in":
-        pool = draw(st.sampled_from([STRING_LITS, NUMBER_LITS, BINARY_LITS]))
+        # 0 and 1 stay out of IN sets: the reference finds a boolean IN (0) / IN (1)
+        # (Python's False == 0), a listed difference (KNOWN_DIFFERENCES), not noise.
+        pool = draw(st.sampled_from([STRING_LITS, IN_NUMBER_LITS, BINARY_LITS]))
         members = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
         if pool is BINARY_LITS:
             # Binary sets only against binary properties: a binary literal equal to a
