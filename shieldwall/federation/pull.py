@@ -30,9 +30,9 @@ import orjson
 
 from shieldwall.federation.rules import Arrival
 from shieldwall.policy import Existing
-from shieldwall.stix.markings import TLP
+from shieldwall.stix.markings import TLP, tlp_of_marking_definition
 from shieldwall.stix.timestamps import now_us
-from shieldwall.store import Provenance, Store
+from shieldwall.store import Provenance, Query, Store
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 from shieldwall.taxii.client import TaxiiClient, TaxiiClientError
 
@@ -66,7 +66,8 @@ def pull_collection(
     cursor: dict[str, Any] = orjson.loads(store.kv_get(key) or "{}")
     prov = Provenance(arrival.peer.name, "federation", coll)
     result = PullResult()
-    for page in _prefetched(client, arrival, coll, cursor, page_size, default_tlp):
+    markings = _stored_markings(store)
+    for page in _prefetched(client, arrival, coll, cursor, page_size, default_tlp, markings):
         held, latest = _held(store, [p[_ID] for p in page.rows]
                              + [r[_ID] for r, _ in page.refused])
         echoes = _texts(store, [r for r, _ in page.refused if (r[_ID], r[_VER]) in held])
@@ -92,6 +93,17 @@ def pull_collection(
     return result
 
 
+def _stored_markings(store: Store) -> dict[str, TLP]:
+    """TLP levels of the custom marking definitions this node holds (MISP and OpenCTI
+    mint their own ids for TLP:RED): a peer's object may refer to one stored earlier."""
+    out: dict[str, TLP] = {}
+    for row in store.iter_query(Query(types=["marking-definition"])):
+        level = tlp_of_marking_definition(row.obj())
+        if level is not None:
+            out[row.id] = level
+    return out
+
+
 def _reject(result: PullResult, oid: str, why: str) -> None:
     result.rejected += 1
     result.last_rejection = f"{oid}: {why}"[:300]
@@ -99,7 +111,7 @@ def _reject(result: PullResult, oid: str, why: str) -> None:
 
 def _prefetched(
     client: TaxiiClient, arrival: Arrival, coll: str, cursor: dict[str, Any],
-    page_size: int, default_tlp: TLP,
+    page_size: int, default_tlp: TLP, markings: dict[str, TLP],
 ) -> Iterator[_Judged]:
     """Judged pages from a fetch thread, at most two ahead of the consumer.
 
@@ -124,11 +136,11 @@ def _prefetched(
         after, nxt = cursor.get("added_after"), cursor.get("next")
         try:
             for n, judged in enumerate(_pages(client, coll, after, nxt, page_size, arrival,
-                                              default_tlp, stop.is_set), 1):
+                                              default_tlp, stop.is_set, markings), 1):
                 put(judged)
                 if judged.more and n >= WORKER_AFTER and judged.cursor is not None:
                     _forward(put, stop, client, coll, judged.cursor, page_size, arrival,
-                             default_tlp)
+                             default_tlp, markings)
                     break
         except Exception as exc:  # handed to the consumer, which raises it
             put(exc)
@@ -151,13 +163,14 @@ def _prefetched(
 def _pages(
     client: TaxiiClient, coll: str, after: str | None, nxt: str | None, page_size: int,
     arrival: Arrival, default_tlp: TLP, stopped: Callable[[], bool],
+    markings: dict[str, TLP],
 ) -> Iterator[_Judged]:
     """Fetch and judge pages from (`after`, `nxt`) until the peer has no more."""
     while not stopped():
         page = client.get_objects(coll, added_after=after, next=nxt, limit=page_size)
         after = page.added_last or after
         nxt = page.next if page.more else None
-        judged = _judge(page.objects, arrival, default_tlp)
+        judged = _judge(page.objects, arrival, default_tlp, markings)
         judged.more = page.more and len(page.objects) >= page_size
         if page.objects:
             judged.cursor = {"added_after": after, "next": nxt}
@@ -169,6 +182,7 @@ def _pages(
 def _forward(
     put: Callable[[Any], None], stop: threading.Event, client: TaxiiClient, coll: str,
     cursor: dict[str, Any], page_size: int, arrival: Arrival, default_tlp: TLP,
+    markings: dict[str, TLP],
 ) -> None:
     """Run `_pages` from `cursor` in a worker process and pass its pages on.
 
@@ -183,7 +197,7 @@ def _forward(
     assert proc.stdin is not None and proc.stdout is not None
     try:
         pickle.dump((client.base_url, client.token, coll, cursor, page_size, arrival,
-                     int(default_tlp)), proc.stdin)
+                     int(default_tlp), {k: int(v) for k, v in markings.items()}), proc.stdin)
         proc.stdin.close()
         while not stop.is_set():
             try:
@@ -205,12 +219,14 @@ def _forward(
 
 def worker_main() -> None:
     """The worker process: pages as plain tuples (cheaper to pickle than named ones)."""
-    base_url, token, coll, cursor, page_size, arrival, tlp = pickle.load(sys.stdin.buffer)
+    base_url, token, coll, cursor, page_size, arrival, tlp, known = \
+        pickle.load(sys.stdin.buffer)
+    markings = {k: TLP(v) for k, v in known.items()}
     out = sys.stdout.buffer
     client = TaxiiClient(base_url, token)
     try:
         for j in _pages(client, coll, cursor.get("added_after"), cursor.get("next"),
-                        page_size, arrival, TLP(tlp), lambda: False):
+                        page_size, arrival, TLP(tlp), lambda: False, markings):
             rows = [r if isinstance(r, Unprepared) else tuple(r) for r in j.rows]
             refused = [(tuple(r), why) for r, why in j.refused]
             pickle.dump(("page", (rows, refused, j.cursor, j.more)), out, protocol=5)
@@ -226,9 +242,20 @@ def worker_main() -> None:
         client.close()
 
 
-def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP) -> _Judged:
+def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP,
+           markings: dict[str, TLP] | None = None) -> _Judged:
+    """Prepare and judge one page. `markings`: custom TLP marking definitions known so far
+    (the store's, earlier pages'); this page's own are added to it, so an object marked
+    with a producer's own "TLP:RED" definition is judged RED, not the default."""
+    markings = {} if markings is None else markings
+    for obj in objs:
+        if type(obj) is dict and obj.get("type") == "marking-definition":
+            level = tlp_of_marking_definition(obj)
+            if level is not None and isinstance(obj.get("id"), str):
+                markings[obj["id"]] = level
     out = _Judged([])
-    for obj, p in zip(objs, prepare_many(objs, now_us(), default_tlp), strict=True):
+    rows = prepare_many(objs, now_us(), default_tlp, markings or None)
+    for obj, p in zip(objs, rows, strict=True):
         if isinstance(p, PreparedVersion):
             why = arrival.refusal(obj, TLP(p.tlp))
             if why:

@@ -27,9 +27,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
     server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="taxii/app._add calls store.put_many without "
-                   "tlp_overrides: a custom TLP:RED marking definition in the envelope is not "
-                   "honoured and what it marks is stored at the node's default TLP (AMBER)")
 def test_custom_red_marking_in_the_envelope_is_honoured(
         node: tuple[Server, dict[str, str]], tmp_path: Path) -> None:
     server, tokens = node
@@ -53,10 +50,6 @@ def test_custom_red_marking_in_the_envelope_is_honoured(
     assert tlp_marking_ref(TLP.RED) != custom["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="federation/pull._judge calls prepare_many without "
-                   "tlp overrides: a page holding a custom TLP:RED marking definition and what "
-                   "it marks is judged at the default TLP, so 'TLP:RED is never federated' "
-                   "does not refuse it")
 def test_pulled_page_with_a_custom_red_marking_is_refused() -> None:
     from shieldwall.config import PeerConfig
     from shieldwall.federation.pull import _judge
