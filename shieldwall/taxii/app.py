@@ -33,7 +33,12 @@ from shieldwall.policy import (
     visibility,
     write_refusal,
 )
-from shieldwall.stix.markings import TLP
+from shieldwall.stix.markings import (
+    KNOWN_TLP_REFS,
+    TLP,
+    marking_refs,
+    tlp_of_marking_definition,
+)
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Store
 from shieldwall.store import Query as StoreQuery
@@ -585,7 +590,8 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
         try:
             result = ctx.store.put_many(
                 accepted, Provenance(member.name, "taxii", coll.alias),
-                default_tlp=ctx.settings.default_tlp, details=True,
+                default_tlp=ctx.settings.default_tlp,
+                tlp_overrides=_custom_markings(ctx, accepted) or None, details=True,
             )
         finally:
             ctx.ahead.invalidate()
@@ -609,6 +615,27 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
     }
     ctx.remember(member.name, record)
     return record
+
+
+def _custom_markings(ctx: _Ctx, objs: list[dict[str, Any]]) -> dict[str, TLP]:
+    """TLP levels of the custom marking definitions (MISP, OpenCTI mint their own ids)
+    the objects use: defined in the same envelope or already stored. Where both, the
+    stricter wins: re-sending a stored definition cannot lower what it marks."""
+    refs = {r for o in objs for r in marking_refs(o)
+            if isinstance(r, str) and r not in KNOWN_TLP_REFS}
+    if not refs:
+        return {}
+    found: dict[str, TLP] = {}
+    for o in objs:
+        if o.get("type") == "marking-definition" and o.get("id") in refs:
+            level = tlp_of_marking_definition(o)
+            if level is not None:
+                found[o["id"]] = level
+    for row in ctx.store.read_page(StoreQuery(ids=sorted(refs), versions="last")).rows:
+        level = tlp_of_marking_definition(row.obj())
+        if level is not None:
+            found[row.id] = max(level, found.get(row.id, level))
+    return found
 
 
 _OUTCOMES = {"new": "new", "new_version": "new version", "history": "history",

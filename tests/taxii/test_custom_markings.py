@@ -1,0 +1,85 @@
+"""Custom TLP marking definitions (MISP and OpenCTI mint their own ids) posted over TAXII:
+what they mark is stored at their level, and re-sending a stored definition with a lower
+level does not lower what it marks."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from shieldwall.policy import Members
+from shieldwall.stix.markings import TLP
+from shieldwall.store import Provenance, Query, Store
+from shieldwall.taxii.app import Settings, create_app
+from shieldwall.taxii.media import TAXII_21
+from tests.factories import indicator
+
+
+def _definition(level: str, oid: str | None = None) -> dict[str, Any]:
+    return {"type": "marking-definition", "spec_version": "2.1",
+            "id": oid or f"marking-definition--{uuid.uuid4()}",
+            "created": "2024-01-01T00:00:00.000Z", "name": f"TLP:{level.upper()}",
+            "definition_type": "tlp", "definition": {"tlp": level}}
+
+
+@pytest.fixture
+def client(sqlite_store: Store) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    reg = Members(sqlite_store.engine)
+    tokens = {"latvia": reg.add("latvia", "ally")}
+    with TestClient(create_app(sqlite_store, Settings(node_member="home-node",
+                                                      rate_limit=0))) as http:
+        yield http, tokens
+
+
+def _post(http: TestClient, tokens: dict[str, str], objs: list[dict[str, Any]]) -> Any:
+    auth = base64.b64encode(f"latvia:{tokens['latvia']}".encode()).decode()
+    resp = http.post("/api/collections/alliance/objects/", json={"objects": objs},
+                     headers={"Content-Type": TAXII_21, "Accept": TAXII_21,
+                              "Authorization": f"Basic {auth}"})
+    assert resp.status_code == 202, resp.text
+    return resp.json()
+
+
+def _stored_tlp(store: Store, oid: str) -> TLP:
+    rows = store.read_page(Query(ids=[oid], versions="last")).rows
+    assert len(rows) == 1
+    return TLP(rows[0].tlp)
+
+
+def test_custom_red_in_the_envelope_marks_at_red(
+    client: tuple[TestClient, dict[str, str]], sqlite_store: Store
+) -> None:
+    http, tokens = client
+    red = _definition("red")
+    marked = indicator("192.0.2.98", tlp=None, object_marking_refs=[red["id"]])
+    assert _post(http, tokens, [red, marked])["success_count"] == 2
+    assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
+
+
+def test_a_stored_definition_cannot_be_lowered_by_resending_it(
+    client: tuple[TestClient, dict[str, str]], sqlite_store: Store
+) -> None:
+    http, tokens = client
+    red = _definition("red")
+    sqlite_store.put_many([red], Provenance("home-node", "import"))
+    lowered = _definition("clear", oid=red["id"])
+    marked = indicator("192.0.2.99", tlp=None, object_marking_refs=[red["id"]])
+    _post(http, tokens, [lowered, marked])
+    assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
+
+
+def test_the_stricter_of_stored_and_sent_definitions_wins(
+    client: tuple[TestClient, dict[str, str]], sqlite_store: Store
+) -> None:
+    http, tokens = client
+    green = _definition("green")
+    sqlite_store.put_many([green], Provenance("home-node", "import"))
+    raised = _definition("red", oid=green["id"])
+    marked = indicator("192.0.2.97", tlp=None, object_marking_refs=[green["id"]])
+    _post(http, tokens, [raised, marked])
+    assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
