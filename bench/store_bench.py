@@ -186,7 +186,9 @@ r = import_file(store, Path(sys.argv[1]), source="bench", producer=member_identi
                 default_tlp=TLP.AMBER)
 dt = time.perf_counter() - t
 store.close()
-me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not RUSAGE_SELF: after exec, Linux's ru_maxrss still counts the bench process
+# this child was forked from.
+me = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"stored": r.stored, "rejected": len(r.rejected), "seconds": dt,
                   "rss_kb": me, "worker_rss_kb": kids}))
