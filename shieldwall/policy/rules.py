@@ -139,6 +139,13 @@ def write_refusal(
         return "created_by_ref names another member's identity"
     if obj.get("type") == "identity" and obj.get("id") in member_identities and obj["id"] != own:
         return "an identity of another member may only be written by that member"
+    if obj.get("type") == "sighting":
+        where = obj.get("where_sighted_refs")
+        if isinstance(where, list) and any(
+                isinstance(w, str) and w != own and w in member_identities for w in where):
+            # A sighting "at" another member is that member's claim to make (the same rule
+            # federation applies on arrival, `federation.rules`).
+            return "where_sighted_refs names another member's identity"
     level = resolve_tlp(obj, default_tlp)
     if existing is not None and level < existing.tlp:
         mine = existing.created_by_ref == own or (

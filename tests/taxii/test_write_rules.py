@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,23 @@ def test_cannot_claim_another_members_identity(node: tuple[Server, dict[str, str
     assert "identity of another member" in out[fake_identity["id"]]
     assert out[mine["id"]] == out[vendor["id"]] == "ok"
     assert _get(node, "carol", f"collections/alliance/objects/{theirs['id']}/").status_code == 404
+
+
+def test_cannot_sight_on_another_members_behalf(node: tuple[Server, dict[str, str]]) -> None:
+    ind = indicator("198.51.100.5", created_by_ref=member_identity_id("alice"))
+    assert _outcome(_post(node, "alice", [ind])) == {ind["id"]: "ok"}
+
+    def sighting(where: str) -> dict:
+        return {"type": "sighting", "spec_version": "2.1",
+                "id": f"sighting--{uuid.uuid4()}", "created": "2024-02-01T00:00:00Z",
+                "modified": "2024-02-01T00:00:00Z", "sighting_of_ref": ind["id"],
+                "created_by_ref": member_identity_id("alice"), "where_sighted_refs": [where]}
+
+    forged, own = sighting(member_identity_id("carol")), sighting(member_identity_id("alice"))
+    out = _outcome(_post(node, "alice", [forged, own]))
+    assert "where_sighted_refs names another member's identity" in out[forged["id"]]
+    assert out[own["id"]] == "ok"
+    assert _get(node, "alice", f"collections/alliance/objects/{forged['id']}/").status_code == 404
 
 
 def test_cannot_downgrade_what_it_did_not_create(node: tuple[Server, dict[str, str]]) -> None:
