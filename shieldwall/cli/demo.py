@@ -453,7 +453,8 @@ def demo(
         for n in nodes:
             tl(n.name, f"serving TAXII 2.1 at {n.url}/taxii2/")
         _peer_up(nodes)
-        tl("alliance", "every node peers with every other (push on record, pull every 2s)")
+        tl("alliance", "every node peers with every other (push on record, background "
+                       "pulls paced one peer a second)")
         view = _play(nodes, tl)
         out.print()
         render_alliance(view)
