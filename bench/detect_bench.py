@@ -18,6 +18,7 @@ with DuckDB (Parquet by day, as `hunt` keeps them) and times the retro-hunt over
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import resource
 import shutil
@@ -113,6 +114,14 @@ def indicators(n: int, rng: random.Random) -> list[dict[str, Any]]:
                     "pattern": p, "pattern_type": "stix", "valid_from": "2020-01-01T00:00:00Z",
                     "modified": "2020-01-01T00:00:00Z", "name": f"i{i}"})
     return out
+
+
+def hit_digest(s: Sightings) -> str:
+    """Hits per indicator, condensed: how many indicators hit and a hash of the sorted
+    (indicator, hits) pairs, so two runs (before and after a change) compare at a glance."""
+    per = sorted((iid, hits) for iid, (_, hits, _) in s.by_indicator().items())
+    digest = hashlib.sha256(repr(per).encode()).hexdigest()[:12]
+    return f"{len(per):,} indicators hit, digest {digest}"
 
 
 def _rss_mib() -> float:
@@ -298,7 +307,8 @@ def main() -> None:
                 print(f"  {kind}: {h.stats.events:,} events, median {statistics.median(rates):,.0f}"
                       f" events/s end to end (runs {', '.join(f'{r:,.0f}' for r in rates)}), "
                       f"{statistics.median(ratios):.2f} of the reader alone, "
-                      f"{h.sightings.hits:,} hits; {_steps(log, ix)}", flush=True)
+                      f"{h.sightings.hits:,} hits ({hit_digest(h.sightings)}); {_steps(log, ix)}",
+                      flush=True)
                 if args.reference and n <= 10_000:
                     _reference_ratio(log, inds, n, h.stats.events,
                                      h.stats.events / statistics.median(rates))

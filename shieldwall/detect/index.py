@@ -21,6 +21,7 @@ A candidate is (row, indicator); the whole pattern is then evaluated exactly on 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import ipaddress
 import re
@@ -186,9 +187,12 @@ class _Column:
     def ipv4(self) -> tuple[Any, Any]:
         """(positions, integers) of the IPv4 addresses. Logs repeat addresses heavily, so
         the column is dictionary-encoded and only its distinct values are parsed when they
-        are fewer than half the rows (the encoding is reused by suffix and regex lookups)."""
+        are fewer than half the rows (the encoding is reused by suffix and regex lookups).
+        Always encoded: a 2,048-value sample cannot tell 50,000 servers in 250,000 rows from
+        unique values, and the parse of all rows cost 4x the encoding (40 ms against 10 ms
+        per 242,000 rows); a unique column pays the encoding for nothing (~15 ms)."""
         if self._ip4 is None:
-            if len(self.flat) >= 4096 and self._repetitive():
+            if len(self.flat) >= 4096:
                 dictionary, indices = self.encoded()
                 if len(dictionary) * 2 <= len(self.flat):
                     dpos, dvals = ipv4_ints(dictionary)
@@ -279,42 +283,215 @@ class _Intervals:
         self.dirty = False
 
 
+def _joinable(expr: str) -> str | None:
+    """`expr` for a scan of many values joined into one buffer, or None when it cannot be.
+
+    The buffer frames every value as `\\n value \\x00`. An expression whose only anchors
+    are a leading `^` and a trailing `$` matches a value iff, with `^` written as that
+    newline and `$` as that NUL, it matches the buffer within the value's frame (`.` does
+    not match the newline, so a match stays in one frame; a class that matches a newline
+    can span frames: a false candidate, which exact evaluation turns away, never a missed
+    one). Two different bytes, so `^$` cannot match between two frames. Any other anchor
+    (`^`/`$` elsewhere, `\\A`, `\\Z`, `\\z`, an inline flag before `^`) keeps the
+    expression on the per-value scan."""
+    body: list[str] = []
+    i, in_class = 0, False
+    while i < len(expr):
+        c = expr[i]
+        if c == "\\":
+            if expr[i + 1:i + 2] in ("A", "Z", "z", "G"):
+                return None
+            body.append(expr[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            body.append(c)
+        elif c == "[":
+            in_class = True
+            body.append(c)
+            if expr[i + 1:i + 2] == "^":  # a negated class, not an anchor
+                body.append("^")
+                i += 1
+            if expr[i + 1:i + 2] == "]":  # `[]` / `[^]`: a literal `]` first in the class
+                body.append("]")
+                i += 1
+        elif c == "^" and i == 0:
+            body.append("\\n")
+        elif c == "$" and i == len(expr) - 1:
+            body.append("\\x00")
+        elif c in "^$":
+            return None
+        else:
+            body.append(c)
+        i += 1
+    return "".join(body) if not in_class else None
+
+
 @dataclass
 class _Regexes:
+    """One path's MATCHES / general LIKE expressions as Hyperscan databases.
+
+    `db` holds the expressions a joined scan can take (`_joinable`): a batch's distinct values
+    are scanned in one call (~0.01 s for 300,000 URLs against 10,000 expressions instead of
+    ~0.24 s of one call per value from Python). It reports every match end, so an expression
+    that matches at most offsets (`a.*`) would flood the callback: past a budget of about one
+    report per value the scan stops and the path falls back, until it changes, to one call
+    per value with SINGLEMATCH (`single_db`, compiled then), the bound the index had before.
+    `per_value` holds the expressions that are never joinable, always scanned per value.
+    """
+
     entries: dict[Key, str] = field(default_factory=dict)
     db: Any = None
     ids: list[Key] = field(default_factory=list)
+    per_value: Any = None
+    per_value_ids: list[Key] = field(default_factory=list)
+    single_db: Any = None
+    noisy: bool = False
     dirty: bool = True
 
     def build(self) -> None:
-        import hyperscan
-
-        self.ids = list(self.entries)
-        if not self.ids:
-            self.db = None
-        else:
-            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            db.compile(
-                expressions=[self.entries[k].encode() for k in self.ids],
-                ids=list(range(len(self.ids))),
-                flags=[hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
-                       | hyperscan.HS_FLAG_UTF8] * len(self.ids),
-            )
-            self.db = db
+        joined: list[tuple[Key, str]] = []
+        alone: list[Key] = []
+        for key, expr in self.entries.items():
+            j = _joinable(expr)
+            if j is None:
+                alone.append(key)
+            else:
+                joined.append((key, j))
+        self.noisy, self.single_db = False, None
+        try:
+            self.db = _hs_db([j for _, j in joined], single=False)
+            self.ids = [k for k, _ in joined]
+        except Exception:  # a rewritten expression refused: scan them all as they were
+            alone = list(self.entries)
+            self.db, self.ids = None, []
+        self.per_value = _hs_db([self.entries[k] for k in alone], single=True)
+        self.per_value_ids = alone
         self.dirty = False
 
     def scan(self, value: str) -> list[Key]:
+        """Keys of the expressions matching one value."""
+        return sorted(set(self.scan_values(pa.array([value], pa.string()))[0]))
+
+    def scan_values(self, values: pa.Array) -> dict[int, list[Key]]:
+        """value position -> keys of the expressions it matches (a superset for joined
+        expressions, see `_joinable`), for the non-null strings of `values`."""
         if self.dirty:
             self.build()
-        if self.db is None:
-            return []
-        found: list[Key] = []
+        out: dict[int, list[Key]] = defaultdict(list)
+        if self.db is not None and not self.noisy:
+            try:
+                self._joined_scan(values, out)
+            except _Flooded:
+                self.noisy = True
+                out.clear()
+        if self.per_value is None and not (self.db is not None and self.noisy):
+            return out
+        py = pc.cast(values, pa.binary()).to_pylist()
+        if self.db is not None and self.noisy:
+            if self.single_db is None:
+                self.single_db = _hs_db([self.entries[k] for k in self.ids], single=True)
+            _per_value_scan(self.single_db, self.ids, py, out)
+        if self.per_value is not None:
+            _per_value_scan(self.per_value, self.per_value_ids, py, out)
+        return out
 
-        def on_match(idx: int, _f: int, _t: int, _fl: int, _ctx: Any) -> None:
-            found.append(self.ids[idx])
+    def _joined_scan(self, values: pa.Array, out: dict[int, list[Key]]) -> None:
+        import hyperscan
 
-        self.db.scan(value.encode(), match_event_handler=on_match)
-        return found
+        values = pc.cast(values, pa.string())
+        # Values holding a newline or NUL (rare in logs) are scanned alone, framed the same way.
+        odd = pc.fill_null(pc.or_(pc.match_substring(values, "\n"),
+                                  pc.match_substring(values, "\x00")), True)
+        odd_pos = _nonzero(pc.and_(odd, values.is_valid()))
+        if len(odd_pos):
+            for i, v in zip(odd_pos.tolist(), values.take(pa.array(odd_pos)).to_pylist(),
+                            strict=True):
+                self._joined_scan_one(i, v.encode(), out)
+        keep_mask = pc.invert(odd)
+        keep = _nonzero(keep_mask)
+        if not len(keep):
+            return
+        parts = pc.cast(values.filter(keep_mask), pa.binary())
+        lengths = pc.binary_length(parts).to_numpy().astype(np.int64)
+        buf = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(parts)], pa.int32()),
+                                                      parts), b"\0\n")[0].as_py()
+        # Value i owns the bytes of its frame, from its newline to its NUL, so a match belongs
+        # to the value owning its last byte (an empty match: the byte before it, still in
+        # the frame).
+        owned_from = np.concatenate([[0], np.cumsum(lengths + 2)[:-1]])
+        ends: list[int] = []
+        exprs: list[int] = []
+        budget = len(parts) + 1000
+
+        def on_match(idx: int, _f: int, to: int, _fl: int, _ctx: Any) -> bool:
+            ends.append(to)
+            exprs.append(idx)
+            return len(ends) > budget  # True stops the scan
+
+        try:
+            self.db.scan(b"\n" + buf + b"\0", match_event_handler=on_match)
+        except hyperscan.ScanTerminated as exc:
+            raise _Flooded from exc
+        if not ends:
+            return
+        last = np.maximum(np.array(ends, dtype=np.int64) - 1, 0)
+        at = keep[np.searchsorted(owned_from, last, side="right") - 1].tolist()
+        for a, x in sorted(set(zip(at, exprs, strict=True))):
+            out[a].append(self.ids[x])
+
+    def _joined_scan_one(self, pos: int, value: bytes, out: dict[int, list[Key]]) -> None:
+        import hyperscan
+
+        found: set[int] = set()
+
+        def on_match(idx: int, _f: int, _t: int, _fl: int, _ctx: Any) -> bool:
+            found.add(idx)
+            return len(found) >= len(self.ids)
+
+        # Python's and Hyperscan's `$` also match before a final newline: both framings.
+        for v in {value, value[:-1] if value.endswith(b"\n") else value}:
+            with contextlib.suppress(hyperscan.ScanTerminated):
+                self.db.scan(b"\n" + v + b"\0", match_event_handler=on_match)
+        out[pos].extend(self.ids[x] for x in sorted(found))
+
+
+class _Flooded(Exception):
+    """A joined scan reported more matches than its budget."""
+
+
+def _hs_db(exprs: list[str], *, single: bool) -> Any:
+    """A block-mode Hyperscan database of `exprs` (None when empty)."""
+    import hyperscan
+
+    if not exprs:
+        return None
+    flags = hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_UTF8
+    if single:
+        flags |= hyperscan.HS_FLAG_SINGLEMATCH
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=[e.encode() for e in exprs], ids=list(range(len(exprs))),
+               flags=[flags] * len(exprs))
+    return db
+
+
+def _per_value_scan(db: Any, ids: list[Key], values: list[bytes],
+                    out: dict[int, list[Key]]) -> None:
+    """One SINGLEMATCH scan per value: the callback lists each matching expression once."""
+    found: list[int] = []
+
+    def on_match(idx: int, _f: int, _t: int, _fl: int, _ctx: Any) -> None:
+        found.append(ids[idx])
+
+    scan = db.scan
+    for pos, v in enumerate(values):
+        if v is not None:
+            scan(v, match_event_handler=on_match)
+            if found:
+                out[pos].extend(found)
+                found = []
 
 
 # `[path = 'literal']` exactly as `exact._fast_triggers` reads it (same identifier and literal
@@ -710,10 +887,7 @@ class IndicatorIndex:
                 if strings is not None:
                     found.append((_nonzero(pc.is_in(flat, value_set=strings)), eq))
             else:
-                arr = self._eq_arrays.get(path)
-                if arr is None:
-                    arr = self._eq_arrays[path] = pa.array(list(eq), pa.string())
-                found.append((_nonzero(pc.is_in(flat, value_set=arr)), eq))
+                found.append((self._eq_rows(path, col), eq))
         suffix = self._suffix.get(path)
         if suffix:
             found.append(self._suffix_rows(path, col))
@@ -759,6 +933,27 @@ class IndicatorIndex:
                         out.append(Candidate(row, comp, comp.atoms[key & _MASK], col_name, v,
                                              col.is_string))
         return out
+
+    def _eq_rows(self, path: str, col: _Column) -> Any:
+        """Rows whose value is one of the path's equality values. A repetitive column (a
+        dns query, an http host: ~50,000 distinct in a 250,000-row batch) looks up only its
+        distinct values in the index's own dict, built once at compile time; Arrow's `is_in`
+        would hash all 200,000 domains of the set again on every batch (measured 16 ms
+        against 30 ms per batch at 1M indicators). A near-unique column keeps `is_in`."""
+        eq = self._eq[path]
+        if col._enc is not None or (len(col.flat) >= 4096 and (
+                path in self._suffix or path in self._regex or col._repetitive())):
+            dictionary, indices = col.encoded()
+            if not len(dictionary):
+                return np.zeros(0, np.int64)
+            if len(dictionary) * 2 <= len(col.flat):
+                hit = np.fromiter((v in eq for v in dictionary.to_pylist()), dtype=bool,
+                                  count=len(dictionary))
+                return np.flatnonzero(hit[indices] & (indices >= 0))
+        arr = self._eq_arrays.get(path)
+        if arr is None:
+            arr = self._eq_arrays[path] = pa.array(list(eq), pa.string())
+        return _nonzero(pc.is_in(col.flat, value_set=arr))
 
     def _eq_split(self, path: str) -> tuple[Any, pa.Array | None]:
         """An address path's equality values: canonical IPv4 as sorted integers, the rest as
@@ -822,29 +1017,9 @@ class IndicatorIndex:
         return rows, table
 
     def _regex_rows(self, rx: _Regexes, col: _Column) -> tuple[Any, _ByRow]:
-        """Hyperscan over the distinct values: the one remaining Python loop (per distinct
-        value of a column that MATCHES / general LIKE patterns look at)."""
+        """Hyperscan over the distinct values, joined into one scan (`_Regexes`)."""
         dictionary, indices = col.encoded()
-        keys_at: dict[int, list[int]] = {}
-        if rx.dirty:
-            rx.build()
-        if rx.db is None:
-            return np.zeros(0, np.int64), _ByRow()
-        found: list[int] = []
-        ids = rx.ids
-
-        def on_match(idx: int, _f: int, _t: int, _fl: int, _ctx: Any) -> None:
-            found.append(ids[idx])
-
-        scan = rx.db.scan
-        # One callback for the whole column and the values as UTF-8 bytes straight from
-        # Arrow: the per-value cost is the Hyperscan call alone.
-        for pos, v in enumerate(pc.cast(dictionary, pa.binary()).to_pylist()):
-            if v is not None:
-                scan(v, match_event_handler=on_match)
-                if found:
-                    keys_at[pos] = found
-                    found = []
+        keys_at = rx.scan_values(dictionary)
         if not keys_at:
             return np.zeros(0, np.int64), _ByRow()
         rows = np.flatnonzero(np.isin(indices, np.fromiter(keys_at, dtype=np.int64)))
