@@ -64,3 +64,27 @@ def test_only_edge_anchors_are_rewritten() -> None:
     assert _joinable("a$|b") is None
     assert _joinable(r"\Aa") is None
     assert _joinable("(?m)^a") is None
+
+
+def test_large_columns_take_the_dictionary_paths() -> None:
+    """5,000 rows (past the 4,096-row threshold): equality looked up per distinct value in
+    the index's dict, addresses parsed per distinct value; the same rows as small tables."""
+    from shieldwall.detect.index import IndicatorIndex
+
+    from .test_index import ind
+
+    ix = IndicatorIndex()
+    dom = ind("[domain-name:value = 'evil.example']")
+    sfx = ind("[domain-name:value LIKE '%.bad.example']")
+    ip = ind("[ipv4-addr:value = '198.51.100.7']")
+    for i in (dom, sfx, ip):
+        assert ix.add(i) is None
+    names = ["evil.example", "EVIL.example", "a.bad.example", None, "good.example"]
+    addrs = ["198.51.100.7", "198.51.100.70", None, "2001:db8::1", "10.0.0.1"]
+    table = pa.table({"domain-name:value": [names[i % 5] for i in range(5000)],
+                      "network-traffic:dst_ref.value": [addrs[i % 7 % 5] for i in range(5000)]})
+    got = {(c.row, c.indicator.name) for c in ix.candidates(table)}
+    want = ({(r, dom["name"]) for r in range(0, 5000, 5)}
+            | {(r, sfx["name"]) for r in range(2, 5000, 5)}
+            | {(r, ip["name"]) for r in range(5000) if r % 7 % 5 == 0})
+    assert got == want
