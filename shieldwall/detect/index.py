@@ -949,7 +949,7 @@ class IndicatorIndex:
         against 30 ms per batch at 1M indicators). A near-unique column keeps `is_in`."""
         eq = self._eq[path]
         if col._enc is not None or (len(col.flat) >= 4096 and (
-                path in self._suffix or path in self._regex or col._repetitive())):
+                path in self._suffix or col._repetitive())):
             dictionary, indices = col.encoded()
             if not len(dictionary):
                 return np.zeros(0, np.int64)
