@@ -246,13 +246,16 @@ def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP,
            markings: dict[str, TLP] | None = None) -> _Judged:
     """Prepare and judge one page. `markings`: custom TLP marking definitions known so far
     (the store's, earlier pages'); this page's own are added to it, so an object marked
-    with a producer's own "TLP:RED" definition is judged RED, not the default."""
+    with a producer's own "TLP:RED" definition is judged RED, not the default. Where a
+    definition is already known, the stricter level wins: re-sending a stored definition's
+    id with a lower level cannot lower what it marks (as on the TAXII server)."""
     markings = {} if markings is None else markings
     for obj in objs:
         if type(obj) is dict and obj.get("type") == "marking-definition":
             level = tlp_of_marking_definition(obj)
-            if level is not None and isinstance(obj.get("id"), str):
-                markings[obj["id"]] = level
+            mid = obj.get("id")
+            if level is not None and isinstance(mid, str):
+                markings[mid] = max(level, markings.get(mid, level))
     out = _Judged([])
     rows = prepare_many(objs, now_us(), default_tlp, markings or None)
     for obj, p in zip(objs, rows, strict=True):

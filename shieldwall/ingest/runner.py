@@ -120,9 +120,11 @@ def _batches(
         if item.get("type") == "marking-definition" and isinstance(item.get("id"), str):
             # Honour the level a marking declares even if the definition itself is invalid
             # (custom ids for TLP): falling back to the default could widen the audience.
+            # Where the id is already known (stored, or earlier in the file), the stricter
+            # level wins: redefining a stored id cannot lower what it marks.
             level = tlp_of_marking_definition(item)
             if level is not None:
-                overrides[item["id"]] = level
+                overrides[item["id"]] = max(level, overrides.get(item["id"], level))
         err = check(item)
         if err is not None:
             batch.rejected.append(Rejected(str(item.get("id", "?")), err))

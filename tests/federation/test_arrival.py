@@ -307,3 +307,20 @@ def test_lowering_a_marking_needs_the_creator() -> None:
     assert a.refusal(lowered, TLP.GREEN, existing) is not None
     assert a.refusal(indicator(created_by_ref=NORTH), TLP.GREEN, existing) is None  # relayed
     assert a.refusal(indicator(created_by_ref=NORTH), TLP.AMBER, existing) is None
+
+
+def test_a_peer_cannot_lower_a_custom_marking_this_node_holds() -> None:
+    """A producer's own "TLP:AMBER" definition, stored here, re-sent by a peer as
+    TLP:CLEAR under the same id: what the peer marks with it stays AMBER."""
+    from shieldwall.federation.pull import _judge
+
+    custom = "marking-definition--3a1c5e0f-6f0e-4b0a-9a53-2f1d6c0b7e11"
+    redefined = {"type": "marking-definition", "spec_version": "2.1", "id": custom,
+                 "created": "2024-01-01T00:00:00.000Z", "name": "TLP:CLEAR",
+                 "definition_type": "statement", "definition": {"statement": "x"}}
+    marked = indicator(tlp=None, created_by_ref=MALLORY, object_marking_refs=[custom])
+    known = {custom: TLP.AMBER}  # what the store holds (pull._stored_markings)
+    judged = _judge([redefined, marked], _arrival(), TLP.GREEN, known)
+    levels = {r[0]: TLP(r[7]) for r in judged.rows}
+    assert levels[marked["id"]] == TLP.AMBER
+    assert known[custom] == TLP.AMBER

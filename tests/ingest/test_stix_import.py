@@ -131,6 +131,21 @@ def test_custom_tlp_marking_definition_in_bundle_is_honoured(
     assert sqlite_store.get(obj["id"]).tlp == TLP.RED  # type: ignore[union-attr]
 
 
+def test_a_stored_custom_marking_cannot_be_lowered_by_redefining_it(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    def definition(name: str) -> dict[str, object]:
+        return {"type": "marking-definition", "spec_version": "2.1",
+                "id": sid("marking-definition", "4"), "created": "2024-01-01T00:00:00.000Z",
+                "name": name, "definition_type": "statement", "definition": {"statement": name}}
+
+    run(sqlite_store, write_bundle(tmp_path / "a.json", [definition("TLP:AMBER")]))
+    obj = indicator(tlp=None, object_marking_refs=[sid("marking-definition", "4")])
+    run(sqlite_store, write_bundle(tmp_path / "b.json", [definition("TLP:CLEAR"), obj]))
+    # The file's own definition of that id says CLEAR; the stored one, AMBER: the stricter.
+    assert sqlite_store.get(obj["id"]).tlp == TLP.AMBER  # type: ignore[union-attr]
+
+
 def test_export_filters_type_time_and_tlp_ceiling(sqlite_store: Store, tmp_path: Path) -> None:
     run(sqlite_store, DATA / "poisonivy.json", tlp=TLP.GREEN)
     red = indicator("192.0.2.66", tlp=TLP.RED)
