@@ -183,9 +183,11 @@ class CampaignFacts:
     attribution_confidence: float | None  # 0-1, best `attributed-to`; None when none
 
 
-def facts_from_store(store: Store, campaign_id: str) -> CampaignFacts:
+def facts_from_store(store: Store, campaign_id: str, access: Access | None = None
+                     ) -> CampaignFacts:
     """Severity, members and sectors from the candidate campaign (`x_shieldwall_severity`,
-    see `correlation.campaign_objects`); the best confidence of its `attributed-to`."""
+    see `correlation.campaign_objects`); the best confidence of its `attributed-to`, among
+    those `access` may see (a reader's recommendation never rests on a hidden one)."""
     row = store.get(campaign_id)
     if row is None or row.type != "campaign":
         raise ConsultationError(f"no campaign {campaign_id} in this node")
@@ -194,16 +196,23 @@ def facts_from_store(store: Store, campaign_id: str) -> CampaignFacts:
     if "score" not in sev:
         raise ConsultationError(f"{campaign_id} carries no campaign severity; publish it from "
                                 "correlation first")
-    confidence = None
-    for rel in store.iter_query(Query(types=["relationship"])):
+    return CampaignFacts(campaign_id, float(sev["score"]),
+                         tuple(sev.get("members") or camp.get("x_shieldwall_members") or ()),
+                         tuple(sev.get("sector_names") or ()),
+                         attribution_confidence(store, campaign_id, access))
+
+
+def attribution_confidence(store: Store, campaign_id: str, access: Access | None = None
+                           ) -> float | None:
+    """The best confidence (0-1) among the campaign's `attributed-to` links `access` sees."""
+    best: float | None = None
+    for rel in store.iter_query(Query(types=["relationship"], access=access)):
         r = rel.obj()
         if (r.get("source_ref") == campaign_id and r.get("relationship_type") == "attributed-to"
                 and "confidence" in r):
             c = float(r["confidence"]) / 100
-            confidence = c if confidence is None else max(confidence, c)
-    return CampaignFacts(campaign_id, float(sev["score"]),
-                         tuple(sev.get("members") or camp.get("x_shieldwall_members") or ()),
-                         tuple(sev.get("sector_names") or ()), confidence)
+            best = c if best is None else max(best, c)
+    return best
 
 
 @dataclass(frozen=True)

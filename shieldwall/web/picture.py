@@ -337,26 +337,12 @@ def consultation(store: Store, cell: str, reader: str, access: Access, campaign_
     if reader not in policy.readers:
         return None
     try:
-        facts = facts_from_store(store, campaign_id)
+        facts = facts_from_store(store, campaign_id, access)
     except ConsultationError as exc:  # e.g. a campaign imported, not correlated here
         return {"unassessed": str(exc)}
-    facts = replace(facts, attribution_confidence=attribution_confidence(
-        store, access, campaign_id))
     rec = recommend(facts, policy)
     return {"facts": facts, "rec": rec, "status": status_of(store, campaign_id),
             "log": read_log(store, campaign_id)}
-
-
-def attribution_confidence(store: Store, access: Access, campaign_id: str) -> float | None:
-    """The best confidence (0-1) among the campaign's visible `attributed-to` links."""
-    best: float | None = None
-    for row in store.iter_query(Query(types=["relationship"], access=access)):
-        rel = row.obj()
-        if (rel.get("source_ref") == campaign_id and "confidence" in rel
-                and rel.get("relationship_type") == "attributed-to"):
-            c = float(rel["confidence"]) / 100
-            best = c if best is None else max(best, c)
-    return best
 
 
 # ---- hygiene (the Pledge) ----------------------------------------------------------------
