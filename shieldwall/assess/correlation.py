@@ -66,6 +66,7 @@ from shieldwall.stix.markings import (
 )
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Provenance, Query, Store
+from shieldwall.store.audience import Marking, row_marking
 
 DAY_US = 86_400 * 1_000_000
 CORRELATED_TYPES = ("incident", "sighting")
@@ -505,26 +506,19 @@ def campaign_severity(store: Store, group: Group, sectors: Mapping[str, str] | N
     return score_campaign(items, version)
 
 
-_Marking = tuple[TLP, tuple[str, ...], str]
-
-
-def _input_markings(store: Store, ids: Iterable[str]) -> dict[str, list[_Marking]]:
+def _input_markings(store: Store, ids: Iterable[str]) -> dict[str, list[Marking]]:
     """Each grouped object's (level, audience, deliverer), with those of the indicator a
     sighting is of: the shared values on a link may be the indicator's own."""
-    def marking(row: Any) -> _Marking:
-        names = row.obj().get(AUDIENCE_PROPERTY)
-        return (row.tlp, tuple(names) if isinstance(names, list) else (), row.source)
-
     rows = {r.id: r for r in store.query(Query(ids=sorted(ids))).rows}
     of = {oid: r.obj().get("sighting_of_ref") for oid, r in rows.items()}
     refs = {v for v in of.values() if isinstance(v, str)}
     indicators = {r.id: r for r in store.query(Query(ids=sorted(refs))).rows} if refs else {}
-    out: dict[str, list[_Marking]] = {}
+    out: dict[str, list[Marking]] = {}
     for oid, row in rows.items():
-        out[oid] = [marking(row)]
+        out[oid] = [row_marking(row)]
         ind = indicators.get(of[oid])  # type: ignore[arg-type]
         if ind is not None:
-            out[oid].append(marking(ind))
+            out[oid].append(row_marking(ind))
     return out
 
 

@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
-from shieldwall.store.store import Store
+from shieldwall.store.store import Store, StoredVersion
 
 Marking = tuple[TLP, tuple[str, ...], str]
+
+
+def row_marking(row: StoredVersion) -> Marking:
+    """(level, audience, deliverer) of one stored version."""
+    names = row.obj().get(AUDIENCE_PROPERTY)
+    return (row.tlp, tuple(str(n) for n in names) if isinstance(names, list) else (),
+            row.source)
 
 
 def stored_marking(store: Store) -> Callable[[str], list[Marking]]:
@@ -25,12 +32,7 @@ def stored_marking(store: Store) -> Callable[[str], list[Marking]]:
         hit = cache.get(stix_id)
         if hit is None:
             row = store.get(stix_id)
-            if row is None:
-                hit = []
-            else:
-                names = row.obj().get(AUDIENCE_PROPERTY)
-                hit = [(row.tlp, tuple(str(n) for n in names)
-                        if isinstance(names, list) else (), row.source)]
+            hit = [] if row is None else [row_marking(row)]
             cache[stix_id] = hit
         return hit
 
