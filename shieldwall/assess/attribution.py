@@ -11,7 +11,7 @@ attribution": most incidents seen by a single member are exactly that.
 Model (docs/benchmarks.md): each group is a set of weighted features (its techniques,
 their parent techniques, the software it uses, and the techniques of that software);
 the observation is a set of IDF-weighted features; the score is the share of the
-observation's weight the group explains. The three feature weights ship in the
+observation's weight the group explains. The feature weights (`Weights`) ship in the
 calibration file, chosen on held-out ATT&CK campaigns; the benchmark re-chooses them
 inside a leave-one-group-out cross-validation so that its figures stay out of sample.
 """
@@ -264,8 +264,10 @@ def score_all(evidence: Evidence, profiles: ProfileSet,
     (docs/benchmarks.md), because the groups ATT&CK attributes campaigns to are mostly
     the large, well-documented ones.
 
-    `weights` overrides the query-side weights (software, size exponent) of the set's
-    own; the profile-side ones are fixed when the set is built.
+    `weights` overrides the set's own on the query side (parent techniques, software,
+    size exponent); the profile side (parent and software-technique weights inside each
+    profile) is fixed when the set is built, so pass weights whose profile-side values
+    match it (as `evaluation.run_grid` does).
     """
     w = weights or profiles.weights
     q = query_vector(evidence, profiles.idf, w)

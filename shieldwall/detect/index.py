@@ -231,8 +231,10 @@ class _Column:
         return pc.count_distinct(sample).as_py() > len(sample) - sample.null_count - 8
 
     def _repetitive(self) -> bool:
-        """Whether a sample of 2,048 values has at most half distinct: a near-unique column
-        (`_Column.ipv4`) is not worth dictionary-encoding."""
+        """Whether a sample of 2,048 values has at most half distinct: only then do the
+        equality and regex lookups (`_eq_rows`, `_regex_rows`) dictionary-encode the
+        column; a near-unique one is not worth it. (`ipv4` has its own, looser test,
+        `_unique`.)"""
         if self._enc is not None:
             return len(self._enc[0]) * 2 <= len(self.flat)
         sample = self.flat.slice(0, 2048)
