@@ -59,8 +59,8 @@ from shieldwall.assess.tables import (
 from shieldwall.errors import ShieldwallError
 from shieldwall.stix.ids import deterministic_id
 from shieldwall.stix.markings import (
-    AUDIENCE_PROPERTY,
     TLP,
+    audience_property,
     narrowest_audience,
     tlp_marking_ref,
 )
@@ -525,8 +525,7 @@ def _input_markings(store: Store, ids: Iterable[str]) -> dict[str, list[Marking]
 def _marked(obj: dict[str, Any], level: TLP, audience: tuple[str, ...] | None,
             creator: str) -> dict[str, Any]:
     obj["object_marking_refs"] = [tlp_marking_ref(level)]
-    if audience is not None:
-        obj[AUDIENCE_PROPERTY] = sorted({*audience, creator} - {""})
+    obj.update(audience_property(audience, creator))
     return obj
 
 

@@ -19,6 +19,7 @@ from shieldwall.stix.ids import deterministic_id
 from shieldwall.stix.markings import (
     AUDIENCE_PROPERTY,
     TLP,
+    audience_property,
     narrowest_audience,
     tlp_marking_ref,
 )
@@ -176,10 +177,8 @@ class Sightings:
             level, audience = narrowest_audience(
                 self.marking_of(w.indicator_id) if self.marking_of else (), self.tlp)
             marking = [tlp_marking_ref(level)]
-            named: dict[str, Any] = {}
+            named = audience_property(audience, self.member)
             salt = ""
-            if audience is not None:
-                named[AUDIENCE_PROPERTY] = sorted({*audience, self.member})
             if level != self.tlp or named:
                 salt = f"|{level.short}|{','.join(named.get(AUDIENCE_PROPERTY, ()))}"
             objs_w: list[dict[str, Any]] = []

@@ -662,7 +662,7 @@ def sightings_for(results: Iterable[MailResult], member: str, tlp: Any,
     indicator, `store.audience.stored_marking`) keeps it no wider than its indicator."""
     from shieldwall.stix.identity import member_identity, member_identity_id
     from shieldwall.stix.ids import deterministic_id
-    from shieldwall.stix.markings import AUDIENCE_PROPERTY, narrowest_audience, tlp_marking_ref
+    from shieldwall.stix.markings import audience_property, narrowest_audience, tlp_marking_ref
     from shieldwall.stix.timestamps import format_ts, now_us
 
     me = member_identity_id(member)
@@ -672,7 +672,7 @@ def sightings_for(results: Iterable[MailResult], member: str, tlp: Any,
         for h in r.hits:
             level, audience = narrowest_audience(
                 marking_of(h.indicator_id) if marking_of else (), tlp)
-            named = {AUDIENCE_PROPERTY: sorted({*audience, member})} if audience is not None else {}
+            named = audience_property(audience, member)
             objs.append({**named,
                 "type": "sighting", "spec_version": "2.1",
                 "id": deterministic_id("sighting",

@@ -174,3 +174,12 @@ def narrowest_audience(
             named.add(source)
         audience = named if audience is None else audience & named
     return level, None if audience is None else tuple(sorted(audience))
+
+
+def audience_property(audience: Iterable[str] | None, creator: str) -> dict[str, Any]:
+    """The audience of an object derived with `narrowest_audience`, as the properties to
+    set on it: its creator stays in (a node may always read what it made); {} when the
+    inputs put no constraint on the audience."""
+    if audience is None:
+        return {}
+    return {AUDIENCE_PROPERTY: sorted({*audience, creator} - {""})}
