@@ -116,9 +116,13 @@ def tlp_of_marking_definition(obj: Mapping[str, Any]) -> TLP | None:
 
 
 def marking_refs(obj: Mapping[str, Any]) -> Iterable[str]:
-    yield from obj.get("object_marking_refs") or ()
+    """The marking-definition ids an object refers to. Anything else in those places (an
+    unvalidated peer's object) is no marking this node knows, like an unknown id."""
+    for ref in obj.get("object_marking_refs") or ():
+        if isinstance(ref, str):
+            yield ref
     for gm in obj.get("granular_markings") or ():
-        if isinstance(gm, Mapping) and gm.get("marking_ref"):
+        if isinstance(gm, Mapping) and isinstance(gm.get("marking_ref"), str):
             yield gm["marking_ref"]
 
 

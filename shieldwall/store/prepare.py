@@ -107,14 +107,19 @@ def prepare_many(
             out.append(Unprepared(oid, str(ts), "version timestamp is in the future"))
             continue
         refs = get("object_marking_refs")
+        key = tuple(refs) if type(refs) is list else None
         if stix_type == "marking-definition" or "granular_markings" in obj \
-                or (refs is not None and type(refs) is not list):
+                or (refs is not None and key is None):
             tlp = int(resolve_tlp(obj, default_tlp, overrides))
         else:
-            key = tuple(refs) if refs else ()
-            tlp = tlp_of.get(key, -1)
-            if tlp < 0:
-                tlp = tlp_of[key] = int(resolve_tlp(obj, default_tlp, overrides))
+            key = key or ()
+            try:
+                tlp = tlp_of.get(key, -1)
+            except TypeError:  # an unhashable ref (an unvalidated peer's object)
+                tlp = int(resolve_tlp(obj, default_tlp, overrides))
+            else:
+                if tlp < 0:
+                    tlp = tlp_of[key] = int(resolve_tlp(obj, default_tlp, overrides))
         names = get(AUDIENCE_PROPERTY)
         name = get("name") or get("value")
         out.append(PreparedVersion(

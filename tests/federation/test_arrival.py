@@ -324,3 +324,17 @@ def test_a_peer_cannot_lower_a_custom_marking_this_node_holds() -> None:
     levels = {r[0]: TLP(r[7]) for r in judged.rows}
     assert levels[marked["id"]] == TLP.AMBER
     assert known[custom] == TLP.AMBER
+
+
+def test_a_malformed_marking_reference_does_not_stop_the_pull() -> None:
+    """A peer's object whose marking refs are not ids (here an object, and one in a
+    granular marking) is judged like one with an unknown ref: it takes the default
+    level; it must not raise, which would stop the pull at that page for good."""
+    from shieldwall.federation.pull import _judge
+
+    junk = indicator(tlp=None, created_by_ref=MALLORY, object_marking_refs=[{"x": 1}])
+    granular = indicator(tlp=TLP.AMBER, created_by_ref=MALLORY,
+                         granular_markings=[{"marking_ref": {"x": 1}, "selectors": ["name"]}])
+    judged = _judge([junk, granular], _arrival(), TLP.GREEN, {})
+    levels = {r[0]: TLP(r[7]) for r in judged.rows}
+    assert levels == {junk["id"]: TLP.GREEN, granular["id"]: TLP.AMBER}
