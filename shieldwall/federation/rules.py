@@ -113,8 +113,9 @@ class Arrival:
             if why:
                 return self._explain(why, creator if creator in self.guarded
                                      else obj.get("id"))
-        if obj.get("type") == "sighting":
-            for ref in obj.get("where_sighted_refs") or ():
+        where = obj.get("where_sighted_refs")
+        if obj.get("type") == "sighting" and isinstance(where, list):
+            for ref in where:
                 if isinstance(ref, str) and ref in self.guarded:
                     return self._explain(
                         f"where_sighted_refs names member {self.identities[ref]}", ref)

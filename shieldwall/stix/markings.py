@@ -118,10 +118,11 @@ def tlp_of_marking_definition(obj: Mapping[str, Any]) -> TLP | None:
 def marking_refs(obj: Mapping[str, Any]) -> Iterable[str]:
     """The marking-definition ids an object refers to. Anything else in those places (an
     unvalidated peer's object) is no marking this node knows, like an unknown id."""
-    for ref in obj.get("object_marking_refs") or ():
+    refs, granular = obj.get("object_marking_refs"), obj.get("granular_markings")
+    for ref in refs if isinstance(refs, list) else ():
         if isinstance(ref, str):
             yield ref
-    for gm in obj.get("granular_markings") or ():
+    for gm in granular if isinstance(granular, list) else ():
         if isinstance(gm, Mapping) and isinstance(gm.get("marking_ref"), str):
             yield gm["marking_ref"]
 

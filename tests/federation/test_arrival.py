@@ -335,6 +335,18 @@ def test_a_malformed_marking_reference_does_not_stop_the_pull() -> None:
     junk = indicator(tlp=None, created_by_ref=MALLORY, object_marking_refs=[{"x": 1}])
     granular = indicator(tlp=TLP.AMBER, created_by_ref=MALLORY,
                          granular_markings=[{"marking_ref": {"x": 1}, "selectors": ["name"]}])
-    judged = _judge([junk, granular], _arrival(), TLP.GREEN, {})
+    not_lists = indicator(tlp=None, created_by_ref=MALLORY, object_marking_refs=5,
+                          granular_markings=5)
+    judged = _judge([junk, granular, not_lists], _arrival(), TLP.GREEN, {})
     levels = {r[0]: TLP(r[7]) for r in judged.rows}
-    assert levels == {junk["id"]: TLP.GREEN, granular["id"]: TLP.AMBER}
+    assert levels == {junk["id"]: TLP.GREEN, granular["id"]: TLP.AMBER,
+                      not_lists["id"]: TLP.GREEN}
+
+
+def test_a_sighting_with_malformed_where_sighted_refs_is_judged_not_raised() -> None:
+    sighting = {"type": "sighting", "spec_version": "2.1",
+                "id": "sighting--3a1c5e0f-6f0e-4b0a-9a53-2f1d6c0b7e11",
+                "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+                "sighting_of_ref": "indicator--3a1c5e0f-6f0e-4b0a-9a53-2f1d6c0b7e12",
+                "where_sighted_refs": 5}
+    assert _arrival().refusal(sighting, TLP.GREEN) is None
