@@ -32,7 +32,8 @@ from shieldwall.federation.rules import Arrival
 from shieldwall.policy import Existing
 from shieldwall.stix.markings import TLP, tlp_of_marking_definition
 from shieldwall.stix.timestamps import now_us
-from shieldwall.store import Provenance, Query, Store
+from shieldwall.store import Provenance, Store
+from shieldwall.store.audience import stored_tlp_markings
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 from shieldwall.taxii.client import TaxiiClient, TaxiiClientError
 
@@ -66,7 +67,8 @@ def pull_collection(
     cursor: dict[str, Any] = orjson.loads(store.kv_get(key) or "{}")
     prov = Provenance(arrival.peer.name, "federation", coll)
     result = PullResult()
-    markings = _stored_markings(store)
+    # A peer's object may refer to a custom TLP definition stored earlier.
+    markings = stored_tlp_markings(store)
     for page in _prefetched(client, arrival, coll, cursor, page_size, default_tlp, markings):
         held, latest = _held(store, [p[_ID] for p in page.rows]
                              + [r[_ID] for r, _ in page.refused])
@@ -91,17 +93,6 @@ def pull_collection(
         if page.cursor is not None:
             store.kv_set(key, orjson.dumps(page.cursor).decode())
     return result
-
-
-def _stored_markings(store: Store) -> dict[str, TLP]:
-    """TLP levels of the custom marking definitions this node holds (MISP and OpenCTI
-    mint their own ids for TLP:RED): a peer's object may refer to one stored earlier."""
-    out: dict[str, TLP] = {}
-    for row in store.iter_query(Query(types=["marking-definition"])):
-        level = tlp_of_marking_definition(row.obj())
-        if level is not None:
-            out[row.id] = level
-    return out
 
 
 def _reject(result: PullResult, oid: str, why: str) -> None:

@@ -25,6 +25,7 @@ from shieldwall.stix.markings import TLP, tlp_of_marking_definition
 from shieldwall.stix.timestamps import now_us
 from shieldwall.stix.validate import object_error, validate_strict
 from shieldwall.store import Provenance, Store
+from shieldwall.store.audience import stored_tlp_markings
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 
 # Given an indicator, the warning lists it hits, as (list name, matched value).
@@ -169,7 +170,7 @@ def import_file(
     opts = ReadOptions(producer=producer, tlp=tlp)
     check = validate_strict if strict else object_error
     args = (path, format_, opts, check, tlp if tlp is not None else default_tlp,
-            _custom_tlp_markings(store), flagger, batch_size)
+            stored_tlp_markings(store), flagger, batch_size)
     if parallel is None:
         parallel = path.stat().st_size >= _PARALLEL_MIN_BYTES
     if not parallel:
@@ -288,15 +289,3 @@ def _flag(store: Store, flags: list[tuple[str, str, str]], report: FileReport) -
             info.setdefault(oid, []).append(f"{list_name}: {reason}")
     store.tag([(oid, "warninglist", "; ".join(v)) for oid, v in benign.items()]
               + [(oid, "warninglist-info", "; ".join(v)) for oid, v in info.items()])
-
-
-def _custom_tlp_markings(store: Store) -> dict[str, TLP]:
-    """TLP levels of marking definitions already stored (MISP and others mint their own ids)."""
-    from shieldwall.store import Query
-
-    found: dict[str, TLP] = {}
-    for row in store.iter_query(Query(types=["marking-definition"])):
-        level = tlp_of_marking_definition(row.obj())
-        if level is not None:
-            found[row.id] = level
-    return found

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
-from shieldwall.store.store import Store, StoredVersion
+from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_of_marking_definition
+from shieldwall.store.store import Query, Store, StoredVersion
 
 Marking = tuple[TLP, tuple[str, ...], str]
 
@@ -37,3 +37,14 @@ def stored_marking(store: Store) -> Callable[[str], list[Marking]]:
         return hit
 
     return lookup
+
+
+def stored_tlp_markings(store: Store) -> dict[str, TLP]:
+    """TLP levels of the custom marking definitions the store holds (MISP and OpenCTI
+    mint their own ids for TLP levels): what an object marked with one is held at."""
+    found: dict[str, TLP] = {}
+    for row in store.iter_query(Query(types=["marking-definition"])):
+        level = tlp_of_marking_definition(row.obj())
+        if level is not None:
+            found[row.id] = level
+    return found

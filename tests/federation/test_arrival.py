@@ -319,7 +319,7 @@ def test_a_peer_cannot_lower_a_custom_marking_this_node_holds() -> None:
                  "created": "2024-01-01T00:00:00.000Z", "name": "TLP:CLEAR",
                  "definition_type": "statement", "definition": {"statement": "x"}}
     marked = indicator(tlp=None, created_by_ref=MALLORY, object_marking_refs=[custom])
-    known = {custom: TLP.AMBER}  # what the store holds (pull._stored_markings)
+    known = {custom: TLP.AMBER}  # what the store holds (store.audience.stored_tlp_markings)
     judged = _judge([redefined, marked], _arrival(), TLP.GREEN, known)
     levels = {r[0]: TLP(r[7]) for r in judged.rows}
     assert levels[marked["id"]] == TLP.AMBER
