@@ -36,7 +36,7 @@ from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 from shieldwall.store.schema import audience, kv, metadata, objects, tags
 from shieldwall.store.where import Where, add_access, where_of
 from shieldwall.store.write import CHUNK as _LOOKUP_CHUNK
-from shieldwall.store.write import BatchWriter, write_batch
+from shieldwall.store.write import INSERT_COLUMNS, BatchWriter, select_by_ids, write_batch
 
 _PG_WRITE_LOCK = 0x5348_4C44  # "SHLD": one advisory lock id for all writers of a node
 
@@ -498,6 +498,29 @@ class Store:
                 conn.execute(select(tags.c.id, tags.c.detail).where(tags.c.tag == tag))
                 .all()
             )
+
+    # Columns `rows_by_ids` may name (its SQL is built from them).
+    _ROW_COLUMNS = frozenset({"seq", *INSERT_COLUMNS})
+
+    def rows_by_ids(self, ids: list[str], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        """`columns` of every stored version (any access) of `ids`, as plain tuples, on the
+        bare driver with the ids as one parameter: the batch lookups of a federation pull
+        (87 ms a page of 10,000 through an expanding SQLAlchemy IN, measured)."""
+        if not set(columns) <= self._ROW_COLUMNS:
+            raise ValueError(f"not a column of objects: {sorted(set(columns) - self._ROW_COLUMNS)}")
+        if not ids:
+            return []
+        conn: Any = self.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            try:
+                return [tuple(r) for r in select_by_ids(
+                    cur, self.dialect == "postgresql", ", ".join(columns), ids)]
+            finally:
+                cur.close()
+                conn.rollback()
+        finally:
+            conn.close()
 
     def kv_get(self, key: str) -> str | None:
         with self.engine.connect() as conn:

@@ -48,6 +48,17 @@ def chunks(items: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i : i + n]
 
 
+def select_by_ids(cur: Any, pg: bool, columns: str, ids: list[str]) -> list[Any]:
+    """`columns` (a fixed SQL list) of every stored version of `ids`, the ids travelling
+    as one parameter (SQLite: a JSON array read by `json_each`; PostgreSQL: an array)."""
+    if pg:
+        cur.execute(f"SELECT {columns} FROM objects WHERE id = ANY(%s)", (ids,))
+    else:
+        cur.execute(f"SELECT {columns} FROM objects WHERE id IN "
+                    "(SELECT value FROM json_each(?))", (orjson.dumps(ids).decode(),))
+    return list(cur.fetchall())
+
+
 class BatchWriter:
     """Writes one batch of prepared versions inside an open write transaction."""
 
@@ -60,16 +71,10 @@ class BatchWriter:
 
     def held(self, ids: list[str]) -> tuple[dict[tuple[str, int], int], dict[str, tuple[int, int]]]:
         """Stored (id, version) -> seq for `ids`, and each id's latest (version, seq)."""
-        if self.pg:
-            self.cur.execute("SELECT seq, id, version_us, is_latest FROM objects "
-                             "WHERE id = ANY(%s)", (ids,))
-        else:
-            self.cur.execute("SELECT seq, id, version_us, is_latest FROM objects "
-                             "WHERE id IN (SELECT value FROM json_each(?))",
-                             (orjson.dumps(ids).decode(),))
         existing: dict[tuple[str, int], int] = {}
         latest: dict[str, tuple[int, int]] = {}
-        for seq, oid, ver, is_latest in self.cur.fetchall():
+        for seq, oid, ver, is_latest in select_by_ids(
+                self.cur, self.pg, "seq, id, version_us, is_latest", ids):
             existing[(oid, ver)] = seq
             if is_latest:
                 latest[oid] = (ver, seq)

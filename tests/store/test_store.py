@@ -215,3 +215,16 @@ def test_stats_count_latest_objects(store: Store) -> None:
     assert s["objects"] == 2 and s["versions"] == 3
     assert s["by_tlp"] == {"TLP:GREEN": 1, "TLP:RED": 1}
     assert s["by_source"] == {"estonia": 2}
+
+
+def test_rows_by_ids_gives_every_version_and_refuses_unknown_columns(store: Store) -> None:
+    import pytest
+
+    old = indicator(oid=sid("indicator", "7"))
+    new = indicator(oid=sid("indicator", "7"), modified="2024-02-01T00:00:00.000Z")
+    store.put_many([old, new], Provenance("north", "taxii"))
+    rows = store.rows_by_ids([old["id"], sid("indicator", "8")], ("id", "is_latest", "source"))
+    assert sorted(rows) == [(old["id"], False, "north"), (old["id"], True, "north")]
+    assert store.rows_by_ids([], ("id",)) == []
+    with pytest.raises(ValueError):
+        store.rows_by_ids([old["id"]], ("id; DROP TABLE objects",))
