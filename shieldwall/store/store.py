@@ -274,7 +274,7 @@ class Store:
         *,
         details: bool = False,
     ) -> PutResult:
-        """Write one batch of rows from `store.prepare.prepare`, in one transaction.
+        """Write one batch of rows from `store.prepare` (`prepare_many`), in one transaction.
 
         A row may also be a plain tuple in PreparedVersion's field order (what an import
         worker hands over); an `Unprepared` is reported as rejected.
