@@ -28,16 +28,22 @@ def test_fresh_store_is_at_head_and_reopening_is_idempotent(tmp_path: Path) -> N
     s.close()
 
 
-def test_store_created_at_first_revision_upgrades_in_place_keeping_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def _holding_one_indicator_at(tmp_path: Path, revision: str) -> tuple[str, dict]:
+    """A store left at an older `revision`, holding one indicator: what an upgrade meets."""
+    url = f"sqlite:///{tmp_path / f'at-{revision}.db'}"
     engine = create_engine(url)
-    upgrade(engine, "0001")
-    assert current(engine) == "0001"
+    upgrade(engine, revision)
+    assert current(engine) == revision
     engine.dispose()
     old = Store.open(url, migrate=False)
     ind = indicator()
     old.put(ind, Provenance("x"))
     old.close()
+    return url, ind
+
+
+def test_store_created_at_first_revision_upgrades_in_place_keeping_data(tmp_path: Path) -> None:
+    url, ind = _holding_one_indicator_at(tmp_path, "0001")
     new = Store.open(url)
     assert current(new.engine) == _head()
     assert new.get(ind["id"]) is not None
@@ -47,16 +53,11 @@ def test_store_created_at_first_revision_upgrades_in_place_keeping_data(tmp_path
 def test_upgrade_to_0008_drops_unused_indexes_and_keeps_rows(tmp_path: Path) -> None:
     from sqlalchemy import inspect
 
-    url = f"sqlite:///{tmp_path / 'n7.db'}"
-    engine = create_engine(url)
-    upgrade(engine, "0007")
-    names = {ix["name"] for ix in inspect(engine).get_indexes("objects")}
+    url, ind = _holding_one_indicator_at(tmp_path, "0007")
+    old = create_engine(url)
+    names = {ix["name"] for ix in inspect(old).get_indexes("objects")}
     assert {"ix_objects_created_by", "ix_objects_name"} <= names
-    engine.dispose()
-    old = Store.open(url, migrate=False)
-    ind = indicator()
-    old.put(ind, Provenance("x"))
-    old.close()
+    old.dispose()
     new = Store.open(url)
     names = {ix["name"] for ix in inspect(new.engine).get_indexes("objects")}
     assert "ix_objects_created_by" not in names and "ix_objects_name" not in names

@@ -61,25 +61,15 @@ def test_custom_red_in_the_envelope_marks_at_red(
     assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
 
 
-def test_a_stored_definition_cannot_be_lowered_by_resending_it(
-    client: tuple[TestClient, dict[str, str]], sqlite_store: Store
-) -> None:
-    http, tokens = client
-    red = _definition("red")
-    sqlite_store.put_many([red], Provenance("home-node", "import"))
-    lowered = _definition("clear", oid=red["id"])
-    marked = indicator("192.0.2.99", tlp=None, object_marking_refs=[red["id"]])
-    _post(http, tokens, [lowered, marked])
-    assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
-
-
+@pytest.mark.parametrize(("stored", "sent"), [("red", "clear"), ("green", "red")],
+                         ids=["resending-cannot-lower", "resending-can-raise"])
 def test_the_stricter_of_stored_and_sent_definitions_wins(
-    client: tuple[TestClient, dict[str, str]], sqlite_store: Store
+    client: tuple[TestClient, dict[str, str]], sqlite_store: Store, stored: str, sent: str
 ) -> None:
     http, tokens = client
-    green = _definition("green")
-    sqlite_store.put_many([green], Provenance("home-node", "import"))
-    raised = _definition("red", oid=green["id"])
-    marked = indicator("192.0.2.97", tlp=None, object_marking_refs=[green["id"]])
-    _post(http, tokens, [raised, marked])
+    held = _definition(stored)
+    sqlite_store.put_many([held], Provenance("home-node", "import"))
+    resent = _definition(sent, oid=held["id"])
+    marked = indicator("192.0.2.99", tlp=None, object_marking_refs=[held["id"]])
+    _post(http, tokens, [resent, marked])
     assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
