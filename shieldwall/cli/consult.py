@@ -99,25 +99,33 @@ def correlate(cap: Annotated[int, typer.Option(
                   highlight=False)
 
 
-@consult_app.command()
-def show(campaign: Annotated[str, typer.Argument(help="campaign--<uuid>")],
-         role: Role = None, cell: Cell = None, as_json: AsJson = False,
-         home: HomeOpt = None) -> None:
-    """The recommendation for a campaign, every check behind it, and its decision status."""
+def _recommendation(node: Any, campaign: str, role: str | None,
+                    cell: str | None) -> tuple[Any, Any]:
+    """The campaign's facts and the policy's recommendation, the policy read as `role`
+    (a role the policy does not name cannot read it, so gets an error, not a default)."""
     from shieldwall.assess.consultation import (
         facts_from_store,
         load_policy,
         reader_access,
         recommend,
-        status_of,
     )
+
+    pol = load_policy(node.store, cell=cell or node.member,
+                      access=reader_access(role or node.member))
+    facts = facts_from_store(node.store, campaign)
+    return facts, recommend(facts, pol)
+
+
+@consult_app.command()
+def show(campaign: Annotated[str, typer.Argument(help="campaign--<uuid>")],
+         role: Role = None, cell: Cell = None, as_json: AsJson = False,
+         home: HomeOpt = None) -> None:
+    """The recommendation for a campaign, every check behind it, and its decision status."""
+    from shieldwall.assess.consultation import status_of
 
     node = open_node(home)
     try:
-        pol = load_policy(node.store, cell=cell or node.member,
-                          access=reader_access(role or node.member))
-        facts = facts_from_store(node.store, campaign)
-        rec = recommend(facts, pol)
+        facts, rec = _recommendation(node, campaign, role, cell)
         rec.status = status_of(node.store, campaign)
     finally:
         node.close()
@@ -150,19 +158,11 @@ def decide(campaign: Annotated[str, typer.Argument(help="campaign--<uuid>")],
            reason: Annotated[str, typer.Option("--reason", help="The reasoning, recorded.")],
            role: Role = None, cell: Cell = None, home: HomeOpt = None) -> None:
     """Record a named person's decision on a campaign in the append-only audit log."""
-    from shieldwall.assess.consultation import (
-        facts_from_store,
-        load_policy,
-        reader_access,
-        recommend,
-        record_decision,
-    )
+    from shieldwall.assess.consultation import record_decision
 
     node = open_node(home)
     try:
-        pol = load_policy(node.store, cell=cell or node.member,
-                          access=reader_access(role or node.member))
-        rec = recommend(facts_from_store(node.store, campaign), pol)
+        _, rec = _recommendation(node, campaign, role, cell)
         d = record_decision(node.store, rec, by=by, decision=decision, reason=reason)
     finally:
         node.close()
