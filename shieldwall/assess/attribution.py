@@ -371,21 +371,30 @@ def rank(
     """Rank candidate groups for the evidence; confidence per candidate; the verdict.
 
     `infrastructure_links` maps an infrastructure value (IP, domain, certificate or file
-    hash) to the ATT&CK ids of groups the node's own intelligence links it to: ATT&CK
-    carries no indicators, so infrastructure only counts where the store knows it. A
-    linked group gets its score raised as if the value were one more rare shared feature.
+    hash) to the ATT&CK ids of groups the node's own intelligence links it to
+    (`assess.infrastructure`): ATT&CK carries no indicators, so infrastructure only counts
+    where the store knows it. A linked value is one more observed feature, in the same
+    coverage score, weighted by the same IDF as a technique: a value the store ties to one
+    group counts as much as a technique only one group documents, and one tied to many
+    groups counts for little.
     """
     profiles = profiles or default_profiles()
     calibration = calibration or load_calibration()
     catalog = attack_catalog()
-    scored = dict(score_all(evidence, profiles))
+    links = infrastructure_links or {}
+    linked = {v: {g for g in links.get(v, ()) if g in catalog.groups}
+              for v in evidence.infrastructure}
+    linked = {v: gids for v, gids in linked.items() if gids}
+    n = len(profiles.profiles)
+    infra_w = {v: math.log((n + 1) / (len(gids) + 0.5)) for v, gids in linked.items()}
+    total = sum(query_vector(evidence, profiles.idf, profiles.weights).values())
+    grand = total + sum(infra_w.values())
+    scored = {gid: s * total / grand for gid, s in score_all(evidence, profiles)}
     infra_hits: dict[str, list[str]] = {}
-    for value in evidence.infrastructure:
-        for gid in (infrastructure_links or {}).get(value, ()):
+    for value, gids in linked.items():
+        for gid in sorted(gids):
             infra_hits.setdefault(gid, []).append(value)
-    for gid, values in infra_hits.items():
-        base = scored.get(gid, 0.0)
-        scored[gid] = 1.0 - (1.0 - base) * 0.5 ** len(values)
+            scored[gid] = scored.get(gid, 0.0) + infra_w[value] / grand
     ordered = sorted(scored.items(), key=lambda x: (-x[1], x[0]))
     values = [s for _, s in ordered]
     candidates: list[Candidate] = []
@@ -577,35 +586,59 @@ def _infra_value(obj: Mapping[str, Any]) -> list[str]:
 
 
 def evidence_from_store(store: Any, source_id: str) -> tuple[Evidence, list[str]]:
-    """Techniques, software and infrastructure an incident or campaign is linked to.
+    """Techniques, software and infrastructure of an incident or campaign in the store.
 
-    Follows the object's relationships one hop (`uses`, `related-to`, `indicates`, ...)
-    and reads ATT&CK ids from the linked attack patterns, malware and tools; observables
-    linked directly give the infrastructure.
+    Read the way correlation reads them (`correlation.observed_in`): an incident's own
+    `x_shieldwall_techniques`, the indicators its sightings and related refs name (their
+    pattern values are the infrastructure), observed data; a campaign, the same for every
+    incident and sighting it groups (`x_shieldwall_object_refs`). Values of warning-listed
+    indicators are left out: a public resolver says nothing of who attacked. The object's
+    relationships are followed one hop too (`uses`, `related-to`, `indicates`, ...), for
+    ATT&CK attack patterns, malware and tools, and observables linked directly. Read as
+    the node's operator: the CLI's view, which sees everything the node holds.
     """
+    from shieldwall.assess.correlation import CORRELATED_TYPES, observed_in, pattern_values
     from shieldwall.store import Query
 
-    if store.get(source_id) is None:
+    row = store.get(source_id)
+    if row is None:
         raise AttributionError(f"no object {source_id} in this node's store")
+    source = row.obj()
+    members = [source] if source.get("type") in CORRELATED_TYPES else []
+    ids = [str(i) for i in source.get("x_shieldwall_object_refs") or ()
+           if isinstance(i, str)]
     linked: list[str] = []
-    for row in store.iter_query(Query(types=["relationship"])):
-        rel = row.obj()
+    for rel_row in store.iter_query(Query(types=["relationship"])):
+        rel = rel_row.obj()
         if rel.get("source_ref") == source_id:
             linked.append(rel.get("target_ref", ""))
         elif rel.get("target_ref") == source_id:
             linked.append(rel.get("source_ref", ""))
-    techniques: list[str] = []
+    techniques: list[str] = [str(t) for t in source.get("x_shieldwall_techniques") or ()]
     software: list[str] = []
     infrastructure: list[str] = []
-    for ref in dict.fromkeys(linked):
-        row = store.get(ref)
-        if row is None:
+    for ref in dict.fromkeys(linked + ids):
+        linked_row = store.get(ref)
+        if linked_row is None:
             continue
-        obj = row.obj()
+        obj = linked_row.obj()
+        if obj.get("type") in CORRELATED_TYPES:
+            members.append(obj)
+            continue
         aid = _attack_id(obj)
         if obj.get("type") == "attack-pattern" and aid:
             techniques.append(aid)
         elif obj.get("type") in ("malware", "tool") and aid:
             software.append(aid)
         infrastructure += _infra_value(obj)
+    for ob in observed_in(store, members):
+        for kind, value in sorted(ob.values - ob.benign):
+            if kind == "technique":
+                techniques.append(value)
+            elif kind == "indicator":
+                ind = store.get(value)
+                named = pattern_values(str(ind.obj().get("pattern", ""))) if ind else set()
+                infrastructure += [v for _, v in sorted(named - ob.benign)]
+            else:
+                infrastructure.append(value)
     return resolve_evidence(techniques, software, infrastructure)

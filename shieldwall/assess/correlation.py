@@ -261,6 +261,13 @@ def observe(objs: Sequence[Mapping[str, Any]], resolver: _Resolver,
     return out
 
 
+def observed_in(store: Store, objs: Sequence[Mapping[str, Any]]) -> list[Observed]:
+    """What correlation reads of each incident and sighting among `objs`, for any room
+    that must read them the same way (attribution takes its evidence from here)."""
+    return observe(objs, _Resolver(store, objs), member_of=lambda o: str(
+        o.get("created_by_ref") or ""))
+
+
 # ---- the correlator ------------------------------------------------------------------
 
 

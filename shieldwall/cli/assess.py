@@ -50,24 +50,31 @@ def attribute(
 
     evidence, unknown = resolve_evidence(_split(techniques), _split(software),
                                          _split(infrastructure))
-    if incident:
+    links: dict[str, set[str]] = {}
+    if incident or evidence.infrastructure:
+        from shieldwall.assess.infrastructure import infrastructure_links
+
         node = open_node(home)
         try:
-            stored, more_unknown = evidence_from_store(node.store, incident)
+            if incident:
+                stored, more_unknown = evidence_from_store(node.store, incident)
+                evidence, unknown2 = resolve_evidence(
+                    evidence.techniques + stored.techniques,
+                    evidence.software + stored.software,
+                    evidence.infrastructure + stored.infrastructure)
+                unknown += more_unknown + unknown2
+            # The operator's own view: every link the node holds counts.
+            links = infrastructure_links(node.store, evidence.infrastructure)
         finally:
             node.close()
-        evidence, unknown2 = resolve_evidence(
-            evidence.techniques + stored.techniques, evidence.software + stored.software,
-            evidence.infrastructure + stored.infrastructure)
-        unknown += more_unknown + unknown2
-    if not (evidence.techniques or evidence.software):
+    if not (evidence.techniques or evidence.software or links):
         from shieldwall.assess.attribution import AttributionError
 
         raise AttributionError(
             "no known ATT&CK technique or software id to rank on"
             + (f" (unknown: {', '.join(unknown)})" if unknown else "")
             + "; give --techniques T1566.001,... or --software S0366")
-    result = rank(evidence, limit=limit, unknown=unknown)
+    result = rank(evidence, limit=limit, unknown=unknown, infrastructure_links=links)
     if unknown:
         console.print(f"[yellow]ignored unknown ids:[/] {', '.join(unknown)}")
     if stix:
