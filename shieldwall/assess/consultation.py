@@ -25,11 +25,18 @@ import orjson
 
 from shieldwall.errors import ShieldwallError
 from shieldwall.stix.ids import deterministic_id
-from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_marking_ref
+from shieldwall.stix.markings import (
+    AUDIENCE_PROPERTY,
+    CONSULTATION_POLICY_TYPE,
+    TLP,
+    tlp_marking_ref,
+)
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Query, Store
 
-POLICY_TYPE = "x-shieldwall-consultation-policy"
+# One of `AUDIENCE_ONLY_TYPES`: its audience alone decides who reads it, so the member
+# whose node stored the policy reads it only when the policy names it.
+POLICY_TYPE = CONSULTATION_POLICY_TYPE
 LEVELS = ("monitor", "coordinate", "request-assistance", "convene-consultation")
 # A person may also decide to take no step at all; the tool never picks for them.
 DECISIONS = (*LEVELS, "no-action")

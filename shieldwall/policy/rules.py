@@ -14,7 +14,9 @@ TLP 2.0 as the alliance reads it:
 | RED           | only members named in `x_shieldwall_audience`; never federated       |
 
 Whatever the level, a member always sees what it created (`created_by_ref` is its
-identity) or delivered itself.
+identity) or delivered itself; except objects of `AUDIENCE_ONLY_TYPES` (the consultation
+policy), which only the open levels and their own audience open: the node's member stores
+its node's policy, yet reads it only when the policy names it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shieldwall.policy.model import Collection, Member
-from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, resolve_tlp
+from shieldwall.stix.markings import AUDIENCE_ONLY_TYPES, AUDIENCE_PROPERTY, TLP, resolve_tlp
 
 _ALL = frozenset(TLP)
 
@@ -72,7 +74,8 @@ def visible(
     level = tlp if tlp is not None else resolve_tlp(obj, default_tlp)
     if level in v.open_levels:
         return True
-    if obj.get("created_by_ref") in v.identities or delivered_by in v.names:
+    if (obj.get("created_by_ref") in v.identities or delivered_by in v.names) and (
+            obj.get("type") not in AUDIENCE_ONLY_TYPES):
         return True
     named = obj.get(AUDIENCE_PROPERTY)
     named = {str(n) for n in named} if isinstance(named, list) else set()

@@ -155,6 +155,15 @@ def resolve_tlp(
 # AMBER+STRICT or RED: member names, or sharing groups as `group:NAME`.
 AUDIENCE_PROPERTY = "x_shieldwall_audience"
 
+# Types whose own audience alone decides who reads them (beside the levels open to every
+# reader): the member that delivered or created such an object does not read it unless the
+# audience names it. A node's consultation policy is stored by the node's own member for
+# the coordination cell; its thresholds are for the roles the policy names, and the
+# node's member, whose users and TAXII clients are not all the cell, must not read them
+# only because its node stored them.
+CONSULTATION_POLICY_TYPE = "x-shieldwall-consultation-policy"
+AUDIENCE_ONLY_TYPES: frozenset[str] = frozenset({CONSULTATION_POLICY_TYPE})
+
 
 def narrowest_audience(
     inputs: Iterable[tuple[TLP, Iterable[str] | None, str | None]], floor: TLP

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 
 from shieldwall.errors import ShieldwallError
-from shieldwall.stix.markings import TLP
+from shieldwall.stix.markings import AUDIENCE_ONLY_TYPES, TLP
 from shieldwall.stix.timestamps import now_us
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 from shieldwall.store.schema import audience, kv, metadata, objects, tags
@@ -60,7 +60,10 @@ class Access:
 
     A row is visible when its TLP is in `open_levels`; or its TLP is in `named_levels`
     and one of `names` is in its audience; or the reader itself delivered it
-    (`source in names`) or created it (`created_by_ref in identities`).
+    (`source in names`) or created it (`created_by_ref in identities`), unless its type
+    is one of `audience_only_types`: for those only the open levels and the audience
+    count. The default carries `AUDIENCE_ONLY_TYPES`, so no reader (TAXII, the
+    dashboard, `export --for`, federation) has to remember it.
     """
 
     open_levels: frozenset[int]
@@ -71,6 +74,7 @@ class Access:
     # own name does: TLP:AMBER may go to a group, AMBER+STRICT and RED only to names.
     group_levels: frozenset[int] = frozenset()
     groups: frozenset[str] = frozenset()
+    audience_only_types: frozenset[str] = AUDIENCE_ONLY_TYPES
 
 
 Outcome = Literal["new", "new_version", "history", "duplicate", "conflict", "rejected"]

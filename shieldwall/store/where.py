@@ -80,7 +80,9 @@ def where_of(q: Query, mark: str) -> Where:
 
 def add_access(w: Where, a: Access) -> None:
     """Visible when the TLP is open to the reader; or named to it (directly or through a
-    group) at that level; or the reader delivered or created the row."""
+    group) at that level; or the reader delivered or created the row, when its type is
+    not one whose audience alone decides (`a.audience_only_types`): a member must not
+    read those only because its own node stored them."""
     parts = []
     if a.open_levels:
         parts.append(w.in_("o.tlp", sorted(a.open_levels)))
@@ -90,8 +92,14 @@ def add_access(w: Where, a: Access) -> None:
             nm = w.in_("au.name", sorted(names))
             parts.append(f"({lv} AND EXISTS (SELECT 1 FROM audience au "
                          f"WHERE au.seq = o.seq AND {nm}))")
+    own = []
     if a.names:
-        parts.append(w.in_("o.source", sorted(a.names)))
+        own.append(w.in_("o.source", sorted(a.names)))
     if a.identities:
-        parts.append(w.in_("o.created_by_ref", sorted(a.identities)))
+        own.append(w.in_("o.created_by_ref", sorted(a.identities)))
+    if own:
+        mine = own[0] if len(own) == 1 else "(" + " OR ".join(own) + ")"
+        if a.audience_only_types:
+            mine = f"({mine} AND NOT {w.in_('o.type', sorted(a.audience_only_types))})"
+        parts.append(mine)
     w.parts.append("(" + " OR ".join(parts) + ")" if parts else "1=0")

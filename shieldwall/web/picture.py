@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shieldwall.assess.consultation import POLICY_TYPE
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Query, Store, StoredVersion
@@ -298,25 +297,14 @@ def provenance(versions: list[StoredVersion]) -> list[dict[str, Any]]:
              "tlp": v.tlp, "latest": v.is_latest} for v in versions]
 
 
-def withheld(row: StoredVersion, reader: str) -> bool:
-    """Whether the dashboard keeps `row` from `reader` although the store's access lets it
-    through: a consultation policy is for the roles it names, and the store also lets a
-    member read what it delivered, which for the node's own member is every policy the
-    node keeps (its id is derived from the cell's name, so it can be asked for by id)."""
-    if row.type != POLICY_TYPE:
-        return False
-    readers = row.obj().get(AUDIENCE_PROPERTY)
-    return not isinstance(readers, list) or reader not in readers
-
-
 def consultation(store: Store, cell: str, reader: str, access: Access, campaign_id: str
                  ) -> dict[str, Any] | None:
     """The cell's recommendation for a campaign and its decision log, for a member the cell's
     policy names; None for everyone else.
 
-    The policy is TLP:RED with its readers as audience, but the store also lets a member
-    read what it delivered itself, so a user of the node's own member could read a policy
-    that names only the cell: the readers are checked here as well. The facts count only
+    The policy is TLP:RED with its readers as audience, and its type is one whose audience
+    alone decides (`AUDIENCE_ONLY_TYPES`), so the store serves it to `reader` only when
+    the policy names it, even when the node's own member stored it. The facts count only
     the `attributed-to` relationships `access` may see, so the recommendation never rests
     on (nor shows) a confidence hidden from its reader.
     """
@@ -333,8 +321,6 @@ def consultation(store: Store, cell: str, reader: str, access: Access, campaign_
     try:
         policy = load_policy(store, cell=cell, access=reader_access(reader))
     except ConsultationError:
-        return None
-    if reader not in policy.readers:
         return None
     try:
         facts = facts_from_store(store, campaign_id, access)

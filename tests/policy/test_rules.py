@@ -4,10 +4,13 @@ the write rules refuse what they should."""
 from __future__ import annotations
 
 import itertools
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shieldwall.assess.consultation import POLICY_TYPE
 from shieldwall.node import member_identity_id as node_identity_id
 from shieldwall.policy import (
     Collection,
@@ -19,10 +22,17 @@ from shieldwall.policy import (
     may_write,
     member_identity_id,
     token_hash,
+    visibility,
     visible,
     write_refusal,
 )
-from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_marking_ref
+from shieldwall.stix.markings import (
+    AUDIENCE_ONLY_TYPES,
+    AUDIENCE_PROPERTY,
+    TLP,
+    resolve_tlp,
+    tlp_marking_ref,
+)
 from shieldwall.store import Provenance, Query, Store
 from shieldwall.taxii import access_for
 from tests.factories import indicator
@@ -39,23 +49,45 @@ def test_identity_ids_agree_with_the_node() -> None:
     assert member_identity_id("cert-x") == node_identity_id("cert-x")
 
 
+def _audience_only(level: TLP, audience: list[str] | None, **extra: Any) -> dict[str, Any]:
+    """An object of a type whose audience alone decides who reads it."""
+    ts = "2024-01-01T00:00:00.000Z"
+    obj = {"type": POLICY_TYPE, "spec_version": "2.1", "id": f"{POLICY_TYPE}--{uuid.uuid4()}",
+           "created": ts, "modified": ts, "object_marking_refs": [tlp_marking_ref(level)],
+           **extra}
+    return {**obj, AUDIENCE_PROPERTY: audience} if audience else obj
+
+
 def test_visible_matches_sql_access(store: Store) -> None:
+    assert POLICY_TYPE in AUDIENCE_ONLY_TYPES
     objs = []
     for level, aud in itertools.product(TLP, AUDIENCES):
         extra = {AUDIENCE_PROPERTY: aud} if aud else {}
         objs.append(indicator(tlp=level, **extra))
+        objs.append(_audience_only(level, aud))
+        # Created by a member: for an indicator that opens it to the creator; for an
+        # audience-only type, nothing but the audience (and the open levels) does.
+        objs.append(_audience_only(level, aud, created_by_ref=member_identity_id("o")))
     creator = indicator(tlp=TLP.RED, created_by_ref=member_identity_id("o"))
     objs.append(creator)
     store.put_many(objs, Provenance("producer"))
-    delivered = indicator(tlp=TLP.RED)
-    store.put(delivered, Provenance("p"))
+    delivered = [indicator(tlp=TLP.RED)] + [_audience_only(level, aud)
+                                            for level, aud in itertools.product(TLP, AUDIENCES)]
+    store.put_many(delivered, Provenance("p"))
     for m in MEMBERS:
         sql = {r.id for r in store.query(Query(access=access_for(m))).rows}
-        py = {o["id"] for o in objs if visible(m, o)} | (
-            {delivered["id"]} if visible(m, delivered, delivered_by="p") else set())
+        py = {o["id"] for o in objs if visible(m, o)} | {
+            o["id"] for o in delivered if visible(m, o, delivered_by="p")}
         assert sql == py, m
         assert (creator["id"] in sql) == (m.name == "o")
-        assert (delivered["id"] in sql) == (m.name == "p")
+        assert (delivered[0]["id"] in sql) == (m.name == "p")
+        v = visibility(m)
+        for o in objs + delivered:  # the audience-only type: open, or named; nothing else
+            if o["type"] == POLICY_TYPE:
+                level, named = resolve_tlp(o, TLP.AMBER), set(o.get(AUDIENCE_PROPERTY, []))
+                want = (level in v.open_levels or bool(level in v.named_levels and named & v.names)
+                        or bool(level in v.group_levels and named & v.groups))
+                assert (o["id"] in sql) == want, (m, o)
 
 
 @pytest.mark.parametrize(("member", "level", "audience", "want"), [
