@@ -169,13 +169,22 @@ def reader_access(role: str) -> Access:
 
 
 def load_policy(store: Store, *, cell: str, access: Access) -> ConsultationPolicy:
-    """The cell's policy as `access` may see it; refused when it may not."""
-    page = store.query(Query(ids=[policy_id(cell)], access=access, limit=1))
-    if not page.rows:
+    """The cell's newest policy that this node itself stored, as `access` may see it;
+    refused when there is none it may see.
+
+    Only versions stored locally count (`consult policy`, channel "local"): TAXII and
+    federation refuse the type on arrival (`stix.markings.LOCAL_ONLY_TYPES`), and a version
+    that arrived any other way, before that rule or through `import`, never sets the
+    thresholds the cell's recommendations follow.
+    """
+    page = store.query(Query(ids=[policy_id(cell)], access=access, versions="all"))
+    rows = sorted((r for r in page.rows if r.channel == "local"),
+                  key=lambda r: r.version_us, reverse=True)
+    if not rows:
         raise ConsultationError(
             f"no consultation policy of {cell!r} readable with this access: it is TLP:RED "
             "for the roles it names (set it with `shieldwall consult policy`)")
-    return ConsultationPolicy.from_json(page.rows[0].obj()["x_shieldwall_policy"])
+    return ConsultationPolicy.from_json(rows[0].obj()["x_shieldwall_policy"])
 
 
 # ---- recommending -------------------------------------------------------------------

@@ -57,8 +57,11 @@ def policy(file: Annotated[Path | None, typer.Option(
             pol = (ConsultationPolicy.from_json(orjson.loads(file.read_bytes())) if file
                    else replace(DEFAULT_POLICY, readers=(node.member,)))
             store_policy(node.store, pol, cell=node.member, created_by_ref=node.identity_id)
-        pol = load_policy(node.store, cell=node.member,
-                          access=reader_access(role or node.member))
+        # The operator who just set the policy has it already: it is echoed as stored,
+        # even when it names none of this node's roles. Showing it reads it as a role.
+        if role is not None or (file is None and not init):
+            pol = load_policy(node.store, cell=node.member,
+                              access=reader_access(role or node.member))
     finally:
         node.close()
     _print_json(pol.as_json()) if as_json else out.print(pol.as_json())

@@ -39,7 +39,7 @@ from typing import Any
 
 from shieldwall.config import PeerConfig
 from shieldwall.policy import Existing, Member, member_identity_id, visible, write_refusal
-from shieldwall.stix.markings import TLP
+from shieldwall.stix.markings import LOCAL_ONLY_TYPES, TLP
 
 ANY_MEMBER = "*"  # `relay_for = ["*"]`: the peer relays for every member (a coordination hub)
 
@@ -92,6 +92,8 @@ class Arrival:
         """Why `obj` (resolved to `tlp`) from this peer is not stored here, or None."""
         if tlp >= TLP.RED:
             return "TLP:RED is never federated"
+        if obj.get("type") in LOCAL_ONLY_TYPES:
+            return f"{obj.get('type')} objects are written only by their own node"
         creator = obj.get("created_by_ref")
         if creator is not None and not isinstance(creator, str):
             return "created_by_ref is not an identifier"

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from shieldwall.policy.model import Collection, Member
-from shieldwall.stix.markings import AUDIENCE_ONLY_TYPES, AUDIENCE_PROPERTY, TLP, resolve_tlp
+from shieldwall.stix.markings import (
+    AUDIENCE_ONLY_TYPES,
+    AUDIENCE_PROPERTY,
+    LOCAL_ONLY_TYPES,
+    TLP,
+    resolve_tlp,
+)
 
 _ALL = frozenset(TLP)
 
@@ -136,6 +142,8 @@ def write_refusal(
     own); `existing`: the latest stored version of the same id; `sighted`: for a
     sighting, the indicator it sights, when the writer can see it.
     """
+    if obj.get("type") in LOCAL_ONLY_TYPES:
+        return f"{obj.get('type')} objects are written only by this node itself"
     own = member.identity_id
     claimed = obj.get("created_by_ref")
     if isinstance(claimed, str) and claimed != own and claimed in member_identities:

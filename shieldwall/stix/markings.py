@@ -163,6 +163,10 @@ AUDIENCE_PROPERTY = "x_shieldwall_audience"
 # only because its node stored them.
 CONSULTATION_POLICY_TYPE = "x-shieldwall-consultation-policy"
 AUDIENCE_ONLY_TYPES: frozenset[str] = frozenset({CONSULTATION_POLICY_TYPE})
+# Types only the node itself writes: never accepted from a member over TAXII nor from a
+# peer. The policy's id is derived from the cell's name, so without this any member could
+# post a newer version with thresholds of its own and steer the cell's recommendations.
+LOCAL_ONLY_TYPES: frozenset[str] = frozenset({CONSULTATION_POLICY_TYPE})
 
 
 def narrowest_audience(

@@ -212,3 +212,24 @@ def test_cli_correlate_publishes_a_candidate_campaign_to_consult_on(tmp_path: Pa
     assert res.exit_code == 0, res.output
     shown = json.loads(res.output)
     assert shown["status"] == AWAITING and shown["recommendation"] in LEVELS
+
+
+def test_cli_sets_a_policy_naming_only_other_roles(tmp_path: Path) -> None:
+    """The operator may set a policy its own member cannot read: it is echoed as stored,
+    and then shown only to the roles it names."""
+    from shieldwall.cli.main import app
+
+    home = str(tmp_path / "cell")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "--member", CELL, "--home", home]).exit_code == 0
+    pol = tmp_path / "policy.json"
+    pol.write_text(json.dumps({**POLICY.as_json(), "readers": ["duty-officer"]}))
+    res = runner.invoke(app, ["consult", "policy", "--file", str(pol), "--home", home,
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["readers"] == ["duty-officer"]
+    res = runner.invoke(app, ["consult", "policy", "--home", home])
+    assert res.exit_code != 0 and isinstance(res.exception, ConsultationError)
+    res = runner.invoke(app, ["consult", "policy", "--home", home, "--as", "duty-officer",
+                              "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["readers"] == ["duty-officer"]

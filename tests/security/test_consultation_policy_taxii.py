@@ -198,3 +198,64 @@ def test_export_and_search_for_the_member_leave_the_policy_out(tmp_path: Path) -
     assert pid in export("--for", CELL_ROLE)
     r = run(home, "search", pid, "--for", CELL_ROLE)
     assert r.exit_code == 0 and POLICY_TYPE in r.output
+
+
+# ---- writing it: the policy is the node's own, never a member's or a peer's ----------------
+
+
+def _forged_policy(policy: dict[str, Any], tlp: TLP) -> dict[str, Any]:
+    """A newer version of the cell's policy with thresholds no cell would set, marked so
+    that the forger (and everyone) could read its own forgery."""
+    from shieldwall.stix.markings import tlp_marking_ref
+    from shieldwall.stix.timestamps import format_ts, now_us
+
+    forged = orjson.loads(orjson.dumps(policy))
+    forged["modified"] = format_ts(now_us() + 10_000_000)
+    forged["object_marking_refs"] = [tlp_marking_ref(tlp)]
+    forged.pop("created_by_ref", None)
+    for t in forged["x_shieldwall_policy"]["thresholds"].values():
+        t["min_severity"] = 0
+        t["min_members"] = 1
+    return forged
+
+
+@pytest.mark.parametrize("member", [NODE, "latvia", CELL_ROLE])
+def test_no_member_can_post_a_policy_version(
+        node: tuple[Server, dict[str, str], dict[str, Any]], member: str) -> None:
+    """Not even a name the policy lets read it: the thresholds are set with `consult
+    policy` on the node, and a member's POST is refused whatever its marking."""
+    server, tokens, policy = node
+    coll = _collection(server, tokens, member)
+    for tlp in (TLP.GREEN, TLP.RED):
+        status = coll.add_objects(orjson.dumps(
+            {"objects": [_forged_policy(policy, tlp)]}).decode())
+        assert status.success_count == 0 and status.failure_count == 1
+        assert "written only by this node" in status.failures[0]["message"]
+    store = Store.open(db_url(server.home))
+    try:
+        versions = store.query(Query(ids=[policy["id"]], versions="all")).rows
+        assert [(v.channel, v.version_us) for v in versions] == [
+            ("local", versions[0].version_us)]
+        assert load_policy(store, cell=NODE, access=reader_access(CELL_ROLE)) == replace(
+            DEFAULT_POLICY, readers=(CELL_ROLE,))
+    finally:
+        store.close()
+
+
+def test_a_peer_cannot_federate_a_policy_and_a_stray_version_sets_nothing(
+        store: Store) -> None:
+    from shieldwall.config import PeerConfig
+    from shieldwall.federation.rules import Arrival
+
+    policy = _store_cell_policy(store)
+    arrival = Arrival.of(NODE, "ally", PeerConfig(name="latvia", url="http://x",
+                                                  token_file="t"), {"latvia"})
+    for tlp in (TLP.CLEAR, TLP.GREEN, TLP.AMBER):
+        why = arrival.refusal(_forged_policy(policy, tlp), tlp)
+        assert why is not None and "written only by their own node" in why
+    # A version that got in some other way (an operator's `import` of a file) is history,
+    # never the thresholds the recommendations follow.
+    store.put(_forged_policy(policy, TLP.RED) | {"x_shieldwall_audience": [CELL_ROLE]},
+              Provenance("operator", "import"))
+    assert load_policy(store, cell=NODE, access=reader_access(CELL_ROLE)) == replace(
+        DEFAULT_POLICY, readers=(CELL_ROLE,))
