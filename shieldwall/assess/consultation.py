@@ -318,7 +318,7 @@ def record_decision(store: Store, rec: Recommendation, *, by: str, decision: str
     recorded = now_us()
     snapshot = orjson.dumps(rec.as_json()).decode()
     q = "?" if store.dialect == "sqlite" else "%s"
-    with store._write() as conn:  # serialised like every store write
+    with store.transaction() as conn:
         conn.exec_driver_sql(
             "INSERT INTO consult_log (recorded_us, campaign_id, decided_by, decision, reason, "
             f"recommendation, policy_version, snapshot) VALUES ({', '.join([q] * 8)})",

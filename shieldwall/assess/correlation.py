@@ -305,7 +305,7 @@ class Correlator:
             chunk = objs[i:i + batch]
             observed = observe(chunk, resolver, member_of,
                                self.warninglisted)
-            with self.store._write() as conn:  # serialised like every store write
+            with self.store.transaction() as conn:
                 for ob in observed:
                     self._add(conn, ob, total)
         return total

@@ -304,6 +304,12 @@ class Store:
     def _write(self) -> _WriteTxn:
         return _WriteTxn(self)
 
+    def transaction(self) -> _WriteTxn:
+        """A write transaction serialised with every object write, for a room's own
+        tables beside the objects (the correlation index, the consultation log): their
+        rows then commit in the same order as the objects they speak of."""
+        return _WriteTxn(self)
+
     # ---- reading -------------------------------------------------------------------
 
     def get(self, stix_id: str, access: Access | None = None) -> StoredVersion | None:
