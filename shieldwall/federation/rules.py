@@ -25,6 +25,10 @@ to our TAXII server, which applies `policy.write_refusal`, the same member rules
 - a new version that lowers the marking of an object the peer did not create is refused
   (`policy.write_refusal`).
 
+Before these rules, a pulled object that is not valid STIX 2.1 (the schemas and pattern
+grammar `shieldwall import` applies, `stix.validate.object_error`) is refused by the
+puller (`pull._judge`), in the same way.
+
 Identities that are not members known here (a feed's identity, a CERT outside the
 alliance) are not claims about a member: they are accepted, with provenance naming the
 peer that delivered them. Refused objects are never stored; they are counted per peer and

@@ -35,24 +35,34 @@ MALLORY = member_identity_id("mallory")
 FEED = "identity--0f0e0d0c-0b0a-4909-8807-060504030201"  # a feed outside the alliance
 
 
+ADDED = "2024-06-01T00:00:00.000000Z"  # when the hostile peer says it added everything
+
+
 class HostilePeer:
     """A TAXII 2.1 root that serves `objects` from its 'alliance' collection (paged by
-    `limit`, `next` an offset) and has no writable collection (it only delivers)."""
+    `limit`, `next` an offset; all added at `ADDED`, so a fresh query `added_after` it
+    gets nothing) and has no writable collection (it only delivers). `requests` holds
+    the query of every objects GET."""
 
     def __init__(self, objects: list[dict[str, Any]]) -> None:
         self.objects = objects
+        self.requests: list[dict[str, list[str]]] = []
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path.startswith("/api/collections/alliance/objects/"):
                     q = parse_qs(urlsplit(self.path).query)
+                    peer.requests.append(q)
+                    served = peer.objects
+                    if "next" not in q and q.get("added_after", [""])[0] >= ADDED:
+                        served = []
                     start = int(q.get("next", ["0"])[0])
-                    end = start + int(q.get("limit", [str(len(peer.objects))])[0])
-                    more = end < len(peer.objects)
-                    body = {"more": more, "objects": peer.objects[start:end],
+                    end = start + int(q.get("limit", [str(len(served))])[0])
+                    more = end < len(served)
+                    body = {"more": more, "objects": served[start:end],
                             **({"next": str(end)} if more else {})}
-                    headers = {"X-TAXII-Date-Added-Last": "2024-06-01T00:00:00.000000Z"}
+                    headers = {"X-TAXII-Date-Added-Last": ADDED}
                 elif self.path.startswith("/api/collections/"):
                     body, headers = {"collections": []}, {}
                 else:
@@ -328,8 +338,8 @@ def test_a_peer_cannot_lower_a_custom_marking_this_node_holds() -> None:
 
 def test_a_malformed_marking_reference_does_not_stop_the_pull() -> None:
     """A peer's object whose marking refs are not ids (here an object, and one in a
-    granular marking) is judged like one with an unknown ref: it takes the default
-    level; it must not raise, which would stop the pull at that page for good."""
+    granular marking) is refused as invalid STIX; judging it must not raise, which would
+    stop the pull at that page for good."""
     from shieldwall.federation.pull import _judge
 
     junk = indicator(tlp=None, created_by_ref=MALLORY, object_marking_refs=[{"x": 1}])
@@ -338,9 +348,9 @@ def test_a_malformed_marking_reference_does_not_stop_the_pull() -> None:
     not_lists = indicator(tlp=None, created_by_ref=MALLORY, object_marking_refs=5,
                           granular_markings=5)
     judged = _judge([junk, granular, not_lists], _arrival(), TLP.GREEN, {})
-    levels = {r[0]: TLP(r[7]) for r in judged.rows}
-    assert levels == {junk["id"]: TLP.GREEN, granular["id"]: TLP.AMBER,
-                      not_lists["id"]: TLP.GREEN}
+    assert judged.rows == []
+    assert {r[0]: why.startswith("invalid STIX 2.1: ") for r, why in judged.refused} == {
+        junk["id"]: True, granular["id"]: True, not_lists["id"]: True}
 
 
 def test_a_sighting_with_malformed_where_sighted_refs_is_judged_not_raised() -> None:
