@@ -51,7 +51,11 @@ def _page() -> tuple[list[dict[str, Any]], dict[str, tuple[dict[str, Any], str]]
                        pattern=f"[file:hashes.'SHA-256' = '{'ab' * 32}']"
                        " AND [ipv4-addr:value = '192.0.2.1']"),
              sighting(first["id"], "mallory"),
-             indicator("198.51.100.62", created_by_ref=MALLORY)]
+             indicator("198.51.100.62", created_by_ref=MALLORY),
+             # Second precision, as our TAXII server and many producers accept it: valid.
+             indicator("198.51.100.63", created_by_ref=MALLORY,
+                       created="2024-01-01T00:00:00Z", modified="2024-01-01T00:00:00Z",
+                       valid_from="2024-01-01T00:00:00Z")]
     no_source = _relationship(first["id"], malware["id"])
     del no_source["source_ref"]
     no_pattern = indicator("192.0.2.60", created_by_ref=MALLORY)
