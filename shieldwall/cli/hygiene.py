@@ -205,8 +205,8 @@ def mail(
         sightings_for,
         triage_file,
     )
+    from shieldwall.store import Provenance
     from shieldwall.store.audience import stored_marking
-    from shieldwall.store.store import Provenance
 
     if not path.exists():
         raise ShieldwallError(f"{path}: no such file or directory")

@@ -238,7 +238,7 @@ def _port(parts: Any) -> int | None:
 
 def indicators_from_store(store: Any) -> IndicatorSet:
     from shieldwall.stix.timestamps import now_us, parse_ts
-    from shieldwall.store.store import Query
+    from shieldwall.store import Query
 
     now = now_us()
 

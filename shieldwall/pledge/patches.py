@@ -183,7 +183,7 @@ class VulnIndex:
 
 
 def index_from_store(store: Any) -> VulnIndex:
-    from shieldwall.store.store import Query
+    from shieldwall.store import Query
 
     return VulnIndex.from_objects(
         row.obj() for row in store.iter_query(Query(types=["vulnerability"],

@@ -164,7 +164,7 @@ def to_stix(p: Posture, tlp: TLP = TLP.AMBER_STRICT,
 def snapshot(store: Any, member: str, answers: dict[str, str] | None, tlp: TLP = TLP.AMBER_STRICT,
              audience: list[str] | None = None) -> dict[str, Any]:
     from shieldwall.stix.identity import member_identity
-    from shieldwall.store.store import Provenance
+    from shieldwall.store import Provenance
 
     cis = score_assessment(answers) if answers is not None else None
     p = compute(member, recorded_checks(store, member), cis)
@@ -178,7 +178,7 @@ def trends(store: Any, member: str | None = None,
            access: Any = None) -> dict[str, list[dict[str, Any]]]:
     """Every visible member's snapshots, oldest first (latest version of each day).
     `access`: a reader's store `Access` (the dashboard's); None reads as the node itself."""
-    from shieldwall.store.store import Query
+    from shieldwall.store import Query
 
     out: dict[str, list[dict[str, Any]]] = {}
     for row in store.iter_query(Query(types=[POSTURE_TYPE], access=access)):

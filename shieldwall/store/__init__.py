@@ -1,15 +1,14 @@
 """The intel store: every STIX version the node holds, with its provenance and TLP."""
 
-from shieldwall.store.store import (
+from shieldwall.store.store import Store, StoreError
+from shieldwall.store.types import (
     Access,
     ObjectResult,
     Page,
     Provenance,
     PutResult,
     Query,
-    Store,
     StoredVersion,
-    StoreError,
 )
 
 __all__ = [

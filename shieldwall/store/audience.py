@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_of_marking_definition
-from shieldwall.store.store import Query, Store, StoredVersion
+from shieldwall.store.store import Store
+from shieldwall.store.types import Query, StoredVersion
 
 Marking = tuple[TLP, tuple[str, ...], str]
 

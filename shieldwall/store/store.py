@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
-import orjson
 from sqlalchemy import (
     Connection,
     Engine,
@@ -30,10 +28,21 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 
 from shieldwall.errors import ShieldwallError
-from shieldwall.stix.markings import AUDIENCE_ONLY_TYPES, TLP
+from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import now_us
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 from shieldwall.store.schema import audience, kv, metadata, objects, tags
+from shieldwall.store.types import (
+    Access,
+    ObjectResult,
+    Page,
+    PageRow,
+    Provenance,
+    PutResult,
+    Query,
+    StoredVersion,
+    reject,
+)
 from shieldwall.store.where import Where, add_access, where_of
 from shieldwall.store.write import CHUNK as _LOOKUP_CHUNK
 from shieldwall.store.write import INSERT_COLUMNS, BatchWriter, select_by_ids, write_batch
@@ -43,137 +52,6 @@ _PG_WRITE_LOCK = 0x5348_4C44  # "SHLD": one advisory lock id for all writers of 
 
 class StoreError(ShieldwallError):
     """A store operation that cannot proceed; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Who delivered a version (member or peer), through which channel, into which collection."""
-
-    source: str
-    channel: str = "import"
-    collection: str | None = None
-
-
-@dataclass(frozen=True)
-class Access:
-    """Which stored versions a reader may see, applied in SQL so pages and counts agree.
-
-    A row is visible when its TLP is in `open_levels`; or its TLP is in `named_levels`
-    and one of `names` is in its audience; or the reader itself delivered it
-    (`source in names`) or created it (`created_by_ref in identities`), unless its type
-    is one of `audience_only_types`: for those only the open levels and the audience
-    count. The default carries `AUDIENCE_ONLY_TYPES`, so no reader (TAXII, the
-    dashboard, `export --for`, federation) has to remember it.
-    """
-
-    open_levels: frozenset[int]
-    named_levels: frozenset[int] = frozenset()
-    names: frozenset[str] = frozenset()
-    identities: frozenset[str] = frozenset()
-    # Sharing groups (`group:NAME` audience entries) open fewer levels than a member's
-    # own name does: TLP:AMBER may go to a group, AMBER+STRICT and RED only to names.
-    group_levels: frozenset[int] = frozenset()
-    groups: frozenset[str] = frozenset()
-    audience_only_types: frozenset[str] = AUDIENCE_ONLY_TYPES
-
-
-Outcome = Literal["new", "new_version", "history", "duplicate", "conflict", "rejected"]
-
-
-@dataclass
-class ObjectResult:
-    id: str
-    version: str
-    outcome: Outcome
-    reason: str = ""
-
-
-@dataclass
-class PutResult:
-    """What one put did, by outcome; `details` only when asked (TAXII status needs it)."""
-
-    new: int = 0
-    new_versions: int = 0
-    history: int = 0
-    duplicates: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)
-    details: list[ObjectResult] = field(default_factory=list)
-
-    @property
-    def stored(self) -> int:
-        return self.new + self.new_versions + self.history
-
-    def merge(self, other: PutResult) -> None:
-        self.new += other.new
-        self.new_versions += other.new_versions
-        self.history += other.history
-        self.duplicates += other.duplicates
-        self.rejected.extend(other.rejected)
-        self.details.extend(other.details)
-
-
-@dataclass(frozen=True)
-class StoredVersion:
-    seq: int
-    id: str
-    type: str
-    spec_version: str
-    version_us: int
-    date_added_us: int
-    is_latest: bool
-    revoked: bool
-    tlp: TLP
-    created_by_ref: str | None
-    name: str | None
-    source: str
-    channel: str
-    collection: str | None
-    json: str
-
-    def obj(self) -> dict[str, Any]:
-        return orjson.loads(self.json)
-
-
-class PageRow(NamedTuple):
-    """The part of a stored version a TAXII page needs (see `Store.read_rows`)."""
-
-    seq: int
-    id: str
-    version_us: int
-    date_added_us: int
-    json: str
-
-
-VersionMode = Literal["last", "first", "all"]
-
-
-@dataclass
-class Query:
-    """A read over stored versions. `after_seq` is the keyset cursor of the previous page."""
-
-    types: Sequence[str] | None = None
-    ids: Sequence[str] | None = None
-    versions: VersionMode | Sequence[int | str] = "last"  # a sequence may mix in first/last
-    spec_versions: Sequence[str] | None = None
-    added_after_us: int | None = None
-    after_seq: int | None = None
-    limit: int | None = None
-    access: Access | None = None
-    collection: str | None = None
-    tlp_max: TLP | None = None
-    modified_from_us: int | None = None
-    modified_to_us: int | None = None
-    include_revoked: bool = True
-
-
-@dataclass
-class Page:
-    rows: list[StoredVersion]
-    more: bool
-
-    @property
-    def next_seq(self) -> int | None:
-        return self.rows[-1].seq if self.rows else None
 
 
 _ALL_COLUMNS = ", ".join("o." + c for c in (
@@ -287,12 +165,12 @@ class Store:
         prepared: list[Any] = []
         for p in batch:
             if isinstance(p, Unprepared):
-                _reject(result, p.id, p.version, p.reason, details)
+                reject(result, p.id, p.version, p.reason, details)
             else:
                 prepared.append(p)
         if not prepared:
             return result
-        with self._write() as conn:
+        with self.transaction() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 write_batch(BatchWriter(cur, self.dialect), prepared, prov, result, details,
@@ -300,9 +178,6 @@ class Store:
             finally:
                 cur.close()
         return result
-
-    def _write(self) -> _WriteTxn:
-        return _WriteTxn(self)
 
     def transaction(self) -> _WriteTxn:
         """A write transaction serialised with every object write, for a room's own
@@ -457,7 +332,7 @@ class Store:
             return 0
         c = objects.c
         removed = 0
-        with self._write() as conn:
+        with self.transaction() as conn:
             ids: set[str] = set()
             for chunk in _chunks(seqs, _LOOKUP_CHUNK):
                 ids.update(conn.execute(select(c.id).where(c.seq.in_(chunk))).scalars())
@@ -484,7 +359,7 @@ class Store:
         rows = [{"b_id": i, "b_tag": t, "detail": d} for i, t, d in items]
         if not rows:
             return
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 delete(tags).where(
                     tags.c.id == bindparam("b_id"), tags.c.tag == bindparam("b_tag")
@@ -537,7 +412,7 @@ class Store:
             return conn.execute(select(kv.c.value).where(kv.c.key == key)).scalar()
 
     def kv_set(self, key: str, value: str) -> None:
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(delete(kv).where(kv.c.key == key))
             conn.execute(kv.insert().values(key=key, value=value))
 
@@ -596,12 +471,6 @@ def _tune_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("shieldwall_write")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _reject(result: PutResult, oid: str, version: str, reason: str, details: bool) -> None:
-    result.rejected.append((oid, reason))
-    if details:
-        result.details.append(ObjectResult(oid, version, "rejected", reason))
 
 
 def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:

@@ -9,10 +9,9 @@ all use it, so what a reader may see cannot differ between a list and its count.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from shieldwall.store.store import Access, Query
+from shieldwall.store.types import Access, Query
 
 _FIRST = "o.version_us = (SELECT min(o2.version_us) FROM objects o2 WHERE o2.id = o.id)"
 

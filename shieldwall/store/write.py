@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from shieldwall.store.types import ObjectResult, Provenance, PutResult, reject
+
 if TYPE_CHECKING:
     from shieldwall.store.prepare import PreparedVersion
-    from shieldwall.store.store import Provenance, PutResult
 
 # Rows per IN (...) list; well under SQLite's 32,766 bound parameters.
 CHUNK = 5_000
@@ -132,8 +133,6 @@ def write_batch(
     now: int,
 ) -> None:
     """Steps 1-4 of the module docstring for one batch; fills `result`."""
-    from shieldwall.store.store import ObjectResult, _reject
-
     # Rows are read by position (see PreparedVersion): plain tuples cross processes cheaper.
     ids = list(dict.fromkeys([p[ID] for p in prepared]))
     existing, latest = w.held(ids)
@@ -160,7 +159,7 @@ def write_batch(
                 if details:
                     result.details.append(ObjectResult(p[ID], p[STAMP], "duplicate"))
             else:
-                _reject(result, p[ID], p[STAMP], CONFLICT, details)
+                reject(result, p[ID], p[STAMP], CONFLICT, details)
         if not by_key:
             return
         fresh = list(by_key.values())

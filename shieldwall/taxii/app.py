@@ -42,7 +42,7 @@ from shieldwall.stix.markings import (
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Store
 from shieldwall.store import Query as StoreQuery
-from shieldwall.store.store import PageRow
+from shieldwall.store.types import PageRow
 from shieldwall.taxii import errors
 from shieldwall.taxii.auth import (
     CACHE_SECONDS,

@@ -20,7 +20,7 @@ from shieldwall.pledge.mail import (
     triage_bytes,
     triage_file,
 )
-from shieldwall.store.store import Provenance, Query
+from shieldwall.store import Provenance, Query
 from tests.factories import indicator
 
 from .conftest import DATA, run

@@ -13,7 +13,7 @@ from shieldwall.ingest.base import ReadOptions, Rejected, formats
 from shieldwall.node import Node, member_identity
 from shieldwall.pledge.inventory import read_inventory
 from shieldwall.pledge.patches import VulnIndex, check, in_range
-from shieldwall.store.store import Provenance
+from shieldwall.store import Provenance
 
 from .changelogs import osv_records
 from .conftest import DATA, run

@@ -18,7 +18,7 @@ from shieldwall.pledge.posture import (
     to_stix,
 )
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_marking_ref
-from shieldwall.store.store import Provenance
+from shieldwall.store import Provenance
 
 from .conftest import DATA, run
 
