@@ -598,7 +598,6 @@ def evidence_from_store(store: Any, source_id: str) -> tuple[Evidence, list[str]
     the node's operator: the CLI's view, which sees everything the node holds.
     """
     from shieldwall.assess.correlation import CORRELATED_TYPES, observed_in, pattern_values
-    from shieldwall.store import Query
 
     row = store.get(source_id)
     if row is None:
@@ -608,7 +607,7 @@ def evidence_from_store(store: Any, source_id: str) -> tuple[Evidence, list[str]
     ids = [str(i) for i in source.get("x_shieldwall_object_refs") or ()
            if isinstance(i, str)]
     linked: list[str] = []
-    for rel_row in store.iter_query(Query(types=["relationship"])):
+    for rel_row in store.linked([source_id]):
         rel = rel_row.obj()
         if rel.get("source_ref") == source_id:
             linked.append(rel.get("target_ref", ""))

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shieldwall.assess.actors import actor_index
-from shieldwall.store import Access, Query, Store
+from shieldwall.store import Access, Store
 
 MAX_HOPS = 2
 SEARCH_LIMIT = 200
@@ -61,11 +61,13 @@ def _seeds(store: Store, values: Iterable[str], access: Access | None) -> dict[s
     return out
 
 
-def _adjacency(store: Store, access: Access | None) -> dict[str, set[str]]:
-    """One pass over the relationships the reader may see, kept only where both ends may
-    be walked through."""
+def _neighbours(store: Store, frontier: set[str], access: Access | None
+                ) -> dict[str, set[str]]:
+    """The walkable links of `frontier`'s objects the reader may see, read through the
+    store's relationship-end indexes (one indexed query a hop, not a scan of every
+    relationship)."""
     edges: dict[str, set[str]] = {}
-    for row in store.iter_query(Query(types=["relationship"], access=access)):
+    for row in store.linked(frontier, access):
         rel = row.obj()
         if rel.get("relationship_type") not in LINK_RELATIONSHIPS:
             continue
@@ -98,12 +100,12 @@ def infrastructure_links(
     seeds = _seeds(store, dict.fromkeys(v.strip() for v in values if v.strip()), access)
     if not seeds:
         return {}
-    edges = _adjacency(store, access)
     groups: dict[str, str | None] = {}
     out: dict[str, set[str]] = {}
     for value, start in seeds.items():
         seen, frontier = set(start), set(start)
         for _ in range(MAX_HOPS):
+            edges = _neighbours(store, frontier, access) if frontier else {}
             frontier = {n for f in frontier for n in edges.get(f, ())} - seen
             seen |= frontier
         for node in seen:

@@ -57,6 +57,8 @@ Index(
     postgresql_where=objects.c.is_latest,
 )
 # No index on created_by_ref or name: no read can use one (see migration 0008).
+# Relationships are indexed by their ends on expressions of `json` (migration 0009,
+# `where.RELATIONSHIP_ENDS`), which the migrations create, not this metadata.
 
 # Named audience of a stored version (members or sharing groups): who a producer
 # shared an AMBER, AMBER+STRICT or RED object with.

@@ -134,6 +134,8 @@ class Query:
     modified_from_us: int | None = None
     modified_to_us: int | None = None
     include_revoked: bool = True
+    # Relationships whose source_ref or target_ref is one of these ids (indexed, 0009).
+    linked_to: Sequence[str] | None = None
 
 
 @dataclass

@@ -66,3 +66,19 @@ def test_upgrade_to_0008_drops_unused_indexes_and_keeps_rows(tmp_path: Path) -> 
     new.put(indicator(), Provenance("x"))
     assert new.stats()["objects"] == 2
     new.close()
+
+
+def test_upgrade_to_0009_indexes_relationship_ends(tmp_path: Path) -> None:
+    url, ind = _holding_one_indicator_at(tmp_path, "0008")
+    new = Store.open(url)
+    names = {r[0] for r in new._fetch(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects'", [])}
+    assert {"ix_objects_rel_source_ref", "ix_objects_rel_target_ref"} <= names
+    rel = dict(indicator(), type="relationship", id=ind["id"].replace("indicator", "relationship"),
+               relationship_type="indicates", source_ref=ind["id"],
+               target_ref="malware--4b7f0e2c-6d9f-4c59-a9a1-1d7b8d3f6c21")
+    for key in ("pattern", "pattern_type", "valid_from", "indicator_types", "name"):
+        rel.pop(key, None)
+    new.put(rel, Provenance("x"))
+    assert [r.id for r in new.linked([ind["id"]])] == [rel["id"]]
+    new.close()
