@@ -22,3 +22,8 @@ HomeOpt = Annotated[
 
 def open_node(home: Path | None) -> Node:
     return Node.load(resolve_home(home))
+
+
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """"1 hit", "2 hits", "1,000 events": a person reads counts, not "1 hits"."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shieldwall.cli.common import console, out
+from shieldwall.cli.common import console, counted, out
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "demo"
 MEMBERS = ("cert-north", "cert-south", "cert-east")
@@ -242,7 +242,8 @@ def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
        "(a scan), a kill-switch lookup, the worm's file")
     hits, found = _hunt(south, south.home / "zeek")
     south_found = found
-    tl(south.name, f"hunts its Zeek logs: {hits} hits, {len(found)} sighting(s) recorded")
+    tl(south.name, f"hunts its Zeek logs: {counted(hits, 'hit')}, "
+       f"{counted(len(found), 'sighting')} recorded")
     _wait_everywhere([north, east, coord], [s["id"] for s in found], tl,
                      f"{south.name}'s sightings")
 
@@ -251,7 +252,8 @@ def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
     tl(east.name, f"Zeek sensor: the kill-switch lookup from 172.16.9.23 ({east_logs} SMB "
        "connections)")
     hits, found = _hunt(east, east.home / "zeek")
-    tl(east.name, f"hunts its Zeek logs: {hits} hits, {len(found)} sighting(s) recorded")
+    tl(east.name, f"hunts its Zeek logs: {counted(hits, 'hit')}, "
+       f"{counted(len(found), 'sighting')} recorded")
     _wait_everywhere([north, south, coord], [s["id"] for s in found], tl,
                      f"{east.name}'s sightings")
     _assess(south, east, coord, south_found, found, tl)
@@ -460,11 +462,19 @@ def demo(
         render_alliance(view)
         hit = {m for ms in members_hit(view).values() for m in ms}
         ok = len(hit) >= 2
-        msg = (f"{len(hit)} members hit: {', '.join(sorted(hit))}; every node knows it"
-               if ok else f"[red]only {len(hit)} member(s) hit: {', '.join(sorted(hit))}[/]")
+        msg = (f"{counted(len(hit), 'member')} hit: {', '.join(sorted(hit))}; every node "
+               "knows it" if ok else
+               f"[red]only {counted(len(hit), 'member')} hit: {', '.join(sorted(hit))}[/]")
         out.print(f"[bold]Outcome:[/] {msg}")
-        _where(nodes, root if (home or not once) else None)
-        if not once:
+        if once:
+            out.print("The nodes stop now. To sign in to their dashboards and query their "
+                      "TAXII servers, keep them running: [bold]shieldwall demo[/] (Ctrl-C "
+                      "stops it), or [bold]shieldwall demo --home DIR[/] to keep their homes.")
+            if home:
+                out.print(f"  homes kept: {root}/<node>; try: shieldwall alliance --home "
+                          f"{root}/coordination")
+        else:
+            _where(nodes, root)
             out.print("[bold]The alliance is running.[/] Ctrl-C stops it.")
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
             try:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shieldwall.cli.common import HomeOpt, console, open_node, out
+from shieldwall.cli.common import HomeOpt, console, counted, open_node, out
 
 FORMATS = ["zeek", "suricata", "stix", "jsonl"]
 
@@ -63,8 +63,8 @@ def _report(hunter: Any, objects: list[dict[str, Any]], as_json: bool, elapsed: 
 
     st = hunter.stats
     rate = st.events / elapsed if elapsed > 0 else 0.0
-    console.print(f"{st.events:,} events from {st.files} file(s) in {elapsed:.1f}s "
-                  f"({rate:,.0f} events/s); {hunter.sightings.hits:,} hits")
+    console.print(f"{counted(st.events, 'event')} from {counted(st.files, 'file')} in "
+                  f"{elapsed:.1f}s ({rate:,.0f} events/s); {counted(hunter.sightings.hits, 'hit')}")
     if st.bad_count:
         console.print(f"[yellow]{st.bad_count} corrupt line(s) skipped[/]")
         for b in st.bad[:10]:

@@ -134,6 +134,24 @@ def sign_in(page: object, node: Node, user: str) -> None:
     p.wait_for_url(node.url + "/")  # type: ignore[attr-defined]
 
 
+def test_sign_in_page_loads_without_console_errors(page: object, node: Node) -> None:
+    """A newcomer's first page: every request it makes answers, nothing in the console
+    (a missing favicon is a 404 there, and the first thing a browser's tools show)."""
+    p = page
+    errors: list[str] = []
+    failed: list[str] = []
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+    p.on("response", lambda r: failed.append(f"{r.status} {r.url}")  # type: ignore[attr-defined]
+         if r.status >= 400 else None)
+    p.goto(node.url + "/login")  # type: ignore[attr-defined]
+    p.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    icon = p.evaluate("document.querySelector('link[rel=icon]') && "  # type: ignore[attr-defined]
+                      "document.querySelector('link[rel=icon]').href")
+    assert icon, "the page names its icon, so the browser does not guess /favicon.ico"
+    assert httpx.get(icon, timeout=5).status_code == 200
+    assert errors == [] and failed == []
+
+
 def test_overview_and_follow_a_sighting_to_its_indicator(page: object, node: Node) -> None:
     from playwright.sync_api import expect
 
