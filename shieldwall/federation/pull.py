@@ -31,7 +31,7 @@ import orjson
 from shieldwall.federation.rules import Arrival
 from shieldwall.policy import Existing
 from shieldwall.stix.markings import TLP, tlp_of_marking_definition
-from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
+from shieldwall.stix.timestamps import millisecond_copy, now_us
 from shieldwall.stix.validate import object_error
 from shieldwall.store import Provenance, Store
 from shieldwall.store.audience import stored_tlp_markings
@@ -234,28 +234,6 @@ def worker_main() -> None:
         client.close()
 
 
-_TIMESTAMPS = ("created", "modified", "valid_from", "valid_until", "first_seen",
-               "last_seen", "first_observed", "last_observed")
-
-
-def _precise(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object as validation reads it: timestamps at the millisecond precision the
-    schemas require. Our TAXII server (and many producers) accept `...:00Z`; refusing
-    such an object here would stop sharing between two nodes that both hold it. The
-    stored text is never rewritten: only the check reads the copy."""
-    fixed = None
-    for key in _TIMESTAMPS:
-        value = obj.get(key)
-        if isinstance(value, str) and "." not in value:
-            try:
-                stamp = format_ts(parse_ts(value))
-            except ValueError:
-                continue  # left as sent: the validator names what is wrong with it
-            fixed = fixed if fixed is not None else dict(obj)
-            fixed[key] = stamp
-    return fixed if fixed is not None else obj
-
-
 def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP,
            markings: dict[str, TLP] | None = None) -> _Judged:
     """Prepare and judge one page. `markings`: custom TLP marking definitions known so far
@@ -278,7 +256,7 @@ def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP,
             # them: a peer's object reaches detection and the dashboard like an imported
             # one. Refused like an arrival rule's refusal, so an echo of what we hold is
             # not counted and a bad object never holds the cursor back.
-            why = object_error(_precise(obj))
+            why = object_error(millisecond_copy(obj))
             if why:
                 out.refused.append((p, f"invalid STIX 2.1: {why}"))
                 continue

@@ -56,3 +56,27 @@ def version_us(obj: dict) -> int:
     """The version of an object per STIX 2.1: `modified`, else `created`, else 0 (SCOs)."""
     ts = obj.get("modified") or obj.get("created")
     return parse_ts(ts) if ts else 0
+
+
+# The timestamp properties of STIX 2.1 objects (SDOs, SROs, and what import, TAXII and
+# federation check): one list, so that every path reads the same ones.
+TIMESTAMP_PROPERTIES = ("created", "modified", "valid_from", "valid_until", "first_seen",
+                        "last_seen", "first_observed", "last_observed")
+
+
+def millisecond_copy(obj: dict) -> dict:
+    """`obj` as schema validation reads it: timestamps without a fraction (`...:00Z`) given
+    the millisecond precision the OASIS schemas require of `created` and `modified`. TAXII
+    and federation accept such objects (many producers send them); the stored text is never
+    rewritten, only the check reads the copy. The object itself when nothing changes."""
+    fixed = None
+    for key in TIMESTAMP_PROPERTIES:
+        value = obj.get(key)
+        if isinstance(value, str) and "." not in value:
+            try:
+                stamp = format_ts(parse_ts(value))
+            except ValueError:
+                continue  # left as sent: the validator names what is wrong with it
+            fixed = fixed if fixed is not None else dict(obj)
+            fixed[key] = stamp
+    return fixed if fixed is not None else obj

@@ -56,11 +56,35 @@ def _retrieve(uri: str) -> dict[str, Any]:
     return _load(Path(uri[len("file://"):]))
 
 
+# The node's own custom types: the properties its readers (the dashboard, `pledge`) rely
+# on, checked on top of the OASIS core rules wherever outside JSON comes in (TAXII POST,
+# federation, import), so that a snapshot whose index is text cannot be stored.
+_CUSTOM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "x-shieldwall-posture": {
+        "required": ["x_shieldwall_member", "x_shieldwall_date", "x_shieldwall_index"],
+        "properties": {
+            "x_shieldwall_member": {"type": "string", "minLength": 1},
+            "x_shieldwall_date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+            "x_shieldwall_index": {"type": "number", "minimum": 0, "maximum": 100},
+            "x_shieldwall_commitments": {
+                "type": "object", "additionalProperties": {"type": ["number", "null"]}},
+            "x_shieldwall_checks": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object", "properties": {"score": {"type": ["number", "null"]}}}},
+            "x_shieldwall_cis_ig1": {"type": "object"},
+        },
+    },
+}
+
+
 @functools.lru_cache(maxsize=1_024)
 def _validator_for(stix_type: str) -> Any:
     """The compiled schema for `stix_type`. Bounded, and shared by schema file: a
     federation peer can send any number of distinct custom types, and compiling a schema
     per type costs ~9 ms and ~1 MB that would otherwise be held for the life of the node."""
+    if stix_type in _CUSTOM_SCHEMAS:
+        return _compiled_custom(stix_type)
     path = _schema_files().get(stix_type)
     if path is None:
         # Custom objects (x-...) and types the schemas do not know: the common core rules.
@@ -81,6 +105,13 @@ def _schema_files() -> dict[str, Path]:
 @functools.cache
 def _compiled(path: Path) -> Any:
     return jsonschema_rs.Draft202012Validator(_load(path), retriever=_retrieve)
+
+
+@functools.cache
+def _compiled_custom(stix_type: str) -> Any:
+    core = (_SCHEMA_ROOT / "common" / "core.json").as_uri()
+    schema = {"allOf": [{"$ref": core}, {"type": "object", **_CUSTOM_SCHEMAS[stix_type]}]}
+    return jsonschema_rs.Draft202012Validator(schema, retriever=_retrieve)
 
 
 def pattern_error(pattern: str) -> str | None:
