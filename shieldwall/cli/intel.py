@@ -93,28 +93,44 @@ def import_(
         bool, typer.Option("--no-warninglists", help="Do not flag known-benign values.")
     ] = False,
 ) -> None:
-    """Import STIX bundles, MISP events, CSV or free-text IOC lists, vulnerability feeds."""
-    from shieldwall.ingest.runner import expand_paths, import_file
+    """Import STIX bundles, MISP events, CSV or free-text IOC lists, vulnerability feeds.
+
+    A file that cannot be read as a whole (malformed, too deeply nested) is reported in
+    one line and skipped; the others are imported; the exit code is then 2."""
+    from shieldwall.ingest.base import ImportError_
+    from shieldwall.ingest.runner import defined_markings, expand_paths, import_file
 
     node = open_node(home)
     level = _tlp(tlp)
     flagger = None if no_warninglists else _warninglist_flagger()
     reports = []
+    unusable: list[str] = []
     paths = list(expand_paths(files))
+    # One import: a marking definition in any of its files marks what the others hold.
+    markings = defined_markings(paths, producer=node.identity(), tlp=level, fmt=fmt)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} objects"),
         TimeElapsedColumn(), console=console, transient=True,
     ) as progress:
         for path in paths:
             task = progress.add_task(path.name, total=None)
-            reports.append(import_file(
-                node.store, path, source=node.member, producer=node.identity(),
-                default_tlp=node.config.default_tlp_level, tlp=level, fmt=fmt,
-                flagger=flagger, strict=strict,
-                progress=lambda n, t=task: progress.advance(t, n),
-            ))
+            try:
+                reports.append(import_file(
+                    node.store, path, source=node.member, producer=node.identity(),
+                    default_tlp=node.config.default_tlp_level, tlp=level, fmt=fmt,
+                    flagger=flagger, strict=strict, markings=markings,
+                    progress=lambda n, t=task: progress.advance(t, n),
+                ))
+            except ImportError_ as exc:
+                if len(paths) == 1:
+                    raise
+                unusable.append(str(exc))
     node.close()
     _render_import(reports)
+    for why in unusable:
+        print(f"shieldwall: error: {why}", file=sys.stderr)
+    if unusable:
+        raise typer.Exit(2)
     if all(r.stored == 0 and r.duplicates == 0 for r in reports) and any(
         r.rejected for r in reports
     ):

@@ -35,6 +35,7 @@ from shieldwall.ingest.base import (
     Rejected,
     register_format,
 )
+from shieldwall.stix.bounded_json import DepthGuard, TooDeep, loads
 from shieldwall.stix.markings import (
     TLP,
     tlp_marking_definition,
@@ -179,7 +180,7 @@ def _apply_tlp(obj: dict[str, Any], ref_to_level: dict[str, TLP], floor: TLP | N
 
 def _first_key(path: Path) -> str | None:
     with path.open("rb") as fh:
-        for prefix, event, value in ijson.parse(fh):
+        for prefix, event, value in ijson.parse(DepthGuard(fh)):
             if prefix == "" and event == "map_key":
                 return value
             if prefix == "" and event == "end_map":
@@ -193,15 +194,17 @@ def _events(path: Path) -> Iterator[dict[str, Any] | Rejected]:
     try:
         if head[:1] == b"[":
             with path.open("rb") as fh:
-                yield from _only_events(ijson.items(fh, "item", use_float=True))
+                yield from _only_events(ijson.items(DepthGuard(fh), "item", use_float=True))
             return
         if _first_key(path) == "response":
             with path.open("rb") as fh:
-                response = ijson.items(fh, "response.item", use_float=True)
+                response = ijson.items(DepthGuard(fh), "response.item", use_float=True)
                 yield from _only_events(response)
             return
         with path.open("rb") as fh:
-            whole = orjson.loads(fh.read())
+            whole = loads(fh.read())
+    except TooDeep as exc:
+        raise ImportError_(f"{path}: {exc}") from None
     except (ijson.JSONError, orjson.JSONDecodeError) as exc:
         raise ImportError_(f"{path}: malformed JSON ({exc})") from None
     if isinstance(whole, dict) and isinstance(whole.get("response"), list):

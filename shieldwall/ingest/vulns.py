@@ -33,6 +33,7 @@ from shieldwall.ingest.base import (
     Rejected,
     register_format,
 )
+from shieldwall.stix.bounded_json import DepthGuard, TooDeep, loads
 from shieldwall.stix.ids import deterministic_id
 from shieldwall.stix.markings import TLP, tlp_marking_ref
 from shieldwall.stix.timestamps import format_ts, parse_ts
@@ -135,15 +136,27 @@ def read_osv(path: Path, opts: ReadOptions) -> Iterator[Item]:
         head = fh.read(64).lstrip()
         fh.seek(0)
         if head.startswith(b"["):
-            for n, rec in enumerate(ijson.items(fh, "item", use_float=True), 1):
-                yield _osv_one(rec, f"record {n}", opts, fallback)
+            try:
+                for n, rec in enumerate(ijson.items(DepthGuard(fh), "item", use_float=True),
+                                        1):
+                    yield _osv_one(rec, f"record {n}", opts, fallback)
+            except (TooDeep, ijson.JSONError) as exc:
+                raise ImportError_(f"{path}: {exc}") from None
             return
-        yield from _osv_records(fh.read(_MAX_RECORD + 1), path.name, opts, fallback)
+        yield from _osv_records(fh.read(_MAX_RECORD + 1), path.name, opts, fallback, path)
 
 
-def _osv_records(raw: bytes, where: str, opts: ReadOptions, fallback: str) -> Iterator[Item]:
+def _osv_records(raw: bytes, where: str, opts: ReadOptions, fallback: str,
+                 whole: Path | None = None) -> Iterator[Item]:
+    """The records of one JSON text: a file (`whole`, which a refusal names) or a
+    member of a zip (refused alone)."""
     try:
-        rec = orjson.loads(raw)
+        rec = loads(raw)
+    except TooDeep as exc:
+        if whole is not None:
+            raise ImportError_(f"{whole}: {exc}") from None
+        yield Rejected(where, str(exc))
+        return
     except orjson.JSONDecodeError as exc:
         yield Rejected(where, f"not JSON: {exc}")
         return
@@ -177,7 +190,7 @@ def read_kev(path: Path, opts: ReadOptions) -> Iterator[Item]:
         released = _ts(m.group(1).decode(), fallback) if m else fallback
         fh.seek(0)
         try:
-            for n, v in enumerate(ijson.items(fh, "vulnerabilities.item"), 1):
+            for n, v in enumerate(ijson.items(DepthGuard(fh), "vulnerabilities.item"), 1):
                 cve = v.get("cveID") if isinstance(v, dict) else None
                 if not isinstance(cve, str) or not _CVE.match(cve):
                     yield Rejected(f"entry {n}", "no valid cveID")
@@ -199,6 +212,8 @@ def read_kev(path: Path, opts: ReadOptions) -> Iterator[Item]:
                     ("ransomware", "knownRansomwareCampaignUse"),
                     ("required_action", "requiredAction")) if v.get(src) is not None}
                 yield obj
+        except TooDeep as exc:
+            raise ImportError_(f"{path}: {exc}") from None
         except ijson.JSONError as exc:
             raise ImportError_(f"{path}: KEV catalog is not valid JSON: {exc}") from None
 
@@ -216,7 +231,7 @@ def read_debian(path: Path, opts: ReadOptions) -> Iterator[Item]:
     release = str(opts.extra.get("release") or "") or None
     with path.open("rb") as fh:
         try:
-            for package, cves in ijson.kvitems(fh, ""):
+            for package, cves in ijson.kvitems(DepthGuard(fh), ""):
                 if not isinstance(cves, dict):
                     yield Rejected(package, "package entry is not an object")
                     continue
@@ -226,6 +241,8 @@ def read_debian(path: Path, opts: ReadOptions) -> Iterator[Item]:
                     item = _debian_one(package, cve, data, ts, release, opts)
                     if item is not None:
                         yield item
+        except TooDeep as exc:
+            raise ImportError_(f"{path}: {exc}") from None
         except ijson.JSONError as exc:
             raise ImportError_(f"{path}: Debian security data is not valid JSON: {exc}") from None
 

@@ -1,0 +1,206 @@
+"""No imported file may nest JSON deeper than STIX needs (`stix.bounded_json.MAX_DEPTH`).
+
+As an attacker would send it: a 1.2 MB bundle holding one object nested 200,000 levels
+deep (streamed by ijson, which has no limit of its own: it drove `shieldwall import` to
+22 GB), the same depth in a MISP event and in the vulnerability feeds, and small files
+nested 100 levels (under orjson's own limit of 1,024, so parsed and stored before).
+Each import runs as the analyst runs it, `shieldwall import` in a child process, under a
+4 GB address-space limit and a timeout so that the test itself always ends. Asserted: one
+line naming the file on stderr, a non-zero exit, the other files of the directory
+imported, and what the store held before still there.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from shieldwall.config import load_config
+from shieldwall.stix.bounded_json import MAX_DEPTH, DepthGuard, DepthScanner, TooDeep, loads
+from shieldwall.store import Query, Store
+from tests.factories import indicator
+
+DEEP = 200_000
+_LIMIT = 4 * 1024**3  # address space of the importing process: the guard, not the check
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (_LIMIT, _LIMIT))
+
+
+def sw(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, SHIELDWALL_HOME=str(home), COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "shieldwall.cli.main", *args],
+                          capture_output=True, text=True, env=env, timeout=180,
+                          preexec_fn=_limit_memory)
+
+
+def _nested(levels: int) -> bytes:
+    """`{"a": {"a": ... {} ... }}`: 5 bytes a level going in, 1 coming out."""
+    return b'{"a":' * levels + b"{}" + b"}" * levels
+
+
+def _bundle(*objects: bytes) -> bytes:
+    return (b'{"type": "bundle", "id": "bundle--' + str(uuid.uuid4()).encode()
+            + b'", "objects": [' + b",".join(objects) + b"]}")
+
+
+def _deep_indicator(levels: int) -> bytes:
+    """An indicator whose custom property nests `levels` deep."""
+    head = orjson.dumps(indicator("203.0.113.99"))[:-1]
+    return head + b', "x_payload": ' + _nested(levels) + b"}"
+
+
+def _good(n: int, value: str) -> bytes:
+    return _bundle(orjson.dumps(indicator(value)))
+
+
+def _ids(home: Path) -> set[str]:
+    store = Store.open(load_config(home).db_url)
+    try:
+        return {r.id for r in store.iter_query(Query(types=["indicator"]))}
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    node = tmp_path / "node"
+    assert sw(node, "init", "--member", "estonia").returncode == 0
+    return node
+
+
+def _one_line_naming(r: subprocess.CompletedProcess[str], path: Path) -> None:
+    lines = r.stderr.strip().splitlines()
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert [line for line in lines if str(path) in line] == [
+        f"shieldwall: error: {path}: JSON nested deeper than {MAX_DEPTH} levels"], lines
+
+
+def test_a_deep_streamed_bundle_is_refused_and_the_rest_of_the_directory_imported(
+        home: Path, tmp_path: Path) -> None:
+    before = tmp_path / "before.json"
+    before.write_bytes(_good(1, "198.51.100.200"))
+    assert sw(home, "import", "--no-warninglists", str(before)).returncode == 0
+    held = _ids(home)
+    assert len(held) == 1
+
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    good_a = indicator("198.51.100.201")
+    good_c = indicator("198.51.100.203")
+    (folder / "a.json").write_bytes(_bundle(orjson.dumps(good_a)))
+    deep = folder / "b.json"
+    deep.write_bytes(_bundle(orjson.dumps(indicator("198.51.100.202")),
+                             _deep_indicator(DEEP)))
+    assert 1_000_000 < deep.stat().st_size < 1_400_000  # streamed: over 1 MB, a bundle
+    (folder / "c.json").write_bytes(_bundle(orjson.dumps(good_c)))
+
+    r = sw(home, "import", "--no-warninglists", str(folder))
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    _one_line_naming(r, deep)
+    assert _ids(home) == held | {good_a["id"], good_c["id"]}
+    assert "a.json" in r.stdout and "c.json" in r.stdout
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 36, 2_000],
+                         ids=["under orjson's own limit", "over orjson's own limit"])
+def test_a_small_deep_file_is_refused_with_the_same_message(
+        home: Path, tmp_path: Path, levels: int) -> None:
+    path = tmp_path / "small.json"
+    path.write_bytes(_bundle(_deep_indicator(levels)))
+    r = sw(home, "import", "--no-warninglists", str(path))
+    assert r.returncode == 2
+    _one_line_naming(r, path)
+    assert _ids(home) == set()
+
+
+def test_a_bundle_as_deep_as_the_limit_is_imported(home: Path, tmp_path: Path) -> None:
+    # bundle (1), objects (2), the indicator (3): the custom property may nest 61 more.
+    path = tmp_path / "deep-enough.json"
+    obj = _deep_indicator(MAX_DEPTH - 4)  # `_nested(n)` is n + 1 levels
+    path.write_bytes(_bundle(obj))
+    assert sw(home, "import", "--no-warninglists", str(path)).returncode == 0
+    assert len(_ids(home)) == 1
+
+
+def _misp_event(levels: int) -> bytes:
+    return (b'{"Event": {"info": "deep", "uuid": "' + str(uuid.uuid4()).encode()
+            + b'", "date": "2024-01-01", "published": true, "Attribute": [], "x": '
+            + _nested(levels) + b"}}")
+
+
+def _feeds(levels: int) -> dict[str, tuple[str, bytes]]:
+    """format -> (file name, content) for each reader of outside JSON but STIX's."""
+    deep = _nested(levels)
+    return {
+        "misp response (streamed)": ("misp", b'{"response": [' + _misp_event(levels) + b"]}"),
+        "misp list (streamed)": ("misp", b"[" + _misp_event(levels) + b"]"),
+        "misp event (whole)": ("misp", _misp_event(levels)),
+        "osv list (streamed)": ("osv", b'[{"id": "GHSA-0000-0000-0000", "affected": '
+                                b'[], "modified": "2024-01-01T00:00:00Z", "x": ' + deep
+                                + b"}]"),
+        "osv record (whole)": ("osv", b'{"id": "GHSA-0000-0000-0000", "affected": [], '
+                               b'"modified": "2024-01-01T00:00:00Z", "x": ' + deep + b"}"),
+        "kev (streamed)": ("kev", b'{"catalogVersion": "1", "vulnerabilities": [{"cveID": '
+                           b'"CVE-2024-0001", "x": ' + deep + b"}]}"),
+        "debian (streamed)": ("debian-security", b'{"openssl": {"CVE-2024-0001": '
+                              b'{"description": "x", "x": ' + deep + b"}}}"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_feeds(1)))
+def test_every_reader_of_outside_json_refuses_depth(
+        home: Path, tmp_path: Path, case: str) -> None:
+    fmt, content = _feeds(DEEP)[case]
+    path = tmp_path / f"{fmt}.json"
+    path.write_bytes(content)
+    r = sw(home, "import", "--no-warninglists", "--format", fmt, str(path))
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    _one_line_naming(r, path)
+
+
+# ---- the module itself ----------------------------------------------------------------
+
+
+def _scan(data: bytes, limit: int, chunk: int) -> bool:
+    scanner = DepthScanner(limit)
+    try:
+        for i in range(0, len(data), chunk):
+            scanner.feed(data[i:i + chunk])
+    except TooDeep:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 65536])
+def test_the_scanner_counts_only_brackets_outside_strings(chunk: int) -> None:
+    # Brackets, quotes and backslashes inside strings, cut anywhere by the chunks.
+    tricky = orjson.dumps({"a": ['[[[{"\\', "\\\\[", '"]]]', "é{"], "b": {"c": ["x\\\"["]}})
+    assert orjson.loads(tricky)  # valid JSON, depth 3
+    assert _scan(tricky, 3, chunk) and not _scan(tricky, 2, chunk)
+    deep = _nested(10)  # 11 levels
+    assert _scan(deep, 11, chunk) and not _scan(deep, 10, chunk)
+
+
+def test_loads_and_the_guard_agree_with_orjson_on_values() -> None:
+    import io
+
+    import ijson
+
+    doc = orjson.dumps({"objects": [indicator(), {"x": [[["]]]"]]]}]})
+    assert loads(doc) == orjson.loads(doc)
+    assert list(ijson.items(DepthGuard(io.BytesIO(doc)), "objects.item")) == \
+        orjson.loads(doc)["objects"]
+    with pytest.raises(TooDeep, match=f"nested deeper than {MAX_DEPTH} levels"):
+        loads(_nested(MAX_DEPTH))
+    with pytest.raises(TooDeep):
+        loads(_nested(5_000))  # orjson's own refusal, same error
+    assert loads(_nested(MAX_DEPTH - 1)) is not None
