@@ -337,9 +337,9 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
         row = store.get(stix_id, viewer.access)
         if row is None:  # absent or hidden: alike
             raise HTTPException(404, "no such object, or not shared with your member")
-        obj = row.obj()
+        obj = picture.read(row)
         n = names()
-        ctx: dict[str, Any] = {"row": row, "obj": obj,
+        ctx: dict[str, Any] = {"row": row, "obj": obj, "stored": row.obj(),
                                "versions": picture.provenance(
                                    store.versions(stix_id, viewer.access)),
                                "creator": n.of(row.created_by_ref) if row.created_by_ref
@@ -360,7 +360,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
         if row.type == "campaign":
             related = ctx["related"]
             ctx["incident_scores"] = [
-                (r["other"], picture.incident_scores(r["other"].obj()))
+                (r["other"], picture.incident_scores(picture.read(r["other"])))
                 for r in related if r["other"] is not None and r["other"].type == "incident"]
             ctx["rankings"] = picture.attribution_rankings(store, viewer.access, stix_id)
             ctx["consultation"] = picture.consultation(store, node_member, viewer.member.name,
@@ -379,7 +379,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
     @app.get("/api/objects/{stix_id}")
     def object_json(viewer: ApiViewer, stix_id: str) -> Response:
         ctx = detail(viewer, stix_id)
-        out: dict[str, Any] = {"object": ctx["obj"], "tlp": ctx["row"].tlp.label,
+        out: dict[str, Any] = {"object": ctx["stored"], "tlp": ctx["row"].tlp.label,
                                "versions": [{**v, "tlp": v["tlp"].label}
                                             for v in ctx["versions"]]}
         if "sightings" in ctx:
@@ -413,7 +413,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
     def incidents_page(request: Request, viewer: PageViewer) -> Response:
         rows = listing(viewer, "incident")
         return render(request, "listing.html", viewer, title="Incidents", rows=rows,
-                      scores={r.id: picture.incident_scores(r.obj()) for r in rows})
+                      scores={r.id: picture.incident_scores(picture.read(r)) for r in rows})
 
     @app.get("/campaigns", response_class=HTMLResponse)
     def campaigns_page(request: Request, viewer: PageViewer) -> Response:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from shieldwall.stix.markings import TLP
 from shieldwall.store import Access, Query, Store, StoredVersion
-from shieldwall.web.picture import Names
+from shieldwall.web.picture import Names, read
 
 EVIDENCE = "x_shieldwall_evidence"
 NODE_RADIUS = 20.0
@@ -248,7 +248,7 @@ def campaign_graph(store: Store, access: Access, names: Names, campaign: StoredV
                  _evidence(rel))
     # One hop further: what each linked sighting is of, and the members involved.
     for row in list(rows.values()):
-        obj = row.obj()
+        obj = read(row)
         if row.type == "sighting":
             ref = obj.get("sighting_of_ref")
             if ref and ref not in nodes:
@@ -266,7 +266,7 @@ def campaign_graph(store: Store, access: Access, names: Names, campaign: StoredV
     ids = set(nodes)
     for rel_row in store.iter_query(Query(types=["relationship"], access=access,
                                           include_revoked=False)):
-        rel = rel_row.obj()
+        rel = read(rel_row)
         src, dst = rel.get("source_ref"), rel.get("target_ref")
         if campaign.id in (src, dst) or src not in ids or dst not in ids:
             continue
@@ -278,7 +278,7 @@ def campaign_graph(store: Store, access: Access, names: Names, campaign: StoredV
 
 def _unnamed(row: StoredVersion, names: Names) -> str:
     if row.type == "sighting":
-        obj = row.obj()
+        obj = read(row)
         where = (obj.get("where_sighted_refs") or [None])[0]
         return f"sighting at {names.of(where)}"
     return row.type

@@ -16,11 +16,11 @@ from typing import Any
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Query, Store, StoredVersion
+from shieldwall.web.shapes import INCIDENT_CORE, readable
 
 HOUR_US = 3_600 * 1_000_000
 DAY_US = 24 * HOUR_US
 EXPLANATION = "x_shieldwall_explanation"
-INCIDENT_CORE = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
 _OBS_TYPE = re.compile(r"\[\s*([a-z0-9-]+):")
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
@@ -30,6 +30,11 @@ ALERT_LEVELS = (  # (name, minimum sightings, minimum hits)
     ("high", 5, 100),
     ("elevated", 1, 1),
 )
+
+
+def read(row: StoredVersion) -> dict[str, Any]:
+    """A stored object as every page reads it: without what it could not read (`shapes`)."""
+    return readable(row.obj())
 
 
 def _ts(value: Any) -> int | None:
@@ -84,7 +89,7 @@ class SightingView:
 
 
 def sighting_view(row: StoredVersion, names: Names) -> SightingView:
-    obj = row.obj()
+    obj = read(row)
     where = obj.get("where_sighted_refs") or [obj.get("created_by_ref")]
     return SightingView(
         id=row.id, seq=row.seq, tlp=row.tlp, member=names.of(where[0] if where else None),
@@ -198,7 +203,7 @@ def timeline(views: list[SightingView], hours: int = 24) -> dict[str, Any]:
 
 
 def campaign_summary(row: StoredVersion) -> dict[str, Any]:
-    obj = row.obj()
+    obj = read(row)
     return {"id": row.id, "name": row.name or row.id, "tlp": row.tlp,
             "first_seen": obj.get("first_seen", ""), "last_seen": obj.get("last_seen", ""),
             "objective": obj.get("objective", ""), "description": obj.get("description", "")}
@@ -242,7 +247,7 @@ def search_indicators(store: Store, access: Access, names: Names, f: Filters,
     level = TLP.parse(f.tlp) if f.tlp else None
     out: list[dict[str, Any]] = []
     for r in rows:
-        obj = r.obj()
+        obj = read(r)
         source = names.of(r.created_by_ref) if r.created_by_ref else r.source
         kinds = pattern_types(obj.get("pattern", ""))
         validity = _validity(obj, now)
@@ -272,8 +277,9 @@ def related(store: Store, access: Access, stix_id: str) -> list[dict[str, Any]]:
     out = []
     for r in store.iter_query(Query(types=["relationship"], access=access,
                                     include_revoked=False)):
-        rel = r.obj()
-        if stix_id not in (rel.get("source_ref"), rel.get("target_ref")):
+        rel = read(r)
+        if stix_id not in (rel.get("source_ref"), rel.get("target_ref")) \
+                or not (rel.get("source_ref") and rel.get("target_ref")):
             continue
         other_id = rel["target_ref"] if rel.get("source_ref") == stix_id else rel["source_ref"]
         other = store.get(other_id, access)
@@ -343,7 +349,8 @@ def hygiene(store: Store, access: Access) -> list[dict[str, Any]]:
 
     labels: dict[str, str] = cis_ig1()["commitments"]
     out = []
-    for member, snaps in trends(store, access=access).items():
+    for member, stored in trends(store, access=access).items():
+        snaps = [readable(s) for s in stored]
         first, last = snaps[0], snaps[-1]
         index = float(last.get("x_shieldwall_index", 0.0))
         commitments = last.get("x_shieldwall_commitments") or {}
@@ -370,7 +377,7 @@ def attribution_rankings(store: Store, access: Access, about: str) -> list[dict[
     become an `attributed-to` relationship."""
     found = []
     for row in store.iter_query(Query(types=["note"], access=access)):
-        note = row.obj()
+        note = read(row)
         ranking = note.get("x_shieldwall_attribution")
         if about in (note.get("object_refs") or ()) and isinstance(ranking, dict):
             found.append({"row": row, "verdict": ranking.get("verdict", ""),
