@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from shieldwall.stix import values as canon
+
 _Matcher = Callable[[str, list[dict[str, Any]]], bool]
 
 
@@ -51,12 +53,28 @@ def evaluator_name() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Atom:
-    """One comparison the index can look up: `path op value`, as written in the pattern."""
+    """One comparison the index can look up: `path op value`. `values` are in the canonical
+    form of the path's kind (`stix.values`: a hash in lower case, a domain as its A-label…),
+    as readers write telemetry; `text` is the comparison as written in the pattern."""
 
     path: str
     op: str  # "=", "IN", "ISSUBSET", "LIKE", "MATCHES"
     values: tuple[str, ...]
     text: str
+
+
+def _atom(path: str, op: str, values: tuple[str, ...], text: str) -> Atom:
+    """An atom with its values in canonical form (`MATCHES` expressions as written)."""
+    kind = canon.kind_of(path)
+    if kind is not None and op != "MATCHES":
+        if op == "LIKE":
+            values = tuple(canon.like(kind, v) for v in values)
+        elif op == "ISSUBSET":
+            values = tuple(canon.ip(v) for v in values)
+        else:
+            form = canon.CANONICAL[kind]
+            values = tuple(form(v) for v in values)
+    return Atom(path, op, values, text)
 
 
 @dataclass
@@ -103,17 +121,13 @@ def _comparison(c: Any) -> list[Atom] | None:
     text = str(c)
     if isinstance(c, P.InComparisonExpression):
         vals = tuple(_unescape(str(v.value)) for v in c.rhs.value)
-        return [Atom(path, "IN", vals, text)] if all(
+        return [_atom(path, "IN", vals, text)] if all(
             isinstance(v, P.StringConstant) for v in c.rhs.value) else None
     if not isinstance(c.rhs, P.StringConstant):
         return None
     value = _unescape(str(c.rhs.value))
-    if op == "=":
-        return [Atom(path, "=", (value,), text)]
-    if op == "ISSUBSET":
-        return [Atom(path, "ISSUBSET", (value,), text)]
-    if op in ("LIKE", "MATCHES"):
-        return [Atom(path, op, (value,), text)]
+    if op in ("=", "ISSUBSET", "LIKE", "MATCHES"):
+        return [_atom(path, op, (value,), text)]
     return None
 
 
@@ -184,10 +198,10 @@ def _fast_path(path: str) -> str:
 def _fast_atom(path: str, op: str | None, raw: str, in_list: str | None) -> Atom:
     path = _fast_path(path)
     if op:
-        return Atom(path, op, (_unescape(raw[1:-1]),), f"{path} {op} {raw}")
+        return _atom(path, op, (_unescape(raw[1:-1]),), f"{path} {op} {raw}")
     raws = _FAST_LIT.findall(in_list or "")
-    return Atom(path, "IN", tuple(_unescape(r[1:-1]) for r in raws),
-                f"{path} IN ({', '.join(raws)})")
+    return _atom(path, "IN", tuple(_unescape(r[1:-1]) for r in raws),
+                 f"{path} IN ({', '.join(raws)})")
 
 
 def _fast_triggers(pattern: str) -> Triggers | None:
@@ -245,7 +259,8 @@ def direct_match(atom: Atom, value: Any) -> bool:
     iff it equals one of the literals, `ISSUBSET` on an address iff the (plain) address lies
     in the network, `LIKE '%.suffix'` (ASCII, no other wildcard) iff the value ends with
     `.suffix`. The caller checks that the object built for this column has the atom's object
-    type. Anything else (case differences, numbers, lists, an address with a prefix length)
+    type. The atom's values and the row's value are both in canonical form (`Atom`), as the
+    evaluator compares them. Anything else (numbers, lists, an address with a prefix length)
     gets False here and goes to the evaluator. tests/detect/test_fast_compile.py checks this
     against `matches`.
     """

@@ -26,7 +26,7 @@ import heapq
 import ipaddress
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -44,11 +44,11 @@ from shieldwall.detect.exact import (
     triggers,
 )
 from shieldwall.detect.readers.base import ALIASES, HOST_COLUMNS, IP_COLUMNS
+from shieldwall.stix import values as canon
 from shieldwall.stix.timestamps import now_us, parse_ts
 
 WARNINGLIST_TAG = "warninglist"
 _IP_PATHS = {"ipv4-addr:value", "ipv6-addr:value", *IP_COLUMNS}
-_LOWER_PATHS = ("domain-name:value", "file:hashes.", "x509-certificate:hashes.")
 
 # A key is `slot << _SHIFT | atom number`: one int per entry rather than a tuple, which keeps
 # the index at ~0.5 KiB per equality indicator at 1M indicators.
@@ -562,12 +562,10 @@ def _ip_range(text: str, path: str) -> tuple[int, int, int]:
 
 
 def _norm(path: str, value: str) -> str:
-    return value.lower() if _lowered(path) else value
-
-
-@lru_cache(maxsize=4096)
-def _lowered(path: str) -> bool:
-    return path.startswith(_LOWER_PATHS)
+    """`value` in the canonical form of `path`'s kind (`stix.values`), the form readers give
+    telemetry in: the index's keys and the rows' values meet as they are."""
+    form = canon.canonicalizer(path)
+    return form(value) if form is not None else value
 
 
 def columns_for(path: str, names: Iterable[str]) -> list[str]:
@@ -1043,6 +1041,46 @@ class IndicatorIndex:
         for r in rows.tolist():
             table[str(r)] = keys_at[int(indices[r])]
         return rows, table
+
+    # ---- the atoms as relations (for plans that run elsewhere: the retro-hunt) ------------
+
+    def equality_atoms(self) -> Iterator[tuple[str, str, int, int]]:
+        """(path, canonical value, slot, atom number) of each `=` / `IN` value indexed."""
+        for path, table in self._eq.items():
+            for value, keys in table.items():
+                for key in keys:
+                    yield path, value, key >> _SHIFT, key & _MASK
+
+    def suffix_atoms(self) -> Iterator[tuple[str, str, int, int]]:
+        """(path, canonical suffix without its leading dot, slot, atom number) of each
+        `LIKE '%.suffix'`."""
+        for path, table in self._suffix.items():
+            for suffix, keys in table.items():
+                for key in keys:
+                    yield path, suffix, key >> _SHIFT, key & _MASK
+
+    def cidr_atoms(self, version: int = 4) -> Iterator[tuple[str, int, int, int, int]]:
+        """(path, first, last address as integers, slot, atom number) of each `ISSUBSET` of
+        that IP version (IPv6 by its upper 64 bits)."""
+        for (path, v), iv in self._cidr.items():
+            if v == version:
+                for key, (lo, hi) in iv.entries.items():
+                    yield path, lo, hi, key >> _SHIFT, key & _MASK
+
+    def regex_atoms(self) -> Iterator[tuple[str, str, int, int]]:
+        """(path, regular expression, slot, atom number) of each `MATCHES` and other LIKE."""
+        for path, rx in self._regex.items():
+            for key, expr in rx.entries.items():
+                yield path, expr, key >> _SHIFT, key & _MASK
+
+    def candidate(self, slot: int, atom: int, row: int, column: str, value: Any,
+                  is_string: bool = True) -> Candidate | None:
+        """The candidate for an atom named by (slot, atom number), None when its indicator
+        has left the index since."""
+        comp = self.indicators.get(slot)
+        if comp is None:
+            return None
+        return Candidate(row, comp, comp.atoms[atom], column, value, is_string)
 
     def stats(self) -> dict[str, int]:
         return {

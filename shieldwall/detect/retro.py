@@ -27,14 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from shieldwall.detect.index import (
-    _MASK,
-    _SHIFT,
-    Candidate,
-    IndicatorIndex,
-    columns_for,
-    ipv4_ints,
-)
+from shieldwall.detect.index import IndicatorIndex, columns_for, ipv4_ints
 from shieldwall.detect.readers.base import HOST_COLUMNS, IP_COLUMNS, LINE, TS, Observations
 from shieldwall.stix.timestamps import now_us
 
@@ -106,30 +99,31 @@ def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table
 
     # Read from the index's own structures (value -> keys), not from each indicator's atoms:
     # one pass over distinct values, and no atom is ever re-derived for bulk-compiled ones.
+    # Values are canonical on both sides (`stix.values`): the index's, and the telemetry's,
+    # which the readers wrote.
     scalar_cols = [c for c in columns if "[*]" not in c]
-    for path, values in index._eq.items():
-        for col in columns_for(path, scalar_cols):
-            for v, keys in values.items():
-                for key in keys:
-                    put(eq, col, v, key >> _SHIFT, key & _MASK)
-    for path, sfxs in index._suffix.items():
-        for col in columns_for(path, scalar_cols):
-            for sfx_value, keys in sfxs.items():
-                for key in keys:
-                    put(sfx, col, sfx_value, sfx_value.count(".") + 1, key >> _SHIFT,
-                        key & _MASK)
-    for (path, version), iv in index._cidr.items():
-        if version != 4:
-            continue
-        for col in columns_for(path, scalar_cols):
+    cols_of: dict[str, list[str]] = {}
+
+    def cols(path: str) -> list[str]:
+        found = cols_of.get(path)
+        if found is None:
+            found = cols_of[path] = columns_for(path, scalar_cols)
+        return found
+
+    for path, v, slot, n in index.equality_atoms():
+        for col in cols(path):
+            put(eq, col, v, slot, n)
+    for path, sfx_value, slot, n in index.suffix_atoms():
+        for col in cols(path):
+            put(sfx, col, sfx_value, sfx_value.count(".") + 1, slot, n)
+    for path, lo, hi, slot, n in index.cidr_atoms(4):
+        for col in cols(path):
             if col in IP_COLUMNS:
-                for key, (lo, hi) in iv.entries.items():
-                    bits = 32 - (hi - lo + 1).bit_length() + 1
-                    put(cidr, col, bits, lo >> (32 - bits), key >> _SHIFT, key & _MASK)
-    for path, rxs in index._regex.items():
-        for col in columns_for(path, scalar_cols):
-            for key, expr in rxs.entries.items():
-                put(rx, col, expr, key >> _SHIFT, key & _MASK)
+                bits = 32 - (hi - lo + 1).bit_length() + 1
+                put(cidr, col, bits, lo >> (32 - bits), slot, n)
+    for path, expr, slot, n in index.regex_atoms():
+        for col in cols(path):
+            put(rx, col, expr, slot, n)
     eq_t = pa.table({"col": pa.array(eq["col"], pa.string()),
                      "value": pa.array(eq["value"], pa.string()),
                      "slot": pa.array(eq["slot"], pa.int64()),
@@ -273,11 +267,8 @@ def _judge(res: pa.Table, index: IndicatorIndex, hunter: Any) -> int:
             for i, v in zip(idx, col.take(pa.array(idx)).to_pylist(), strict=True):
                 values[i] = v if is_str else str(v)
                 strings[i] = is_str
-        cands = []
-        for i in range(part.num_rows):
-            comp = index.indicators.get(int(slots[i]))
-            if comp is not None:
-                cands.append(Candidate(i, comp, comp.atoms[int(atoms[i])], cols[i], values[i],
-                                       strings[i]))
+        cands = [c for i in range(part.num_rows)
+                 if (c := index.candidate(int(slots[i]), int(atoms[i]), i, cols[i], values[i],
+                                          strings[i])) is not None]
         hits += hunter.judge(obs, cands)
     return hits

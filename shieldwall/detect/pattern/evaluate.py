@@ -26,7 +26,13 @@ from typing import Any
 from shieldwall.detect.pattern import ast
 from shieldwall.detect.pattern.observations import ObservationSet, ObservedData
 from shieldwall.detect.pattern.regex import compile_like, compile_matches
-from shieldwall.detect.pattern.values import compare, equal, network_within, parse_network
+from shieldwall.detect.pattern.values import (
+    canonical_comparison,
+    compare,
+    equal,
+    network_within,
+    parse_network,
+)
 
 RootTest = Callable[[ObservedData, dict[str, Any]], bool]
 Binding = tuple[tuple[int, int], ...]
@@ -140,6 +146,16 @@ _ORDER: dict[str, Callable[[int], bool]] = {
 
 
 def value_test(atom: ast.Comparison) -> Callable[[Any], bool]:
+    """The test of one selected value against the atom's literal, NOT included; on values
+    that have a canonical form, of that form (`values.canonical_comparison`)."""
+    canonical = canonical_comparison(atom)
+    if canonical is None:
+        return _value_test(atom)
+    test, form = _value_test(canonical[0]), canonical[1]
+    return lambda v: test(form(v) if type(v) is str else v)
+
+
+def _value_test(atom: ast.Comparison) -> Callable[[Any], bool]:
     """The test of one selected value against the atom's literal, NOT included.
 
     NOT negates each value's test, as the spec says, with the reference's one exception: an

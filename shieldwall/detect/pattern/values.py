@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import re
+from dataclasses import replace
 from typing import Any
+
+from shieldwall.stix import values as canon
 
 _UTC = _dt.UTC
 
@@ -153,3 +156,42 @@ def network_within(
     outer: ipaddress.IPv4Network | ipaddress.IPv6Network,
 ) -> bool:
     return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
+# -- canonical forms ---------------------------------------------------------------------------
+#
+# A hash, a domain, an address, a URL or an email address can be written several legal ways
+# (`AABB…` / `aabb…`, `Bücher.example` / `xn--bcher-kva.example`, `2001:DB8::1` /
+# `2001:db8:0:0:0:0:0:1`). Where the specification leaves room (it says nothing of case or
+# IDNA), `=`, `!=`, `IN`, `LIKE`, `ISSUBSET` and `ISSUPERSET` compare the canonical forms of
+# `shieldwall.stix.values`: the literal is put in canonical form once, when the pattern is
+# compiled, and each observed string value when it is tested (readers hand over canonical
+# telemetry already, so for hunts that second step finds nothing to change). `MATCHES` and the
+# ordering operators compare the value as written. docs/patterns.md lists the differences
+# from the reference matcher, which compares as written.
+
+_CANONICAL_OPS = frozenset({"=", "!=", "IN", "LIKE", "ISSUBSET", "ISSUPERSET"})
+
+
+def canonical_comparison(atom: Any) -> tuple[Any, Any] | None:
+    """(the atom with its literal in canonical form, the function that puts an observed string
+    in that form), or None when the atom compares values as written."""
+    if atom.operator not in _CANONICAL_OPS:
+        return None
+    kind = canon.kind_of_steps(atom.path.object_type, atom.path.steps)
+    if kind is None:
+        return None
+    form = canon.CANONICAL[kind]
+    lit = atom.value
+    if atom.operator in ("ISSUBSET", "ISSUPERSET"):
+        if kind not in (canon.IP, canon.HOST):
+            return None
+        form = canon.ip
+        lit = canon.ip(lit) if type(lit) is str else lit
+    elif atom.operator == "LIKE":
+        lit = canon.like(kind, lit) if type(lit) is str else lit
+    elif atom.operator == "IN":
+        lit = tuple(form(x) if type(x) is str else x for x in lit)
+    elif type(lit) is str:
+        lit = form(lit)
+    return replace(atom, value=lit), form

@@ -8,7 +8,8 @@ field that holds its value::
                 "network-traffic:dst_ref.value": "destination.ip",
                 "domain-name:value": "dns.question.name"}}
 
-Timestamps may be epoch seconds (int or float) or ISO 8601 / RFC 3339 text.
+Timestamps may be epoch seconds (int or float) or ISO 8601 / RFC 3339 text. Hashes, names,
+addresses, URLs and email addresses are put in canonical form (`base.canonical_column`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from shieldwall.detect.readers.base import (
     Observations,
     ReaderError,
     ReadStats,
+    canonical_column,
     json_records,
 )
 
@@ -105,6 +107,7 @@ def read_jsonl(path: Path, stats: ReadStats, mapping: dict[str, Any]) -> Iterato
                 cols[stix] = pa.array(vals, pa.int64())
             else:
                 cols[stix] = pa.array([None if v is None else str(v) for v in vals], pa.string())
+            cols[stix] = canonical_column(stix, cols[stix])
         return Observations(pa.table(cols), str(path), "jsonl")
 
     for n, rec in json_records(path, stats):

@@ -1,8 +1,9 @@
 """STIX observed-data (a bundle, or one object per line): each observed-data is one row.
 
 SCOs are flattened into path columns (`domain-name:value`, `network-traffic:dst_ref.value`,
-`file:hashes.'SHA-256'`) for the index; the original observed-data, with its objects embedded,
-is kept for exact evaluation so nothing is lost in the flattening.
+`file:hashes.'SHA-256'`; values in canonical form, `stix.values`) for the index; the original
+observed-data, with its objects embedded, is kept for exact evaluation so nothing is lost in
+the flattening.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import orjson
 import pyarrow as pa
 
 from shieldwall.detect.readers.base import LINE, TS, Observations, ReaderError, ReadStats, open_text
+from shieldwall.stix import values as canon
 from shieldwall.stix.timestamps import parse_ts
 
 
@@ -23,7 +25,7 @@ def _flatten(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
     def put(path: str, v: Any) -> None:
         if isinstance(v, str | int | float) and not isinstance(v, bool):
-            out.setdefault(path, v)
+            out.setdefault(path, canon.canonical(path, v))
 
     referenced = {r for o in objects.values() for k, r in o.items() if k.endswith("_ref")}
     referenced |= {r for o in objects.values() for k, rs in o.items()
@@ -39,17 +41,17 @@ def _flatten(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if prop == "hashes" and isinstance(v, dict):
                 for alg, h in v.items():
                     name = alg if alg.replace("_", "").isalnum() and "-" not in alg else f"'{alg}'"
-                    put(f"{root}:hashes.{name}", str(h).lower())
+                    put(f"{root}:hashes.{name}", str(h))
             elif prop.endswith("_ref") and isinstance(v, str) and v in objects:
                 put(f"{root}:{prop}.value", objects[v].get("value"))
             elif prop.endswith("_refs") and isinstance(v, list):
                 vals = [objects[r].get("value") for r in v if r in objects]
-                vals = [str(x) for x in vals if x is not None]
+                path = f"{root}:{prop}[*].value"
+                vals = [canon.canonical(path, str(x)) for x in vals if x is not None]
                 if vals:
-                    out.setdefault(f"{root}:{prop}[*].value", vals)
+                    out.setdefault(path, vals)
             else:
-                put(f"{root}:{prop}", v.lower() if root == "domain-name" and
-                    prop == "value" and isinstance(v, str) else v)
+                put(f"{root}:{prop}", v)
     return out
 
 

@@ -1,8 +1,9 @@
 """Suricata EVE JSON: flow, dns, http, tls, fileinfo, alert (and the 5-tuple of any other event).
 
 EVE mixes event types in one file; every batch has the union of their columns, null where an
-event type has no such field. Both DNS layouts are read: v1 (`rrname`/`rdata` per record) and
-v2 (`queries`, `answers` lists).
+event type has no such field; values in canonical form (`base.canonical_column`: names as
+received on the wire, digests as a build prints them). Both DNS layouts are read: v1
+(`rrname`/`rdata` per record) and v2 (`queries`, `answers` lists).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shieldwall.detect.readers.base import (
     TS,
     Observations,
     ReadStats,
+    canonical_column,
     json_records,
 )
 from shieldwall.detect.readers.jsonl import parse_time
@@ -64,13 +66,6 @@ def _url(rec: dict[str, Any]) -> str | None:
     return url if "://" in url else f"http://{host}{url}"
 
 
-def _lower(get: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
-    def lowered(rec: dict[str, Any]) -> Any:
-        v = get(rec)
-        return v.lower() if isinstance(v, str) else v
-    return lowered
-
-
 def _domain(rec: dict[str, Any]) -> str | None:
     et = rec.get("event_type")
     if et == "dns":
@@ -79,12 +74,12 @@ def _domain(rec: dict[str, Any]) -> str | None:
         v = _get("tls", "sni")(rec)
     else:
         v = _get("http", "hostname")(rec)
-    return v.lower() if isinstance(v, str) else None
+    return v if isinstance(v, str) else None
 
 
 def _fingerprint(rec: dict[str, Any]) -> str | None:
     v = _get("tls", "fingerprint")(rec)
-    return v.replace(":", "").lower() if isinstance(v, str) else None
+    return v.replace(":", "") if isinstance(v, str) else None
 
 
 # STIX path -> (Arrow type, extractor)
@@ -102,9 +97,9 @@ COLUMNS: dict[str, tuple[pa.DataType, Callable[[dict[str, Any]], Any]]] = {
     "x509-certificate:subject": (pa.string(), _get("tls", "subject")),
     "x509-certificate:issuer": (pa.string(), _get("tls", "issuerdn")),
     "file:name": (pa.string(), _get("fileinfo", "filename")),
-    "file:hashes.MD5": (pa.string(), _lower(_get("fileinfo", "md5"))),
-    "file:hashes.'SHA-1'": (pa.string(), _lower(_get("fileinfo", "sha1"))),
-    "file:hashes.'SHA-256'": (pa.string(), _lower(_get("fileinfo", "sha256"))),
+    "file:hashes.MD5": (pa.string(), _get("fileinfo", "md5")),
+    "file:hashes.'SHA-1'": (pa.string(), _get("fileinfo", "sha1")),
+    "file:hashes.'SHA-256'": (pa.string(), _get("fileinfo", "sha256")),
 }
 
 
@@ -132,7 +127,7 @@ def _table(rows: list[dict[str, Any]], lines: list[int], path: Path) -> Observat
         if any(v is not None for v in vals):
             if typ == pa.int64():
                 vals = [v if isinstance(v, int) else None for v in vals]
-            cols[name] = pa.array(vals, typ)
+            cols[name] = canonical_column(name, pa.array(vals, typ))
     kinds = pc.unique(pa.array([r.get("event_type") for r in rows], pa.string())).to_pylist()
     kind = "suricata." + ("mixed" if len(kinds) > 1 else str(kinds[0]))
     return Observations(pa.table(cols), str(path), kind)

@@ -1,8 +1,9 @@
 """Zeek logs: TSV with `#fields` headers (parsed by pyarrow.csv, no Python loop per line) and JSON.
 
-Each log path (conn, dns, http, ...) maps Zeek fields to STIX object paths; fields not mapped
-are dropped, logs of an unknown path keep only the connection 4-tuple. Corrupt lines (wrong
-field count, bad JSON) are counted and skipped with their file and line number.
+Each log path (conn, dns, http, ...) maps Zeek fields to STIX object paths, values in canonical
+form (`base.canonical_column`); fields not mapped are dropped, logs of an unknown path keep
+only the connection 4-tuple. Corrupt lines (wrong field count, bad JSON) are counted and
+skipped with their file and line number.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from shieldwall.detect.readers.base import (
     Observations,
     ReaderError,
     ReadStats,
+    canonical_column,
     is_gzip,
     json_records,
     open_text,
@@ -88,8 +90,6 @@ FIELDS: dict[str, dict[str, str]] = {
 _INT_PATHS = {"network-traffic:src_port", "network-traffic:dst_port",
               "network-traffic:src_byte_count", "network-traffic:dst_byte_count",
               "network-traffic:src_packets", "network-traffic:dst_packets"}
-_LOWER = {"file:hashes.MD5", "file:hashes.'SHA-1'", "file:hashes.'SHA-256'",
-          "x509-certificate:hashes.'SHA-256'", "domain-name:value"}
 # x509 `san.dns` is a list in Zeek; we keep its first name as the row's domain.
 _FIRST_OF_LIST = {("x509", "san.dns")}
 
@@ -237,12 +237,12 @@ def _normalise_tsv(
             col = pc.cast(col, pa.int64(), safe=False)
         else:
             col = pc.if_else(pc.equal(col, h.empty), "", col)
-        if stix in _LOWER:
-            col = pc.utf8_lower(col)
+        col = canonical_column(stix, col)
         if stix in cols:  # two Zeek fields for one path (ssl issuer / issuer_subject)
             cols[stix] = pc.coalesce(cols[stix], col)
         else:
             cols[stix] = col
+    # `url:value` joins the canonical host and the URI as logged: canonical by construction.
     if h.path == "http" and "domain-name:value" in cols:
         uri = cols.get(f"{_HTTP_EXT}.request_value")
         if uri is not None:
@@ -304,8 +304,7 @@ def _json_table(rows: list[dict[str, Any]], lines: list[int], mapping: dict[str,
         else:
             vals = [v[0] if isinstance(v, list) and v else v for v in vals]
             arr = pa.array([None if v is None else str(v) for v in vals], pa.string())
-            if stix in _LOWER:
-                arr = pc.utf8_lower(arr)
+        arr = canonical_column(stix, arr)
         cols[stix] = pc.coalesce(cols[stix], arr) if stix in cols else arr
     if name == "http" and "domain-name:value" in cols and f"{_HTTP_EXT}.request_value" in cols:
         cols["url:value"] = pc.binary_join_element_wise(
