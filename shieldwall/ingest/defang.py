@@ -12,6 +12,7 @@ the registry of real TLDs, not a guess: `e.g`, `report.final` and `setup.exe` ar
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import re
 from functools import cache
@@ -56,14 +57,20 @@ FILE_EXTENSIONS = words(
 )
 
 
+def misp_lists_dir() -> Path:
+    """The MISP warning-lists data `pymispwarninglists` ships (one folder per list), found
+    without importing the package: its import pulls jsonschema's format checkers (~3 s)."""
+    spec = importlib.util.find_spec("pymispwarninglists")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("pymispwarninglists is not installed")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    return package / "data" / "misp-warninglists" / "lists"
+
+
 @cache
 def iana_tlds() -> frozenset[str]:
     """The IANA root zone as MISP ships it, plus `onion` (RFC 7686), which threat intel uses."""
-    import pymispwarninglists
-
-    path = (Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists"
-            / "tlds" / "list.json")
-    data = orjson.loads(path.read_bytes())
+    data = orjson.loads((misp_lists_dir() / "tlds" / "list.json").read_bytes())
     return frozenset(t.lower() for t in data["list"]) | {"onion"}
 
 

@@ -1,0 +1,424 @@
+"""The warning-list index on disk: built once per installed set of lists, opened in a millisecond.
+
+Building `WarningIndex` over the 119 MISP lists (2.3M values) takes ~5 s and ~600 MB; an
+import of ten objects should not pay that. The first process that needs the index builds it
+and writes it to a file; every later one maps that file and reads only the pages its lookups
+touch (a 10-object import reads a few of its ~120 MB).
+
+Where: `$XDG_CACHE_HOME/shieldwall/` (default `~/.cache/shieldwall/`), a directory of the
+user's own, created with mode 0700. A directory or file that another user owns or may write
+is not used (whoever writes it decides which indicators are called benign): the index is
+then built in memory, as before. The file is `warninglists-<key>.idx`; the key digests the
+`pymispwarninglists` version, each list file's name, size and modification time, this
+format's version, the byte order, and the size and modification time of the modules that
+decide what the index holds, so an upgrade of either rebuilds it. Clear it with
+`rm -f ~/.cache/shieldwall/warninglists-*`.
+
+Format (native byte order, part of the key): a header (magic, format, metadata length and
+CRC-32, file length); JSON metadata (list names and kinds, the distinct sets of lists a value
+is on, where each section lies, a CRC-32 per 64 KiB block of the body); then, from the next
+64 KiB boundary, the body:
+
+- `exact`, `hostname`: open-addressing hash tables (CRC-32 of the UTF-8 key, linear probing,
+  at most half full): slots of (hash, record offset + 1), records of (key length, id set, key);
+- `v4`: the elementary intervals of the IPv4 CIDR lists, starts as u64, id sets as u32;
+- `v6`, `regexes`, `substrings` (entries by their first characters): JSON, parsed on first
+  use.
+
+No pickle and no code: a truncated file fails the length check, a damaged one the CRC of the
+metadata or of the block a lookup reads (each block is checked on its first read, so a small
+import checks a few blocks, not the whole file); either is deleted and rebuilt. Builders hold an
+exclusive lock (concurrent imports build once; the others wait and open the result), write a
+temporary file in the same directory and rename it into place, so no reader ever maps a
+partial file. No fsync: a file lost in a crash fails its checks and is rebuilt.
+"""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import logging
+import mmap
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shieldwall.ingest import defang as d
+from shieldwall.ingest import warninglists as wl
+from shieldwall.ingest.warninglists import CorruptIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_MAGIC = b"SWWLIDX\0"
+_HEADER = struct.Struct("<8sIIIQ")  # magic, format, metadata length, its CRC-32, file length
+_REC = struct.Struct("=II")  # key length, id set; then the key
+_SHIFT = 16  # 64 KiB blocks, each with its CRC-32
+_BLOCK = 1 << _SHIFT
+
+# Times the index was built in this process (tests read it: a warm cache builds nothing).
+builds = 0
+
+
+def cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/shieldwall`, else `~/.cache/shieldwall` (a relative XDG path is
+    ignored, as the XDG specification says)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "shieldwall"
+
+
+def _sources() -> list[Path]:
+    """The modules whose code decides what the index holds."""
+    here = Path(__file__)
+    paths = [here, Path(wl.__file__), Path(d.__file__)]
+    values = here.parent.parent / "stix" / "values.py"
+    return [*paths, values] if values.exists() else paths
+
+
+def _package_version(lists_dir: Path) -> str:
+    """The installed pymispwarninglists version, from its dist-info folder (no import: ~3 s)."""
+    try:
+        site = d.misp_lists_dir().parents[2].parent
+        return " ".join(sorted(p.name for p in site.glob("pymispwarninglists-*.dist-info")))
+    except (ModuleNotFoundError, OSError, IndexError):
+        return ""
+
+
+def cache_key(lists_dir: Path) -> str:
+    """Digest of everything the index is built from; any change gives a new file."""
+    h = hashlib.sha256(f"{FORMAT} {sys.byteorder} {_package_version(lists_dir)}\n".encode())
+    for src in _sources():
+        st = src.stat()
+        h.update(f"{src.name} {st.st_size} {st.st_mtime_ns}\n".encode())
+    h.update(f"{lists_dir.resolve()}\n".encode())
+    for path in sorted(lists_dir.glob("*/list.json")):
+        st = path.stat()
+        h.update(f"{path.parent.name} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def cache_path(lists_dir: Path | None = None, directory: Path | None = None) -> Path:
+    lists_dir = lists_dir or wl._lists_dir()
+    return (directory or cache_dir()) / f"warninglists-{cache_key(lists_dir)[:24]}.idx"
+
+
+def _private(st: os.stat_result) -> bool:
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def open_index(lists_dir: Path | None = None, directory: Path | None = None) -> wl.WarningIndex:
+    """The index over every list under `lists_dir` (default: the bundled ones), read from the
+    cache in `directory` (default `cache_dir()`), built and written there when absent, stale
+    or damaged. Where no private cache directory can be had, it is built in memory."""
+    global builds
+    lists_dir = lists_dir or wl._lists_dir()
+    directory = directory or cache_dir()
+    key = cache_key(lists_dir)
+    path = directory / f"warninglists-{key[:24]}.idx"
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        usable = _private(directory.stat())
+    except OSError:
+        usable = False
+    if not usable:
+        log.warning("warning lists: %s is not a private directory of this user; "
+                    "building the index in memory", directory)
+        builds += 1
+        return wl.WarningIndex(wl.load_lists(lists_dir))
+    index = _open(path, key)
+    if index is not None:
+        return index
+    with _locked(directory / "warninglists.lock"):
+        index = _open(path, key)  # built by another process while this one waited
+        if index is not None:
+            return index
+        builds += 1
+        built = wl.WarningIndex(wl.load_lists(lists_dir))
+        try:
+            _write(built, path, key)
+        except OSError as exc:
+            log.warning("warning lists: cannot write the index cache %s (%s)", path, exc)
+            return built
+        for old in directory.glob("warninglists-*.idx"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    return _open(path, key) or built
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # Under the lock, any temporary file is a dead builder's.
+        for tmp in path.parent.glob(".warninglists-*.tmp"):
+            tmp.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------- writing
+
+def _write(index: wl.WarningIndex, path: Path, key: str) -> None:
+    idsets: dict[tuple[int, ...], int] = {}
+
+    def idset(found: Any) -> int:
+        return idsets.setdefault(wl._ids(found), len(idsets))
+
+    body = bytearray()
+    sections: dict[str, list[int]] = {}
+
+    def add(name: str, data: bytes | bytearray) -> None:
+        body.extend(b"\0" * (-len(body) % 8))
+        sections[name] = [len(body), len(data)]
+        body.extend(data)
+
+    maps: dict[str, dict[str, int]] = {}
+    for name, table in (("exact", index._exact), ("hostname", index._hostname)):
+        slots, records, probes = _hash_table(table, idset)
+        add(f"{name}.slots", slots)
+        add(f"{name}.records", records)
+        maps[name] = {"slots": len(slots) // 8, "probes": probes}
+    add("v4.starts", array.array("Q", index._v4.starts).tobytes())
+    add("v4.covers", array.array("I", map(idset, index._v4.covers)).tobytes())
+    add("v6", orjson.dumps({"starts": [format(s, "x") for s in index._v6.starts],
+                            "covers": [idset(c) for c in index._v6.covers]}))
+    add("regexes", orjson.dumps([[i, rx.pattern, rx.flags] for i, rx in index._regexes]))
+    add("substrings", orjson.dumps({"scan": index._sub_scan, "grams": index._sub_grams}))
+    view = memoryview(body)
+    meta = orjson.dumps({
+        "key": key, "names": index.names, "kinds": [sorted(k) for k in index.kinds],
+        "idsets": list(idsets), "sections": sections, "maps": maps,
+        "crcs": [zlib.crc32(view[at:at + _BLOCK]) for at in range(0, len(body), _BLOCK)],
+    })
+    start = -(-(_HEADER.size + len(meta)) // _BLOCK) * _BLOCK
+    header = _HEADER.pack(_MAGIC, FORMAT, len(meta), zlib.crc32(meta), start + len(body))
+    fd, tmp = tempfile.mkstemp(prefix=".warninglists-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(header)
+            fh.write(meta)
+            fh.write(b"\0" * (start - _HEADER.size - len(meta)))
+            fh.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _hash_table(table: dict[str, Any], idset: Callable[[Any], int]) -> tuple[bytes, bytes, int]:
+    """(slots, records, longest probe sequence) of an open-addressing table at most half full."""
+    size = 1 << max(4, (2 * len(table) - 1).bit_length())
+    mask = size - 1
+    slots = array.array("I", bytes(8 * size))
+    records: list[bytes] = []
+    at = 0
+    longest = 1
+    crc32, pack = zlib.crc32, _REC.pack
+    for key, found in table.items():
+        kb = key.encode("utf-8", "surrogatepass")
+        h = crc32(kb)
+        i = h & mask
+        probes = 1
+        while slots[2 * i + 1]:
+            i = (i + 1) & mask
+            probes += 1
+        longest = max(longest, probes)
+        slots[2 * i] = h
+        slots[2 * i + 1] = at + 1
+        records.append(pack(len(kb), idset(found)))
+        records.append(kb)
+        at += _REC.size + len(kb)
+    return slots.tobytes(), b"".join(records), longest
+
+
+# ------------------------------------------------------------------------------- reading
+
+class _File:
+    """The mapped file; checks each body block's CRC-32 on its first read."""
+
+    def __init__(self, path: Path, inode: int, mm: mmap.mmap, start: int,
+                 meta: dict[str, Any]) -> None:
+        self.path = path
+        self.inode = inode
+        self.mm = mm
+        self.view = memoryview(mm)
+        self.start = start
+        self.crcs: list[int] = meta["crcs"]
+        self.idsets: list[tuple[int, ...]] = [tuple(s) for s in meta["idsets"]]
+        self.sections: dict[str, list[int]] = meta["sections"]
+        self.ok: set[int] = set()  # blocks (of the body) whose CRC has been checked
+
+    def verify(self, at: int, length: int) -> None:
+        """Check the blocks holding body bytes [at, at + length)."""
+        for block in range(at >> _SHIFT, ((at + max(length, 1) - 1) >> _SHIFT) + 1):
+            if block in self.ok:
+                continue
+            lo = self.start + (block << _SHIFT)
+            if block >= len(self.crcs) or zlib.crc32(self.view[lo:lo + _BLOCK]) != self.crcs[block]:
+                self.discard()
+                raise CorruptIndex(f"{self.path}: block {block} is damaged")
+            self.ok.add(block)
+
+    def section(self, name: str) -> memoryview:
+        at, length = self.sections[name]
+        self.verify(at, length)
+        return self.view[self.start + at:self.start + at + length]
+
+    def discard(self) -> None:
+        """Delete the damaged file, unless another process has already replaced it."""
+        _unlink_if(self.path, self.inode)
+
+
+class _FileMap:
+    """A read-only `dict.get` over one hash table of the file (values as `wl._ids` reads)."""
+
+    def __init__(self, file: _File, name: str, spec: dict[str, int]) -> None:
+        self._file = file
+        self._mm = file.mm
+        slots_at, slots_len = file.sections[f"{name}.slots"]
+        self._slots_at = slots_at
+        self._slots = file.view[file.start + slots_at:file.start + slots_at + slots_len].cast("I")
+        self._records_at = file.start + file.sections[f"{name}.records"][0]
+        self._mask = spec["slots"] - 1
+        self._probes = spec["probes"]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        kb = key.encode("utf-8", "surrogatepass")
+        h = zlib.crc32(kb)
+        file, ok, slots, mask = self._file, self._file.ok, self._slots, self._mask
+        i = h & mask
+        try:
+            for _ in range(self._probes):
+                at = self._slots_at + 8 * i
+                if at >> _SHIFT not in ok:
+                    file.verify(at, 8)
+                where = slots[2 * i + 1]
+                if not where:
+                    return default
+                if slots[2 * i] == h:
+                    rec = self._records_at + where - 1
+                    end = rec + _REC.size + len(kb)
+                    body_rec = rec - file.start
+                    if body_rec >> _SHIFT not in ok or (end - file.start) >> _SHIFT not in ok:
+                        file.verify(body_rec, end - rec)
+                    length, ids = _REC.unpack_from(self._mm, rec)
+                    if length == len(kb) and self._mm[rec + _REC.size:end] == kb:
+                        return file.idsets[ids]
+                i = (i + 1) & mask
+        except (IndexError, struct.error) as exc:
+            file.discard()
+            raise CorruptIndex(f"{file.path}: {exc}") from None
+        return default
+
+
+class _Covers:
+    """`covers[i]` of `_Intervals`, read from the file's id-set numbers."""
+
+    def __init__(self, numbers: memoryview, idsets: list[tuple[int, ...]]) -> None:
+        self._numbers = numbers
+        self._idsets = idsets
+
+    def __getitem__(self, i: int) -> tuple[int, ...]:
+        return self._idsets[self._numbers[i]]
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+
+class _CachedIndex(wl.WarningIndex):
+    """`WarningIndex` over the mapped file: the same `check`, the tables read from disk; the
+    small, rarely needed parts (IPv6 intervals, regexes, substrings) parsed on first use."""
+
+    def __init__(self, file: _File, meta: dict[str, Any]) -> None:  # no super(): nothing to build
+        self._file = file
+        self.names = list(meta["names"])
+        self.kinds = [frozenset(k) for k in meta["kinds"]]
+        self._exact = _FileMap(file, "exact", meta["maps"]["exact"])  # type: ignore[assignment]
+        self._hostname = _FileMap(file, "hostname", meta["maps"]["hostname"])  # type: ignore[assignment]
+        self._kind_regexes = {}
+        self._v4 = wl._Intervals(file.section("v4.starts").cast("Q"),  # type: ignore[arg-type]
+                                 _Covers(file.section("v4.covers").cast("I"), file.idsets))  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        """Parse a lazy section on first use (only called for attributes not yet set)."""
+        file = self.__dict__.get("_file")
+        if file is None:
+            raise AttributeError(name)
+        if name == "_v6":
+            v6 = orjson.loads(file.section("v6"))
+            value: Any = wl._Intervals([int(s, 16) for s in v6["starts"]],
+                                       [file.idsets[c] for c in v6["covers"]])
+        elif name == "_regexes":
+            import re
+
+            value = [(i, re.compile(p, f)) for i, p, f in orjson.loads(file.section("regexes"))]
+        elif name in ("_sub_scan", "_sub_grams"):
+            subs = orjson.loads(file.section("substrings"))
+            self._sub_scan = {k: [(e, i) for e, i in v] for k, v in subs["scan"].items()}
+            self._sub_grams = {k: {g: [(e, i) for e, i in v] for g, v in grams.items()}
+                               for k, grams in subs["grams"].items()}
+            return getattr(self, name)
+        else:
+            raise AttributeError(name)
+        setattr(self, name, value)
+        return value
+
+
+def _open(path: Path, key: str) -> _CachedIndex | None:
+    """The index in `path` if it is whole and built from `key`; None (damaged: deleted)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("warning lists: cannot open %s (%s)", path, exc)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not _private(st):
+            log.warning("warning lists: %s is writable by others; not used", path)
+            return None
+        if st.st_size < _HEADER.size:
+            log.warning("warning lists: rebuilding the index cache (%s is truncated)", path)
+            _unlink_if(path, st.st_ino)
+            return None
+        mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    try:
+        magic, fmt, meta_len, meta_crc, total = _HEADER.unpack_from(mm, 0)
+        meta_bytes = mm[_HEADER.size:_HEADER.size + meta_len]
+        if (magic != _MAGIC or fmt != FORMAT or total != len(mm)
+                or len(meta_bytes) != meta_len or zlib.crc32(meta_bytes) != meta_crc):
+            raise CorruptIndex(f"{path}: header or metadata damaged")
+        meta = orjson.loads(meta_bytes)
+        if meta.get("key") != key:
+            return None
+        start = -(-(_HEADER.size + meta_len) // _BLOCK) * _BLOCK
+        return _CachedIndex(_File(path, st.st_ino, mm, start, meta), meta)
+    except (CorruptIndex, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("warning lists: rebuilding the index cache (%s)", exc)
+        _unlink_if(path, st.st_ino)
+        return None
+
+
+def _unlink_if(path: Path, inode: int) -> None:
+    """Delete `path` if it is still the file read (not one another process put in its place)."""
+    try:
+        if os.stat(path).st_ino == inode:
+            path.unlink()
+    except OSError:
+        pass
