@@ -257,8 +257,9 @@ def guess(text: str) -> str:
 
 def spellings(text: str) -> list[str]:
     """Ways a stored document may write the value `text` names, canonical form first: a
-    domain (or an email address's domain) also in Unicode (U-labels), an IPv6 address also
-    fully expanded and with only its leading zeros dropped. For substring search."""
+    name (alone, in an email address or a URL) also with Unicode labels (U-labels), an IPv6
+    address also fully expanded and with only its leading zeros dropped. For substring
+    search."""
     canon = guess(text.strip())
     out = [canon]
     try:
@@ -267,8 +268,16 @@ def spellings(text: str) -> list[str]:
         a = None
     if isinstance(a, ipaddress.IPv6Address):
         out += [a.exploded, ":".join(f"{int(g, 16):x}" for g in a.exploded.split(":"))]
-    elif a is None and "xn--" in canon and "/" not in canon:
-        local, at, name = canon.rpartition("@")
-        with contextlib.suppress(idna.IDNAError, UnicodeError):
-            out.append(local + at + idna.decode(name))
+    elif a is None and "xn--" in canon:
+        out.append(_ALABEL.sub(_ulabel, canon))
     return list(dict.fromkeys(out))
+
+
+_ALABEL = re.compile(r"(?<![^./@])xn--[a-z0-9-]+")
+
+
+def _ulabel(m: re.Match[str]) -> str:
+    try:
+        return str(idna.ulabel(m.group(0)))
+    except (idna.IDNAError, UnicodeError):
+        return m.group(0)

@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 from shieldwall.errors import ShieldwallError
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import now_us
+from shieldwall.stix.values import spellings
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 from shieldwall.store.schema import audience, kv, metadata, objects, tags
 from shieldwall.store.types import (
@@ -245,13 +246,23 @@ class Store:
     def search(
         self, value: str, limit: int = 50, access: Access | None = None
     ) -> list[StoredVersion]:
-        """Indicators whose pattern mentions `value`, and objects whose id or name is `value`
-        (names case-insensitively)."""
-        like = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        """Indicators whose pattern mentions `value` however either writes it, and objects
+        whose id or name is `value` (names case-insensitively).
+
+        Case-insensitive on every database (SQLite's LIKE folds ASCII, PostgreSQL's does not:
+        both sides are lower-cased), and through the other spellings of the value
+        (`stix.values.spellings`: `Bücher.example` finds `xn--bcher-kva.example` and back,
+        `2001:DB8::1` finds `2001:0db8:0000:…:0001`, `::ffff:192.0.2.1` finds `192.0.2.1`)."""
+        def like(text: str) -> str:
+            return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
+
+        forms = list(dict.fromkeys([value.lower(), *(f.lower() for f in spellings(value))]))
         w = Where(self._mark)
         w.add("o.is_latest")
-        w.add("(o.id = ? OR lower(o.name) LIKE lower(?) ESCAPE '\\' OR "
-              "(o.type = 'indicator' AND o.json LIKE ? ESCAPE '\\'))", value, like, like)
+        w.add("(o.id = ? OR lower(o.name) LIKE lower(?) ESCAPE '\\' OR (o.type = 'indicator' AND ("
+              + " OR ".join(["lower(o.json) LIKE ? ESCAPE '\\'"] * len(forms)) + ")))",
+              value, like(value), *(like(f) for f in forms))
         if access is not None:
             add_access(w, access)
         rows = self._fetch(f"SELECT {_ALL_COLUMNS} FROM objects o{w.sql()} "
