@@ -188,5 +188,5 @@ def trends(store: Any, member: str | None = None,
             continue
         out.setdefault(m, []).append(obj)
     for snaps in out.values():
-        snaps.sort(key=lambda o: o.get("x_shieldwall_date", ""))
+        snaps.sort(key=lambda o: str(o.get("x_shieldwall_date", "")))
     return dict(sorted(out.items()))
