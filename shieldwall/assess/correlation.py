@@ -57,6 +57,7 @@ from shieldwall.assess.tables import (
     corr_value_stats,
 )
 from shieldwall.errors import ShieldwallError
+from shieldwall.stix import values as canon
 from shieldwall.stix.ids import deterministic_id
 from shieldwall.stix.markings import (
     TLP,
@@ -79,6 +80,8 @@ _PATTERN_RE = re.compile(
     r"([A-Za-z0-9_.'\-]+)\s*=\s*'((?:[^'\\]|\\.)*)'")
 _SCO_KIND = {"ipv4-addr": "ip", "ipv6-addr": "ip", "domain-name": "domain", "url": "url",
              "email-addr": "email"}
+_FORM = {"ip": canon.ip, "domain": canon.domain, "url": canon.url, "email": canon.email,
+         "file-hash": canon.hash_value}
 
 
 class CorrelationError(ShieldwallError):
@@ -97,6 +100,8 @@ class CorrelationConfig:
     benign: frozenset[tuple[str, str]] = frozenset()  # (kind, value) never used
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "benign", frozenset(
+            (kind, _FORM[kind](value) if kind in _FORM else value) for kind, value in self.benign))
         if self.max_objects < 2 or any(v < 2 for v in self.caps.values()):
             raise CorrelationError("a cap below 2 objects would link nothing; use >= 2")
         if self.window_days <= 0:
@@ -164,12 +169,14 @@ def pattern_values(pattern: str) -> set[tuple[str, str]]:
 
 
 def _sco_values(sco_type: str, path: str, value: str) -> set[tuple[str, str]]:
+    """(kind, value) with the value in canonical form (`stix.values`): two indicators or
+    observations that write one address, name or digest differently share it."""
     if sco_type in _SCO_KIND and path == "value":
-        v = value.lower() if sco_type in ("domain-name", "email-addr") else value
-        return {(_SCO_KIND[sco_type], v)}
+        kind = _SCO_KIND[sco_type]
+        return {(kind, _FORM[kind](value))}
     if sco_type in ("file", "x509-certificate") and path.startswith("hashes."):
         kind = "file-hash" if sco_type == "file" else "certificate"
-        return {(kind, value.lower())}
+        return {(kind, canon.hash_value(value))}
     if sco_type == "x509-certificate" and path == "serial_number":
         return {("certificate", "serial:" + value.lower())}
     return set()
