@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import datetime as _dt
+import heapq
 import itertools
+import logging
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -366,10 +369,435 @@ class Leaf:
 
 
 # -- observation expressions -----------------------------------------------------------------
+#
+# Whether an observation expression has a binding is NP-hard in general (REPEATS over an OR of
+# ANDs encodes 3-dimensional matching), so the reference matcher's way, enumerating bindings,
+# can take exponential time on a pattern a peer shared (`([a] FOLLOWEDBY [b]) REPEATS 10
+# TIMES`). Shieldwall decides in bounded steps instead (docs/patterns.md, "Cost"):
+#
+# 1. the pattern becomes a *plan* (`_plan`): each single-observation part is a bag (k sightings
+#    from one set of observations), START/STOP is pushed down to the bags, REPEATS of a bag
+#    multiplies its k, and REPEATS of anything else is unrolled into copies, so the plan's
+#    size is known when the pattern is compiled (`plan_size`, refused above MAX_PLAN_NODES);
+# 2. over the observations sorted by time, a dynamic programme gives for each plan node and
+#    each lower bound L on last_observed the earliest completion: the least latest
+#    first_observed of a binding whose observations all end at or after L (`_frontier`). It
+#    ignores that two bags may want the same sighting, so when it finds no binding there is
+#    none;
+# 3. a binding is then built from the frontiers, consuming sightings so that none is used
+#    twice (`_take`); when that succeeds the pattern matches. When it does not (an observation
+#    that two bags compete for), a counting bound (Hall's condition over the bags) can still
+#    prove there is no binding; otherwise the exact enumeration decides within a step budget,
+#    and past it the pattern is *undecided*: no match, and a warning names it.
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_MICROSECOND = _dt.timedelta(microseconds=1)
+_INF = 1 << 80  # later than any timestamp, in microseconds
+_AND, _OR, _SEQ, _WITHIN = "AND", "OR", "FOLLOWEDBY", "WITHIN"
+
+MAX_PLAN_NODES = 256
+"""Plan nodes a pattern may have once REPEATS of multi-observation expressions is unrolled."""
+ENUMERATION_BUDGET = 200_000
+"""Steps (combinations tried) the exact enumeration may take before a verdict is undecided."""
+
+log = logging.getLogger(__name__)
+
+
+def _micros(t: _dt.datetime) -> int:
+    return (t - _EPOCH) // _MICROSECOND
+
+
+def _seconds_micros(seconds: float) -> int:
+    try:
+        return _dt.timedelta(seconds=seconds) // _MICROSECOND
+    except OverflowError:
+        return _INF
+
+
+def is_single(node: ast.ObsNode) -> bool:
+    """Does every binding of `node` hold exactly one observation (one sighting)?"""
+    if isinstance(node, ast.Observation):
+        return True
+    if isinstance(node, ast.ObsOr):
+        return is_single(node.left) and is_single(node.right)
+    if isinstance(node, ast.StartStop | ast.Within):
+        return is_single(node.operand)
+    if isinstance(node, ast.Repeats):
+        return node.times == 1 and is_single(node.operand)
+    return False
+
+
+def plan_size(node: ast.ObsNode) -> int:
+    """How many nodes `_plan` makes of `node` (REPEATS of what is not a bag unrolled)."""
+    if is_single(node):
+        return 1
+    if isinstance(node, ast.ObsOr | ast.ObsAnd | ast.FollowedBy):
+        return 1 + plan_size(node.left) + plan_size(node.right)
+    if isinstance(node, ast.Within):
+        return 1 + plan_size(node.operand)
+    if isinstance(node, ast.StartStop):
+        return plan_size(node.operand)
+    if isinstance(node, ast.Repeats):
+        if isinstance(node.operand, ast.Repeats):
+            return plan_size(ast.Repeats(node.operand.operand, node.times * node.operand.times))
+        if isinstance(node.operand, ast.ObsAnd):
+            return plan_size(_distribute(node.operand, node.times))
+        inner = plan_size(node.operand)
+        if inner == 1 or node.times == 1:
+            return inner
+        return 1 + node.times * inner
+    raise TypeError(f"not an observation expression: {node!r}")  # pragma: no cover
+
+
+def _distribute(node: ast.ObsAnd, times: int) -> ast.ObsAnd:
+    """(X AND Y) REPEATS k is (X REPEATS k) AND (Y REPEATS k): AND constrains nothing but the
+    use of distinct sightings, so k disjoint pairs are k X's and k Y's, all distinct."""
+    return ast.ObsAnd(ast.Repeats(node.left, times), ast.Repeats(node.right, times))
+
+
+class _Bag:
+    """k distinct sightings from the observations a single-observation expression selects,
+    each inside every START/STOP window above it."""
+
+    __slots__ = ("k", "node", "windows")
+
+    def __init__(self, node: ast.ObsNode, k: int, windows: tuple[tuple[int, int], ...]) -> None:
+        self.node, self.k, self.windows = node, k, windows
+
+
+class _Op:
+    __slots__ = ("children", "kind", "micros")
+
+    def __init__(self, kind: str, children: list[Any], micros: int = 0) -> None:
+        self.kind, self.children, self.micros = kind, children, micros
+
+
+_Plan = _Bag | _Op
+
+
+def _plan(node: ast.ObsNode, windows: tuple[tuple[int, int], ...] = ()) -> _Plan:
+    while isinstance(node, ast.Repeats) and node.times == 1:
+        node = node.operand
+    if is_single(node):
+        return _Bag(node, 1, windows)
+    if isinstance(node, ast.ObsOr | ast.ObsAnd | ast.FollowedBy):
+        kind = _OR if isinstance(node, ast.ObsOr) else _AND if isinstance(
+            node, ast.ObsAnd) else _SEQ
+        return _Op(kind, [_plan(node.left, windows), _plan(node.right, windows)])
+    if isinstance(node, ast.Within):
+        return _Op(_WITHIN, [_plan(node.operand, windows)], _seconds_micros(node.seconds))
+    if isinstance(node, ast.StartStop):
+        if node.start >= node.stop:
+            return _Op(_OR, [])  # no binding
+        return _plan(node.operand, (*windows, (_micros(node.start), _micros(node.stop))))
+    if isinstance(node, ast.Repeats):
+        if isinstance(node.operand, ast.Repeats):  # (X REPEATS a) REPEATS b: X REPEATS a*b
+            return _plan(ast.Repeats(node.operand.operand, node.times * node.operand.times),
+                         windows)
+        if isinstance(node.operand, ast.ObsAnd):
+            return _plan(_distribute(node.operand, node.times), windows)
+        inner = _plan(node.operand, windows)
+        if node.times == 1:
+            return inner
+        if isinstance(inner, _Bag):  # (X REPEATS a) REPEATS b is X REPEATS a*b
+            return _Bag(inner.node, inner.k * node.times, inner.windows)
+        return _Op(_AND, [inner] * node.times)  # copies share one object (and its frontier)
+    raise TypeError(f"not an observation expression: {node!r}")  # pragma: no cover
+
+
+class _Exhausted(Exception):
+    """The exact enumeration used up its step budget."""
 
 
 class Search:
-    """The bindings of an observation expression over one ObservationSet, produced lazily.
+    """Decides an observation expression over one ObservationSet and finds a binding.
+
+    `first(node)` returns a binding (a sorted tuple of (observation index, leaf) pairs, each
+    observation at most `number_observed` times) or None. `tagged` keeps which leaf each
+    observation was bound to (for explanations); without it the leaf is written as 0.
+    `undecided` is set when a verdict was left undecided (see the comment above).
+    """
+
+    def __init__(self, data: ObservationSet, leaves: dict[int, Leaf], tagged: bool) -> None:
+        self.data = data
+        self.obs = data.observations
+        self.leaves = leaves
+        self.tagged = tagged
+        self.undecided = False
+        self.steps = 0  # frontier cells computed and sightings taken: the bounded work
+        self._first = [_micros(o.first) for o in self.obs]
+        self._last = [_micros(o.last) for o in self.obs]
+        self._ls = sorted(set(self._last))
+        rank = {t: i for i, t in enumerate(self._ls)}
+        self._lpos = [rank[t] for t in self._last]
+        self._simple_memo: dict[int, tuple[ast.ObsNode, dict[int, int]]] = {}
+        self._bag_memo: dict[tuple[int, tuple[tuple[int, int], ...]], list[int]] = {}
+        self._key_bag: dict[tuple[int, tuple[tuple[int, int], ...]], _Bag] = {}
+        self._left: list[int] = []
+        # A frontier stays valid until a sighting of one of its bags is taken: each bag has a
+        # version, bumped when one of its observations is consumed, and a frontier is stamped
+        # with the sum of its bags' versions.
+        self._bag_version: dict[tuple[int, Any], int] = {}
+        self._bags_of_obs: dict[int, list[tuple[int, Any]]] = {}
+        self._bags_under: dict[int, list[tuple[int, Any]]] = {}
+        self._frontiers: dict[int, tuple[int, list[int]]] = {}
+
+    # -- the decision --------------------------------------------------------------------
+
+    def first(self, node: ast.ObsNode) -> Binding | None:
+        if not self.obs:
+            return None
+        plan = _plan(node)
+        self._left = [o.count for o in self.obs]
+        self._frontiers.clear()
+        self._bags_under.clear()
+        if self._frontier(plan)[0] >= _INF:
+            return None  # even reusing sightings there is no binding
+        taken: list[tuple[int, int]] = []
+        if self._take(plan, 0, _INF, taken):
+            return tuple(sorted(taken))
+        if not self._enough_sightings(plan):
+            return None
+        try:
+            return _Enumeration(self.data, self.leaves, self.tagged).first(node)
+        except _Exhausted:
+            self.undecided = True
+            log.warning("pattern part %s left undecided: no binding found within %d steps",
+                        node, ENUMERATION_BUDGET)
+            return None
+
+    # -- the sets of observations of the bags --------------------------------------------
+
+    def _simple(self, node: ast.ObsNode) -> dict[int, int]:
+        """observation index -> leaf, for the observations a single-observation expression
+        selects (ascending)."""
+        memo = self._simple_memo.get(id(node))
+        if memo is not None:
+            return memo[1]
+        out: dict[int, int]
+        if isinstance(node, ast.Observation):
+            tag = node.leaf if self.tagged else 0
+            out = dict.fromkeys(self.leaves[node.leaf].observations(self.data), tag)
+        elif isinstance(node, ast.ObsOr):
+            out = dict(self._simple(node.left))
+            for i, tag in self._simple(node.right).items():
+                out.setdefault(i, tag)
+            out = dict(sorted(out.items()))
+        elif isinstance(node, ast.StartStop):
+            obs = self.obs
+            out = {} if node.start >= node.stop else {
+                i: tag for i, tag in self._simple(node.operand).items()
+                if obs[i].first < node.stop and obs[i].last >= node.start
+            }
+        else:  # WITHIN on one observation always holds; REPEATS 1 TIMES is the operand
+            out = self._simple(node.operand)  # type: ignore[union-attr]
+        self._simple_memo[id(node)] = (node, out)
+        return out
+
+    def _bag(self, bag: _Bag) -> list[int]:
+        """The bag's observations, latest last_observed first."""
+        key = (id(bag.node), bag.windows)
+        found = self._bag_memo.get(key)
+        if found is None:
+            first, last = self._first, self._last
+            found = [i for i in self._simple(bag.node)
+                     if all(first[i] < stop and last[i] >= start for start, stop in bag.windows)]
+            found.sort(key=lambda i: -last[i])
+            self._bag_memo[key] = found
+            self._bag_version[key] = 0
+            for i in found:
+                self._bags_of_obs.setdefault(i, []).append(key)
+        return found
+
+    def _stamp(self, plan: _Plan) -> int:
+        keys = self._bags_under.get(id(plan))
+        if keys is None:
+            if isinstance(plan, _Bag):
+                self._bag(plan)
+                keys = [(id(plan.node), plan.windows)]
+            else:
+                keys = list(dict.fromkeys(k for c in plan.children for k in self._keys(c)))
+            self._bags_under[id(plan)] = keys
+        version = self._bag_version
+        return sum(version[k] for k in keys)
+
+    def _keys(self, plan: _Plan) -> list[tuple[int, Any]]:
+        self._stamp(plan)
+        return self._bags_under[id(plan)]
+
+    def _consumed(self, o: int) -> None:
+        for key in self._bags_of_obs.get(o, ()):
+            self._bag_version[key] += 1
+
+    # -- step 2: earliest completion -----------------------------------------------------
+
+    def _frontier(self, plan: _Plan) -> list[int]:
+        """F[i]: the least latest first_observed of a binding of `plan` whose observations all
+        have last_observed >= ls[i], using the sightings not yet taken; F[len(ls)] is _INF.
+        Non-decreasing in i. O(n log n) per node."""
+        stamp = self._stamp(plan)
+        cached = self._frontiers.get(id(plan))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        q = len(self._ls)
+        self.steps += q
+        if isinstance(plan, _Bag):
+            out = self._bag_frontier(plan)
+        elif plan.kind == _OR:
+            out = [_INF] * (q + 1)
+            for child in plan.children:
+                out = list(map(min, out, self._frontier(child)))
+        elif plan.kind == _AND:
+            out = self._frontier(plan.children[0])
+            for child in plan.children[1:]:
+                out = list(map(max, out, self._frontier(child)))
+        elif plan.kind == _SEQ:
+            fx, fy = self._frontier(plan.children[0]), self._frontier(plan.children[1])
+            ls = self._ls
+            out = [_INF] * (q + 1)
+            for i in range(q):
+                gx = fx[i]
+                if gx >= _INF:
+                    break  # non-decreasing: _INF from here on
+                j = i if gx <= ls[i] else bisect.bisect_left(ls, gx)
+                out[i] = max(gx, fy[j])
+        else:  # WITHIN: some binding ending at ls[j] >= ls[i] fits in the window after it
+            fx = self._frontier(plan.children[0])
+            ls, w = self._ls, plan.micros
+            out = [_INF] * (q + 1)
+            best = _INF
+            for i in range(q - 1, -1, -1):
+                if fx[i] <= ls[i] + w:
+                    best = fx[i]
+                out[i] = best
+        self._frontiers[id(plan)] = (stamp, out)
+        return out
+
+    def _bag_frontier(self, bag: _Bag) -> list[int]:
+        """For each ls[i], the k-th least first_observed among the bag's sightings left with
+        last_observed >= ls[i] (a max-heap keeps the k least)."""
+        q = len(self._ls)
+        out = [_INF] * (q + 1)
+        members = self._bag(bag)
+        first, lpos, left, k = self._first, self._lpos, self._left, bag.k
+        heap: list[tuple[int, int]] = []  # (-first, sightings)
+        held = 0
+        p = 0
+        for i in range(q - 1, -1, -1):
+            while p < len(members) and lpos[members[p]] >= i:
+                o = members[p]
+                p += 1
+                if left[o] <= 0:
+                    continue
+                heapq.heappush(heap, (-first[o], left[o]))
+                held += left[o]
+                while held - heap[0][1] >= k:  # the latest is not needed for the k least
+                    held -= heapq.heappop(heap)[1]
+            if held >= k:
+                out[i] = -heap[0][0]
+        return out
+
+    # -- step 3: a binding that uses no sighting twice -----------------------------------
+
+    def _take(self, plan: _Plan, i: int, latest: int, out: list[tuple[int, int]]) -> bool:
+        """Add to `out` a binding of `plan` whose observations end at or after ls[i] and begin
+        at or before `latest`, consuming its sightings; False if the greedy choice fails."""
+        if self._frontier(plan)[i] > latest:
+            return False
+        if isinstance(plan, _Bag):
+            return self._take_bag(plan, i, latest, out)
+        if plan.kind == _AND:
+            return all(self._take(child, i, latest, out) for child in plan.children)
+        if plan.kind == _OR:
+            order = sorted(plan.children, key=lambda c: self._frontier(c)[i])
+            for child in order:
+                left, size = list(self._left), len(out)
+                if self._take(child, i, latest, out):
+                    return True
+                for o, _ in out[size:]:  # put the sightings back
+                    self._consumed(o)
+                self._left = left
+                del out[size:]
+            return False
+        if plan.kind == _SEQ:
+            x, y = plan.children
+            split = self._frontier(x)[i]
+            if not self._take(x, i, split, out):
+                return False
+            j = i if split <= self._ls[i] else bisect.bisect_left(self._ls, split)
+            return j < len(self._ls) and self._take(y, j, latest, out)
+        # WITHIN: the first window start from which the operand completes in time
+        fx = self._frontier(plan.children[0])
+        ls, w = self._ls, plan.micros
+        for j in range(i, len(ls)):
+            if fx[j] <= min(latest, ls[j] + w):
+                return self._take(plan.children[0], j, min(latest, ls[j] + w), out)
+        return False  # pragma: no cover - the frontier said there was one
+
+    def _take_bag(self, bag: _Bag, i: int, latest: int, out: list[tuple[int, int]]) -> bool:
+        """The k sightings that begin earliest (then end earliest, leaving the later ones)."""
+        first, last, lpos, left = self._first, self._last, self._lpos, self._left
+        tags = self._simple(bag.node)
+        fits = sorted((o for o in self._bag(bag)
+                       if lpos[o] >= i and first[o] <= latest and left[o] > 0),
+                      key=lambda o: (first[o], last[o]))
+        need = bag.k
+        for o in fits:
+            use = min(need, left[o])
+            self.steps += 1
+            left[o] -= use
+            self._consumed(o)
+            out.extend([(o, tags[o])] * min(use, 64))  # a binding lists up to 64 of each
+            need -= use
+            if need == 0:
+                break
+        return need == 0
+
+    # -- a counting bound for competing bags ---------------------------------------------
+
+    def _demand(self, plan: _Plan) -> dict[tuple[int, Any], int] | None:
+        """Sightings every binding needs from each bag (None: the plan has no binding)."""
+        if isinstance(plan, _Bag):
+            key = (id(plan.node), plan.windows)
+            self._key_bag[key] = plan
+            return {key: plan.k}
+        parts = [self._demand(c) for c in plan.children]
+        if plan.kind == _OR:
+            parts = [p for p in parts if p is not None]
+            if not parts:
+                return None
+            return {key: min(p.get(key, 0) for p in parts) for key in parts[0]}
+        if any(p is None for p in parts):
+            return None
+        total: dict[tuple[int, Any], int] = {}
+        for p in parts:
+            for key, k in p.items():  # type: ignore[union-attr]
+                total[key] = total.get(key, 0) + k
+        return total
+
+    def _enough_sightings(self, plan: _Plan) -> bool:
+        """Hall's condition: every group of bags needs no more sightings than its
+        observations hold (all groups up to 8 bags, else each bag and all of them)."""
+        demand = self._demand(plan)
+        if demand is None:
+            return False
+        members = {key: self._bag(self._key_bag[key]) for key in demand}
+        keys = [key for key, k in demand.items() if k > 0]
+        if len(keys) <= 8:
+            groups = [c for r in range(1, len(keys) + 1) for c in itertools.combinations(keys, r)]
+        else:
+            groups = [(key,) for key in keys] + [tuple(keys)]
+        counts = [o.count for o in self.obs]
+        for group in groups:
+            union = set().union(*(members[key] for key in group))
+            if sum(counts[o] for o in union) < sum(demand[key] for key in group):
+                return False
+        return True
+
+
+class _Enumeration:
+    """The bindings of an observation expression, enumerated (exponential in the worst case,
+    so only ever run under a step budget, when `Search` could not decide otherwise).
 
     Like the reference matcher, the search is a pipeline of generators, so a pattern that
     matches stops at its first binding; joins pull from both sides in turn, so one large side
@@ -378,11 +806,13 @@ class Search:
     written as 0, which merges bindings that differ only in that.
     """
 
-    def __init__(self, data: ObservationSet, leaves: dict[int, Leaf], tagged: bool) -> None:
+    def __init__(self, data: ObservationSet, leaves: dict[int, Leaf], tagged: bool,
+                 budget: int = ENUMERATION_BUDGET) -> None:
         self.data = data
         self.obs = data.observations
         self.leaves = leaves
         self.tagged = tagged
+        self.budget = budget  # combinations tried before giving up (_Exhausted)
 
     def first(self, node: ast.ObsNode) -> Binding | None:
         return next(self.bindings(node), None)
@@ -448,6 +878,9 @@ class Search:
 
     def _merge(self, a: Binding, b: Binding) -> Binding | None:
         """a and b together, if no observed-data is used more often than it was seen."""
+        self.budget -= 1
+        if self.budget < 0:
+            raise _Exhausted
         merged = tuple(sorted(a + b))
         prev, run = -1, 0
         obs = self.obs
@@ -462,6 +895,9 @@ class Search:
 
     def _followed_by(self, a: Binding, b: Binding) -> Binding | None:
         """Timestamps can be chosen so that all of a precede (or equal) all of b."""
+        self.budget -= 1
+        if self.budget < 0:
+            raise _Exhausted
         obs = self.obs
         if max(obs[i].first for i, _ in a) > min(obs[i].last for i, _ in b):
             return None
@@ -469,6 +905,9 @@ class Search:
 
     def _within(self, binding: Binding, seconds: float) -> bool:
         """Some window of `seconds` touches every observation's [first, last] interval."""
+        self.budget -= 1
+        if self.budget < 0:
+            raise _Exhausted
         earliest_last = min(self.obs[i].last for i, _ in binding)
         latest_first = max(self.obs[i].first for i, _ in binding)
         try:

@@ -20,10 +20,18 @@ from stix2patterns.v21.pattern import Pattern as _OasisPattern
 
 from shieldwall.detect.pattern import ast
 from shieldwall.detect.pattern.ast import PatternError
+from shieldwall.detect.pattern.evaluate import MAX_PLAN_NODES, plan_size
 from shieldwall.detect.pattern.regex import compile_like, compile_matches
 from shieldwall.detect.pattern.values import parse_network, parse_timestamp
 
 _UNESCAPE = re.compile(r"\\(['\\])")
+
+MAX_PATTERN_LENGTH = 128 * 1024
+"""Characters in a pattern; the OASIS grammar's parser is superlinear (10,000 comparisons,
+230 KB: 4.5 s), so longer text is refused before it is parsed."""
+MAX_NESTING = 64
+"""Operators nested in one another (a long chain of one operator counts as its logarithm)."""
+_CHAIN_AS_WRITTEN = 16  # chains up to this length keep the grammar's left-to-right shape
 
 
 class _TreeGrab:
@@ -37,20 +45,87 @@ def parse(text: str) -> ast.Pattern:
     """Parse and check a pattern; PatternError (a ValueError) says why it is unusable."""
     if not isinstance(text, str):
         raise PatternError(f"a STIX pattern is a string, not {type(text).__name__}")
+    if len(text) > MAX_PATTERN_LENGTH:
+        raise PatternError(f"STIX pattern {text[:60]!r}… refused: {len(text):,} characters, "
+                           f"more than the {MAX_PATTERN_LENGTH:,} a pattern may have")
     try:
         tree = _OasisPattern(text).visit(_TreeGrab())
+        builder = _Builder(text)
+        root = builder.observation_expressions(tree.observationExpressions())
     except ParseException as exc:
         raise PatternError(f"invalid STIX pattern {text!r}: {exc}") from None
-    builder = _Builder(text)
-    try:
-        root = builder.observation_expressions(tree.observationExpressions())
+    except RecursionError:
+        raise PatternError(f"STIX pattern {text[:60]!r}… refused: nested too deeply to "
+                           f"parse (more than {MAX_NESTING} levels are refused)") from None
     except PatternError:
         raise
     except (ValueError, binascii.Error) as exc:
         raise PatternError(f"invalid STIX pattern {text!r}: {exc}") from None
+    _check_cost(text, root)
     return ast.Pattern(
         text=text, root=root, atoms=tuple(builder.atoms), leaves=tuple(builder.leaves)
     )
+
+
+def _check_cost(text: str, root: ast.ObsNode) -> None:
+    """Refuse what evaluation could not bound: nesting deeper than MAX_NESTING (evaluation
+    recurses once per level) and plans larger than MAX_PLAN_NODES (REPEATS of a
+    multi-observation expression is evaluated as that many copies)."""
+    depth = _depth(root)
+    if depth > MAX_NESTING:
+        raise PatternError(f"STIX pattern {text[:60]!r}… refused: operators nested {depth} "
+                           f"deep, more than the {MAX_NESTING} allowed")
+    size = plan_size(root)
+    if size > MAX_PLAN_NODES:
+        raise PatternError(
+            f"STIX pattern {text[:60]!r}… refused: evaluating it takes {size:,} steps per "
+            f"observation (one per observation expression and operator, REPEATS of several "
+            f"observations counted once per repetition), more than the {MAX_PLAN_NODES} "
+            f"allowed (docs/patterns.md, Cost)")
+
+
+def _depth(root: ast.ObsNode) -> int:
+    """Levels of the tree, comparisons included, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(node, ast.Observation):
+            stack.append((node.expression, d + 1))
+        for name in ("left", "right", "operand"):
+            child = getattr(node, name, None)
+            if child is not None:
+                stack.append((child, d + 1))
+    return deepest
+
+
+def _chained(nodes: list[Any], make: Any) -> Any:
+    """Operands of one associative operator, left to right, as a tree: left-deep as written
+    for short chains, balanced for long ones so that evaluation recurses log(n) deep."""
+    if len(nodes) <= _CHAIN_AS_WRITTEN:
+        out = nodes[0]
+        for node in nodes[1:]:
+            out = make(out, node)
+        return out
+    while len(nodes) > 1:
+        paired = [make(nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]
+        if len(nodes) % 2:
+            paired.append(nodes[-1])
+        nodes = paired
+    return nodes[0]
+
+
+def _operands(ctx: Any, subs: Any) -> tuple[Any, list[Any]]:
+    """The grammar's left-recursive `x op y op z`, read without recursion: the innermost
+    operand and the right-hand operands, left to right."""
+    rights = []
+    while True:
+        pair = subs(ctx)
+        if not pair:
+            return ctx, rights[::-1]
+        ctx = pair[0]
+        rights.append(pair[1])
 
 
 def _string(token_text: str) -> str:
@@ -102,25 +177,22 @@ class _Builder:
     # observation level ------------------------------------------------------------------
 
     def observation_expressions(self, ctx: P.ObservationExpressionsContext) -> ast.ObsNode:
-        subs = ctx.observationExpressions()
-        if subs:
-            left = self.observation_expressions(subs[0])
-            return ast.FollowedBy(left, self.observation_expressions(subs[1]))
-        return self.observation_or(ctx.observationExpressionOr())
+        first, rights = _operands(ctx, lambda c: c.observationExpressions())
+        nodes = [self.observation_or(first.observationExpressionOr())]
+        nodes += [self.observation_expressions(r) for r in rights]
+        return _chained(nodes, ast.FollowedBy)
 
     def observation_or(self, ctx: P.ObservationExpressionOrContext) -> ast.ObsNode:
-        subs = ctx.observationExpressionOr()
-        if subs:
-            left = self.observation_or(subs[0])
-            return ast.ObsOr(left, self.observation_or(subs[1]))
-        return self.observation_and(ctx.observationExpressionAnd())
+        first, rights = _operands(ctx, lambda c: c.observationExpressionOr())
+        nodes = [self.observation_and(first.observationExpressionAnd())]
+        nodes += [self.observation_or(r) for r in rights]
+        return _chained(nodes, ast.ObsOr)
 
     def observation_and(self, ctx: P.ObservationExpressionAndContext) -> ast.ObsNode:
-        subs = ctx.observationExpressionAnd()
-        if subs:
-            left = self.observation_and(subs[0])
-            return ast.ObsAnd(left, self.observation_and(subs[1]))
-        return self.observation(ctx.observationExpression())
+        first, rights = _operands(ctx, lambda c: c.observationExpressionAnd())
+        nodes = [self.observation(first.observationExpression())]
+        nodes += [self.observation_and(r) for r in rights]
+        return _chained(nodes, ast.ObsAnd)
 
     def observation(self, ctx: Any) -> ast.ObsNode:
         if isinstance(ctx, P.ObservationExpressionSimpleContext):
@@ -159,16 +231,16 @@ class _Builder:
     # comparison level -------------------------------------------------------------------
 
     def comparison_or(self, ctx: P.ComparisonExpressionContext) -> ast.CompNode:
-        subs = ctx.comparisonExpression()
-        if subs:
-            return ast.CompOr(self.comparison_or(subs[0]), self.comparison_or(subs[1]))
-        return self.comparison_and(ctx.comparisonExpressionAnd())
+        first, rights = _operands(ctx, lambda c: c.comparisonExpression())
+        nodes = [self.comparison_and(first.comparisonExpressionAnd())]
+        nodes += [self.comparison_or(r) for r in rights]
+        return _chained(nodes, ast.CompOr)
 
     def comparison_and(self, ctx: P.ComparisonExpressionAndContext) -> ast.CompNode:
-        subs = ctx.comparisonExpressionAnd()
-        if subs:
-            return ast.CompAnd(self.comparison_and(subs[0]), self.comparison_and(subs[1]))
-        return self.prop_test(ctx.propTest())
+        first, rights = _operands(ctx, lambda c: c.comparisonExpressionAnd())
+        nodes = [self.prop_test(first.propTest())]
+        nodes += [self.comparison_and(r) for r in rights]
+        return _chained(nodes, ast.CompAnd)
 
     def prop_test(self, ctx: Any) -> ast.CompNode:
         if isinstance(ctx, P.PropTestParenContext):
