@@ -20,6 +20,7 @@ large restSearch export is never held whole; one event is, as misp-stix needs it
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -68,29 +69,83 @@ def _normalise_tags(tags: list[dict[str, Any]] | None) -> TLP | None:
     return found
 
 
-def _prepare(event: dict[str, Any]) -> tuple[dict[str, Any], TLP | None]:
-    """The bare event, with TLP tags normalised, and the event's own TLP level."""
+def _prepare(event: dict[str, Any]) -> tuple[dict[str, Any], TLP | None, list[str]]:
+    """The bare event, with TLP tags normalised and galaxy clusters misp-stix cannot
+    convert taken out; the event's own TLP level; what was taken out, one line each."""
     body = event.get("Event", event)
     if not isinstance(body, dict):
         raise ValueError("not a MISP event: 'Event' is not an object")
     level = _normalise_tags(body.get("Tag"))
+    dropped = _drop_clusters_without_uuid(body)
     for attr in body.get("Attribute") or ():
         _normalise_tags(attr.get("Tag"))
+        dropped += _drop_clusters_without_uuid(attr)
     for obj in body.get("Object") or ():
         _normalise_tags(obj.get("Tag"))
         for attr in obj.get("Attribute") or ():
             _normalise_tags(attr.get("Tag"))
-    return body, level
+            dropped += _drop_clusters_without_uuid(attr)
+    return body, level, dropped
+
+
+def _valid_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return bool(value)
+
+
+def _drop_clusters_without_uuid(holder: dict[str, Any]) -> list[str]:
+    """Takes galaxy clusters with no valid `uuid` out of an event or attribute's `Galaxy`.
+
+    misp-stix names a cluster's STIX object by its uuid; one empty uuid (MISP instances
+    of 2018-2019 exported some) made it refuse the whole event. The cluster's tag stays on
+    the event as a label; the rest of the event converts.
+    """
+    dropped: list[str] = []
+    galaxies = holder.get("Galaxy")
+    if not isinstance(galaxies, list):
+        return dropped
+    kept_galaxies = []
+    for galaxy in galaxies:
+        clusters = galaxy.get("GalaxyCluster") if isinstance(galaxy, dict) else None
+        if not isinstance(clusters, list):
+            kept_galaxies.append(galaxy)
+            continue
+        kept = [c for c in clusters if isinstance(c, dict) and _valid_uuid(c.get("uuid"))]
+        for c in clusters:
+            if not (isinstance(c, dict) and _valid_uuid(c.get("uuid"))):
+                name = c.get("value") if isinstance(c, dict) else None
+                dropped.append(f"{galaxy.get('type') or 'galaxy'} cluster {name!r} has no uuid "
+                               f"(uuid {c.get('uuid') if isinstance(c, dict) else None!r}): "
+                               "converted without it")
+        if kept:
+            galaxy["GalaxyCluster"] = kept
+            kept_galaxies.append(galaxy)
+    holder["Galaxy"] = kept_galaxies
+    return dropped
+
+
+def _one_line(message: Any) -> str:
+    """misp-stix reports some failures with the Python traceback: its first line (what
+    failed) and its last (why) are what an analyst needs."""
+    lines = [x.strip() for x in str(message).splitlines() if x.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else ""
+    return f"{lines[0].rstrip(':')}: {lines[-1]}"
 
 
 def convert_event(event: dict[str, Any], opts: ReadOptions) -> Iterator[Item]:
     """STIX 2.1 objects for one MISP event (with or without the `{"Event": ...}` wrapper)."""
     try:
-        body, event_level = _prepare(event)
+        body, event_level, dropped = _prepare(event)
     except (ValueError, AttributeError) as exc:
         yield Rejected("event", str(exc))
         return
     where = f"event {body.get('uuid') or body.get('info') or '?'}"
+    for why in dropped:
+        yield Rejected(where, why)
     # Imported here: misp-stix takes ~2.7 s to import, which every `shieldwall import`
     # paid before reading a single file, MISP or not.
     from misp_stix_converter import MISPtoSTIX21Parser
@@ -99,11 +154,11 @@ def convert_event(event: dict[str, Any], opts: ReadOptions) -> Iterator[Item]:
     try:
         parser.parse_misp_event(body)
     except Exception as exc:  # misp-stix raises many types for malformed events
-        yield Rejected(where, f"misp-stix could not convert it: {exc}")
+        yield Rejected(where, f"misp-stix could not convert it: {_one_line(exc)}")
         return
     for key, messages in (parser.errors or {}).items():
         for message in messages:
-            yield Rejected(f"event {key}", str(message))
+            yield Rejected(f"event {key}", _one_line(message))
 
     objects = [orjson.loads(o.serialize()) for o in parser.stix_objects]
     ref_to_level: dict[str, TLP] = {}
@@ -241,7 +296,32 @@ def sniff_misp(head: bytes, path: Path) -> bool:
     if b'"Event"' in window:
         return True
     # A restSearch answer: `{"response": [{"Event": ...` (the Event key may be further in).
-    return text[:1] == b"{" and window.lstrip(b"{ \t\r\n").startswith(b'"response"')
+    if text[:1] == b"{" and window.lstrip(b"{ \t\r\n").startswith(b'"response"'):
+        return True
+    return _bare_event(text)
+
+
+# Keys only a MISP event has at its top level. PyMISP writes events without the
+# `{"Event": ...}` wrapper (`MISPEvent.to_json()`, its own test fixtures), keys sorted, so
+# `Attribute` often comes first and `info` is 100 KB further on.
+_EVENT_KEYS = frozenset({"Attribute", "Object", "Orgc", "Org", "Galaxy", "EventReport",
+                         "ShadowAttribute", "RelatedEvent", "threat_level_id", "info"})
+
+
+def _bare_event(head: bytes) -> bool:
+    """Is `head` the start of an event (or a list of events) without the wrapper? Its
+    top-level keys, read from the first bytes, say so; a STIX object has a `type`."""
+    prefix = "item" if head[:1] == b"[" else ""
+    keys: set[str] = set()
+    try:
+        for path, event, value in ijson.parse(head):
+            if path == prefix and event == "map_key":
+                keys.add(value)
+            elif path == prefix and event == "end_map":
+                break
+    except ijson.JSONError:
+        pass  # the head ends mid-file
+    return bool(keys & _EVENT_KEYS) and "type" not in keys
 
 
 register_format(Format(

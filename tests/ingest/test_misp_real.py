@@ -1,0 +1,86 @@
+"""Real MISP events (PyMISP's own test fixtures, tests/data/misp/) through `shieldwall import`,
+as an analyst runs it: what used to be refused or lost, and how it is reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from shieldwall.ingest.base import ReadOptions, Rejected
+from shieldwall.ingest.misp import read_misp
+from tests.cli.test_intel_cli import sw
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "misp"
+IMAGE_EVENT = DATA / "image_event.json"  # BabyShark: one galaxy cluster without a uuid
+GALAXY_EVENT = DATA / "galaxy_1.json"  # PUBG ransomware: 14 clusters without a uuid
+PE_EVENT = DATA / "mainly_objects_1.json"  # SamSam: a `pe` object misp-stix cannot convert
+BARE_EVENT = DATA / "bare_existing_event.json"  # Sednit: an event without {"Event": ...}
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "node"
+    assert sw(home, "init", "--member", "estonia").returncode == 0
+    return home
+
+
+def _exported(home: Path, tmp_path: Path) -> dict[str, dict]:
+    out = tmp_path / "export.json"
+    r = sw(home, "export", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    return {o["id"]: o for o in orjson.loads(out.read_bytes())["objects"]}
+
+
+def _event(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    return data.get("Event", data)
+
+
+def test_galaxy_cluster_without_uuid_costs_only_that_cluster(home: Path, tmp_path: Path) -> None:
+    event = _event(IMAGE_EVENT)
+    r = sw(home, "import", "--no-warninglists", str(IMAGE_EVENT))
+    assert r.returncode == 0, r.stdout + r.stderr
+    held = _exported(home, tmp_path)
+    report = held[f"report--{event['uuid']}"]
+    assert report["name"] == event["info"]
+    missing = [ref for ref in report["object_refs"] if ref not in held]
+    assert len(report["object_refs"]) > 100 and missing == []
+    assert len(held) >= 130  # the event's 130 objects, the node's identity
+    # the cluster left out is named in the report, in one line
+    assert "Stolen Developer Credentials or Signing Keys - T1441" in r.stdout
+    assert "no uuid" in r.stdout and "Traceback" not in r.stdout + r.stderr
+
+
+def test_every_cluster_without_uuid_is_reported(home: Path, tmp_path: Path) -> None:
+    event = _event(GALAXY_EVENT)
+    r = sw(home, "import", "--no-warninglists", str(GALAXY_EVENT))
+    assert r.returncode == 0, r.stdout + r.stderr
+    held = _exported(home, tmp_path)
+    assert held[f"grouping--{event['uuid']}"]["name"] == event["info"]  # unpublished
+    assert r.stdout.count("no uuid") == 14  # 7 on the event, 7 on its objects' attributes
+
+
+def test_event_without_the_event_wrapper_is_detected(home: Path, tmp_path: Path) -> None:
+    event = _event(BARE_EVENT)
+    assert "Event" not in json.loads(BARE_EVENT.read_text())
+    r = sw(home, "import", "--no-warninglists", str(BARE_EVENT))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "│ misp " in r.stdout
+    held = _exported(home, tmp_path)
+    assert held[f"grouping--{event['uuid']}"]["name"] == event["info"]
+    assert {"Sofacy", "JHUHUGIT"} <= {o.get("name") for o in held.values()}  # its galaxies
+
+
+def test_unconvertible_pe_object_is_one_line(home: Path, tmp_path: Path) -> None:
+    r = sw(home, "import", "--no-warninglists", str(PE_EVENT))
+    assert "Traceback" not in r.stdout and 'File "' not in r.stdout
+    assert "pe object" in r.stdout and "pe_type" in r.stdout
+    reasons = [x.reason for x in read_misp(PE_EVENT, ReadOptions(producer={}))
+               if isinstance(x, Rejected)]
+    pe = [x for x in reasons if "pe object" in x]
+    assert len(pe) == 2 and all("\n" not in x and "WindowsPEBinaryExt" in x for x in pe)
+    # the rest of the event is stored
+    assert f"report--{_event(PE_EVENT)['uuid']}" in _exported(home, tmp_path)
