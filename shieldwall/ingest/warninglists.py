@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from shieldwall.ingest import defang as d
+from shieldwall.stix import values as canon
 
 Hit = tuple[str, str]  # (warning-list name, why the value is on it)
 
@@ -199,10 +200,11 @@ class WarningIndex:
             entries = [e for e in wl.get("list") or () if isinstance(e, str) and e]
             if kind == "string":
                 # `.google.com` on a string list can only mean "google.com and below".
-                _merge(self._exact, (e.lower() for e in entries if e[0] != "."), idx)
-                _merge(self._hostname, (e.lower()[1:] for e in entries if e[0] == "."), idx)
+                _merge(self._exact, (_entry(e) for e in entries if e[0] != "."), idx)
+                _merge(self._hostname, (canon.domain(e[1:]) for e in entries if e[0] == "."),
+                       idx)
             elif kind == "hostname":
-                _merge(self._hostname, (e.lower().strip(".") for e in entries), idx)
+                _merge(self._hostname, (canon.domain(e.strip(".")) for e in entries), idx)
             elif kind == "substring":
                 for entry in entries:
                     _add(self._substring[len(entry)], entry.lower(), idx)
@@ -210,9 +212,9 @@ class WarningIndex:
                 self._regexes += [(idx, rx) for rx in map(_regex, entries) if rx is not None]
             elif kind == "cidr":
                 for entry in entries:
-                    span = _span(entry.strip())
+                    span = _span(canon.ip(entry.strip()))
                     if span is None:
-                        _add(self._exact, entry.lower(), idx)
+                        _add(self._exact, _entry(entry), idx)
                     else:
                         (v4 if span[2] == 4 else v6).append((span[0], span[1], idx))
         # Per kind, only the substring entries of lists that apply to it: a URL meets 26
@@ -285,8 +287,9 @@ class WarningIndex:
             if typed is None:
                 return []
             kind, value = typed
-        elif kind in (d.DOMAIN, d.EMAIL, d.MD5, d.SHA1, d.SHA256):
-            value = value.strip().lower().rstrip(".")
+        form = _FORMS.get(kind)
+        if form is not None:  # the entries' form (`_entry`), however the value is written
+            value = form(value.strip())
         hits: list[Hit] = []
         if kind in (d.IPV4, d.IPV6, d.IPV4_CIDR, d.IPV6_CIDR):
             span = _v4_span(value)
@@ -303,9 +306,9 @@ class WarningIndex:
                                f"{value} {what} a network on the list")
             hits += self._hits(_ids(self._exact.get(value)), kind, f"{value} is listed")
         elif kind == d.URL:
-            hits += self._hits(_ids(self._exact.get(value.lower())), kind, f"{value} is listed")
+            hits += self._hits(_ids(self._exact.get(value)), kind, f"{value} is listed")
             try:
-                host = (urlsplit(value).hostname or "").rstrip(".")
+                host = canon.host(urlsplit(value).hostname or "")
             except ValueError:
                 host = ""
             if host:
@@ -339,6 +342,22 @@ class WarningIndex:
 
 def _unique(hits: list[Hit]) -> list[Hit]:
     return list(dict.fromkeys(hits))
+
+
+# Values looked up and list entries meet in the canonical form of `stix.values` (a hash in
+# lower case, a name as its lower-case A-label without the root's dot, IPv6 in RFC 5952 form,
+# an IPv4-mapped address as IPv4, a URL's scheme and host folded, an email's domain folded).
+_FORMS = {d.IPV4: canon.ip, d.IPV6: canon.ip, d.IPV4_CIDR: canon.ip, d.IPV6_CIDR: canon.ip,
+          d.DOMAIN: canon.domain, d.EMAIL: canon.email, d.URL: canon.url,
+          d.MD5: canon.hash_value, d.SHA1: canon.hash_value, d.SHA256: canon.hash_value}
+
+
+def _entry(entry: str) -> str:
+    """A string-list entry (kind unknown: any list may hold addresses, names, digests) in
+    canonical form; the common ASCII name or digest costs one `lower()`."""
+    if entry.isascii() and ":" not in entry and "@" not in entry and entry[-1] != ".":
+        return entry.lower()
+    return canon.guess(entry)
 
 
 _COMPARISON_RE = re.compile(
