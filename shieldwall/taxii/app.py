@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Path, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -343,6 +344,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         version="2.1",
         description="The TAXII 2.1 API of a Shieldwall node. Authenticate with HTTP Basic "
         "(member name, token) or `Authorization: Bearer <token>`.",
+        # Served below, to members only: the threat model promises that nothing but
+        # /healthz (and discovery, if allowed) answers without credentials.
+        docs_url=None, redoc_url=None, openapi_url=None,
     )
     app.state.ctx = ctx
     errors.install(app)
@@ -552,6 +556,18 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         return paged("manifest", member, coll, scoped(q, coll, member))
 
     # ---- operations -----------------------------------------------------------------------------
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(member: Caller) -> Response:
+        return Response(orjson.dumps(app.openapi()), media_type="application/json")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(member: Caller) -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(member: Caller) -> Response:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - API")
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:
