@@ -21,6 +21,7 @@ from stix2matcher.matcher import MatcherException
 from stix2matcher.matcher import match as reference_match
 
 from shieldwall.detect import compile_pattern, matches
+from shieldwall.stix.values import domain as canonical_domain
 
 # -- observations ----------------------------------------------------------------------------
 
@@ -28,6 +29,9 @@ IPS = ["10.0.0.1", "10.0.0.2", "10.1.2.3", "192.168.1.5", "198.51.100.7"]
 NETS = ["10.0.0.0/8", "10.0.0.0/31", "192.168.1.0/24", "198.51.100.7/32"]
 NAMES = ["evil.example", "a.evil.example", "good.test", "Final Report.exe", "abc", "ABC",
          "a_c", "a%c", "é", "e\u0301", "10.0.0.1", ""]
+# `domain-name:value` compares canonical forms (case, IDNA: KNOWN_DIFFERENCES), so there the
+# generator keeps to names that are their own canonical form.
+CANONICAL_NAMES = [n for n in NAMES if canonical_domain(n) == n]
 STAMPS = ["2020-01-01T00:00:00Z", "2020-01-01T00:00:05Z", "2020-01-01T00:00:05.500Z",
           "2020-06-01T12:00:00Z"]
 HEXES = ["616263", "0b0c", "", "4d5a"]  # valid UTF-8 without newlines (see LIKE below)
@@ -49,7 +53,8 @@ def sco(draw, n_objects):
             obj["net"] = draw(st.sampled_from(NETS))
     else:
         if draw(st.booleans()):
-            obj["value"] = draw(st.sampled_from(NAMES))
+            obj["value"] = draw(st.sampled_from(
+                CANONICAL_NAMES if kind == "domain-name" else NAMES))
     for prop, strategy in [
         ("n", st.sampled_from(NUMBERS)),
         ("b", st.booleans()),
@@ -136,6 +141,7 @@ def q(text):
 
 
 STRING_LITS = [q(s) for s in NAMES] + ["'ab\\'c'", "'abc'"]
+CANONICAL_STRING_LITS = [q(s) for s in CANONICAL_NAMES] + ["'ab\\'c'"]
 NUMBER_LITS = ["-2", "0", "1", "5", "1.5", "5.0", "-0.5"]
 IN_NUMBER_LITS = [n for n in NUMBER_LITS if n not in ("0", "1")]
 BINARY_LITS = ["h'616263'", "h'0b0c'", "b'YWJj'", "b'TVo='", "h''"]
@@ -155,16 +161,19 @@ def atom(draw):
     neg = "NOT " if draw(st.integers(0, 3)) == 0 else ""
     obj_type = draw(st.sampled_from(TYPES))
     path = draw(st.sampled_from(PATHS))
+    canonical = obj_type == "domain-name" and path in ("value", "'value'")
+    strings = CANONICAL_STRING_LITS if canonical else STRING_LITS
     if kind == "eq":
         op = draw(st.sampled_from(["=", "!="]))
-        return f"{obj_type}:{path} {neg}{op} {draw(st.sampled_from(PRIMITIVE))}"
+        lits = [x for x in PRIMITIVE if x not in STRING_LITS or x in strings]
+        return f"{obj_type}:{path} {neg}{op} {draw(st.sampled_from(lits))}"
     if kind == "order":
         op = draw(st.sampled_from(["<", ">", "<=", ">="]))
         return f"{obj_type}:{path} {neg}{op} {draw(st.sampled_from(ORDERABLE))}"
     if kind == "in":
         # 0 and 1 stay out of IN sets: the reference finds a boolean IN (0) / IN (1)
         # (Python's False == 0), a listed difference (KNOWN_DIFFERENCES), not noise.
-        pool = draw(st.sampled_from([STRING_LITS, IN_NUMBER_LITS, BINARY_LITS]))
+        pool = draw(st.sampled_from([strings, IN_NUMBER_LITS, BINARY_LITS]))
         members = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
         if pool is BINARY_LITS:
             # Binary sets only against binary properties: a binary literal equal to a
@@ -293,6 +302,7 @@ def _bundle(*objects, first="2020-01-01T00:00:00Z", last=None, n=1):
              "objects": [od, *scos]}]
 
 
+_V6_ID = "ipv6-addr--00000001-0000-4000-8000-000000000000"
 FILE_AB = _bundle({"type": "file", "name": "a", "size": 5}, {"type": "file", "size": 3})
 RAISES = "raises"
 
@@ -341,7 +351,59 @@ KNOWN_DIFFERENCES = [
      "[file:x_hex = h'00']", _bundle({"type": "file", "x_hex": "zz"}), RAISES, False),
     ("LIKE on binary data that is not UTF-8 is a mismatch instead of failing the match",
      "[file:x_hex LIKE '%']", _bundle({"type": "file", "x_hex": "ff00"}), RAISES, False),
+    # canonical values (shieldwall.stix.values): one value however it is written
+    ("a hexadecimal digest is one value in either case",
+     "[file:hashes.'SHA-256' = 'AABBCC']",
+     _bundle({"type": "file", "hashes": {"SHA-256": "aabbcc"}}), False, True),
+    ("a domain name is one value in either case",
+     "[domain-name:value = 'EVIL.example']",
+     _bundle({"type": "domain-name", "value": "evil.example"}), False, True),
+    ("... with or without the root's trailing dot",
+     "[domain-name:value = 'evil.example']",
+     _bundle({"type": "domain-name", "value": "evil.example."}), False, True),
+    ("... in Unicode or punycode (IDNA 2008, UTS #46)",
+     "[domain-name:value = 'bücher.example']",
+     _bundle({"type": "domain-name", "value": "xn--bcher-kva.example"}), False, True),
+    ("LIKE on a domain name compares canonical forms too",
+     "[domain-name:value LIKE '%.EXAMPLE']",
+     _bundle({"type": "domain-name", "value": "a.evil.example"}), False, True),
+    ("an IPv6 address is one value however RFC 4291 lets it be written",
+     "[ipv6-addr:value = '2001:db8::1']",
+     _bundle({"type": "ipv6-addr", "value": "2001:0DB8:0:0:0:0:0:1"}), False, True),
+    ("an IPv4-mapped IPv6 address is the IPv4 address",
+     "[network-traffic:dst_ref.value = '192.0.2.1']",
+     _bundle({"type": "network-traffic", "dst_ref": _V6_ID},
+             {"type": "ipv6-addr", "id": _V6_ID, "value": "::ffff:192.0.2.1"}), False, True),
+    ("... also for ISSUBSET",
+     "[network-traffic:dst_ref.value ISSUBSET '192.0.2.0/24']",
+     _bundle({"type": "network-traffic", "dst_ref": _V6_ID},
+             {"type": "ipv6-addr", "id": _V6_ID, "value": "::ffff:192.0.2.1"}), RAISES, True),
+    ("a URL's scheme and host are case-insensitive",
+     "[url:value = 'HTTP://EVIL.example/Gate']",
+     _bundle({"type": "url", "value": "http://evil.example/Gate"}), False, True),
+    ("an email address's domain is case-insensitive",
+     "[email-addr:value = 'Ops@EVIL.example']",
+     _bundle({"type": "email-addr", "value": "Ops@evil.example"}), False, True),
 ]
+# kept as the reference has them: a URL path and an email local part keep their case, and
+# MATCHES and the ordering operators compare the value as written
+AGREED_AS_WRITTEN = [
+    ("[url:value = 'http://evil.example/gate']",
+     _bundle({"type": "url", "value": "http://evil.example/Gate"}), False),
+    ("[email-addr:value = 'ops@evil.example']",
+     _bundle({"type": "email-addr", "value": "Ops@evil.example"}), False),
+    ("[domain-name:value MATCHES '^EVIL']",
+     _bundle({"type": "domain-name", "value": "EVIL.example"}), True),
+    ("[domain-name:value > 'EVIL']", _bundle({"type": "domain-name", "value": "a.example"}),
+     True),
+]
+
+
+@pytest.mark.parametrize(("pattern", "observed", "outcome"), AGREED_AS_WRITTEN)
+def test_values_compared_as_written_where_no_canonical_rule_applies(pattern, observed,
+                                                                     outcome):
+    assert reference(pattern, observed) is outcome
+    assert matches(pattern, observed) is outcome
 
 
 @pytest.mark.parametrize(
