@@ -22,7 +22,6 @@ RELATIONSHIP_ENDS = {
     "%s": (("(json::jsonb ->> 'source_ref')", ""), ("(json::jsonb ->> 'target_ref')", "")),
 }
 
-_FIRST = "o.version_us = (SELECT min(o2.version_us) FROM objects o2 WHERE o2.id = o.id)"
 
 
 class Where:
@@ -51,7 +50,7 @@ def where_of(q: Query, mark: str) -> Where:
     if q.versions == "last":
         w.add("o.is_latest")
     elif q.versions == "first":
-        w.add(_FIRST)
+        w.parts.append(_first(w, q))
     elif q.versions != "all":
         wanted = list(q.versions)
         stamps = [v for v in wanted if not isinstance(v, str)]
@@ -59,7 +58,7 @@ def where_of(q: Query, mark: str) -> Where:
         if "last" in wanted:
             parts.append("o.is_latest")
         if "first" in wanted:
-            parts.append(_FIRST)
+            parts.append(_first(w, q))
         w.parts.append("(" + " OR ".join(parts) + ")" if parts else "1=0")
     if q.ids:
         w.parts.append(w.in_("o.id", q.ids))
@@ -90,28 +89,43 @@ def where_of(q: Query, mark: str) -> Where:
     return w
 
 
-def add_access(w: Where, a: Access) -> None:
+def _first(w: Where, q: Query) -> str:
+    """The first version of each object *the reader may see*: the earliest among the
+    versions the same Access (and collection) admits, so that a hidden first version
+    neither hides the object from `match[version]=first` nor shows that it exists."""
+    sub = Where(w.mark)
+    sub.add("o2.id = o.id")
+    if q.collection is not None:
+        sub.add("o2.collection = ?", q.collection)
+    if q.access is not None:
+        add_access(sub, q.access, "o2")
+    w.params.extend(sub.params)
+    return f"o.version_us = (SELECT min(o2.version_us) FROM objects o2{sub.sql()})"
+
+
+def add_access(w: Where, a: Access, table: str = "o") -> None:
     """Visible when the TLP is open to the reader; or named to it (directly or through a
     group) at that level; or the reader delivered or created the row, when its type is
     not one whose audience alone decides (`a.audience_only_types`): a member must not
-    read those only because its own node stored them."""
+    read those only because its own node stored them. `table`: the alias of `objects`."""
+    o = table
     parts = []
     if a.open_levels:
-        parts.append(w.in_("o.tlp", sorted(a.open_levels)))
+        parts.append(w.in_(f"{o}.tlp", sorted(a.open_levels)))
     for levels, names in ((a.named_levels, a.names), (a.group_levels, a.groups)):
         if levels and names:
-            lv = w.in_("o.tlp", sorted(levels))
+            lv = w.in_(f"{o}.tlp", sorted(levels))
             nm = w.in_("au.name", sorted(names))
             parts.append(f"({lv} AND EXISTS (SELECT 1 FROM audience au "
-                         f"WHERE au.seq = o.seq AND {nm}))")
+                         f"WHERE au.seq = {o}.seq AND {nm}))")
     own = []
     if a.names:
-        own.append(w.in_("o.source", sorted(a.names)))
+        own.append(w.in_(f"{o}.source", sorted(a.names)))
     if a.identities:
-        own.append(w.in_("o.created_by_ref", sorted(a.identities)))
+        own.append(w.in_(f"{o}.created_by_ref", sorted(a.identities)))
     if own:
         mine = own[0] if len(own) == 1 else "(" + " OR ".join(own) + ")"
         if a.audience_only_types:
-            mine = f"({mine} AND NOT {w.in_('o.type', sorted(a.audience_only_types))})"
+            mine = f"({mine} AND NOT {w.in_(f'{o}.type', sorted(a.audience_only_types))})"
         parts.append(mine)
     w.parts.append("(" + " OR ".join(parts) + ")" if parts else "1=0")
