@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from shieldwall.federation.rules import Arrival
-from shieldwall.policy import Existing
+from shieldwall.policy import HELD_COLUMNS, Existing, held_objects
 from shieldwall.stix.markings import TLP, tlp_of_marking_definition
 from shieldwall.stix.timestamps import millisecond_copy, now_us
 from shieldwall.stix.validate import object_error
@@ -280,15 +280,9 @@ def _texts(store: Store, rows: list[Any]) -> dict[tuple[str, int], str]:
 
 
 def _held(store: Store, ids: list[str]) -> tuple[set[tuple[str, int]], dict[str, Existing]]:
-    """The (id, version) pairs the store holds for `ids`, and each id's latest version."""
-    versions: set[tuple[str, int]] = set()
-    latest: dict[str, Existing] = {}
+    """The (id, version) pairs the store holds for `ids`, and what it holds of each id
+    (latest level; the first version's creator and deliverer, who alone version it)."""
     if not ids:
-        return versions, latest
-    found = store.rows_by_ids(list(dict.fromkeys(ids)), (
-        "id", "version_us", "is_latest", "tlp", "created_by_ref", "source"))
-    for oid, ver, is_latest, tlp, creator, source in found:
-        versions.add((oid, ver))
-        if is_latest:
-            latest[oid] = Existing(TLP(tlp), creator, source)
-    return versions, latest
+        return set(), {}
+    held = held_objects(store.rows_by_ids(list(dict.fromkeys(ids)), HELD_COLUMNS))
+    return {(oid, v) for oid, e in held.items() for v in e.versions}, held

@@ -18,12 +18,16 @@ to our TAXII server, which applies `policy.write_refusal`, the same member rules
 - an object claiming this node's own identity as its creator is refused: only this node
   makes those (a true echo of what we hold is dropped quietly by the caller);
 - an object whose `created_by_ref` names another member, an identity object of another
-  member, or a sighting whose `where_sighted_refs` names another member, is refused unless
-  the peer is configured as a trusted relay for that member (`peer add --relay-for`).
-  A member's claims come from that member, so a forged "north saw this" cannot enter
-  the alliance view through south;
-- a new version that lowers the marking of an object the peer did not create is refused
-  (`policy.write_refusal`).
+  member, a sighting whose `where_sighted_refs` names another member, or a posture whose
+  `x_shieldwall_member` is another member, is refused unless the peer is configured as a
+  trusted relay for that member (`peer add --relay-for`). A member's claims come from
+  that member, so a forged "north saw this" cannot enter the alliance view through south;
+- a new version of an object held here (a revocation, a rename, a re-marking either way)
+  is refused unless the peer may claim the object's creator (it is that member, or relays
+  for it; never this node) or, for an object whose creator is none or not a member (a
+  feed's), the peer delivered its first version here; and a version keeps its object's
+  `created_by_ref` (`policy.version_refusal`). The caller (`pull._held`) supplies what the
+  store holds of the page's ids, so only objects already held pay for the check.
 
 Before these rules, a pulled object that is not valid STIX 2.1 (the schemas and pattern
 grammar `shieldwall import` applies, `stix.validate.object_error`) is refused by the
@@ -42,7 +46,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shieldwall.config import PeerConfig
-from shieldwall.policy import Existing, Member, member_identity_id, visible, write_refusal
+from shieldwall.policy import (
+    Existing,
+    Member,
+    member_identity_id,
+    speaker_refusal,
+    spoken_for,
+    version_refusal,
+    visible,
+    write_refusal,
+)
 from shieldwall.stix.markings import LOCAL_ONLY_TYPES, TLP
 
 ANY_MEMBER = "*"  # `relay_for = ["*"]`: the peer relays for every member (a coordination hub)
@@ -76,6 +89,7 @@ class Arrival:
     members: frozenset[str]
     identities: Mapping[str, str] = field(init=False)  # identity id -> member name
     guarded: frozenset[str] = field(init=False)  # member identities the peer may not claim
+    claims: frozenset[str] = field(init=False)  # the peer's own, and those it relays for
 
     def __post_init__(self) -> None:
         names = self.members | {self.own, self.peer.name}
@@ -85,6 +99,7 @@ class Arrival:
         object.__setattr__(self, "identities", ids)
         object.__setattr__(self, "guarded", frozenset(
             i for i, n in ids.items() if n != self.peer.name and n not in relayed))
+        object.__setattr__(self, "claims", frozenset(ids) - self.guarded)
 
     @classmethod
     def of(cls, own: str, own_tier: str, peer: PeerConfig, members: Iterable[str]
@@ -106,25 +121,30 @@ class Arrival:
         if tlp >= TLP.AMBER_STRICT and not visible(Member(self.own, self.own_tier), obj,
                                                    tlp=tlp):
             return f"{tlp.label} and this node is not named in its audience"
-        # write_refusal's clauses need a guarded claim or a held version; skipping it
-        # otherwise keeps a 1,000,000-object pull from paying for it per object.
-        if existing is not None or creator in self.guarded or (
+        if existing is not None:
+            # Only the creator versions an object: a relay forwards its members' versions,
+            # never its own, and a version of this node's object comes from no peer.
+            why = version_refusal(obj, existing, writer=self.peer.name, claims=self.claims,
+                                  member_identities=self.identities)
+            if why:
+                return self._explain(why, existing.created_by_ref)
+        # write_refusal's clauses need a guarded claim; skipping it otherwise keeps a
+        # 1,000,000-object pull from paying for it per object.
+        if creator in self.guarded or (
                 obj.get("type") == "identity" and obj.get("id") in self.guarded):
-            # A trusted relay carries its member's claims: judged as that member's write.
-            writer = self.identities.get(creator, self.peer.name) \
-                if isinstance(creator, str) and creator not in self.guarded else self.peer.name
-            why = write_refusal(Member(writer, self.peer.tier), obj,
-                                member_identities=self.guarded, existing=existing,
+            why = write_refusal(Member(self.peer.name, self.peer.tier), obj,
+                                member_identities=self.guarded, existing=None,
                                 default_tlp=tlp)
             if why:
                 return self._explain(why, creator if creator in self.guarded
                                      else obj.get("id"))
-        where = obj.get("where_sighted_refs")
-        if obj.get("type") == "sighting" and isinstance(where, list):
-            for ref in where:
-                if isinstance(ref, str) and ref in self.guarded:
+        for ref, named_by in spoken_for(obj):
+            if named_by == "where_sighted_refs":
+                if ref in self.guarded:
                     return self._explain(
                         f"where_sighted_refs names member {self.identities[ref]}", ref)
+            elif ref not in self.claims or creator != ref:  # a posture: its member's own
+                return self._explain(speaker_refusal(obj), ref)
         return None
 
     def _explain(self, why: str, ref: object) -> str:

@@ -177,14 +177,20 @@ def snapshot(store: Any, member: str, answers: dict[str, str] | None, tlp: TLP =
 def trends(store: Any, member: str | None = None,
            access: Any = None) -> dict[str, list[dict[str, Any]]]:
     """Every visible member's snapshots, oldest first (latest version of each day).
-    `access`: a reader's store `Access` (the dashboard's); None reads as the node itself."""
+    `access`: a reader's store `Access` (the dashboard's); None reads as the node itself.
+
+    Only snapshots their member wrote count: `created_by_ref` names the member's identity
+    (which TAXII and federation let only that member's node claim). A snapshot naming a
+    member it was not created by, whatever route it came in by, is nobody's posture."""
+    from shieldwall.stix.identity import member_identity_id
     from shieldwall.store import Query
 
     out: dict[str, list[dict[str, Any]]] = {}
     for row in store.iter_query(Query(types=[POSTURE_TYPE], access=access)):
         obj = row.obj()
         m = obj.get("x_shieldwall_member", "")
-        if member and m != member:
+        if (member and m != member) or not isinstance(m, str) \
+                or row.created_by_ref != member_identity_id(m):
             continue
         out.setdefault(m, []).append(obj)
     for snaps in out.values():

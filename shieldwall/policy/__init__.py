@@ -3,16 +3,22 @@
 from shieldwall.policy.members import Members, PolicyError, new_token, token_hash
 from shieldwall.policy.model import TIERS, Collection, Member, member_identity_id
 from shieldwall.policy.rules import (
+    HELD_COLUMNS,
     Existing,
     Visibility,
+    held_objects,
     may_read,
     may_write,
+    speaker_refusal,
+    spoken_for,
+    version_refusal,
     visibility,
     visible,
     write_refusal,
 )
 
 __all__ = [
+    "HELD_COLUMNS",
     "TIERS",
     "Collection",
     "Existing",
@@ -20,11 +26,15 @@ __all__ = [
     "Members",
     "PolicyError",
     "Visibility",
+    "held_objects",
     "may_read",
     "may_write",
     "member_identity_id",
     "new_token",
+    "speaker_refusal",
+    "spoken_for",
     "token_hash",
+    "version_refusal",
     "visibility",
     "visible",
     "write_refusal",

@@ -17,15 +17,28 @@ Whatever the level, a member always sees what it created (`created_by_ref` is it
 identity) or delivered itself; except objects of `AUDIENCE_ONLY_TYPES` (the consultation
 policy), which only the open levels and their own audience open: the node's member stores
 its node's policy, yet reads it only when the policy names it.
+
+Who may write (`write_refusal`; federation's arrival rules apply the same clauses):
+
+- only an object's creator makes new versions of it (STIX 2.1, section 3.6), and a
+  revocation or a re-marking, raising as well as lowering, is a new version. The creator
+  is the member whose identity the stored object's `created_by_ref` names; for an object
+  with no creator, or one outside the alliance (a feed's identity, which nothing here
+  authenticates), it is the member that delivered the object's first version. Anyone
+  else makes a new object that refers to it (`derived_from`, a note, an opinion). A new
+  version keeps its object's `created_by_ref` (`version_refusal`);
+- an object that speaks for a member is written by that member: its `created_by_ref`,
+  an identity object, a sighting's `where_sighted_refs`, and `x_shieldwall_member` (the
+  member a posture snapshot is of) may name only the writer (`spoken_for`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shieldwall.policy.model import Collection, Member
+from shieldwall.policy.model import Collection, Member, member_identity_id
 from shieldwall.stix.markings import (
     AUDIENCE_ONLY_TYPES,
     AUDIENCE_PROPERTY,
@@ -33,6 +46,7 @@ from shieldwall.stix.markings import (
     TLP,
     resolve_tlp,
 )
+from shieldwall.stix.timestamps import parse_ts
 
 _ALL = frozenset(TLP)
 
@@ -120,11 +134,106 @@ def may_write(member: Member, collection: Collection) -> bool:
 
 @dataclass(frozen=True)
 class Existing:
-    """What the node already holds for an id a member writes (its latest version)."""
+    """What the node already holds for an id a member writes.
+
+    `tlp`: the latest version's level. `created_by_ref` and `delivered_by`: the creator
+    its first stored version names and who delivered that version; between them they
+    say who owns the object (STIX keeps `created_by_ref` across versions, and a later
+    version cannot have changed it: `version_refusal`). `versions`: the `version_us` of
+    every version held, when the caller looked them up.
+    """
 
     tlp: TLP
     created_by_ref: str | None
     delivered_by: str
+    versions: frozenset[int] = frozenset()
+
+
+# What `held_objects` reads of every stored version, in this order (`Store.rows_by_ids`).
+HELD_COLUMNS = ("id", "seq", "version_us", "is_latest", "tlp", "created_by_ref", "source")
+
+
+def held_objects(rows: Iterable[tuple[Any, ...]]) -> dict[str, Existing]:
+    """Each id's `Existing`, from the `HELD_COLUMNS` of every version the store holds of
+    it (any order): the first stored version (lowest `seq`) names creator and deliverer."""
+    first: dict[str, tuple[Any, ...]] = {}
+    latest: dict[str, int] = {}
+    versions: dict[str, set[int]] = {}
+    for row in rows:
+        oid, seq, ver, is_latest = row[0], row[1], row[2], row[3]
+        if oid not in first or seq < first[oid][1]:
+            first[oid] = row
+        if is_latest:
+            latest[oid] = row[4]
+        versions.setdefault(oid, set()).add(ver)
+    return {oid: Existing(TLP(latest.get(oid, row[4])), row[5], row[6],
+                          frozenset(versions[oid]))
+            for oid, row in first.items()}
+
+
+ONLY_THE_CREATOR = ("only its creator makes new versions of an object (a revocation or a "
+                    "re-marking is one); make a new object that refers to it (derived_from, "
+                    "a note, an opinion)")
+CREATOR_KEPT = "created_by_ref differs from the stored object's creator (a new version keeps it)"
+
+
+def version_refusal(
+    obj: Mapping[str, Any],
+    existing: Existing,
+    *,
+    writer: str,
+    claims: Container[str],
+    member_identities: Container[str],
+) -> str | None:
+    """Why `writer` (a member's name: its node delivers the version) may not write `obj`
+    as a version of the stored object `existing`, or None.
+
+    `claims`: the member identities the writer speaks for (its own; a trusted relay's
+    also those of the members it relays for); `member_identities`: every member identity
+    known here. An object a member created is versioned by a writer that may claim that
+    member; any other object (no creator, or a feed's) only by the member that delivered
+    its first version: a relay's trust covers its members' claims, not what they passed on.
+    Re-sending a version already held is left to the store (a duplicate, or a conflict).
+    """
+    if existing.versions:
+        stamp = obj.get("modified") or obj.get("created")
+        try:
+            if isinstance(stamp, str) and parse_ts(stamp) in existing.versions:
+                return None
+        except ValueError:
+            pass
+    creator = existing.created_by_ref
+    if not (creator in claims if creator in member_identities
+            else existing.delivered_by == writer):
+        return ONLY_THE_CREATOR
+    if obj.get("created_by_ref") != creator:
+        return CREATOR_KEPT
+    return None
+
+
+SPEAKER_PROPERTY = "x_shieldwall_member"  # the member an object is about (a posture's)
+
+
+def spoken_for(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(identity, what names it) for the members `obj` speaks for, besides its creator: a
+    sighting's `where_sighted_refs`, and the member `x_shieldwall_member` names (a
+    posture snapshot is that member's posture). Such objects are that member's to write."""
+    out: list[tuple[str, str]] = []
+    if obj.get("type") == "sighting":
+        where = obj.get("where_sighted_refs")
+        if isinstance(where, list):
+            out += [(w, "where_sighted_refs") for w in where if isinstance(w, str)]
+    speaker = obj.get(SPEAKER_PROPERTY)
+    if speaker is not None:
+        out.append((member_identity_id(str(speaker)), SPEAKER_PROPERTY))
+    return out
+
+
+def speaker_refusal(obj: Mapping[str, Any]) -> str:
+    """The refusal of an object whose `x_shieldwall_member` its writer may not speak for,
+    or whose `created_by_ref` does not name that member."""
+    return (f"speaks for member {obj.get(SPEAKER_PROPERTY)} ({SPEAKER_PROPERTY}): only that "
+            "member writes it, and its created_by_ref names that member")
 
 
 def write_refusal(
@@ -139,8 +248,8 @@ def write_refusal(
     """Why `member` may not write `obj`, or None when it may.
 
     `member_identities`: the identity ids of every registered member (and the node's
-    own); `existing`: the latest stored version of the same id; `sighted`: for a
-    sighting, the indicator it sights, when the writer can see it.
+    own); `existing`: what the store holds of the same id (`held_objects`); `sighted`:
+    for a sighting, the indicator it sights, when the writer can see it.
     """
     if obj.get("type") in LOCAL_ONLY_TYPES:
         return f"{obj.get('type')} objects are written only by this node itself"
@@ -150,23 +259,20 @@ def write_refusal(
         return "created_by_ref names another member's identity"
     if obj.get("type") == "identity" and obj.get("id") in member_identities and obj["id"] != own:
         return "an identity of another member may only be written by that member"
-    if obj.get("type") == "sighting":
-        where = obj.get("where_sighted_refs")
-        if isinstance(where, list) and any(
-                isinstance(w, str) and w != own and w in member_identities for w in where):
-            # A sighting "at" another member is that member's claim to make (the same rule
-            # federation applies on arrival, `federation.rules`).
-            return "where_sighted_refs names another member's identity"
+    for identity, named_by in spoken_for(obj):
+        if named_by == "where_sighted_refs":
+            if identity != own and identity in member_identities:
+                # A sighting "at" another member is that member's claim to make (the same
+                # rule federation applies on arrival, `federation.rules`).
+                return "where_sighted_refs names another member's identity"
+        elif identity != own or claimed != own:  # a posture: known here or not
+            return speaker_refusal(obj)
+    if existing is not None:
+        why = version_refusal(obj, existing, writer=member.name, claims={own},
+                              member_identities=member_identities | {own})
+        if why:
+            return why
     level = resolve_tlp(obj, default_tlp)
-    if existing is not None and level < existing.tlp:
-        mine = existing.created_by_ref == own or (
-            existing.created_by_ref is None and existing.delivered_by == member.name
-        )
-        if not mine:
-            return (
-                f"would lower the marking from {existing.tlp.label} to {level.label} "
-                "on an object this member did not create"
-            )
     if (
         sighted is not None
         and sighted.tlp >= TLP.AMBER_STRICT

@@ -12,7 +12,10 @@ The steps, each set-based:
    through the unique (id, version_us) index. In a bulk import of fresh objects it
    returns nothing and everything after it takes the fast path.
 2. Same id and version already stored: identical canonical text is a duplicate, other
-   text a conflict (the stored text is fetched only for those rows).
+   text a conflict (the stored text is fetched only for those rows). A new version whose
+   `created_by_ref` differs from its object's (as the first stored version, or the first
+   in the batch, names it) is refused: STIX keeps the creator across versions, and only
+   the creator makes them (whoever writes; TAXII and federation also check who delivers).
 3. Latest-version bookkeeping in Python over the batch (a dict per id), then one
    UPDATE demotes the previous latest versions.
 4. Rows go in with one executemany (SQLite) or one COPY (PostgreSQL).
@@ -39,9 +42,10 @@ INSERT_COLUMNS = (
 )
 
 # Positions in a PreparedVersion (rows may arrive as plain tuples in its field order).
-ID, VER, STAMP, TEXT, AUDIENCE = 0, 1, 2, 3, 10
+ID, VER, STAMP, TEXT, CREATOR, AUDIENCE = 0, 1, 2, 3, 8, 10
 
 CONFLICT = "conflict: same id and version already stored with different content"
+CREATOR_KEPT = "created_by_ref differs from the stored object's creator (a new version keeps it)"
 
 
 def chunks(items: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -70,16 +74,21 @@ class BatchWriter:
 
     # ---- lookups ------------------------------------------------------------------
 
-    def held(self, ids: list[str]) -> tuple[dict[tuple[str, int], int], dict[str, tuple[int, int]]]:
-        """Stored (id, version) -> seq for `ids`, and each id's latest (version, seq)."""
+    def held(self, ids: list[str]) -> tuple[
+            dict[tuple[str, int], int], dict[str, tuple[int, int]], dict[str, str | None]]:
+        """Stored (id, version) -> seq for `ids`, each id's latest (version, seq), and
+        each id's creator (as its first stored version names it)."""
         existing: dict[tuple[str, int], int] = {}
         latest: dict[str, tuple[int, int]] = {}
-        for seq, oid, ver, is_latest in select_by_ids(
-                self.cur, self.pg, "seq, id, version_us, is_latest", ids):
+        first: dict[str, tuple[int, str | None]] = {}
+        for seq, oid, ver, is_latest, creator in select_by_ids(
+                self.cur, self.pg, "seq, id, version_us, is_latest, created_by_ref", ids):
             existing[(oid, ver)] = seq
             if is_latest:
                 latest[oid] = (ver, seq)
-        return existing, latest
+            if oid not in first or seq < first[oid][0]:
+                first[oid] = (seq, creator)
+        return existing, latest, {oid: creator for oid, (_, creator) in first.items()}
 
     def texts(self, seqs: list[int]) -> dict[int, str]:
         out: dict[int, str] = {}
@@ -135,7 +144,7 @@ def write_batch(
     """Steps 1-4 of the module docstring for one batch; fills `result`."""
     # Rows are read by position (see PreparedVersion): plain tuples cross processes cheaper.
     ids = list(dict.fromkeys([p[ID] for p in prepared]))
-    existing, latest = w.held(ids)
+    existing, latest, creators = w.held(ids)
 
     if not existing and len(ids) == len(prepared):
         # Fast path, the bulk-import case: every id is new and appears once in the batch.
@@ -151,6 +160,9 @@ def write_batch(
                 text = stored_text[existing[key]]
             elif key in by_key:
                 text = by_key[key][TEXT]
+            elif creators.setdefault(p[ID], p[CREATOR]) != p[CREATOR]:
+                reject(result, p[ID], p[STAMP], CREATOR_KEPT, details)
+                continue
             else:
                 by_key[key] = p
                 continue

@@ -24,10 +24,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from shieldwall.policy import (
+    HELD_COLUMNS,
     Collection,
     Existing,
     Member,
     Members,
+    held_objects,
     may_read,
     may_write,
     member_identity_id,
@@ -678,11 +680,9 @@ def _apply_policy(
     identities = frozenset(
         member_identity_id(n) for n in ctx.member_names() | {ctx.settings.node_member}
     )
-    ids = list({o["id"] for o in objs})
-    existing = {
-        r.id: Existing(r.tlp, r.created_by_ref, r.source)
-        for r in ctx.store.read_page(StoreQuery(ids=ids, versions="last")).rows
-    }
+    # Every stored version of these ids, whoever may read them: who owns each object
+    # (its first version's creator and deliverer) decides who may version it.
+    existing = held_objects(ctx.store.rows_by_ids(list({o["id"] for o in objs}), HELD_COLUMNS))
     sighted_ids = list({
         o["sighting_of_ref"] for o in objs
         if o["type"] == "sighting" and isinstance(o.get("sighting_of_ref"), str)

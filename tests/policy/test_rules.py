@@ -33,6 +33,7 @@ from shieldwall.stix.markings import (
     resolve_tlp,
     tlp_marking_ref,
 )
+from shieldwall.stix.timestamps import parse_ts
 from shieldwall.store import Provenance, Query, Store
 from shieldwall.taxii import access_for
 from tests.factories import indicator
@@ -123,10 +124,21 @@ def test_write_refusals() -> None:
     own = indicator(created_by_ref=member_identity_id("a"), tlp=TLP.GREEN)
     assert write_refusal(a, own, member_identities=ids, existing=None) is None
     theirs = Existing(TLP.AMBER, None, "b")
-    green = indicator(tlp=TLP.GREEN)
-    assert "lower the marking" in write_refusal(a, green, member_identities=ids, existing=theirs)
+    green, red = indicator(tlp=TLP.GREEN), indicator(tlp=TLP.RED)
+    for version in (green, red):  # lowering or raising: only the creator versions
+        assert "only its creator" in write_refusal(a, version, member_identities=ids,
+                                                   existing=theirs)
     mine = Existing(TLP.AMBER, None, "a")
     assert write_refusal(a, green, member_identities=ids, existing=mine) is None
+    assert "created_by_ref differs" in write_refusal(a, own, member_identities=ids,
+                                                     existing=mine)
+    # b created it; a re-sends the version held: the store calls it a duplicate
+    held = Existing(TLP.GREEN, member_identity_id("b"), "b", frozenset({parse_ts(
+        green["modified"])}))
+    assert write_refusal(a, green, member_identities=ids, existing=held) is None
+    assert "only its creator" in write_refusal(
+        a, green | {"modified": "2024-02-01T00:00:00.000Z"}, member_identities=ids,
+        existing=held)
     sighting = {"type": "sighting", "id": "sighting--0", "sighting_of_ref": "indicator--x",
                 "object_marking_refs": [tlp_marking_ref(TLP.AMBER)]}
     strict = Existing(TLP.AMBER_STRICT, None, "b")
