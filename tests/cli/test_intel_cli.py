@@ -40,7 +40,10 @@ def test_init_import_search_stats_export(tmp_path: Path) -> None:
     r = sw(home, "export", "--type", "indicator", "--output", str(out))
     assert r.returncode == 0, r.stderr
     bundle = orjson.loads(out.read_bytes())
-    assert bundle["type"] == "bundle" and len(bundle["objects"]) == 37
+    assert bundle["type"] == "bundle" and len(bundle["objects"]) == 38
+    # 37 unmarked indicators held at AMBER, stated as such, and the definition they now name
+    assert [o["id"] for o in bundle["objects"] if o["type"] != "indicator"] == [
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"]
     r = sw(home, "export", "--type", "malware")
     assert r.returncode == 0 and orjson.loads(r.stdout)["objects"][0]["type"] == "malware"
 

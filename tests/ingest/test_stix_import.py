@@ -157,7 +157,9 @@ def test_export_filters_type_time_and_tlp_ceiling(sqlite_store: Store, tmp_path:
     bundle = orjson.loads(buf.getvalue())
     ids = {o["id"] for o in bundle["objects"]}
     assert n == len(bundle["objects"]) and red["id"] not in ids and old["id"] in ids
-    assert all(o["type"] == "indicator" for o in bundle["objects"])
+    # and, for those imported unmarked at --tlp green, the definition of the level they state
+    assert [o["id"] for o in bundle["objects"] if o["type"] != "indicator"] == [
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
     buf = io.StringIO()
     from shieldwall.stix.timestamps import parse_ts
 
