@@ -63,9 +63,18 @@ TLP1_IDS: dict[TLP, str] = {
     TLP.RED: "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
 }
 
+# Ids other platforms mint for a TLP level and use on every instance: OpenCTI writes the
+# TLP 1.0 ids above for CLEAR, GREEN, AMBER and RED and its own fixed id for AMBER+STRICT
+# (its STATIC_MARKING_IDS); MISP (misp-stix) writes FIRST's TLP 2.0 ids. Anyone could
+# store a definition under such an id declaring another level, so their level is pinned.
+PLATFORM_TLP_IDS: dict[str, TLP] = {
+    "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37": TLP.AMBER_STRICT,  # OpenCTI
+}
+
+# Ids whose level is fixed: no definition anyone sends changes what they mark.
 KNOWN_TLP_REFS: dict[str, TLP] = {v: k for k, v in TLP1_IDS.items()} | {
     v: k for k, v in TLP2_IDS.items()
-}
+} | PLATFORM_TLP_IDS
 
 
 def tlp_marking_ref(level: TLP) -> str:
@@ -106,13 +115,45 @@ def tlp_of_marking_definition(obj: Mapping[str, Any]) -> TLP | None:
             return TLP.parse(str(ext["tlp_2_0"]))
         except ValueError:
             return None
-    name = obj.get("name")
-    if isinstance(name, str) and name.upper().startswith("TLP:"):
-        try:
-            return TLP.parse(name)
-        except ValueError:
-            return None
+    for key in ("name", "x_opencti_definition"):  # MISP, OpenCTI: "TLP:RED"
+        name = obj.get(key)
+        if isinstance(name, str) and name.upper().startswith("TLP:"):
+            try:
+                return TLP.parse(name)
+            except ValueError:
+                return None
     return None
+
+
+def declared_tlp(objs: Iterable[Any], into: dict[str, TLP] | None = None) -> dict[str, TLP]:
+    """The levels the custom TLP marking definitions among `objs` declare, by id, added to
+    `into` (returned). Where an id is declared twice the stricter level stays: sending a
+    definition again cannot lower what it marks. Pinned ids (`KNOWN_TLP_REFS`) are left
+    out, whatever a definition under one says.
+
+    Whose definitions count is the caller's rule (docs/taxii.md, "Custom TLP marking
+    definitions"): those of the member, peer or import that delivers what they mark,
+    and the node's own, never another member's.
+    """
+    found = {} if into is None else into
+    for obj in objs:
+        if type(obj) is not dict or obj.get("type") != "marking-definition":
+            continue
+        mid = obj.get("id")
+        if isinstance(mid, str) and mid not in KNOWN_TLP_REFS:
+            level = tlp_of_marking_definition(obj)
+            if level is not None:
+                found[mid] = max(level, found.get(mid, level))
+    return found
+
+
+def stricter(*levels: Mapping[str, TLP]) -> dict[str, TLP]:
+    """Merge id -> level maps; where several hold an id, the stricter level."""
+    out: dict[str, TLP] = {}
+    for m in levels:
+        for mid, level in m.items():
+            out[mid] = max(level, out.get(mid, level))
+    return out
 
 
 def marking_refs(obj: Mapping[str, Any]) -> Iterable[str]:

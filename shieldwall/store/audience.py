@@ -6,9 +6,11 @@ the node derives must be marked no wider than its source (`stix.markings.narrowe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_of_marking_definition
+import orjson
+
+from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, declared_tlp
 from shieldwall.store.store import Store
 from shieldwall.store.types import Query, StoredVersion
 
@@ -40,12 +42,23 @@ def stored_marking(store: Store) -> Callable[[str], list[Marking]]:
     return lookup
 
 
-def stored_tlp_markings(store: Store) -> dict[str, TLP]:
-    """TLP levels of the custom marking definitions the store holds (MISP and OpenCTI
-    mint their own ids for TLP levels): what an object marked with one is held at."""
-    found: dict[str, TLP] = {}
-    for row in store.iter_query(Query(types=["marking-definition"])):
-        level = tlp_of_marking_definition(row.obj())
-        if level is not None:
-            found[row.id] = level
-    return found
+def stored_tlp_markings(
+    store: Store, sources: Iterable[str], ids: Iterable[str] | None = None
+) -> dict[str, TLP]:
+    """TLP levels of the custom marking definitions (MISP and OpenCTI mint their own ids
+    for TLP levels) that `sources` delivered, every stored version read, the stricter
+    level where they differ; only `ids` when given.
+
+    Only these count for what `sources` deliver: a definition is its supplier's word
+    about its own objects, and one stored by a member must never lower (nor raise) the
+    level of another member's objects, which fall to the node's default instead
+    (`stix.markings.declared_tlp`). Callers pass the deliverer and the node's own member.
+    """
+    wanted = set(sources)
+    if ids is not None:
+        rows = store.rows_by_ids(sorted(set(ids)), ("source", "json"))
+        texts: Iterable[tuple[str, str]] = ((src, text) for src, text in rows)
+    else:
+        texts = ((r.source, r.json) for r in
+                 store.iter_query(Query(types=["marking-definition"], versions="all")))
+    return declared_tlp(orjson.loads(text) for src, text in texts if src in wanted)

@@ -42,7 +42,10 @@ def test_custom_red_marking_in_the_envelope_is_honoured(
                       auth=("latvia", tokens["latvia"]), timeout=30,
                       content=json.dumps({"objects": [custom, marked, granular]}),
                       headers={"Content-Type": TAXII, "Accept": TAXII})
-    assert resp.status_code == 202 and resp.json()["success_count"] == 3, resp.text
+    # The definition itself may be refused (a "tlp" definition under a custom id is not
+    # valid STIX 2.1); what it says still marks what its sender marks with it.
+    assert resp.status_code == 202, resp.text
+    assert {s["id"] for s in resp.json()["successes"]} >= {marked["id"], granular["id"]}
     for obj in (marked, granular):
         got = httpx.get(server.api(f"collections/alliance/objects/{obj['id']}/"),
                         auth=("lithuania", tokens["lithuania"]), timeout=30)

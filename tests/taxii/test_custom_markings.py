@@ -1,6 +1,8 @@
 """Custom TLP marking definitions (MISP and OpenCTI mint their own ids) posted over TAXII:
 what they mark is stored at their level, and re-sending a stored definition with a lower
-level does not lower what it marks."""
+level does not lower what it marks. Whose definitions count: the poster's own (in the
+envelope or stored from it before) and the node's, never another member's; well-known
+platform ids keep their level whatever a definition says."""
 
 from __future__ import annotations
 
@@ -21,10 +23,14 @@ from tests.factories import indicator
 
 
 def _definition(level: str, oid: str | None = None) -> dict[str, Any]:
+    """A producer's own TLP definition as OpenCTI writes one (a "statement" definition: a
+    "tlp" one is valid STIX 2.1 only under the four official ids)."""
     return {"type": "marking-definition", "spec_version": "2.1",
             "id": oid or f"marking-definition--{uuid.uuid4()}",
             "created": "2024-01-01T00:00:00.000Z", "name": f"TLP:{level.upper()}",
-            "definition_type": "tlp", "definition": {"tlp": level}}
+            "definition_type": "statement", "definition": {"statement": "custom"},
+            "x_opencti_definition_type": "TLP",
+            "x_opencti_definition": f"TLP:{level.upper()}"}
 
 
 @pytest.fixture
@@ -73,3 +79,39 @@ def test_the_stricter_of_stored_and_sent_definitions_wins(
     marked = indicator("192.0.2.99", tlp=None, object_marking_refs=[held["id"]])
     _post(http, tokens, [resent, marked])
     assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
+
+
+def test_a_members_own_definition_counts_for_its_later_objects(
+    client: tuple[TestClient, dict[str, str]], sqlite_store: Store
+) -> None:
+    http, tokens = client
+    green = _definition("green")
+    _post(http, tokens, [green])
+    marked = indicator("192.0.2.100", tlp=None, object_marking_refs=[green["id"]])
+    _post(http, tokens, [marked])
+    assert _stored_tlp(sqlite_store, marked["id"]) == TLP.GREEN
+
+
+@pytest.mark.parametrize("stored", ["clear", "red"])
+def test_another_members_definition_does_not_count(
+    client: tuple[TestClient, dict[str, str]], sqlite_store: Store, stored: str
+) -> None:
+    """Neither to lower (a leak) nor to raise (hiding another member's objects): the
+    object falls to the node's default."""
+    http, tokens = client
+    theirs = _definition(stored)
+    sqlite_store.put_many([theirs], Provenance("estonia", "taxii", "alliance"))
+    marked = indicator("192.0.2.101", tlp=None, object_marking_refs=[theirs["id"]])
+    _post(http, tokens, [marked])
+    assert _stored_tlp(sqlite_store, marked["id"]) == TLP.AMBER
+
+
+def test_a_well_known_platform_id_keeps_its_level(
+    client: tuple[TestClient, dict[str, str]], sqlite_store: Store
+) -> None:
+    http, tokens = client
+    opencti_amber_strict = "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37"
+    lie = _definition("clear", oid=opencti_amber_strict)
+    marked = indicator("192.0.2.102", tlp=None, object_marking_refs=[opencti_amber_strict])
+    _post(http, tokens, [lie, marked])
+    assert _stored_tlp(sqlite_store, marked["id"]) == TLP.AMBER_STRICT
