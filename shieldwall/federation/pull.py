@@ -30,7 +30,7 @@ import orjson
 
 from shieldwall.federation.rules import Arrival
 from shieldwall.policy import HELD_COLUMNS, Existing, held_objects
-from shieldwall.stix.markings import TLP, tlp_of_marking_definition
+from shieldwall.stix.markings import TLP, declared_tlp
 from shieldwall.stix.timestamps import millisecond_copy, now_us
 from shieldwall.stix.validate import object_error
 from shieldwall.store import Provenance, Store
@@ -68,8 +68,9 @@ def pull_collection(
     cursor: dict[str, Any] = orjson.loads(store.kv_get(key) or "{}")
     prov = Provenance(arrival.peer.name, "federation", coll)
     result = PullResult()
-    # A peer's object may refer to a custom TLP definition stored earlier.
-    markings = stored_tlp_markings(store)
+    # A peer's object may refer to a custom TLP definition stored earlier: the peer's own
+    # or this node's, never another member's (which could lower what this peer delivers).
+    markings = stored_tlp_markings(store, {arrival.peer.name, arrival.own})
     for page in _prefetched(client, arrival, coll, cursor, page_size, default_tlp, markings):
         held, latest = _held(store, [p[_ID] for p in page.rows]
                              + [r[_ID] for r, _ in page.refused])
@@ -237,17 +238,12 @@ def worker_main() -> None:
 def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP,
            markings: dict[str, TLP] | None = None) -> _Judged:
     """Prepare and judge one page. `markings`: custom TLP marking definitions known so far
-    (the store's, earlier pages'); this page's own are added to it, so an object marked
-    with a producer's own "TLP:RED" definition is judged RED, not the default. Where a
-    definition is already known, the stricter level wins: re-sending a stored definition's
-    id with a lower level cannot lower what it marks (as on the TAXII server)."""
-    markings = {} if markings is None else markings
-    for obj in objs:
-        if type(obj) is dict and obj.get("type") == "marking-definition":
-            level = tlp_of_marking_definition(obj)
-            mid = obj.get("id")
-            if level is not None and isinstance(mid, str):
-                markings[mid] = max(level, markings.get(mid, level))
+    from this peer and this node (the store's, earlier pages'); this page's own are added
+    to it, so an object marked with a producer's own "TLP:RED" definition is judged RED,
+    not the default. Where a definition is already known, the stricter level wins:
+    re-sending a stored definition's id with a lower level cannot lower what it marks
+    (as on the TAXII server)."""
+    markings = declared_tlp(objs, {} if markings is None else markings)
     out = _Judged([])
     rows = prepare_many(objs, now_us(), default_tlp, markings or None)
     for obj, p in zip(objs, rows, strict=True):

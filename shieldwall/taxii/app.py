@@ -39,12 +39,14 @@ from shieldwall.policy import (
 from shieldwall.stix.markings import (
     KNOWN_TLP_REFS,
     TLP,
+    declared_tlp,
     marking_refs,
-    tlp_of_marking_definition,
+    stricter,
 )
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Store
 from shieldwall.store import Query as StoreQuery
+from shieldwall.store.audience import stored_tlp_markings
 from shieldwall.store.types import PageRow
 from shieldwall.taxii import errors
 from shieldwall.taxii.auth import (
@@ -609,7 +611,8 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
             result = ctx.store.put_many(
                 accepted, Provenance(member.name, "taxii", coll.alias),
                 default_tlp=ctx.settings.default_tlp,
-                tlp_overrides=_custom_markings(ctx, accepted) or None, details=True,
+                tlp_overrides=_custom_markings(ctx, member, objs, accepted) or None,
+                details=True,
             )
         finally:
             ctx.ahead.invalidate()
@@ -635,25 +638,20 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
     return record
 
 
-def _custom_markings(ctx: _Ctx, objs: list[dict[str, Any]]) -> dict[str, TLP]:
+def _custom_markings(
+    ctx: _Ctx, member: Member, sent: list[Any], objs: list[dict[str, Any]]
+) -> dict[str, TLP]:
     """TLP levels of the custom marking definitions (MISP, OpenCTI mint their own ids)
-    the objects use: defined in the same envelope or already stored. Where both, the
-    stricter wins: re-sending a stored definition cannot lower what it marks."""
-    refs = {r for o in objs for r in marking_refs(o)
-            if isinstance(r, str) and r not in KNOWN_TLP_REFS}
+    that `objs` use, as their deliverer defined them: in the envelope `sent` (a definition
+    refused as an object still says what its sender means by the id), or stored from
+    this member or by the node itself. Another member's definition of the same id never
+    counts (definition squatting, docs/taxii.md); where several count, the stricter wins."""
+    refs = {r for o in objs for r in marking_refs(o) if r not in KNOWN_TLP_REFS}
     if not refs:
         return {}
-    found: dict[str, TLP] = {}
-    for o in objs:
-        if o.get("type") == "marking-definition" and o.get("id") in refs:
-            level = tlp_of_marking_definition(o)
-            if level is not None:
-                found[o["id"]] = level
-    for row in ctx.store.read_page(StoreQuery(ids=sorted(refs), versions="last")).rows:
-        level = tlp_of_marking_definition(row.obj())
-        if level is not None:
-            found[row.id] = max(level, found.get(row.id, level))
-    return found
+    in_envelope = declared_tlp(o for o in sent if isinstance(o, dict) and o.get("id") in refs)
+    held = stored_tlp_markings(ctx.store, {member.name, ctx.settings.node_member}, refs)
+    return stricter(in_envelope, held)
 
 
 _OUTCOMES = {"new": "new", "new_version": "new version", "history": "history",
