@@ -158,9 +158,11 @@ def test_protocol_errors(node: tuple[Proc, dict[str, str]]) -> None:
     big = b'{"objects": [' + b" " * api["max_content_length"] + b"]}"
     r = httpx.post(objects, auth=auth, content=big, headers={"Content-Type": TAXII})
     assert r.status_code == 413
-    r = httpx.get(server.url + "/openapi.json")
+    # The API's documentation is for members (tests/security/test_taxii_oracles.py).
+    r = httpx.get(server.url + "/openapi.json", auth=auth)
     assert r.status_code == 200 and "/api/collections/{cid}/objects/" in r.json()["paths"]
-    assert httpx.get(server.url + "/docs").status_code == 200
+    assert httpx.get(server.url + "/docs", auth=auth).status_code == 200
+    assert httpx.get(server.url + "/docs").status_code == 401
 
 
 def test_access_log_is_json_and_names_the_member(node: tuple[Proc, dict[str, str]]) -> None:
