@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from shieldwall.detect.pattern import ast
 from shieldwall.detect.pattern.observations import ObservationSet, ObservedData
 from shieldwall.detect.pattern.regex import compile_like, compile_matches
@@ -392,13 +394,14 @@ class Leaf:
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _MICROSECOND = _dt.timedelta(microseconds=1)
-_INF = 1 << 80  # later than any timestamp, in microseconds
+_INF = 1 << 62  # later than any timestamp, in microseconds (and int64, with room to add)
 _AND, _OR, _SEQ, _WITHIN = "AND", "OR", "FOLLOWEDBY", "WITHIN"
 
 MAX_PLAN_NODES = 256
 """Plan nodes a pattern may have once REPEATS of multi-observation expressions is unrolled."""
 ENUMERATION_BUDGET = 200_000
 """Steps (combinations tried) the exact enumeration may take before a verdict is undecided."""
+_WINDOW_TRIES = 16  # window starts a WITHIN tries when building a binding
 
 log = logging.getLogger(__name__)
 
@@ -409,7 +412,7 @@ def _micros(t: _dt.datetime) -> int:
 
 def _seconds_micros(seconds: float) -> int:
     try:
-        return _dt.timedelta(seconds=seconds) // _MICROSECOND
+        return min(_dt.timedelta(seconds=seconds) // _MICROSECOND, _INF)
     except OverflowError:
         return _INF
 
@@ -505,6 +508,17 @@ def _plan(node: ast.ObsNode, windows: tuple[tuple[int, int], ...] = ()) -> _Plan
     raise TypeError(f"not an observation expression: {node!r}")  # pragma: no cover
 
 
+def _shape(node: ast.ObsNode) -> Any:
+    """A single-observation expression without its leaf numbers (hashable)."""
+    if isinstance(node, ast.Observation):
+        return node.expression
+    if isinstance(node, ast.ObsOr):
+        return ("OR", _shape(node.left), _shape(node.right))
+    if isinstance(node, ast.StartStop):
+        return ("START", node.start, node.stop, _shape(node.operand))
+    return _shape(node.operand)  # type: ignore[union-attr]  # WITHIN, REPEATS 1 TIMES
+
+
 class _Exhausted(Exception):
     """The exact enumeration used up its step budget."""
 
@@ -528,19 +542,29 @@ class Search:
         self._first = [_micros(o.first) for o in self.obs]
         self._last = [_micros(o.last) for o in self.obs]
         self._ls = sorted(set(self._last))
+        self._ls_array = np.array(self._ls, dtype=np.int64)
         rank = {t: i for i, t in enumerate(self._ls)}
         self._lpos = [rank[t] for t in self._last]
+        self._lpos_array = np.array(self._lpos, dtype=np.int64)
+        self._first_array = np.array(self._first, dtype=np.int64)
+        self._last_array = np.array(self._last, dtype=np.int64)
+        self._contention = np.zeros(0, dtype=np.int64)  # bags that can use each observation
         self._simple_memo: dict[int, tuple[ast.ObsNode, dict[int, int]]] = {}
         self._bag_memo: dict[tuple[int, tuple[tuple[int, int], ...]], list[int]] = {}
         self._key_bag: dict[tuple[int, tuple[tuple[int, int], ...]], _Bag] = {}
-        self._left: list[int] = []
+        self._shapes: dict[Any, int] = {}  # a bag's expression, leaf numbers left out -> id
+        self._shape_of: dict[int, tuple[ast.ObsNode, int]] = {}
+        self._demands: dict[int, dict[tuple[int, Any], int] | None] = {}
+        self._left = np.zeros(0, dtype=np.int64)  # sightings not yet taken, per observation
+        self._leaf_memo: dict[Any, list[int]] = {}  # comparison expression -> observations
         # A frontier stays valid until a sighting of one of its bags is taken: each bag has a
         # version, bumped when one of its observations is consumed, and a frontier is stamped
         # with the sum of its bags' versions.
         self._bag_version: dict[tuple[int, Any], int] = {}
         self._bags_of_obs: dict[int, list[tuple[int, Any]]] = {}
         self._bags_under: dict[int, list[tuple[int, Any]]] = {}
-        self._frontiers: dict[int, tuple[int, list[int]]] = {}
+        self._frontiers: dict[int, tuple[int, np.ndarray]] = {}
+        self._bag_frontiers: dict[tuple[Any, int], tuple[int, np.ndarray]] = {}
 
     # -- the decision --------------------------------------------------------------------
 
@@ -548,12 +572,16 @@ class Search:
         if not self.obs:
             return None
         plan = _plan(node)
-        self._left = [o.count for o in self.obs]
+        self._left = np.array([min(o.count, _INF) for o in self.obs], dtype=np.int64)
         self._frontiers.clear()
+        self._bag_frontiers.clear()
         self._bags_under.clear()
+        self._demands.clear()
         if self._frontier(plan)[0] >= _INF:
             return None  # even reusing sightings there is no binding
         taken: list[tuple[int, int]] = []
+        self._contention = np.array([len(self._bags_of_obs.get(o, ())) for o in
+                                     range(len(self.obs))], dtype=np.int64)
         if self._take(plan, 0, _INF, taken):
             return tuple(sorted(taken))
         if not self._enough_sightings(plan):
@@ -577,7 +605,11 @@ class Search:
         out: dict[int, int]
         if isinstance(node, ast.Observation):
             tag = node.leaf if self.tagged else 0
-            out = dict.fromkeys(self.leaves[node.leaf].observations(self.data), tag)
+            found = self._leaf_memo.get(node.expression)  # a leaf repeated is tested once
+            if found is None:
+                found = self._leaf_memo[node.expression] = self.leaves[
+                    node.leaf].observations(self.data)
+            out = dict.fromkeys(found, tag)
         elif isinstance(node, ast.ObsOr):
             out = dict(self._simple(node.left))
             for i, tag in self._simple(node.right).items():
@@ -596,7 +628,7 @@ class Search:
 
     def _bag(self, bag: _Bag) -> list[int]:
         """The bag's observations, latest last_observed first."""
-        key = (id(bag.node), bag.windows)
+        key = self._key(bag)
         found = self._bag_memo.get(key)
         if found is None:
             first, last = self._first, self._last
@@ -609,12 +641,21 @@ class Search:
                 self._bags_of_obs.setdefault(i, []).append(key)
         return found
 
+    def _key(self, bag: _Bag) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """Bags that select the same observations (the same expression, whatever its leaf
+        numbers, in the same windows) share a key: they compete for the same sightings."""
+        memo = self._shape_of.get(id(bag.node))
+        if memo is None:
+            memo = (bag.node, self._shapes.setdefault(_shape(bag.node), len(self._shapes)))
+            self._shape_of[id(bag.node)] = memo
+        return (memo[1], bag.windows)
+
     def _stamp(self, plan: _Plan) -> int:
         keys = self._bags_under.get(id(plan))
         if keys is None:
             if isinstance(plan, _Bag):
                 self._bag(plan)
-                keys = [(id(plan.node), plan.windows)]
+                keys = [self._key(plan)]
             else:
                 keys = list(dict.fromkeys(k for c in plan.children for k in self._keys(c)))
             self._bags_under[id(plan)] = keys
@@ -631,7 +672,7 @@ class Search:
 
     # -- step 2: earliest completion -----------------------------------------------------
 
-    def _frontier(self, plan: _Plan) -> list[int]:
+    def _frontier(self, plan: _Plan) -> np.ndarray:
         """F[i]: the least latest first_observed of a binding of `plan` whose observations all
         have last_observed >= ls[i], using the sightings not yet taken; F[len(ls)] is _INF.
         Non-decreasing in i. O(n log n) per node."""
@@ -641,60 +682,70 @@ class Search:
             return cached[1]
         q = len(self._ls)
         self.steps += q
+        out: np.ndarray
         if isinstance(plan, _Bag):
             out = self._bag_frontier(plan)
         elif plan.kind == _OR:
-            out = [_INF] * (q + 1)
+            out = np.full(q + 1, _INF, dtype=np.int64)
             for child in plan.children:
-                out = list(map(min, out, self._frontier(child)))
+                out = np.minimum(out, self._frontier(child))
         elif plan.kind == _AND:
             out = self._frontier(plan.children[0])
             for child in plan.children[1:]:
-                out = list(map(max, out, self._frontier(child)))
+                out = np.maximum(out, self._frontier(child))
+            # the parts together need that many distinct sightings from each bag
+            for key, k in (self._demand(plan) or {}).items():
+                if k > 1:
+                    out = np.maximum(out, self._bag_frontier(self._key_bag[key], k))
         elif plan.kind == _SEQ:
+            # the right side ends at or after both ls[i] and the left side's completion
             fx, fy = self._frontier(plan.children[0]), self._frontier(plan.children[1])
-            ls = self._ls
-            out = [_INF] * (q + 1)
-            for i in range(q):
-                gx = fx[i]
-                if gx >= _INF:
-                    break  # non-decreasing: _INF from here on
-                j = i if gx <= ls[i] else bisect.bisect_left(ls, gx)
-                out[i] = max(gx, fy[j])
-        else:  # WITHIN: some binding ending at ls[j] >= ls[i] fits in the window after it
+            ls = self._ls_array
+            gx = fx[:q]
+            out = fx.copy()
+            out[:q] = np.maximum(gx, fy[np.searchsorted(ls, np.maximum(gx, ls))])
+        else:  # WITHIN: the first binding ending at ls[j] >= ls[i] that fits its window
             fx = self._frontier(plan.children[0])
-            ls, w = self._ls, plan.micros
-            out = [_INF] * (q + 1)
-            best = _INF
-            for i in range(q - 1, -1, -1):
-                if fx[i] <= ls[i] + w:
-                    best = fx[i]
-                out[i] = best
+            fits = np.where(fx[:q] <= self._ls_array + plan.micros, fx[:q], _INF)
+            out = fx.copy()
+            out[:q] = np.minimum.accumulate(fits[::-1])[::-1]
         self._frontiers[id(plan)] = (stamp, out)
         return out
 
-    def _bag_frontier(self, bag: _Bag) -> list[int]:
+    def _bag_frontier(self, bag: _Bag, k: int = 0) -> np.ndarray:
         """For each ls[i], the k-th least first_observed among the bag's sightings left with
-        last_observed >= ls[i] (a max-heap keeps the k least)."""
-        q = len(self._ls)
-        out = [_INF] * (q + 1)
+        last_observed >= ls[i]; cached per bag key and k until one of its sightings is taken.
+        """
+        k = k or bag.k
+        key = self._key(bag)
         members = self._bag(bag)
-        first, lpos, left, k = self._first, self._lpos, self._left, bag.k
-        heap: list[tuple[int, int]] = []  # (-first, sightings)
-        held = 0
-        p = 0
-        for i in range(q - 1, -1, -1):
-            while p < len(members) and lpos[members[p]] >= i:
-                o = members[p]
-                p += 1
-                if left[o] <= 0:
-                    continue
-                heapq.heappush(heap, (-first[o], left[o]))
-                held += left[o]
+        stamp = self._bag_version[key]
+        cached = self._bag_frontiers.get((key, k))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        q = len(self._ls)
+        idx = np.array(members, dtype=np.int64)
+        left = self._left[idx] if members else self._left[:0]
+        alive = left > 0
+        idx, left = idx[alive], left[alive]
+        lpos = self._lpos_array[idx]
+        first = self._first_array[idx]
+        at = np.full(q + 1, _INF, dtype=np.int64)  # the value once ls[p]'s sightings are in
+        if k == 1:
+            np.minimum.at(at, lpos, first)
+        else:  # a max-heap keeps the k least, members taken latest last_observed first
+            heap: list[tuple[int, int]] = []
+            held = 0
+            for o_lpos, o_first, o_left in zip(lpos.tolist(), first.tolist(), left.tolist(),
+                                               strict=True):
+                heapq.heappush(heap, (-o_first, o_left))
+                held += o_left
                 while held - heap[0][1] >= k:  # the latest is not needed for the k least
                     held -= heapq.heappop(heap)[1]
-            if held >= k:
-                out[i] = -heap[0][0]
+                if held >= k:
+                    at[o_lpos] = -heap[0][0]
+        out = np.minimum.accumulate(at[::-1])[::-1]
+        self._bag_frontiers[(key, k)] = (stamp, out)
         return out
 
     # -- step 3: a binding that uses no sighting twice -----------------------------------
@@ -710,40 +761,56 @@ class Search:
             return all(self._take(child, i, latest, out) for child in plan.children)
         if plan.kind == _OR:
             order = sorted(plan.children, key=lambda c: self._frontier(c)[i])
-            for child in order:
-                left, size = list(self._left), len(out)
-                if self._take(child, i, latest, out):
-                    return True
-                for o, _ in out[size:]:  # put the sightings back
-                    self._consumed(o)
-                self._left = left
-                del out[size:]
-            return False
+            return any(self._attempt(child, i, latest, out) for child in order)
         if plan.kind == _SEQ:
+            # the left side as early as it completes (its own parts consuming their
+            # sightings), then the right side after the latest first_observed it used
             x, y = plan.children
-            split = self._frontier(x)[i]
-            if not self._take(x, i, split, out):
+            size = len(out)
+            if not self._take(x, i, latest, out):
                 return False
+            split = max(self._first[o] for o, _ in out[size:])
             j = i if split <= self._ls[i] else bisect.bisect_left(self._ls, split)
             return j < len(self._ls) and self._take(y, j, latest, out)
-        # WITHIN: the first window start from which the operand completes in time
+        # WITHIN: the earliest window starts from which the operand completes in time
         fx = self._frontier(plan.children[0])
         ls, w = self._ls, plan.micros
+        tries = 0
         for j in range(i, len(ls)):
-            if fx[j] <= min(latest, ls[j] + w):
-                return self._take(plan.children[0], j, min(latest, ls[j] + w), out)
-        return False  # pragma: no cover - the frontier said there was one
+            bound = min(latest, ls[j] + w)
+            if fx[j] <= bound:
+                if self._attempt(plan.children[0], j, bound, out):
+                    return True
+                tries += 1
+                if tries == _WINDOW_TRIES:
+                    break
+                fx = self._frontier(plan.children[0])
+        return False
+
+    def _attempt(self, plan: _Plan, i: int, latest: int, out: list[tuple[int, int]]) -> bool:
+        """`_take`, or nothing taken if it fails."""
+        left, size = self._left.copy(), len(out)
+        if self._take(plan, i, latest, out):
+            return True
+        for o, _ in out[size:]:  # put the sightings back
+            self._consumed(o)
+        self._left = left
+        del out[size:]
+        return False
 
     def _take_bag(self, bag: _Bag, i: int, latest: int, out: list[tuple[int, int]]) -> bool:
-        """The k sightings that begin earliest (then end earliest, leaving the later ones)."""
-        first, last, lpos, left = self._first, self._last, self._lpos, self._left
+        """k sightings in the box: those that begin earliest, then those fewest other bags
+        can use, then those that end earliest (leaving later ones to later parts)."""
+        idx = np.array(self._bag(bag), dtype=np.int64)
+        left = self._left
+        fits = idx[(self._lpos_array[idx] >= i) & (self._first_array[idx] <= latest)
+                   & (left[idx] > 0)]
+        fits = fits[np.lexsort((self._last_array[fits], self._contention[fits],
+                                self._first_array[fits]))]
         tags = self._simple(bag.node)
-        fits = sorted((o for o in self._bag(bag)
-                       if lpos[o] >= i and first[o] <= latest and left[o] > 0),
-                      key=lambda o: (first[o], last[o]))
         need = bag.k
-        for o in fits:
-            use = min(need, left[o])
+        for o in fits.tolist():
+            use = min(need, int(left[o]))
             self.steps += 1
             left[o] -= use
             self._consumed(o)
@@ -757,8 +824,13 @@ class Search:
 
     def _demand(self, plan: _Plan) -> dict[tuple[int, Any], int] | None:
         """Sightings every binding needs from each bag (None: the plan has no binding)."""
+        if id(plan) not in self._demands:
+            self._demands[id(plan)] = self._demand_of(plan)
+        return self._demands[id(plan)]
+
+    def _demand_of(self, plan: _Plan) -> dict[tuple[int, Any], int] | None:
         if isinstance(plan, _Bag):
-            key = (id(plan.node), plan.windows)
+            key = self._key(plan)
             self._key_bag[key] = plan
             return {key: plan.k}
         parts = [self._demand(c) for c in plan.children]
