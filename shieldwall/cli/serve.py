@@ -27,18 +27,23 @@ def register(app: typer.Typer) -> None:
         ] = True,
     ) -> None:
         """Serve TAXII 2.1 (discovery at /taxii2/, API docs at /docs, health at /healthz)."""
+        from shieldwall.keys import node_key
         from shieldwall.store import Store
         from shieldwall.taxii.app import Settings
         from shieldwall.taxii.server import serve as run
 
         node = open_node(home)
         cfg = node.config
+        # One key for the cursors TAXII and the dashboard hand out (store/cursors.py): kept
+        # in the home, so they survive a restart and every worker of the node opens them.
+        cursor_key = node_key(cfg.home, "cursors")
         settings = Settings(
             node_member=cfg.member,
             default_tlp=cfg.default_tlp_level,
             max_content_length=cfg.server.max_content_length,
             allow_anonymous_discovery=cfg.server.allow_anonymous_discovery,
             rate_limit=rate_limit,
+            cursor_key=cursor_key,
         )
         store = Store.open(cfg.db_url, pooled=True)
         if federate:
@@ -51,7 +56,8 @@ def register(app: typer.Typer) -> None:
             from shieldwall.taxii.app import access_for
             from shieldwall.web import mount
 
-            mount(app, store, access_for, secure=tls, node_member=cfg.member)
+            mount(app, store, access_for, secure=tls, node_member=cfg.member,
+                  cursor_key=cursor_key)
             return "/dashboard/"
 
         run(

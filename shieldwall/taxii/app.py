@@ -8,8 +8,7 @@ one string join (bench/taxii_bench.py holds the figures).
 
 from __future__ import annotations
 
-import base64
-import binascii
+import secrets
 import threading
 import time
 import uuid
@@ -46,6 +45,7 @@ from shieldwall.stix.markings import (
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Store
 from shieldwall.store import Query as StoreQuery
+from shieldwall.store.cursors import CursorError, Cursors
 from shieldwall.store.audience import stored_tlp_markings
 from shieldwall.store.types import PageRow
 from shieldwall.taxii import errors
@@ -85,6 +85,10 @@ class Settings:
     # A full page of at least this many objects gets its successor built ahead
     # (taxii/pages.py); small filtered pages would only double the work.
     read_ahead_rows: int = 1_000
+    # The key `next` cursors are sealed with (store/cursors.py): the node's, from its home
+    # (`keys.node_key(home, "cursors")`), so cursors survive a restart and work on every
+    # worker. None: a key for this process alone.
+    cursor_key: bytes | None = None
 
 
 @dataclass
@@ -101,6 +105,7 @@ class _Ctx:
         self.limiter = RateLimit(s.rate_limit)
         self.tokens = TokenCache(self.members)
         self.ahead = ReadAhead(self.store)
+        self.cursors = Cursors(s.cursor_key or secrets.token_bytes(32))
         self._collections: tuple[float, list[Collection]] = (0.0, [])
         self._names: tuple[float, frozenset[str]] = (0.0, frozenset())
         # Status resources of this process's POSTs (each is complete when it is answered;
@@ -172,21 +177,6 @@ def _versions(value: str | None) -> Any:
     return [v if v in ("first", "last") else _ts(v, "match[version]") for v in items]
 
 
-def encode_next(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s1:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_next(token: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        tag, _, seq = raw.partition(":")
-        if tag != "s1" or not seq.isdigit():
-            raise ValueError
-        return int(seq)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise TaxiiError(400, "next: not a token this server issued") from None
-
-
 # The filters are read by hand (`_filters`) and only documented for OpenAPI: FastAPI's
 # per-parameter validation was ~0.2 ms of every request, most of a filtered GET's
 # server time.
@@ -251,15 +241,14 @@ ObjectId = Annotated[
 def _query(f: dict[str, str | None], *, ids: list[str] | None = None,
            versions: str | None = None) -> StoreQuery:
     """The store query for the filters `f` (from `_filters`); `ids` and `versions`
-    when the endpoint fixes them."""
-    added_after, next_ = f.get("added_after"), f.get("next")
+    when the endpoint fixes them. The cursor (`next`) is opened by `scoped`."""
+    added_after = f.get("added_after")
     return StoreQuery(
         ids=ids if ids is not None else _split(f.get("match[id]")),
         types=_split(f.get("match[type]")),
         versions=_versions(versions or f.get("match[version]")),
         spec_versions=_split(f.get("match[spec_version]")),
         added_after_us=_ts(added_after, "added_after") if added_after else None,
-        after_seq=decode_next(next_) if next_ else None,
         limit=min(_limit(f.get("limit")) or DEFAULT_PAGE, MAX_PAGE),
     )
 
@@ -281,6 +270,14 @@ def _framed(head: str, items: list[str], tail: str) -> list[str]:
 
 def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+def _bound(kind: str, member: Member, coll: Collection, q: StoreQuery) -> tuple[Any, ...]:
+    """What a `next` cursor is bound to: the endpoint, the member, the collection and every
+    filter but the position and the page size. A cursor sealed for one of these opens
+    for no other (store/cursors.py)."""
+    return (kind, member.name, coll.id, q.ids, q.types, q.versions, q.spec_versions,
+            q.added_after_us)
 
 
 def _page_key(kind: str, member: Member, coll: Collection, q: StoreQuery) -> tuple[Any, ...]:
@@ -370,9 +367,18 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             raise TaxiiError(403, "this member may not read this collection")
         return coll
 
-    def scoped(q: StoreQuery, coll: Collection, member: Member) -> StoreQuery:
+    def scoped(q: StoreQuery, coll: Collection, member: Member, kind: str = "",
+               cursor: str | None = None) -> StoreQuery:
+        """`q` as `member` may read it in `coll`, resumed after `cursor` (a `next` this
+        server sealed for this member and this `kind` of query; 400 otherwise)."""
         q.access = access_for(member)
         q.collection = coll.alias if coll.scope == "own" else None
+        if cursor:
+            try:
+                q.after_seq = ctx.cursors.open(cursor, *_bound(kind, member, coll, q))
+            except CursorError:
+                raise TaxiiError(400, "next: not a token this server issued to this member "
+                                      "for this query") from None
         return q
 
     def page_headers(rows: list[PageRow]) -> dict[str, str]:
@@ -384,15 +390,17 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "X-TAXII-Date-Added-Last": format_ts(max(added)),
         }
 
-    def frame(key: str, items: list[str], more: bool, rows: list[PageRow]) -> bytes:
-        """The envelope around `items` (JSON texts), joined once and encoded once."""
-        head = '{"more":true,"next":"' + encode_next(rows[-1].seq) + '"' if more else \
-            '{"more":false'
+    def frame(key: str, items: list[str], more: bool, rows: list[PageRow],
+              bound: tuple[Any, ...]) -> bytes:
+        """The envelope around `items` (JSON texts), joined once and encoded once; its
+        `next` sealed for `bound` (`_bound`)."""
+        head = '{"more":true,"next":"' + ctx.cursors.seal(rows[-1].seq, *bound) + '"' \
+            if more else '{"more":false'
         if not rows:
             return (head + "}").encode()
         return "".join(_framed(head + ',"' + key + '":[', items, "]}")).encode()
 
-    def build(kind: str, q: StoreQuery) -> Built:
+    def build(kind: str, q: StoreQuery, bound: tuple[Any, ...]) -> Built:
         """One objects or manifest page, as the bytes to send."""
         rows, more = ctx.store.read_rows(q)
         if kind == "objects":
@@ -405,17 +413,19 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
                 }).decode()
                 for r in rows
             ]
-        return Built(frame("objects", items, more, rows), page_headers(rows), more,
+        return Built(frame("objects", items, more, rows, bound), page_headers(rows), more,
                      rows[-1].seq if rows else None, len(rows))
 
     def paged(kind: str, member: Member, coll: Collection, q: StoreQuery) -> Response:
         """Serve a page (built ahead when the client is walking the collection) and, when
         it was a large full one, start building the next while the client parses this."""
-        built = ctx.ahead.build(_page_key(kind, member, coll, q), lambda: build(kind, q))
+        bound = _bound(kind, member, coll, q)  # the same for every page of the walk
+        built = ctx.ahead.build(_page_key(kind, member, coll, q),
+                                lambda: build(kind, q, bound))
         if built.more and built.last_seq is not None \
                 and built.count >= ctx.settings.read_ahead_rows:
             nq = replace(q, after_seq=built.last_seq)
-            ctx.ahead.ahead(_page_key(kind, member, coll, nq), lambda: build(kind, nq))
+            ctx.ahead.ahead(_page_key(kind, member, coll, nq), lambda: build(kind, nq, bound))
         return Response(built.body, media_type=TAXII_21, headers=built.headers)
 
     def taxii_json(body: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -482,8 +492,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
              openapi_extra=_documented(*LIST_FILTERS))
     def get_objects(request: Request, member: Caller, cid: CollectionId) -> Response:
         coll = readable(member, cid)
-        q = _query(_filters(request, *LIST_FILTERS))
-        return paged("objects", member, coll, scoped(q, coll, member))
+        f = _filters(request, *LIST_FILTERS)
+        q = scoped(_query(f), coll, member, "objects", f["next"])
+        return paged("objects", member, coll, q)
 
     @app.post(API_ROOT + "collections/{cid}/objects/", dependencies=deps, tags=["objects"],
               status_code=202)
@@ -508,11 +519,12 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     ) -> Response:
         coll = readable(member, cid)
         f = _filters(request, *OBJECT_FILTERS)
-        q = _query(f, ids=[object_id])
-        rows, more = ctx.store.read_rows(scoped(q, coll, member))
+        q = scoped(_query(f, ids=[object_id]), coll, member, "object", f["next"])
+        rows, more = ctx.store.read_rows(q)
         if not rows and f["next"] is None:
             raise not_found("object")
-        body = frame("objects", [r.json for r in rows], more, rows)
+        body = frame("objects", [r.json for r in rows], more, rows,
+                     _bound("object", member, coll, q))
         return Response(body, media_type=TAXII_21, headers=page_headers(rows))
 
     @app.delete(API_ROOT + "collections/{cid}/objects/{object_id}/", dependencies=deps,
@@ -544,20 +556,22 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     ) -> Response:
         coll = readable(member, cid)
         f = _filters(request, *VERSIONS_FILTERS)
-        q = _query(f, ids=[object_id], versions="all")
-        rows, more = ctx.store.read_rows(scoped(q, coll, member))
+        q = scoped(_query(f, ids=[object_id], versions="all"), coll, member, "versions",
+                   f["next"])
+        rows, more = ctx.store.read_rows(q)
         if not rows and f["next"] is None:
             raise not_found("object")
         items = ['"' + _version_of(r) + '"' for r in rows]
-        body = frame("versions", items, more, rows)
+        body = frame("versions", items, more, rows, _bound("versions", member, coll, q))
         return Response(body, media_type=TAXII_21, headers=page_headers(rows))
 
     @app.get(API_ROOT + "collections/{cid}/manifest/", dependencies=deps, tags=["objects"],
              openapi_extra=_documented(*LIST_FILTERS))
     def manifest(request: Request, member: Caller, cid: CollectionId) -> Response:
         coll = readable(member, cid)
-        q = _query(_filters(request, *LIST_FILTERS))
-        return paged("manifest", member, coll, scoped(q, coll, member))
+        f = _filters(request, *LIST_FILTERS)
+        q = scoped(_query(f), coll, member, "manifest", f["next"])
+        return paged("manifest", member, coll, q)
 
     # ---- operations -----------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from shieldwall.policy.failed_logins import FailedLogins
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import format_ts
 from shieldwall.store import Access, Query, Store
+from shieldwall.store.cursors import CursorError, Cursors
 from shieldwall.web import picture
 from shieldwall.web.graph import campaign_graph
 from shieldwall.web.picture import Filters, Names
@@ -85,13 +86,16 @@ def tlp_class(level: TLP) -> str:
 
 
 def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = False,
-                     node_member: str = "node") -> FastAPI:
+                     node_member: str = "node", cursor_key: bytes | None = None) -> FastAPI:
+    """`cursor_key`: the node's key for the live stream's cursors (store/cursors.py), from
+    its home, so a browser resumes across a restart; None: a key for this process."""
     app = FastAPI(title="Shieldwall dashboard", docs_url=None, redoc_url=None,
                   openapi_url=None)
     users = Users(store.engine)
     members = Members(store.engine)
     signer = Signer(_signing_key(store), salt="shieldwall-dashboard-session")
     failures = FailedLogins()
+    cursors = Cursors(cursor_key or secrets.token_bytes(32))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
     env.globals.update(prefix=PREFIX, tlp_class=tlp_class, node_member=node_member,
@@ -239,11 +243,24 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
         rows = picture.newest(store, Query(types=["sighting"], access=viewer.access), 1)
         return rows[0].seq if rows else 0
 
+    # The live stream's position is the store's sequence, which numbers every object,
+    # hidden ones too: sealed for the viewer's member, it shows neither how many objects
+    # the member may not see were stored in between nor how fast (store/cursors.py).
+    def seal(viewer: Viewer, seq: int) -> str:
+        return cursors.seal(seq, "dashboard-live", viewer.member.name)
+
+    def unseal(viewer: Viewer, token: str) -> int:
+        try:
+            return cursors.open(token, "dashboard-live", viewer.member.name)
+        except CursorError:
+            raise HTTPException(400, "after: not a position this dashboard gave your "
+                                     "member; reload the page") from None
+
     @app.get("/", response_class=HTMLResponse)
     def overview_page(request: Request, viewer: PageViewer) -> Response:
         data = picture.overview(store, viewer.access, names(), viewer.member.name)
         return render(request, "overview.html", viewer, data=data,
-                      live_after=live_cursor(viewer))
+                      live_after=seal(viewer, live_cursor(viewer)))
 
     @app.get("/api/overview")
     def overview_json(viewer: ApiViewer) -> Response:
@@ -266,11 +283,10 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
         return _json(picture.timeline(views))
 
     @app.get("/api/live")
-    async def live(request: Request, viewer: ApiViewer, after: int | None = None) -> Response:
-        last_id = request.headers.get("last-event-id", "")
-        cursor = int(last_id) if last_id.isdigit() else after
-        if cursor is None:
-            cursor = await run_in_threadpool(live_cursor, viewer)
+    async def live(request: Request, viewer: ApiViewer, after: str | None = None) -> Response:
+        token = request.headers.get("last-event-id") or after
+        cursor = unseal(viewer, token) if token else \
+            await run_in_threadpool(live_cursor, viewer)
 
         async def events() -> AsyncIterator[bytes]:
             nonlocal cursor
@@ -288,12 +304,13 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
                 if new:
                     await run_in_threadpool(picture.name_indicators, store, still.access, new)
                 for s in sorted(new, key=lambda s: s.seq):
-                    cursor = max(cursor or 0, s.seq)
+                    cursor = max(cursor, s.seq)
                     payload = orjson.dumps({**s.as_json(), "tlp_class": tlp_class(s.tlp),
                                             "url": f"{PREFIX}/objects/{s.id}",
                                             "indicator_url": f"{PREFIX}/objects/"
                                                              f"{s.indicator_id}"})
-                    yield b"id: %d\nevent: sighting\ndata: %s\n\n" % (s.seq, payload)
+                    yield b"id: %s\nevent: sighting\ndata: %s\n\n" % (
+                        seal(viewer, s.seq).encode(), payload)
                 if not new:
                     yield b": keep-alive\n\n"
                 await asyncio.sleep(LIVE_POLL_SECONDS)
@@ -398,7 +415,7 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
         shown = views[:500]
         picture.name_indicators(store, viewer.access, shown)
         return render(request, "sightings.html", viewer, sightings=shown, total=len(views),
-                      member=member, live_after=live_cursor(viewer))
+                      member=member, live_after=seal(viewer, live_cursor(viewer)))
 
     @app.get("/api/sightings")
     def sightings_json(viewer: ApiViewer) -> Response:
@@ -468,7 +485,7 @@ def _json(body: Any) -> Response:
 
 
 def mount(app: FastAPI, store: Store, access_for: AccessFor, *, secure: bool = False,
-          node_member: str = "node") -> None:
+          node_member: str = "node", cursor_key: bytes | None = None) -> None:
     """Serve the dashboard at /dashboard/ of `app` (the node's TAXII app)."""
     app.mount(PREFIX, create_dashboard(store, access_for, secure=secure,
-                                       node_member=node_member))
+                                       node_member=node_member, cursor_key=cursor_key))
