@@ -226,6 +226,8 @@ def like(kind: str, pattern: str) -> str:
     if kind == HASH:
         return pattern.lower() if re.fullmatch(r"[0-9A-Fa-f%_]+", pattern) else pattern
     if kind in (DOMAIN, HOST):
+        if len(pattern) > 1 and pattern.endswith(".") and pattern[-2] not in "%_":
+            pattern = pattern[:-1]  # the root's dot, as `domain` drops it
         return ".".join(domain(p) if p and "%" not in p and "_" not in p else p.lower()
                         for p in pattern.split("."))
     if kind == EMAIL:

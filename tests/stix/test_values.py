@@ -95,6 +95,8 @@ def test_canonical_dispatches_by_path_and_leaves_other_values():
 
 @pytest.mark.parametrize(("kind", "pattern", "canonical"), [
     ("domain", "%.EVIL.Example", "%.evil.example"),
+    ("domain", "%.EVIL.Example.", "%.evil.example"),
+    ("domain", "evil%.", "evil%."),
     ("domain", "%.пример.рф", "%.xn--e1afmkfd.xn--p1ai"),
     ("domain", "EVIL.COM.", "evil.com"),
     ("hash", "AABB%", "aabb%"),
