@@ -45,8 +45,8 @@ from shieldwall.stix.markings import (
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Store
 from shieldwall.store import Query as StoreQuery
-from shieldwall.store.cursors import CursorError, Cursors
 from shieldwall.store.audience import stored_tlp_markings
+from shieldwall.store.cursors import CursorError, Cursors
 from shieldwall.store.types import PageRow
 from shieldwall.taxii import errors
 from shieldwall.taxii.auth import (
