@@ -52,6 +52,7 @@ from shieldwall.federation.peers import (
 from shieldwall.federation.pull import PullResult, pull_collection
 from shieldwall.federation.rules import Arrival, forward_refusal
 from shieldwall.policy import Members
+from shieldwall.stix.outbound import state_held_tlp
 from shieldwall.stix.timestamps import now_us
 from shieldwall.store import Query, Store
 from shieldwall.store.schema import objects as objects_table
@@ -257,6 +258,7 @@ class Federation:
                 obj = row.obj()
                 if forward_refusal(peer, obj, row.tlp, row.source):
                     continue
+                state_held_tlp(obj, row.tlp)  # the peer reads it at our level, not its default
                 if client is None:
                     client = self.client(peer)
                     targets = self._writable(peer, client)

@@ -112,6 +112,7 @@ class PageRow(NamedTuple):
     version_us: int
     date_added_us: int
     json: str
+    tlp: int  # the level this node holds it at (see `stix.outbound`)
 
 
 VersionMode = Literal["last", "first", "all"]

@@ -42,6 +42,7 @@ from shieldwall.stix.markings import (
     marking_refs,
     stricter,
 )
+from shieldwall.stix.outbound import held_text
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Store
 from shieldwall.store import Query as StoreQuery
@@ -257,6 +258,13 @@ def _version_of(row: PageRow) -> str:
     return format_ts(row.version_us or row.date_added_us)
 
 
+def _stated(row: PageRow) -> str:
+    """The stored text, or, when it does not state the TLP level this node holds the
+    object at (unmarked, held at the default), a copy stating it (`stix.outbound`)."""
+    text = held_text(row.json, row.tlp)
+    return row.json if text is None else text
+
+
 def _framed(head: str, items: list[str], tail: str) -> list[str]:
     """head, items separated by commas, tail: as one list, so the body is joined once
     (a 5,000-object page is ~2 MB; each extra concatenation copies all of it)."""
@@ -404,7 +412,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         """One objects or manifest page, as the bytes to send."""
         rows, more = ctx.store.read_rows(q)
         if kind == "objects":
-            items = [r.json for r in rows]  # the stored canonical JSON, as is
+            items = [_stated(r) for r in rows]  # the stored canonical JSON, as a rule
         else:
             items = [
                 orjson.dumps({
@@ -523,7 +531,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         rows, more = ctx.store.read_rows(q)
         if not rows and f["next"] is None:
             raise not_found("object")
-        body = frame("objects", [r.json for r in rows], more, rows,
+        body = frame("objects", [_stated(r) for r in rows], more, rows,
                      _bound("object", member, coll, q))
         return Response(body, media_type=TAXII_21, headers=page_headers(rows))
 
