@@ -28,8 +28,8 @@ Who may write (`write_refusal`; federation's arrival rules apply the same clause
   else makes a new object that refers to it (`derived_from`, a note, an opinion). A new
   version keeps its object's `created_by_ref` (`version_refusal`);
 - an object that speaks for a member is written by that member: its `created_by_ref`,
-  an identity object, a sighting's `where_sighted_refs`, and `x_shieldwall_member` (the
-  member a posture snapshot is of) may name only the writer (`spoken_for`).
+  an identity object, a sighting's `where_sighted_refs`, and a posture snapshot's
+  `x_shieldwall_member` may name only the writer (`spoken_for`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shieldwall.policy.model import Collection, Member, member_identity_id
+from shieldwall.stix.ids import deterministic_id
 from shieldwall.stix.markings import (
     AUDIENCE_ONLY_TYPES,
     AUDIENCE_PROPERTY,
@@ -211,29 +212,37 @@ def version_refusal(
     return None
 
 
-SPEAKER_PROPERTY = "x_shieldwall_member"  # the member an object is about (a posture's)
+SPEAKER_PROPERTY = "x_shieldwall_member"  # the member a posture snapshot is of
+# Types whose every object speaks for the member SPEAKER_PROPERTY names, with an id
+# derived from that member and the day (`pledge.posture.to_stix`): a posture snapshot.
+SPEAKER_TYPES = frozenset({"x-shieldwall-posture"})
 
 
 def spoken_for(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(identity, what names it) for the members `obj` speaks for, besides its creator: a
-    sighting's `where_sighted_refs`, and the member `x_shieldwall_member` names (a
-    posture snapshot is that member's posture). Such objects are that member's to write."""
+    sighting's `where_sighted_refs`, and for a posture snapshot the member it is of. Such
+    objects are that member's to write. A snapshot's id must be the one derived from its
+    member and date; otherwise (or with no member) it speaks for "", which no writer
+    may claim: a member's id for a coming day cannot be taken before the member uses it."""
     out: list[tuple[str, str]] = []
-    if obj.get("type") == "sighting":
+    kind = obj.get("type")
+    if kind == "sighting":
         where = obj.get("where_sighted_refs")
         if isinstance(where, list):
             out += [(w, "where_sighted_refs") for w in where if isinstance(w, str)]
-    speaker = obj.get(SPEAKER_PROPERTY)
-    if speaker is not None:
-        out.append((member_identity_id(str(speaker)), SPEAKER_PROPERTY))
+    elif kind in SPEAKER_TYPES:
+        member = obj.get(SPEAKER_PROPERTY)
+        bound = isinstance(member, str) and obj.get("id") == deterministic_id(
+            str(kind), f"{member}:{obj.get('x_shieldwall_date')}")
+        out.append((member_identity_id(member) if bound else "", SPEAKER_PROPERTY))
     return out
 
 
 def speaker_refusal(obj: Mapping[str, Any]) -> str:
-    """The refusal of an object whose `x_shieldwall_member` its writer may not speak for,
-    or whose `created_by_ref` does not name that member."""
+    """The refusal of a posture snapshot its writer may not speak for."""
     return (f"speaks for member {obj.get(SPEAKER_PROPERTY)} ({SPEAKER_PROPERTY}): only that "
-            "member writes it, and its created_by_ref names that member")
+            "member writes it, its created_by_ref names that member, and its id is the one "
+            "derived from that member and its date")
 
 
 def write_refusal(
@@ -265,7 +274,7 @@ def write_refusal(
                 # A sighting "at" another member is that member's claim to make (the same
                 # rule federation applies on arrival, `federation.rules`).
                 return "where_sighted_refs names another member's identity"
-        elif identity != own or claimed != own:  # a posture: known here or not
+        elif identity != own or claimed != own:  # a posture, its member known here or not
             return speaker_refusal(obj)
     if existing is not None:
         why = version_refusal(obj, existing, writer=member.name, claims={own},

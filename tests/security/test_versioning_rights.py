@@ -183,6 +183,16 @@ def test_a_posture_naming_another_member_is_refused(
     assert out[own["id"]] == "ok"
     assert "speaks for member alice" in _post(node, "carol", unsigned)[theirs["id"]]
     assert _latest(node, "alice", theirs["id"]).status_code == 404
+    # Snapshot ids are derived from member and day: carol cannot take alice's id for a
+    # coming day (as her own snapshot, or as one of nobody), which would leave alice's
+    # real snapshot refused as a version of carol's object.
+    coming = to_stix(compute("alice", {"patches": {"score": 0.8}}, None, date="2026-01-09"),
+                     TLP.GREEN)
+    squat = dict(own, id=coming["id"])
+    assert "derived from that member" in _post(node, "carol", squat)[coming["id"]]
+    nobodys = {k: v for k, v in squat.items() if k != "x_shieldwall_member"}
+    assert _post(node, "carol", nobodys)[coming["id"]] != "ok"
+    assert _post(node, "alice", coming) == {coming["id"]: "ok"}
 
 
 # ---- the dashboard shows a member's posture only as that member wrote it -------------------
@@ -254,9 +264,13 @@ def test_a_hostile_peer_cannot_version_what_others_created(victim: NodeHome) -> 
         _later(norths, created_by_ref=MALLORY, name="benign"),
         _later(feeds, revoked=True),
         _later(feeds, created_by_ref=None, **strict),
-        # a posture speaking for north, with mallory's name or none
+        # a posture speaking for north, under mallory's name
         to_stix(compute("north", {"patches": {"score": 0.1}}, None, date="2026-01-02"),
                 TLP.GREEN) | {"created_by_ref": MALLORY},
+        # mallory's own posture, squatting the id of north's for a coming day
+        to_stix(compute("mallory", {"patches": {"score": 0.1}}, None, date="2026-01-09"),
+                TLP.GREEN) | {"id": to_stix(compute("north", {}, None, date="2026-01-09"))[
+                    "id"]},
     ]
     mallory = HostilePeer(forged)
     try:
