@@ -48,6 +48,29 @@ def evaluator_name() -> str:
     return getattr(_matcher(), "__module__", "?")
 
 
+def refusal(pattern: str, multi: bool) -> str | None:
+    """Why the exact evaluator would refuse a pattern (docs/patterns.md, "Cost"), or None.
+
+    Refused patterns never match, so the index rejects them with this reason instead of
+    filing them. Any pattern is checked for length (no parse); a multi-observation one is
+    compiled, which checks its nesting and how far its REPEATS unroll.
+    """
+    try:
+        from shieldwall.detect.pattern import compile_pattern
+        from shieldwall.detect.pattern.parse import MAX_PATTERN_LENGTH
+    except ImportError:  # the reference matcher has no such limits
+        return None
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return (f"{len(pattern):,} characters, more than the {MAX_PATTERN_LENGTH:,} a pattern "
+                f"may have")
+    if multi:
+        try:
+            compile_pattern(pattern)
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
 # ---- atoms -----------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ from shieldwall.detect.exact import (
     Unindexable,
     _fast_path,
     _unescape,
+    refusal,
     triggers,
 )
 from shieldwall.detect.readers.base import ALIASES, HOST_COLUMNS, IP_COLUMNS
@@ -716,6 +717,9 @@ class IndicatorIndex:
             trig = triggers(pattern)
         except (Unindexable, ValueError) as exc:
             return self._reject(iid, name, pattern, str(exc))
+        reason = refusal(pattern, trig.multi)  # too costly to evaluate in bounded time
+        if reason:
+            return self._reject(iid, name, pattern, reason)
         for atom in trig.atoms:
             reason = self._unsupported(atom)
             if reason:

@@ -401,7 +401,7 @@ MAX_PLAN_NODES = 256
 """Plan nodes a pattern may have once REPEATS of multi-observation expressions is unrolled."""
 ENUMERATION_BUDGET = 200_000
 """Steps (combinations tried) the exact enumeration may take before a verdict is undecided."""
-_WINDOW_TRIES = 16  # window starts a WITHIN tries when building a binding
+_WINDOW_RETRIES = 16  # later window starts tried, in all, when building one binding
 
 log = logging.getLogger(__name__)
 
@@ -519,6 +519,24 @@ def _shape(node: ast.ObsNode) -> Any:
     return _shape(node.operand)  # type: ignore[union-attr]  # WITHIN, REPEATS 1 TIMES
 
 
+def _pairs(plan: _Plan) -> tuple[_Bag, _Bag, int | None] | None:
+    """`(x FOLLOWEDBY y) REPEATS k` (or `((x FOLLOWEDBY y) WITHIN w) REPEATS k`) with x and y
+    single sightings: (x, y, w), matched exactly by `Search._take_pairs`."""
+    if not (isinstance(plan, _Op) and plan.kind == _AND and len(plan.children) > 1):
+        return None
+    copy = plan.children[0]
+    if any(c is not copy for c in plan.children):
+        return None
+    window = None
+    if isinstance(copy, _Op) and copy.kind == _WITHIN:
+        window, copy = copy.micros, copy.children[0]
+    if isinstance(copy, _Op) and copy.kind == _SEQ and all(
+            isinstance(c, _Bag) and c.k == 1 for c in copy.children):
+        x, y = copy.children
+        return x, y, window  # type: ignore[return-value]
+    return None
+
+
 class _Exhausted(Exception):
     """The exact enumeration used up its step budget."""
 
@@ -549,6 +567,8 @@ class Search:
         self._first_array = np.array(self._first, dtype=np.int64)
         self._last_array = np.array(self._last, dtype=np.int64)
         self._contention = np.zeros(0, dtype=np.int64)  # bags that can use each observation
+        self._retries = 0
+        self._exact_miss = False  # the last pairs matching found too few (it is maximum)
         self._simple_memo: dict[int, tuple[ast.ObsNode, dict[int, int]]] = {}
         self._bag_memo: dict[tuple[int, tuple[tuple[int, int], ...]], list[int]] = {}
         self._key_bag: dict[tuple[int, tuple[tuple[int, int], ...]], _Bag] = {}
@@ -582,12 +602,16 @@ class Search:
         taken: list[tuple[int, int]] = []
         self._contention = np.array([len(self._bags_of_obs.get(o, ())) for o in
                                      range(len(self.obs))], dtype=np.int64)
+        self._retries = _WINDOW_RETRIES
+        self._exact_miss = False
         if self._take(plan, 0, _INF, taken):
             return tuple(sorted(taken))
+        if self._exact_miss and _pairs(plan) is not None:
+            return None  # the matching of the pairs is maximum: there are not enough
         if not self._enough_sightings(plan):
             return None
         try:
-            return _Enumeration(self.data, self.leaves, self.tagged).first(node)
+            return _Enumeration(self.data, self.leaves, self.tagged, ENUMERATION_BUDGET).first(node)
         except _Exhausted:
             self.undecided = True
             log.warning("pattern part %s left undecided: no binding found within %d steps",
@@ -758,6 +782,12 @@ class Search:
         if isinstance(plan, _Bag):
             return self._take_bag(plan, i, latest, out)
         if plan.kind == _AND:
+            pairs = _pairs(plan)
+            if pairs is not None:
+                matched = self._take_pairs(*pairs, len(plan.children), i, latest, out)
+                if matched is not None:
+                    self._exact_miss = not matched
+                    return matched
             return all(self._take(child, i, latest, out) for child in plan.children)
         if plan.kind == _OR:
             order = sorted(plan.children, key=lambda c: self._frontier(c)[i])
@@ -775,17 +805,72 @@ class Search:
         # WITHIN: the earliest window starts from which the operand completes in time
         fx = self._frontier(plan.children[0])
         ls, w = self._ls, plan.micros
-        tries = 0
         for j in range(i, len(ls)):
             bound = min(latest, ls[j] + w)
             if fx[j] <= bound:
                 if self._attempt(plan.children[0], j, bound, out):
                     return True
-                tries += 1
-                if tries == _WINDOW_TRIES:
+                if self._retries == 0:
                     break
+                self._retries -= 1  # one budget for all WITHINs, however nested
                 fx = self._frontier(plan.children[0])
         return False
+
+    def _take_pairs(self, x: _Bag, y: _Bag, window: int | None, k: int, i: int, latest: int,
+                    out: list[tuple[int, int]]) -> bool | None:
+        """k disjoint (x, y) pairs, x FOLLOWEDBY y (WITHIN window), by a maximum matching;
+        None when this exact method does not apply (x and y share observations, or a window
+        over observations that last: their compatibility is then no interval).
+
+        x and y compatible means first(x) <= last(y) (and first(y) <= last(x) + window). Taken
+        in order of y's last_observed, the x's that fit are nested (each later y fits every x
+        an earlier y fitted), so matching each y to any fitting x is maximum; with a window
+        and instants, each x fits an interval of the y's, and matching the x whose interval
+        ends first is maximum (Glover's rule for convex bipartite graphs).
+        """
+        first, last, lpos, left = self._first, self._last, self._lpos, self._left
+        xs = [o for o in self._bag(x) if lpos[o] >= i and first[o] <= latest and left[o] > 0]
+        ys = [o for o in self._bag(y) if lpos[o] >= i and first[o] <= latest and left[o] > 0]
+        if set(xs) & set(ys):
+            return None
+        if window is not None and any(first[o] != last[o] for o in xs + ys):
+            return None
+        xs.sort(key=lambda o: first[o])
+        ys.sort(key=lambda o: last[o])
+        spare = [int(left[o]) for o in xs]
+        pool: list[tuple[int, int]] = []  # (first, position in xs): x's that fit, unmatched
+        pairs: list[tuple[int, int, int]] = []  # (x, y, how many times)
+        matched, p = 0, 0
+        for b in ys:
+            while p < len(xs) and first[xs[p]] <= last[b]:
+                heapq.heappush(pool, (first[xs[p]], p))
+                p += 1
+            room = int(left[b])
+            while room and pool and matched < k:
+                f, q = pool[0]
+                if window is not None and f + window < first[b]:
+                    heapq.heappop(pool)  # this x's window has passed for every later y
+                    continue
+                use = min(room, spare[q], k - matched)
+                pairs.append((xs[q], b, use))
+                spare[q] -= use
+                room -= use
+                matched += use
+                if spare[q] == 0:
+                    heapq.heappop(pool)
+            if matched == k:
+                break
+        self.steps += len(xs) + len(ys)
+        if matched < k:
+            return False
+        tags_x, tags_y = self._simple(x.node), self._simple(y.node)
+        for a, b, use in pairs:
+            left[a] -= use
+            left[b] -= use
+            self._consumed(a)
+            self._consumed(b)
+            out.extend([(a, tags_x[a]), (b, tags_y[b])] * min(use, 64))
+        return True
 
     def _attempt(self, plan: _Plan, i: int, latest: int, out: list[tuple[int, int]]) -> bool:
         """`_take`, or nothing taken if it fails."""

@@ -53,18 +53,23 @@ def parse(text: str) -> ast.Pattern:
         builder = _Builder(text)
         root = builder.observation_expressions(tree.observationExpressions())
     except ParseException as exc:
-        raise PatternError(f"invalid STIX pattern {text!r}: {exc}") from None
+        raise PatternError(f"invalid STIX pattern {_shown(text)!r}: {exc}") from None
     except RecursionError:
         raise PatternError(f"STIX pattern {text[:60]!r}… refused: nested too deeply to "
                            f"parse (more than {MAX_NESTING} levels are refused)") from None
     except PatternError:
         raise
     except (ValueError, binascii.Error) as exc:
-        raise PatternError(f"invalid STIX pattern {text!r}: {exc}") from None
+        raise PatternError(f"invalid STIX pattern {_shown(text)!r}: {exc}") from None
     _check_cost(text, root)
     return ast.Pattern(
         text=text, root=root, atoms=tuple(builder.atoms), leaves=tuple(builder.leaves)
     )
+
+
+def _shown(text: str) -> str:
+    """A pattern as error messages quote it: up to 200 characters."""
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def _check_cost(text: str, root: ast.ObsNode) -> None:
@@ -170,7 +175,7 @@ def _first_terminal(ctx: Any) -> antlr4.TerminalNode:
 
 class _Builder:
     def __init__(self, text: str) -> None:
-        self.text = text
+        self.text = _shown(text)  # for messages
         self.atoms: list[ast.Comparison] = []
         self.leaves: list[ast.Observation] = []
 
