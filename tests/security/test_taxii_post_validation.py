@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from shieldwall.node import member_identity_id
+from shieldwall.stix.ids import deterministic_id
 from shieldwall.stix.markings import TLP, tlp_marking_ref
 from tests.factories import indicator
 from tests.taxii.conftest import Server, add_members, make_home, start_server
@@ -51,14 +52,15 @@ def _sighting(of: str, **extra: Any) -> dict[str, Any]:
             "object_marking_refs": [tlp_marking_ref(TLP.GREEN)], **extra}
 
 
-def _posture(**extra: Any) -> dict[str, Any]:
-    """A posture snapshot of the poster itself (so no write rule about whom it names
-    can be the reason it is refused)."""
+def _posture(day: int, **extra: Any) -> dict[str, Any]:
+    """A posture snapshot of the poster itself, with the id derived from it and its date
+    (so no write rule about whom it speaks for can be the reason it is refused)."""
+    date = f"2024-03-{day:02d}"
     return {"type": "x-shieldwall-posture", "spec_version": "2.1",
-            "id": f"x-shieldwall-posture--{uuid.uuid4()}",
-            "created": "2024-03-01T00:00:00.000Z", "modified": "2024-03-01T00:00:00.000Z",
+            "id": deterministic_id("x-shieldwall-posture", f"mallory:{date}"),
+            "created": f"{date}T00:00:00.000Z", "modified": f"{date}T00:00:00.000Z",
             "created_by_ref": member_identity_id("mallory"), "name": "Posture",
-            "x_shieldwall_member": "mallory", "x_shieldwall_date": "2024-03-01",
+            "x_shieldwall_member": "mallory", "x_shieldwall_date": date,
             "x_shieldwall_index": 71.5, "x_shieldwall_commitments": {"hygiene": 0.7},
             "x_shieldwall_checks": {"passwords": {"score": 0.8}},
             "object_marking_refs": [tlp_marking_ref(TLP.GREEN)], **extra}
@@ -71,14 +73,14 @@ def test_objects_no_reader_can_read_are_refused(node: tuple[Server, str]) -> Non
         "pattern that is a list": indicator(pattern=["[ipv4-addr:value = '198.51.100.42']"]),
         "extensions that are a list": indicator("198.51.100.43", extensions=["x"]),
         "sighting count that is text": _sighting(target["id"], count="many"),
-        "posture index that is text": _posture(x_shieldwall_index="excellent"),
-        "posture commitments that are a list": _posture(x_shieldwall_commitments=["hygiene"]),
-        "posture member that is not a name": _posture(x_shieldwall_member={"a": 1}),
+        "posture index that is text": _posture(2, x_shieldwall_index="excellent"),
+        "posture commitments that are a list": _posture(3, x_shieldwall_commitments=["h"]),
+        "posture member that is not a name": _posture(4, x_shieldwall_member={"a": 1}),
     }
     fine = {
         "indicator": target,
         "sighting": _sighting(target["id"], count=3),
-        "posture": _posture(),
+        "posture": _posture(1),
     }
     out = _post(node, [*fine.values(), *hostile.values()])
     for what, obj in fine.items():
