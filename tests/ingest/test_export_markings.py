@@ -3,6 +3,7 @@ at, so the next node never reads it at a wider audience (issue 14, section 4).""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import orjson
@@ -10,8 +11,9 @@ import pytest
 
 from shieldwall.stix.markings import TLP, TLP1_IDS, TLP2_EXTENSION_ID, tlp_marking_ref
 from shieldwall.stix.outbound import held_text
+from shieldwall.store import Provenance, Store
 from tests.cli.test_intel_cli import sw
-from tests.factories import indicator
+from tests.factories import indicator, sid
 
 AMBER = tlp_marking_ref(TLP.AMBER)
 
@@ -64,7 +66,7 @@ def test_a_node_with_a_lower_default_reads_the_export_at_amber(
     green = _bundle(clear, tmp_path, "--tlp-max", "green", "--type", "indicator")
     assert green == []  # before: both indicators, read at CLEAR
     held = _bundle(clear, tmp_path, "--type", "indicator")
-    assert [o["type"] for o in held] == ["indicator", "indicator"]
+    assert [o["type"] for o in held] == ["indicator", "indicator", "marking-definition"]
 
 
 def test_stated_levels_leave_as_stored(tmp_path: Path) -> None:
@@ -87,3 +89,34 @@ def test_an_id_quoted_in_a_description_is_not_a_marking() -> None:
     obj = indicator(tlp=None, description=quoted)
     out = held_text(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode(), TLP.AMBER)
     assert out is not None and orjson.loads(out)["object_marking_refs"] == [AMBER]
+
+
+def test_what_a_sighting_refers_to_follows_it_under_the_same_ceiling(sqlite_store: Store) -> None:
+    from shieldwall.ingest.export import export_bundle
+
+    def observed(n: int, tlp: TLP) -> tuple[dict, dict]:
+        addr = {"type": "ipv4-addr", "spec_version": "2.1", "id": sid("ipv4-addr", str(n)),
+                "value": f"198.51.100.{n}"}
+        od = {"type": "observed-data", "spec_version": "2.1", "id": sid("observed-data", str(n)),
+              "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+              "first_observed": "2024-01-01T00:00:00Z", "last_observed": "2024-01-01T00:00:00Z",
+              "number_observed": 1, "object_refs": [addr["id"]],
+              "object_marking_refs": [tlp_marking_ref(tlp)]}
+        return od, addr
+
+    amber_od, amber_addr = observed(1, TLP.AMBER)
+    red_od, red_addr = observed(2, TLP.RED)
+    ind = indicator()
+    seen = {"type": "sighting", "spec_version": "2.1", "id": sid("sighting", "3"),
+            "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+            "sighting_of_ref": ind["id"], "observed_data_refs": [amber_od["id"], red_od["id"]],
+            "object_marking_refs": [tlp_marking_ref(TLP.AMBER)]}
+    sqlite_store.put_many([ind, amber_od, amber_addr, red_od, seen], Provenance("x"))
+    sqlite_store.put_many([red_addr], Provenance("x"), default_tlp=TLP.RED)
+    buf = io.StringIO()
+    export_bundle(sqlite_store, buf, types=["sighting"])
+    ids = [o["id"] for o in orjson.loads(buf.getvalue())["objects"]]
+    assert seen["id"] in ids and amber_od["id"] in ids and amber_addr["id"] in ids
+    assert red_od["id"] not in ids and red_addr["id"] not in ids  # above --tlp-max
+    assert ind["id"] not in ids  # the type filter still holds for what is not needed
+    assert len(ids) == len(set(ids))

@@ -84,3 +84,37 @@ def test_unconvertible_pe_object_is_one_line(home: Path, tmp_path: Path) -> None
     assert len(pe) == 2 and all("\n" not in x and "WindowsPEBinaryExt" in x for x in pe)
     # the rest of the event is stored
     assert f"report--{_event(PE_EVENT)['uuid']}" in _exported(home, tmp_path)
+
+
+ZEEK_CONN = Path(__file__).resolve().parents[1] / "data" / "zeek" / "conn.log"
+HIT = ["54.230.86.87", "194.165.17.4", "108.59.9.32", "54.245.228.191"]  # in conn.log
+
+
+def test_exported_sightings_convert_back_to_misp(home: Path, tmp_path: Path) -> None:
+    """A node's sightings, exported alone, convert to a MISP event with misp-stix (the
+    converter MISP runs) without a missing reference, and PyMISP reads that event."""
+    from misp_stix_converter import ExternalSTIX2toMISPParser
+    from pymisp import MISPEvent
+    from stix2 import parse
+
+    iocs = tmp_path / "iocs.txt"
+    iocs.write_text("\n".join(HIT) + "\n")
+    assert sw(home, "import", "--no-warninglists", str(iocs)).returncode == 0
+    r = sw(home, "hunt", str(ZEEK_CONN))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path / "sightings.json"
+    assert sw(home, "export", "--type", "sighting", "--output", str(out)).returncode == 0
+    bundle = orjson.loads(out.read_bytes())
+    types = {o["type"] for o in bundle["objects"]}
+    assert {"sighting", "observed-data", "network-traffic", "ipv4-addr"} <= types
+
+    parser = ExternalSTIX2toMISPParser()
+    parser.load_stix_bundle(parse(bundle, allow_custom=True))
+    parser.parse_stix_bundle()
+    assert not parser.errors  # before: one "Missing observable object" per observed-data
+    event = MISPEvent()
+    event.load(parser.misp_event.to_json())
+    flows = [o for o in event.objects if o.name == "network-traffic"]
+    assert len(flows) == sum(o["type"] == "observed-data" for o in bundle["objects"])
+    seen = {a.value for o in flows for a in o.attributes if a.object_relation == "dst_ip"}
+    assert set(HIT) <= seen
