@@ -38,16 +38,12 @@ from typing import Any
 
 import idna
 
-# Raised when the rules change: anything that keeps canonical values on disk (a warning-list
-# cache, an index) rebuilds when this differs from the version it was built with.
-RULES_VERSION = 1
-
 HASH, DOMAIN, IP, HOST, URL, EMAIL = "hash", "domain", "ip", "host", "url", "email"
-KINDS = (HASH, DOMAIN, IP, HOST, URL, EMAIL)
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _V4 = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
                  r"(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
+_PREFIX = re.compile(r"[0-9]{1,3}")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):(//)?")
 
 
@@ -87,7 +83,7 @@ def _ip_or_none(text: str) -> str | None:
         return text
     addr, slash, prefix = text.partition("/")
     if ":" not in addr:
-        if slash and _V4.fullmatch(addr) and prefix.isdigit() and int(prefix) <= 32:
+        if slash and _V4.fullmatch(addr) and _PREFIX.fullmatch(prefix) and int(prefix) <= 32:
             return text if prefix == str(int(prefix)) else f"{addr}/{int(prefix)}"
         return None
     try:
@@ -97,7 +93,7 @@ def _ip_or_none(text: str) -> str | None:
     mapped = a.ipv4_mapped
     if not slash:
         return str(mapped) if mapped is not None else a.compressed
-    if not prefix.isdigit() or int(prefix) > 128:
+    if not _PREFIX.fullmatch(prefix) or int(prefix) > 128:
         return None
     bits = int(prefix)
     if mapped is not None and bits >= 96:
