@@ -349,6 +349,7 @@ class _CachedIndex(wl.WarningIndex):
         self._exact = _FileMap(file, "exact", meta["maps"]["exact"])  # type: ignore[assignment]
         self._hostname = _FileMap(file, "hostname", meta["maps"]["hostname"])  # type: ignore[assignment]
         self._kind_regexes = {}
+        self._parents = {}
         self._v4 = wl._Intervals(file.section("v4.starts").cast("Q"),  # type: ignore[arg-type]
                                  _Covers(file.section("v4.covers").cast("I"), file.idsets))  # type: ignore[arg-type]
 

@@ -238,6 +238,7 @@ class WarningIndex:
                     grams[e[:_GRAM]].append((e, i))
             self._sub_grams[kind_] = dict(grams)
         self._kind_regexes: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+        self._parents: dict[str, Any] = {}
         self._v4 = _Intervals.build(v4)
         self._v6 = _Intervals.build(v6)
 
@@ -254,13 +255,22 @@ class WarningIndex:
         return [] if found is None else self._hits(_ids(found), kind, f"{key} is listed")
 
     def _host_hits(self, host: str, kind: str) -> list[Hit]:
-        """The host and each parent domain (`a.b.c`, `b.c`, `c`), on the hostname lists."""
+        """The host and each parent domain (`a.b.c`, `b.c`, `c`), on the hostname lists.
+        Parents recur (`com`, a customer's domain): their answers are kept (`_parents`)."""
         hits: list[Hit] = []
-        get = self._hostname.get
+        get, parents = self._hostname.get, self._parents
         at = 0
         while True:
-            suffix = host[at:] if at else host
-            found = get(suffix)
+            if at:
+                suffix = host[at:]
+                found = parents.get(suffix, parents)
+                if found is parents:
+                    if len(parents) >= 65_536:
+                        parents.clear()
+                    found = parents[suffix] = get(suffix)
+            else:
+                suffix = host
+                found = get(suffix)
             if found is not None:
                 why = f"{host} is {suffix}" if at == 0 else f"{host} is under {suffix}"
                 hits += self._hits(_ids(found), kind, why)
