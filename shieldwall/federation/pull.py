@@ -30,11 +30,11 @@ import orjson
 
 from shieldwall.federation.rules import Arrival
 from shieldwall.policy import HELD_COLUMNS, Existing, held_objects
-from shieldwall.stix.markings import TLP, declared_tlp
+from shieldwall.stix.markings import TLP, declared_tlp, stricter
 from shieldwall.stix.timestamps import millisecond_copy, now_us
 from shieldwall.stix.validate import object_error
 from shieldwall.store import Provenance, Store
-from shieldwall.store.audience import stored_tlp_markings
+from shieldwall.store.audience import record_tlp_definitions, stored_tlp_markings
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
 from shieldwall.taxii.client import TaxiiClient, TaxiiClientError
 
@@ -58,6 +58,7 @@ class _Judged:
     refused: list[tuple[Any, str]] = field(default_factory=list)  # prepared row, why
     cursor: dict[str, Any] | None = None  # where to resume after this page is stored
     more: bool = False  # a full page, and the peer has more
+    declared: dict[str, TLP] = field(default_factory=dict)  # the page's own TLP definitions
 
 
 def pull_collection(
@@ -87,6 +88,7 @@ def pull_collection(
                     _reject(result, p[_ID], why)
                     continue
             rows.append(p)
+        record_tlp_definitions(store, arrival.peer.name, page.declared)
         if rows:
             put = store.put_prepared(rows, prov)
             result.stored += put.stored
@@ -243,8 +245,9 @@ def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP,
     not the default. Where a definition is already known, the stricter level wins:
     re-sending a stored definition's id with a lower level cannot lower what it marks
     (as on the TAXII server)."""
-    markings = declared_tlp(objs, {} if markings is None else markings)
-    out = _Judged([])
+    out = _Judged([], declared=declared_tlp(objs))
+    markings = {} if markings is None else markings
+    markings.update(stricter(markings, out.declared))
     rows = prepare_many(objs, now_us(), default_tlp, markings or None)
     for obj, p in zip(objs, rows, strict=True):
         if isinstance(p, PreparedVersion):

@@ -6,11 +6,13 @@ the node derives must be marked no wider than its source (`stix.markings.narrowe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import orjson
+from sqlalchemy import insert, select, update
 
-from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, declared_tlp
+from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, declared_tlp, stricter
+from shieldwall.store.schema import tlp_definitions
 from shieldwall.store.store import Store
 from shieldwall.store.types import Query, StoredVersion
 
@@ -46,19 +48,47 @@ def stored_tlp_markings(
     store: Store, sources: Iterable[str], ids: Iterable[str] | None = None
 ) -> dict[str, TLP]:
     """TLP levels of the custom marking definitions (MISP and OpenCTI mint their own ids
-    for TLP levels) that `sources` delivered, every stored version read, the stricter
-    level where they differ; only `ids` when given.
+    for TLP levels) that `sources` supplied: the definition objects they delivered (every
+    stored version) and what they declared without a stored row of their own
+    (`record_tlp_definitions`), the stricter level where these differ; only `ids` when
+    given.
 
     Only these count for what `sources` deliver: a definition is its supplier's word
     about its own objects, and one stored by a member must never lower (nor raise) the
     level of another member's objects, which fall to the node's default instead
     (`stix.markings.declared_tlp`). Callers pass the deliverer and the node's own member.
     """
-    wanted = set(sources)
+    wanted = sorted(set(sources))
+    t = tlp_definitions
+    q = select(t.c.marking_id, t.c.tlp).where(t.c.source.in_(wanted))
     if ids is not None:
-        rows = store.rows_by_ids(sorted(set(ids)), ("source", "json"))
+        ids = sorted(set(ids))
+        rows = store.rows_by_ids(ids, ("source", "json"))
         texts: Iterable[tuple[str, str]] = ((src, text) for src, text in rows)
+        q = q.where(t.c.marking_id.in_(ids))
     else:
         texts = ((r.source, r.json) for r in
                  store.iter_query(Query(types=["marking-definition"], versions="all")))
-    return declared_tlp(orjson.loads(text) for src, text in texts if src in wanted)
+    found = declared_tlp(orjson.loads(text) for src, text in texts if src in wanted)
+    with store.engine.connect() as conn:
+        recorded = {mid: TLP(level) for mid, level in conn.execute(q)}
+    return stricter(found, recorded)
+
+
+def record_tlp_definitions(store: Store, source: str, levels: Mapping[str, TLP]) -> None:
+    """Remember the levels `source` declared for custom marking-definition ids
+    (`stix.markings.declared_tlp` of what it delivered), the stricter where it declared
+    one before: its later deliveries that rely on them without sending them again are
+    held at those levels, even when the definition object itself was not stored."""
+    if not levels:
+        return
+    t = tlp_definitions
+    with store.transaction() as conn:
+        held = dict(conn.execute(select(t.c.marking_id, t.c.tlp).where(
+            t.c.source == source, t.c.marking_id.in_(sorted(levels)))).all())
+        for mid, level in levels.items():
+            if mid not in held:
+                conn.execute(insert(t).values(marking_id=mid, source=source, tlp=int(level)))
+            elif int(level) > held[mid]:
+                conn.execute(update(t).where(t.c.marking_id == mid, t.c.source == source)
+                             .values(tlp=int(level)))

@@ -80,6 +80,18 @@ tags = Table(
 )
 Index("ix_tags_tag", tags.c.tag)
 
+# The TLP level each supplier (a member over TAXII, a peer, this node's imports) declared
+# for a custom marking-definition id, kept even when the definition object itself was not
+# stored (a duplicate of another's, or refused): a definition counts only for what its
+# own supplier delivers (store.audience.stored_tlp_markings, migration 0010).
+tlp_definitions = Table(
+    "tlp_definitions",
+    metadata,
+    Column("marking_id", String(300), primary_key=True),
+    Column("source", String(200), primary_key=True),
+    Column("tlp", SmallInteger, nullable=False),
+)
+
 # Small named state other rooms keep durable (federation cursors, counters).
 kv = Table(
     "kv",

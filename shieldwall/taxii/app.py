@@ -46,7 +46,7 @@ from shieldwall.stix.outbound import held_text
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
 from shieldwall.store import Access, Provenance, Store
 from shieldwall.store import Query as StoreQuery
-from shieldwall.store.audience import stored_tlp_markings
+from shieldwall.store.audience import record_tlp_definitions, stored_tlp_markings
 from shieldwall.store.cursors import CursorError, Cursors
 from shieldwall.store.types import PageRow
 from shieldwall.taxii import errors
@@ -626,6 +626,8 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
         else:
             candidates.append(obj)
 
+    # What the member means by its own marking ids, kept even if a definition is refused.
+    record_tlp_definitions(ctx.store, member.name, declared_tlp(objs))
     accepted = _apply_policy(ctx, member, candidates, failures)
     successes: list[dict[str, str]] = []
     if accepted:

@@ -115,3 +115,17 @@ def test_a_well_known_platform_id_keeps_its_level(
     marked = indicator("192.0.2.102", tlp=None, object_marking_refs=[opencti_amber_strict])
     _post(http, tokens, [lie, marked])
     assert _stored_tlp(sqlite_store, marked["id"]) == TLP.AMBER_STRICT
+
+
+def test_a_definition_already_held_from_another_member_counts_for_its_sender(
+    client: tuple[TestClient, dict[str, str]], sqlite_store: Store
+) -> None:
+    """latvia sends the very definition estonia stored (a duplicate, not stored again):
+    latvia's later objects that rely on it are held at its level all the same."""
+    http, tokens = client
+    red = _definition("red")
+    sqlite_store.put_many([red], Provenance("estonia", "taxii", "alliance"))
+    assert _post(http, tokens, [red])["successes"][0]["message"] == "duplicate"
+    marked = indicator("192.0.2.103", tlp=None, object_marking_refs=[red["id"]])
+    _post(http, tokens, [marked])
+    assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
