@@ -208,14 +208,27 @@ def facts_from_store(store: Store, campaign_id: str, access: Access | None = Non
     if row is None or row.type != "campaign":
         raise ConsultationError(f"no campaign {campaign_id} in this node")
     camp = row.obj()
-    sev = camp.get("x_shieldwall_severity") or {}
-    if "score" not in sev:
+    sev = camp.get("x_shieldwall_severity")
+    sev = sev if isinstance(sev, dict) else {}
+    score = _number(sev.get("score"))
+    if score is None:
         raise ConsultationError(f"{campaign_id} carries no campaign severity; publish it from "
                                 "correlation first")
-    return CampaignFacts(campaign_id, float(sev["score"]),
-                         tuple(sev.get("members") or camp.get("x_shieldwall_members") or ()),
-                         tuple(sev.get("sector_names") or ()),
+    return CampaignFacts(campaign_id, score,
+                         _names(sev.get("members")) or _names(camp.get("x_shieldwall_members")),
+                         _names(sev.get("sector_names")),
                          attribution_confidence(store, campaign_id, access))
+
+
+# A stored campaign or relationship may hold any JSON (stored before validation, or by a
+# path that does not validate): what is not of the expected shape is read as absent.
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def attribution_confidence(store: Store, campaign_id: str, access: Access | None = None
@@ -224,9 +237,10 @@ def attribution_confidence(store: Store, campaign_id: str, access: Access | None
     best: float | None = None
     for rel in store.iter_query(Query(types=["relationship"], access=access)):
         r = rel.obj()
+        confidence = _number(r.get("confidence"))
         if (r.get("source_ref") == campaign_id and r.get("relationship_type") == "attributed-to"
-                and "confidence" in r):
-            c = float(r["confidence"]) / 100
+                and confidence is not None):
+            c = confidence / 100
             best = c if best is None else max(best, c)
     return best
 

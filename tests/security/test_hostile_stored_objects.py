@@ -11,12 +11,13 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
 
+from shieldwall.assess.consultation import DEFAULT_POLICY, store_policy
 from shieldwall.node import member_identity_id
 from shieldwall.stix.markings import TLP, tlp_marking_ref
 from shieldwall.stix.timestamps import format_ts, now_us
@@ -61,6 +62,9 @@ def hostile(s: Seeded) -> list[dict[str, Any]]:
              objective=5),
         _obj("campaign", name="scored", x_shieldwall_severity={"score": "x", "level": [1]},
              x_shieldwall_members="abc"),
+        _obj("campaign", name="severity text", x_shieldwall_severity="score: high"),
+        _obj("campaign", name="severity members", x_shieldwall_severity={
+            "score": 7.5, "members": "estonia", "sector_names": [["energy"]]}),
         _obj("relationship", relationship_type="related-to", source_ref=camp, target_ref=ind,
              x_shieldwall_evidence="text"),
         _obj("incident", name="ext list", extensions=["x"]),
@@ -128,6 +132,10 @@ def node(tmp_path_factory: pytest.TempPathFactory, backend: str | None) -> Itera
     home = make_home(tmp_path_factory.mktemp("hostile"), backend)
     store = Store.open(db_url(home))
     seeded = seed(store)
+    # The cell's consultation policy names both viewers: campaign pages then weigh the
+    # campaign's severity and its attributions, hostile ones included.
+    store_policy(store, replace(DEFAULT_POLICY, readers=("estonia", "partnerland")),
+                 cell="home-node", created_by_ref=member_identity_id("home-node"))
     store.close()
     server = start_server(home, "--rate-limit", "0", "--no-federate")
     try:
