@@ -98,7 +98,13 @@ def import_(
     A file that cannot be read as a whole (malformed, too deeply nested) is reported in
     one line and skipped; the others are imported; the exit code is then 2."""
     from shieldwall.ingest.base import ImportError_
-    from shieldwall.ingest.runner import defined_markings, expand_paths, import_file
+    from shieldwall.ingest.runner import (
+        FileReport,
+        PartialImport,
+        defined_markings,
+        expand_paths,
+        import_file,
+    )
 
     node = open_node(home)
     level = _tlp(tlp)
@@ -122,10 +128,16 @@ def import_(
                     progress=lambda n, t=task: progress.advance(t, n),
                 ))
             except ImportError_ as exc:
-                if len(paths) == 1:
-                    raise
+                # Reported in the table (with what a cut stream stored before it failed)
+                # and in one line; the other files are still imported.
+                failed = exc.report if isinstance(exc, PartialImport) else \
+                    FileReport(str(path), "")
+                failed.error = str(exc)
+                reports.append(failed)
                 unusable.append(str(exc))
     node.close()
+    if len(paths) == 1 and unusable and not reports[0].read:
+        raise ShieldwallError(unusable[0])
     _render_import(reports)
     for why in unusable:
         print(f"shieldwall: error: {why}", file=sys.stderr)
@@ -150,7 +162,8 @@ def _render_import(reports: list) -> None:  # type: ignore[type-arg]
                 "warning-listed"):
         table.add_column(col, justify="left" if col in ("file", "format") else "right")
     for r in reports:
-        table.add_row(Path(r.path).name, r.format, str(r.read), str(r.new),
+        fmt = r.format if r.error is None else ", ".join(x for x in (r.format, "failed") if x)
+        table.add_row(Path(r.path).name, fmt, str(r.read), str(r.new),
                       str(r.new_versions + r.history), str(r.duplicates), str(len(r.rejected)),
                       str(len(r.warninglisted)))
     out.print(table)

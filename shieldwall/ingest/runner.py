@@ -43,6 +43,7 @@ class FileReport:
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     warninglisted: list[tuple[str, str, str]] = field(default_factory=list)  # id, value, list
+    error: str | None = None  # why the file (or its rest) could not be imported
 
     @property
     def stored(self) -> int:
@@ -267,6 +268,33 @@ def _write_batches(
     progress: Callable[[int], None] | None,
     flagger: Flagger | None = None,
 ) -> FileReport:
+    try:
+        _write_each(store, batches, report, source, progress, flagger)
+    except PartialImport:
+        raise
+    except ImportError_ as exc:
+        if report.read:  # batches stored before the file failed (a cut stream): count them
+            raise PartialImport(str(exc), report) from None
+        raise
+    return report
+
+
+class PartialImport(ImportError_):
+    """A file that failed after part of it was stored; `report` counts that part."""
+
+    def __init__(self, message: str, report: FileReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _write_each(
+    store: Store,
+    batches: Iterable[_Batch],
+    report: FileReport,
+    source: str,
+    progress: Callable[[int], None] | None,
+    flagger: Flagger | None,
+) -> None:
     for batch in batches:
         report.read += batch.read
         report.rejected.extend(batch.rejected)
@@ -283,7 +311,6 @@ def _write_batches(
             _flag(store, batch.flags, report)
         if progress is not None:
             progress(batch.read)
-    return report
 
 
 def _in_worker(args: tuple[Any, ...]) -> Iterator[_Batch]:
