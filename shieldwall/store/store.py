@@ -17,7 +17,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
-    bindparam,
     create_engine,
     delete,
     event,
@@ -374,20 +373,23 @@ class Store:
     # ---- tags and small state --------------------------------------------------------
 
     def tag(self, items: Iterable[tuple[str, str, str | None]]) -> None:
-        """Attach (id, tag, detail) notes to objects; re-tagging replaces the detail."""
-        rows = [{"b_id": i, "b_tag": t, "detail": d} for i, t, d in items]
+        """Attach (id, tag, detail) notes to objects; re-tagging replaces the detail.
+
+        On the bare driver, as `put_prepared`: an import tags up to one row per indicator
+        of a batch (SQLAlchemy's executemany: ~10 µs a row of CPU, more than the check)."""
+        rows = [(i, t, d) for i, t, d in items]
         if not rows:
             return
+        m = self._mark
         with self.transaction() as conn:
-            conn.execute(
-                delete(tags).where(
-                    tags.c.id == bindparam("b_id"), tags.c.tag == bindparam("b_tag")
-                ),
-                rows,
-            )
-            conn.execute(
-                tags.insert().values(id=bindparam("b_id"), tag=bindparam("b_tag")), rows
-            )
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.executemany(f"DELETE FROM tags WHERE id = {m} AND tag = {m}",
+                                [row[:2] for row in rows])
+                cur.executemany(f"INSERT INTO tags (id, tag, detail) VALUES ({m}, {m}, {m})",
+                                rows)
+            finally:
+                cur.close()
 
     def tags_of(self, stix_id: str) -> dict[str, str | None]:
         with self.engine.connect() as conn:
