@@ -165,7 +165,7 @@ def _render_import(reports: list) -> None:  # type: ignore[type-arg]
         fmt = r.format if r.error is None else ", ".join(x for x in (r.format, "failed") if x)
         table.add_row(Path(r.path).name, fmt, str(r.read), str(r.new),
                       str(r.new_versions + r.history), str(r.duplicates), str(len(r.rejected)),
-                      str(len(r.warninglisted)))
+                      str(len({oid for oid, _, _ in r.warninglisted})))
     out.print(table)
     rejected = [(r.path, x) for r in reports for x in r.rejected]
     if rejected:
@@ -178,14 +178,20 @@ def _render_import(reports: list) -> None:  # type: ignore[type-arg]
         out.print(t)
         if len(rejected) > 50:
             out.print(f"… and {len(rejected) - 50} more")
-    flagged = [x for r in reports for x in r.warninglisted]
+    # One row per indicator (one on a dozen top-site lists is still one indicator)
+    flagged: dict[str, tuple[str, list[str]]] = {}
+    for r in reports:
+        for oid, value, name in r.warninglisted:
+            lists = flagged.setdefault(oid, (value, []))[1]
+            if name not in lists:
+                lists.append(name)
     if flagged:
         t = Table(title=f"Indicators on warning lists ({len(flagged)}): not used for alerting")
         t.add_column("indicator")
-        t.add_column("value")
-        t.add_column("list")
-        for oid, value, name in flagged[:30]:
-            t.add_row(oid, value, name)
+        t.add_column("match")
+        t.add_column("lists")
+        for oid, (value, names) in list(flagged.items())[:30]:
+            t.add_row(oid, value, "; ".join(names))
         out.print(t)
 
 
