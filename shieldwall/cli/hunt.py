@@ -33,8 +33,9 @@ def _setup(home: Path | None, force: bool, window_minutes: int) -> tuple[Any, An
     index.sync(node.store)
     if index.rejected:
         console.print(f"[yellow]{len(index.rejected)} indicator(s) not matched:[/]")
-        for r in list(index.rejected.values())[:10]:
-            console.print(f"  {r.id} {r.name!r}: {r.reason}")
+        for r in list(index.rejected.values())[:10]:  # names come from imported intel
+            console.print(f"  {r.id} {r.name!r}: {r.reason}", markup=False, emoji=False,
+                          highlight=False)
     sightings = Sightings(node.identity_id, node.config.sighting_tlp_level,
                           marking_of=stored_marking(node.store), member=node.member,
                           window_us=window_minutes * 60 * 1_000_000)
@@ -60,6 +61,7 @@ def _latest(node: Any) -> Any:
 def _report(hunter: Any, objects: list[dict[str, Any]], as_json: bool, elapsed: float) -> None:
     import orjson
     from rich.table import Table
+    from rich.text import Text
 
     st = hunter.stats
     rate = st.events / elapsed if elapsed > 0 else 0.0
@@ -67,8 +69,9 @@ def _report(hunter: Any, objects: list[dict[str, Any]], as_json: bool, elapsed: 
                   f"{elapsed:.1f}s ({rate:,.0f} events/s); {counted(hunter.sightings.hits, 'hit')}")
     if st.bad_count:
         console.print(f"[yellow]{st.bad_count} corrupt line(s) skipped[/]")
-        for b in st.bad[:10]:
-            console.print(f"  {b.file}:{b.line}: {b.reason}")
+        for b in st.bad[:10]:  # user-supplied text: `conn.log:100:` is not an emoji code
+            console.print(f"  {b.file}:{b.line}: {b.reason}", markup=False, emoji=False,
+                          highlight=False)
     if as_json:
         out.print_json(orjson.dumps([o for o in objects if o["type"] == "sighting"]).decode())
         return
@@ -77,7 +80,7 @@ def _report(hunter: Any, objects: list[dict[str, Any]], as_json: bool, elapsed: 
         table.add_column(col)
     for iid, (name, hits, n) in sorted(hunter.sightings.by_indicator().items(),
                                        key=lambda kv: -kv[1][1]):
-        table.add_row(iid, name, f"{hits:,}", str(n))
+        table.add_row(iid, Text(str(name or "")), f"{hits:,}", str(n))  # not markup
     out.print(table)
 
 
