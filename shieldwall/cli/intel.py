@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from shieldwall.cli.common import HomeOpt, console, open_node, out
 from shieldwall.config import TIERS, init_home, resolve_home
@@ -163,7 +164,7 @@ def _render_import(reports: list) -> None:  # type: ignore[type-arg]
         table.add_column(col, justify="left" if col in ("file", "format") else "right")
     for r in reports:
         fmt = r.format if r.error is None else ", ".join(x for x in (r.format, "failed") if x)
-        table.add_row(Path(r.path).name, fmt, str(r.read), str(r.new),
+        table.add_row(Text(Path(r.path).name), fmt, str(r.read), str(r.new),
                       str(r.new_versions + r.history), str(r.duplicates), str(len(r.rejected)),
                       str(len({oid for oid, _, _ in r.warninglisted})))
     out.print(table)
@@ -174,7 +175,7 @@ def _render_import(reports: list) -> None:  # type: ignore[type-arg]
         t.add_column("where")
         t.add_column("reason")
         for path, x in rejected[:50]:
-            t.add_row(Path(path).name, x.where, x.reason)
+            t.add_row(Text(Path(path).name), Text(x.where), Text(x.reason))  # not markup
         out.print(t)
         if len(rejected) > 50:
             out.print(f"… and {len(rejected) - 50} more")
@@ -191,7 +192,7 @@ def _render_import(reports: list) -> None:  # type: ignore[type-arg]
         t.add_column("match")
         t.add_column("lists")
         for oid, (value, names) in list(flagged.items())[:30]:
-            t.add_row(oid, value, "; ".join(names))
+            t.add_row(oid, Text(value), Text("; ".join(names)))
         out.print(t)
 
 
@@ -258,7 +259,7 @@ def search(
         obj = r.obj()
         what = obj.get("pattern") or obj.get("name") or ""
         note = "warning-listed" if r.id in flagged else ("revoked" if r.revoked else "")
-        table.add_row(r.type, r.id, str(what)[:120], r.tlp.label, r.source, note)
+        table.add_row(r.type, r.id, Text(str(what)[:120]), r.tlp.label, r.source, note)
     out.print(table)
 
 

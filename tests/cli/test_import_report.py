@@ -20,3 +20,12 @@ def test_warning_listed_counts_each_indicator_once(tmp_path: Path) -> None:
     assert "Indicators on warning lists (3)" in r.stdout
     # each list an indicator is on is still named
     assert "List of known google domains" in r.stdout
+
+
+def test_file_names_and_reasons_are_not_markup(tmp_path: Path) -> None:
+    home = tmp_path / "node"
+    assert sw(home, "init", "--member", "estonia").returncode == 0
+    iocs = tmp_path / "list[bold]:100:.txt"
+    iocs.write_text("evilword\n")  # one word and no IOC: rejected with its line
+    r = sw(home, "import", "--no-warninglists", str(iocs))
+    assert "list[bold]:100:.txt" in r.stdout and "\N{HUNDRED POINTS SYMBOL}" not in r.stdout
