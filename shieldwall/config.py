@@ -36,6 +36,20 @@ class ServerConfig(BaseModel):
     max_content_length: int = 100 * 1024 * 1024
 
 
+class FederationConfig(BaseModel):
+    """What one pull from a peer may cost at most (docs/federation.md, "Limits"). The
+    bytes of one answer are capped by `server.max_content_length`, as a POST is."""
+
+    # Seconds for one whole request, connection to last byte: a peer trickling a byte at
+    # a time never trips a timeout per read. A 10,000-object page (~4 MB) needs 0.3 Mbit/s.
+    request_deadline: float = 120.0
+    # Pages per collection per round; the next round goes on from the saved cursor.
+    # A 1M-object backlog is 100 pages of 10,000 (1,000 from a server paging by 1,000).
+    max_pages: int = 1_000
+    # One object's canonical JSON; larger ones are refused and counted, like any refusal.
+    max_object_bytes: int = 16 * 1024 * 1024
+
+
 class PeerConfig(BaseModel):
     name: str
     url: str
@@ -58,6 +72,7 @@ class NodeConfig(BaseSettings):
     default_tlp: str = "amber"
     sighting_tlp: str = "amber"
     server: ServerConfig = Field(default_factory=ServerConfig)
+    federation: FederationConfig = Field(default_factory=FederationConfig)
     peers: list[PeerConfig] = Field(default_factory=list)
 
     @field_validator("tier")

@@ -11,6 +11,13 @@ while this thread looks up what the store already holds for page N and writes it
 two full pages a worker process does the fetching (see `_prefetched`). Measured on a
 1,000,000-indicator backlog (dev run, load ~5): 30,000 objects/s, of which the store's
 `put_prepared` is 22 s of 33 s, so the write is the floor.
+
+A round is bounded whatever the peer answers (`PullLimits`, from the node's config
+`federation` section): at most `max_pages` pages (the next round goes on from the saved
+cursor), a `next` cursor the peer already gave fails the pull (a peer answering
+`more: true` with the same `next` for ever kept a sync looping), and an object larger
+than `max_object_bytes` is refused and counted. The client bounds each request (time,
+bytes, depth: `taxii.client.Limits`).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import orjson
 
 from shieldwall.federation.rules import Arrival
 from shieldwall.policy import HELD_COLUMNS, Existing, held_objects
-from shieldwall.stix.markings import TLP, declared_tlp, stricter
+from shieldwall.stix.markings import TLP, declared_tlp
 from shieldwall.stix.timestamps import millisecond_copy, now_us
 from shieldwall.stix.validate import object_error
 from shieldwall.store import Provenance, Store
@@ -40,14 +47,35 @@ from shieldwall.taxii.client import TaxiiClient, TaxiiClientError
 
 WORKER_AFTER = 2  # full pages fetched in a thread before a worker process takes over
 # Positions in a prepared row (a worker hands rows over as plain tuples in this order).
-_ID, _VER, _TEXT, _TLP = 0, 1, 3, 7
+_ID, _VER, _TEXT, _TYPE, _TLP = 0, 1, 3, 4, 7
 
 
 @dataclass
 class PullResult:
+    """What a pull did; filled page by page, so a pull that fails midway keeps the
+    counts of the pages it stored."""
+
     stored: int = 0
     rejected: int = 0  # refused by the arrival rules or by the store; never stored
     last_rejection: str = ""
+    capped: bool = False  # `max_pages` ended the round with more to come
+
+
+@dataclass(frozen=True)
+class PullLimits:
+    """How far one round of one collection goes (config `federation`, docs/federation.md)."""
+
+    max_pages: int = 1_000
+    max_object_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass
+class _Round:
+    """A round's progress, handed to the worker process with the cursor."""
+
+    limits: PullLimits
+    pages: int = 0
+    cursors: set[tuple[str | None, str | None]] = field(default_factory=set)
 
 
 @dataclass
@@ -58,21 +86,30 @@ class _Judged:
     refused: list[tuple[Any, str]] = field(default_factory=list)  # prepared row, why
     cursor: dict[str, Any] | None = None  # where to resume after this page is stored
     more: bool = False  # a full page, and the peer has more
-    declared: dict[str, TLP] = field(default_factory=dict)  # the page's own TLP definitions
+    oversized: list[tuple[str, str]] = field(default_factory=list)  # id, why; not prepared
+    capped: bool = False  # the last page of a round cut at `max_pages`
 
 
 def pull_collection(
     store: Store, client: TaxiiClient, arrival: Arrival, coll: str, key: str, *,
-    page_size: int, default_tlp: TLP,
+    page_size: int, default_tlp: TLP, limits: PullLimits | None = None,
+    result: PullResult | None = None,
 ) -> PullResult:
-    """Pull `coll` from `arrival.peer` from the cursor saved under `key` until caught up."""
+    """Pull `coll` from `arrival.peer` from the cursor saved under `key` until caught up
+    (or `limits.max_pages` pages), adding to `result` page by page: when the pull fails,
+    the caller's `result` holds what the pages before the failure did."""
     cursor: dict[str, Any] = orjson.loads(store.kv_get(key) or "{}")
     prov = Provenance(arrival.peer.name, "federation", coll)
-    result = PullResult()
+    result = PullResult() if result is None else result
+    round_ = _Round(limits or PullLimits())
     # A peer's object may refer to a custom TLP definition stored earlier: the peer's own
     # or this node's, never another member's (which could lower what this peer delivers).
     markings = stored_tlp_markings(store, {arrival.peer.name, arrival.own})
-    for page in _prefetched(client, arrival, coll, cursor, page_size, default_tlp, markings):
+    for page in _prefetched(client, arrival, coll, cursor, page_size, default_tlp, markings,
+                            round_):
+        for oid, why in page.oversized:
+            _reject(result, oid, why)
+        result.capped = page.capped
         held, latest = _held(store, [p[_ID] for p in page.rows]
                              + [r[_ID] for r, _ in page.refused])
         echoes = _texts(store, [r for r, _ in page.refused if (r[_ID], r[_VER]) in held])
@@ -88,7 +125,7 @@ def pull_collection(
                     _reject(result, p[_ID], why)
                     continue
             rows.append(p)
-        record_tlp_definitions(store, arrival.peer.name, page.declared)
+        record_tlp_definitions(store, arrival.peer.name, _declared(page))
         if rows:
             put = store.put_prepared(rows, prov)
             result.stored += put.stored
@@ -99,6 +136,15 @@ def pull_collection(
     return result
 
 
+def _declared(page: _Judged) -> dict[str, TLP]:
+    """The custom TLP levels the page's marking definitions declare, kept for the peer
+    (`record_tlp_definitions`) even where the store holds the definition from another.
+    Read from the prepared rows' type and text, whichever process judged the page."""
+    texts = [p[_TEXT] for p in (*page.rows, *(r for r, _ in page.refused))
+             if not isinstance(p, Unprepared) and p[_TYPE] == "marking-definition"]
+    return declared_tlp(orjson.loads(t) for t in texts) if texts else {}
+
+
 def _reject(result: PullResult, oid: str, why: str) -> None:
     result.rejected += 1
     result.last_rejection = f"{oid}: {why}"[:300]
@@ -106,7 +152,7 @@ def _reject(result: PullResult, oid: str, why: str) -> None:
 
 def _prefetched(
     client: TaxiiClient, arrival: Arrival, coll: str, cursor: dict[str, Any],
-    page_size: int, default_tlp: TLP, markings: dict[str, TLP],
+    page_size: int, default_tlp: TLP, markings: dict[str, TLP], round_: _Round,
 ) -> Iterator[_Judged]:
     """Judged pages from a fetch thread, at most two ahead of the consumer.
 
@@ -128,14 +174,13 @@ def _prefetched(
                 continue
 
     def fetch() -> None:
-        after, nxt = cursor.get("added_after"), cursor.get("next")
         try:
-            for n, judged in enumerate(_pages(client, coll, after, nxt, page_size, arrival,
-                                              default_tlp, stop.is_set, markings), 1):
+            for n, judged in enumerate(_pages(client, coll, cursor, page_size, arrival,
+                                              default_tlp, stop.is_set, markings, round_), 1):
                 put(judged)
                 if judged.more and n >= WORKER_AFTER and judged.cursor is not None:
                     _forward(put, stop, client, coll, judged.cursor, page_size, arrival,
-                             default_tlp, markings)
+                             default_tlp, markings, round_)
                     break
         except Exception as exc:  # handed to the consumer, which raises it
             put(exc)
@@ -156,28 +201,84 @@ def _prefetched(
 
 
 def _pages(
-    client: TaxiiClient, coll: str, after: str | None, nxt: str | None, page_size: int,
+    client: TaxiiClient, coll: str, cursor: dict[str, Any], page_size: int,
     arrival: Arrival, default_tlp: TLP, stopped: Callable[[], bool],
-    markings: dict[str, TLP],
+    markings: dict[str, TLP], round_: _Round,
 ) -> Iterator[_Judged]:
-    """Fetch and judge pages from (`after`, `nxt`) until the peer has no more."""
-    while not stopped():
-        page = client.get_objects(coll, added_after=after, next=nxt, limit=page_size)
-        after = page.added_last or after
-        nxt = page.next if page.more else None
-        judged = _judge(page.objects, arrival, default_tlp, markings)
+    """Fetch and judge pages from `cursor` until the peer has no more, or the round has
+    had `max_pages`. A cursor the peer gave before in this round (its `next`, or without
+    one the same `added_after`) fails the pull: the peer is looping.
+
+    The cursor: `added_after` is the query's, kept while its `next` tokens are followed
+    (a server may bind a token to the query it was issued for, as ours does); `added_last`
+    the peer's `X-TAXII-Date-Added-Last` of the last page, where the next query starts.
+    A token the peer no longer honours (400: restarted, key rotated) is dropped, and the
+    query starts again after the last page stored (what comes twice is a duplicate)."""
+    after, nxt = cursor.get("added_after"), cursor.get("next")
+    last = cursor.get("added_last") or after
+    round_.cursors.add(_cursor_key(after, nxt))
+    while not stopped() and round_.pages < round_.limits.max_pages:
+        try:
+            page = client.get_objects(coll, added_after=after, next=nxt, limit=page_size)
+        except TaxiiClientError as exc:
+            if nxt is None or exc.status != 400:
+                raise
+            after, nxt = last, None
+            continue
+        round_.pages += 1
+        last = page.added_last or last
+        if page.more and page.next:
+            nxt = page.next
+        else:
+            after, nxt = last, None
+        if page.more:
+            key = _cursor_key(after, nxt)
+            if key in round_.cursors:
+                raise TaxiiClientError(
+                    f"{client.base_url}: the peer repeated its next cursor "
+                    f"({str(nxt or after)[:60]!r}) after {round_.pages} pages: a cursor that "
+                    "does not move would loop for ever; pull stopped")
+            round_.cursors.add(key)
+        objects, oversized = _sized(page.objects, page.size, round_.limits.max_object_bytes)
+        judged = _judge(objects, arrival, default_tlp, markings)
+        judged.oversized = oversized
         judged.more = page.more and len(page.objects) >= page_size
+        judged.capped = page.more and round_.pages >= round_.limits.max_pages
         if page.objects:
-            judged.cursor = {"added_after": after, "next": nxt}
+            judged.cursor = {"added_after": after, "next": nxt, "added_last": last}
         yield judged
         if not page.more:
             return
 
 
+def _cursor_key(after: str | None, nxt: str | None) -> tuple[str | None, str | None]:
+    return (None, nxt) if nxt else (after, None)
+
+
+def _sized(objs: list[Any], page_bytes: int, cap: int
+           ) -> tuple[list[Any], list[tuple[str, str]]]:
+    """`objs` without those whose JSON is larger than `cap` bytes, and those as (id, why).
+    Measured only when the whole page is larger than `cap` (a page of 10,000 indicators
+    is ~4 MB, so the common page costs nothing), and before validation or preparation
+    spend anything on them."""
+    if page_bytes <= cap:
+        return objs, []
+    kept, refused = [], []
+    for obj in objs:
+        size = len(orjson.dumps(obj))
+        if size > cap:
+            oid = obj.get("id") if isinstance(obj, dict) else None
+            refused.append((str(oid)[:200], f"larger than {cap:,} bytes ({size:,}); "
+                            "federation.max_object_bytes"))
+        else:
+            kept.append(obj)
+    return kept, refused
+
+
 def _forward(
     put: Callable[[Any], None], stop: threading.Event, client: TaxiiClient, coll: str,
     cursor: dict[str, Any], page_size: int, arrival: Arrival, default_tlp: TLP,
-    markings: dict[str, TLP],
+    markings: dict[str, TLP], round_: _Round,
 ) -> None:
     """Run `_pages` from `cursor` in a worker process and pass its pages on.
 
@@ -191,8 +292,9 @@ def _forward(
          "worker_main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        pickle.dump((client.base_url, client.token, coll, cursor, page_size, arrival,
-                     int(default_tlp), {k: int(v) for k, v in markings.items()}), proc.stdin)
+        pickle.dump((client.base_url, client.token, client.limits, coll, cursor, page_size,
+                     arrival, int(default_tlp), {k: int(v) for k, v in markings.items()},
+                     round_), proc.stdin)
         proc.stdin.close()
         while not stop.is_set():
             try:
@@ -203,8 +305,8 @@ def _forward(
                 return
             if kind == "error":
                 raise TaxiiClientError(payload)
-            rows, refused, page_cursor, more = payload
-            put(_Judged(rows, refused, page_cursor, more))
+            rows, refused, page_cursor, more, oversized, capped = payload
+            put(_Judged(rows, refused, page_cursor, more, oversized, capped))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -214,17 +316,18 @@ def _forward(
 
 def worker_main() -> None:
     """The worker process: pages as plain tuples (cheaper to pickle than named ones)."""
-    base_url, token, coll, cursor, page_size, arrival, tlp, known = \
+    base_url, token, limits, coll, cursor, page_size, arrival, tlp, known, round_ = \
         pickle.load(sys.stdin.buffer)
     markings = {k: TLP(v) for k, v in known.items()}
     out = sys.stdout.buffer
-    client = TaxiiClient(base_url, token)
+    client = TaxiiClient(base_url, token, limits=limits)
     try:
-        for j in _pages(client, coll, cursor.get("added_after"), cursor.get("next"),
-                        page_size, arrival, TLP(tlp), lambda: False, markings):
+        for j in _pages(client, coll, cursor, page_size, arrival, TLP(tlp), lambda: False,
+                        markings, round_):
             rows = [r if isinstance(r, Unprepared) else tuple(r) for r in j.rows]
             refused = [(tuple(r), why) for r, why in j.refused]
-            pickle.dump(("page", (rows, refused, j.cursor, j.more)), out, protocol=5)
+            pickle.dump(("page", (rows, refused, j.cursor, j.more, j.oversized, j.capped)),
+                        out, protocol=5)
             out.flush()
         pickle.dump(("done", None), out)
     except BrokenPipeError:
@@ -245,9 +348,8 @@ def _judge(objs: list[dict[str, Any]], arrival: Arrival, default_tlp: TLP,
     not the default. Where a definition is already known, the stricter level wins:
     re-sending a stored definition's id with a lower level cannot lower what it marks
     (as on the TAXII server)."""
-    out = _Judged([], declared=declared_tlp(objs))
-    markings = {} if markings is None else markings
-    markings.update(stricter(markings, out.declared))
+    markings = declared_tlp(objs, {} if markings is None else markings)
+    out = _Judged([])
     rows = prepare_many(objs, now_us(), default_tlp, markings or None)
     for obj, p in zip(objs, rows, strict=True):
         if isinstance(p, PreparedVersion):

@@ -9,6 +9,7 @@ a reader paging by `seq` can never miss a row that commits later with a smaller 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -428,6 +429,23 @@ class Store:
         finally:
             conn.close()
 
+    def newest_seq(self) -> int:
+        """The sequence number of the newest stored version, 0 when there is none."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(objects.c.seq))).scalar() or 0)
+
+    def delivered_after(self, seq: int, source: str) -> bool:
+        """Does the store hold a version `source` delivered after `seq`? One indexed read
+        (federation asks it before pushing: anything of this node's own that is new?)."""
+        c = objects.c
+        with self.engine.connect() as conn:
+            return conn.execute(select(c.seq).where(c.seq > seq, c.source == source)
+                                .limit(1)).first() is not None
+
+    def seq_watch(self) -> SeqWatch:
+        """A cheap repeated `newest_seq` for a loop that polls it (see `SeqWatch`)."""
+        return SeqWatch(self)
+
     def kv_get(self, key: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(kv.c.value).where(kv.c.key == key)).scalar()
@@ -436,6 +454,38 @@ class Store:
         with self.transaction() as conn:
             conn.execute(delete(kv).where(kv.c.key == key))
             conn.execute(kv.insert().values(key=key, value=value))
+
+
+class SeqWatch:
+    """The store's newest seq, read on one driver connection the watcher keeps: 0.16 ms
+    of CPU a poll against 0.75 ms through a pooled SQLAlchemy connection (measured at 10
+    polls a second), which at 32 nodes was 0.25 of the machine's 2 cores."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn: Any = None
+
+    def newest(self) -> int:
+        try:
+            if self.conn is None:
+                self.conn = self.store.engine.raw_connection()
+            cur = self.conn.cursor()
+            try:
+                cur.execute("SELECT max(seq) FROM objects")
+                value = cur.fetchone()[0]
+            finally:
+                cur.close()
+            self.conn.rollback()  # end the read: a held snapshot would never see new rows
+            return int(value or 0)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
 
 
 class _WriteTxn:
