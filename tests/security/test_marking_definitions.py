@@ -230,3 +230,38 @@ def test_a_definition_from_one_peer_does_not_lower_what_another_delivers(
     finally:
         north.close()
     assert _stored_levels(victim.home, [north_own["id"]]) == {TLP.AMBER}
+
+
+def test_a_peers_definition_counts_for_what_it_delivers_later(tmp_path: Path) -> None:
+    """north delivers the very AMBER+STRICT definition mallory delivered before (a
+    duplicate: the store keeps mallory's copy), then, in a later round, an object marked
+    with it alone: the object is held AMBER+STRICT, as north declared, not at the default."""
+    from shieldwall.federation.peers import PULL_KEY
+    from tests.federation.conftest import make_node
+    from tests.federation.test_arrival import HostilePeer, _peer
+
+    victim = make_node(tmp_path, "south")
+    strict = _definition("amber+strict")
+    s = victim.store()
+    try:
+        for name in ("north", "mallory"):
+            Members(s.engine).add(name, "ally")
+        s.put(strict, Provenance("mallory", "federation", "alliance"))
+    finally:
+        s.close()
+    marked = indicator("192.0.2.171", tlp=None, object_marking_refs=[strict["id"]],
+                       created_by_ref=member_identity_id("north"), x_shieldwall_audience=["south"])
+    north = HostilePeer([strict])
+    try:
+        _peer(victim, "north", north.url)
+        victim.cli("sync")
+        s = victim.store()
+        try:
+            s.kv_set(f"{PULL_KEY}north:alliance", "{}")  # the next round starts afresh
+        finally:
+            s.close()
+        north.objects = [marked]
+        victim.cli("sync")
+    finally:
+        north.close()
+    assert _stored_levels(victim.home, [marked["id"]]) == {TLP.AMBER_STRICT}
