@@ -35,6 +35,8 @@ from shieldwall.policy import (
     visibility,
     write_refusal,
 )
+from shieldwall.stix.bounded_json import TooDeep
+from shieldwall.stix.bounded_json import loads as bounded_loads
 from shieldwall.stix.markings import (
     KNOWN_TLP_REFS,
     TLP,
@@ -610,7 +612,9 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
     """Validate, apply policy, store; every object ends up a success or a failure."""
     requested = now_us()
     try:
-        envelope = orjson.loads(body)
+        envelope = bounded_loads(body)
+    except TooDeep as exc:
+        raise TaxiiError(400, f"the body is {exc}") from None
     except orjson.JSONDecodeError:
         raise TaxiiError(400, "the body is not valid JSON") from None
     objs = envelope.get("objects") if isinstance(envelope, dict) else None

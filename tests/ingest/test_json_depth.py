@@ -204,3 +204,89 @@ def test_loads_and_the_guard_agree_with_orjson_on_values() -> None:
     with pytest.raises(TooDeep):
         loads(_nested(5_000))  # orjson's own refusal, same error
     assert loads(_nested(MAX_DEPTH - 1)) is not None
+
+
+# ---- telemetry readers (hunt, watch) --------------------------------------------------
+
+
+def _telemetry(tmp_path: Path, name: str, records: list[dict[str, object]], deep: bytes
+               ) -> Path:
+    """A log of JSON lines with one deep line after the first record."""
+    lines = [orjson.dumps(r) for r in records]
+    lines.insert(1, deep)
+    path = tmp_path / name
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["zeek-json", "suricata"])
+def test_a_deep_log_line_is_a_bad_line_and_the_others_are_read(
+        tmp_path: Path, fmt: str) -> None:
+    from shieldwall.detect.readers import ReadStats, read
+
+    if fmt == "zeek-json":
+        records: list[dict[str, object]] = [
+            {"ts": 1700000000.0 + i, "uid": f"C{i}", "id.orig_h": "10.0.0.1",
+             "id.orig_p": 1000 + i, "id.resp_h": f"198.51.100.{i}", "id.resp_p": 443,
+             "proto": "tcp", "_path": "conn"} for i in range(3)]
+        deep = b'{"ts": 1700000009.0, "uid": "Cdeep", "_path": "conn", "x": ' + \
+            _nested(DEEP) + b"}"
+    else:
+        records = [{"timestamp": f"2024-01-01T00:00:0{i}.000000+0000", "event_type": "dns",
+                    "src_ip": "10.0.0.1", "dest_ip": "10.0.0.53",
+                    "dns": {"type": "query", "rrname": f"host{i}.example.com"}}
+                   for i in range(3)]
+        deep = b'{"timestamp": "2024-01-01T00:00:09.000000+0000", "event_type": "dns", ' \
+            b'"src_ip": "10.0.0.1", "x": ' + _nested(MAX_DEPTH) + b"}"  # under orjson's own
+    path = _telemetry(tmp_path, f"{fmt}.log", records, deep)
+    stats = ReadStats()
+    events = sum(len(o) for o in read(path, stats, fmt))
+    assert events == 3
+    assert [(b.line, b.reason) for b in stats.bad] == [
+        (2, f"bad JSON: JSON nested deeper than {MAX_DEPTH} levels")]
+
+
+def test_a_deep_stix_telemetry_file_is_refused_naming_it(tmp_path: Path) -> None:
+    from shieldwall.detect.readers import ReaderError, ReadStats, read
+
+    path = tmp_path / "observed.json"
+    path.write_bytes(_bundle(_deep_indicator(MAX_DEPTH)))
+    with pytest.raises(ReaderError, match=f"^{path}: JSON nested deeper than {MAX_DEPTH}"):
+        list(read(path, ReadStats(), "stix"))
+
+
+# ---- TAXII POST bodies -----------------------------------------------------------------
+
+
+def test_a_taxii_post_nested_too_deep_is_refused_and_stores_nothing(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.taxii.conftest import add_members, make_home, start_server
+
+    home = make_home(tmp_path)
+    token = add_members(home, {"north": "ally"})["north"]
+    server = start_server(home)
+    try:
+        def post(body: bytes) -> httpx.Response:
+            return httpx.post(server.api("collections/alliance/objects/"), content=body,
+                              headers={"Authorization": f"Bearer {token}",
+                                       "Content-Type": "application/taxii+json;version=2.1",
+                                       "Accept": "application/taxii+json;version=2.1"},
+                              timeout=60)
+
+        ok = indicator("198.51.100.77")
+        for levels in (MAX_DEPTH + 36, DEEP):  # under and over orjson's own limit
+            deep = b'{"objects": [' + orjson.dumps(ok) + b"," + _deep_indicator(levels) + b"]}"
+            r = post(deep)
+            assert r.status_code == 400, r.text
+            assert r.json()["description"] == \
+                f"the body is JSON nested deeper than {MAX_DEPTH} levels"
+        store = Store.open(load_config(home).db_url)
+        try:
+            assert store.get(ok["id"]) is None
+        finally:
+            store.close()
+        r = post(orjson.dumps({"objects": [ok]}))  # the same object, not nested: stored
+        assert r.status_code == 202 and r.json()["success_count"] == 1
+    finally:
+        server.stop()

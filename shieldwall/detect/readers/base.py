@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shieldwall.errors import ShieldwallError
+from shieldwall.stix import bounded_json
 from shieldwall.stix import values as canon
 from shieldwall.stix.timestamps import format_ts
 
@@ -335,7 +336,7 @@ def json_records(path: Path, stats: ReadStats) -> Iterator[tuple[int, dict[str, 
             if not raw.strip():
                 continue
             try:
-                rec = orjson.loads(raw)
+                rec = bounded_json.loads(raw)  # a line nested too deep is a bad line
                 if not isinstance(rec, dict):
                     raise ValueError("not a JSON object")
             except (orjson.JSONDecodeError, ValueError) as exc:

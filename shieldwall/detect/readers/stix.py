@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from shieldwall.detect.readers.base import LINE, TS, Observations, ReaderError, ReadStats, open_text
 from shieldwall.stix import values as canon
+from shieldwall.stix.bounded_json import TooDeep, loads
 from shieldwall.stix.timestamps import parse_ts
 
 
@@ -80,7 +81,9 @@ def read_stix(path: Path, stats: ReadStats) -> Iterator[Observations]:
     with open_text(path) as fh:
         raw = fh.read()
     try:
-        doc = orjson.loads(raw)
+        doc = loads(raw)
+    except TooDeep as exc:
+        raise ReaderError(f"{path}: {exc}") from None
     except orjson.JSONDecodeError:
         doc = None
     if isinstance(doc, dict):
@@ -91,7 +94,7 @@ def read_stix(path: Path, stats: ReadStats) -> Iterator[Observations]:
         for n, line in enumerate(raw.splitlines(), 1):
             if line.strip():
                 try:
-                    items.append((n, orjson.loads(line)))
+                    items.append((n, loads(line)))
                 except orjson.JSONDecodeError as exc:
                     stats.skip(str(path), n, f"bad JSON: {exc}")
     if not items:
