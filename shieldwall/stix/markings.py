@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from typing import Any
 
+from shieldwall.stix.ids import valid_id
+
 # Extension definition that FIRST's TLP 2.0 marking definitions use.
 TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 
@@ -129,7 +131,8 @@ def declared_tlp(objs: Iterable[Any], into: dict[str, TLP] | None = None) -> dic
     """The levels the custom TLP marking definitions among `objs` declare, by id, added to
     `into` (returned). Where an id is declared twice the stricter level stays: sending a
     definition again cannot lower what it marks. Pinned ids (`KNOWN_TLP_REFS`) are left
-    out, whatever a definition under one says.
+    out, whatever a definition under one says, and so is an id that is not a STIX id (an
+    object marked with one holds no such ref either).
 
     Whose definitions count is the caller's rule (docs/taxii.md, "Custom TLP marking
     definitions"): those of the member, peer or import that delivers what they mark,
@@ -140,7 +143,7 @@ def declared_tlp(objs: Iterable[Any], into: dict[str, TLP] | None = None) -> dic
         if type(obj) is not dict or obj.get("type") != "marking-definition":
             continue
         mid = obj.get("id")
-        if isinstance(mid, str) and mid not in KNOWN_TLP_REFS:
+        if valid_id(mid) and mid not in KNOWN_TLP_REFS:
             level = tlp_of_marking_definition(obj)
             if level is not None:
                 found[mid] = max(level, found.get(mid, level))

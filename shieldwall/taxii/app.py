@@ -677,7 +677,7 @@ def _custom_markings(
     refs = {r for o in objs for r in marking_refs(o) if r not in KNOWN_TLP_REFS}
     if not refs:
         return {}
-    in_envelope = declared_tlp(o for o in sent if isinstance(o, dict) and o.get("id") in refs)
+    in_envelope = {mid: v for mid, v in declared_tlp(sent).items() if mid in refs}
     held = stored_tlp_markings(ctx.store, {member.name, ctx.settings.node_member}, refs)
     return stricter(in_envelope, held)
 

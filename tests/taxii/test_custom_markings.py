@@ -129,3 +129,17 @@ def test_a_definition_already_held_from_another_member_counts_for_its_sender(
     marked = indicator("192.0.2.103", tlp=None, object_marking_refs=[red["id"]])
     _post(http, tokens, [marked])
     assert _stored_tlp(sqlite_store, marked["id"]) == TLP.RED
+
+
+def test_a_definition_whose_id_is_no_stix_id_is_refused_not_kept(store: Store) -> None:
+    """A 400-character "id" is no STIX id: nothing is kept for it (PostgreSQL would refuse
+    the row), and the rest of the envelope is stored."""
+    reg = Members(store.engine)
+    tokens = {"latvia": reg.add("latvia", "ally")}
+    long_id = "marking-definition--" + "a" * 400
+    with TestClient(create_app(store, Settings(node_member="home-node", rate_limit=0))) as http:
+        green = _definition("green")
+        marked = indicator("192.0.2.104", tlp=None, object_marking_refs=[green["id"]])
+        got = _post(http, tokens, [_definition("red", oid=long_id), green, marked])
+    assert {s["id"] for s in got["successes"]} == {green["id"], marked["id"]}
+    assert _stored_tlp(store, marked["id"]) == TLP.GREEN
