@@ -17,6 +17,8 @@ console script of this checkout's virtualenv), in the same run:
 The 100k import and the floor alternate, so both meet the same neighbours on a shared
 machine; the ratio floor / import (higher is better, 1.0 would be the floor) is computed
 from their medians. The load average is printed before and after: quote it with the figures.
+Beside each wall time, the median CPU time (user + system) of the process and its children
+(an import's worker): it moves much less than wall time when others share the machine.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,11 +61,19 @@ def write_bundle(path: Path, objects: list[dict]) -> None:  # type: ignore[type-
                                 "objects": objects}), encoding="utf-8")
 
 
+CPU: list[float] = []  # CPU seconds of each `run`, in order
+
+
 def run(args: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one process (its CPU seconds go to `CPU`)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def load() -> str:
@@ -108,9 +119,18 @@ class Bench:
                 f.unlink()
 
 
-def median(fn: Callable[[], float], n: int) -> tuple[float, list[float]]:
-    times = [fn() for _ in range(n)]
-    return statistics.median(times), times
+def median(fn: Callable[[], float], n: int) -> tuple[float, list[float], float]:
+    """(median wall, the walls, median CPU) of `n` runs."""
+    times, cpu = [], []
+    for _ in range(n):
+        times.append(fn())
+        cpu.append(CPU[-1])
+    return statistics.median(times), times, statistics.median(cpu)
+
+
+def show(name: str, wall: float, times: list[float], cpu: float) -> None:
+    print(f"{name:58} {wall:7.3f} s  CPU {cpu:6.2f} s   runs: "
+          f"{' '.join(f'{t:.2f}' for t in times)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,14 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         stats_home = b.home()
         subprocess.run([CLI, "import", str(small), "--home", str(stats_home),
                         "--no-warninglists"], env=b.env, check=True, stdout=subprocess.DEVNULL)
-        rows: list[tuple[str, float, list[float]]] = []
-
-        def figure(name: str, fn: Callable[[], float], n: int) -> float:
-            m, times = median(fn, n)
-            rows.append((name, m, times))
-            print(f"{name:58} {m:8.3f} s   runs: {' '.join(f'{t:.2f}' for t in times)}",
-                  flush=True)
-            return m
+        def figure(name: str, fn: Callable[[], float], n: int) -> None:
+            show(name, *median(fn, n))
 
         figure("shieldwall stats", lambda: run(
             [CLI, "stats", "--home", str(stats_home)], b.env), args.repeat)
@@ -151,19 +165,26 @@ def main(argv: list[str] | None = None) -> int:
 
         imports: list[float] = []
         floors: list[float] = []
+        cpu: dict[str, list[float]] = {"floor": [], "import": [], "bare": []}
         for _ in range(args.repeat):
             floors.append(b.floor(big))
+            cpu["floor"].append(CPU[-1])
             imports.append(b.import_(big))
-        bare = [b.import_(big, "--no-warninglists") for _ in range(args.repeat)]
-        for name, times in ((f"floor: json.load + sqlite3 executemany, {args.big:,}", floors),
-                            (f"shieldwall import, {args.big:,} indicators, warning lists",
-                             imports),
-                            (f"shieldwall import, {args.big:,}, --no-warninglists", bare)):
-            m = statistics.median(times)
-            rows.append((name, m, times))
-            print(f"{name:58} {m:8.3f} s   runs: {' '.join(f'{t:.2f}' for t in times)}")
+            cpu["import"].append(CPU[-1])
+        bare = []
+        for _ in range(args.repeat):
+            bare.append(b.import_(big, "--no-warninglists"))
+            cpu["bare"].append(CPU[-1])
+        for name, times, key in (
+                (f"floor: json.load + sqlite3 executemany, {args.big:,}", floors, "floor"),
+                (f"shieldwall import, {args.big:,} indicators, warning lists", imports,
+                 "import"),
+                (f"shieldwall import, {args.big:,}, --no-warninglists", bare, "bare")):
+            show(name, statistics.median(times), times, statistics.median(cpu[key]))
         floor_m, import_m = statistics.median(floors), statistics.median(imports)
-        print(f"{'ratio floor / import (warning lists on)':58} {floor_m / import_m:8.2f}")
+        print(f"{'ratio floor / import (warning lists on)':58} {floor_m / import_m:7.2f}")
+        print(f"{'ratio floor / import (--no-warninglists)':58} "
+              f"{floor_m / statistics.median(bare):7.2f}")
         print(f"{'objects/s: import / floor':58} {args.big / import_m:8.0f} / "
               f"{args.big / floor_m:.0f}")
         print(f"load average after: {load()}")
