@@ -35,11 +35,28 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (_LIMIT, _LIMIT))
 
 
+# Runs the command and reports its peak RSS on a last line of stderr.
+_MEASURED = r"""
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(proc.pid, 0)
+sys.stderr.write(f"\npeak-rss-kb {usage.ru_maxrss}\n")
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+PEAK_MB = 1024  # what an import of these small files may take at most (it took 4 GB+)
+
+
 def sw(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`shieldwall ARGS` as the analyst runs it; fails when it took more than `PEAK_MB`
+    (a MemoryError caught on the way would otherwise hide an unbounded parse)."""
     env = dict(os.environ, SHIELDWALL_HOME=str(home), COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "shieldwall.cli.main", *args],
-                          capture_output=True, text=True, env=env, timeout=180,
-                          preexec_fn=_limit_memory)
+    r = subprocess.run([sys.executable, "-c", _MEASURED, sys.executable, "-m",
+                        "shieldwall.cli.main", *args],
+                       capture_output=True, text=True, env=env, timeout=180,
+                       preexec_fn=_limit_memory)
+    r.stderr, _, peak = r.stderr.rstrip("\n").rpartition("\npeak-rss-kb ")
+    assert int(peak) < PEAK_MB * 1024, f"shieldwall {args[0]} peaked at {int(peak) >> 10} MB"
+    return r
 
 
 def _nested(levels: int) -> bytes:
@@ -120,6 +137,18 @@ def test_a_small_deep_file_is_refused_with_the_same_message(
     assert r.returncode == 2
     _one_line_naming(r, path)
     assert _ids(home) == set()
+
+
+def test_format_detection_reads_a_deep_head_in_bounded_memory(
+        home: Path, tmp_path: Path) -> None:
+    """Sniffers read a file's first 64 KB before any reader: nested from its first bytes,
+    that head alone would cost ijson's prefixes ~10 GB (65,000 levels)."""
+    path = tmp_path / "deep-head.json"
+    path.write_bytes(b'{"type": "bundle", "id": "bundle--' + str(uuid.uuid4()).encode()
+                     + b'", "objects": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}")
+    r = sw(home, "import", "--no-warninglists", str(path))
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    _one_line_naming(r, path)
 
 
 def test_a_bundle_as_deep_as_the_limit_is_imported(home: Path, tmp_path: Path) -> None:
