@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from shieldwall.cli.common import HomeOpt, console, open_node, out
+from shieldwall.cli.common import HomeOpt, console, counted, open_node, out
 from shieldwall.config import TIERS, init_home, resolve_home
 from shieldwall.errors import ShieldwallError
 from shieldwall.stix.markings import TLP
@@ -168,6 +168,10 @@ def _render_import(reports: list) -> None:  # type: ignore[type-arg]
                       str(r.new_versions + r.history), str(r.duplicates), str(len(r.rejected)),
                       str(len({oid for oid, _, _ in r.warninglisted})))
     out.print(table)
+    upgraded = sum(r.format == "stix-2.0" for r in reports)
+    if upgraded:
+        out.print(f"{counted(upgraded, 'file')} upgraded from STIX 2.0 to 2.1 on import "
+                  "(spec_version, typed labels, pattern_type; docs/ingest.md)")
     rejected = [(r.path, x) for r in reports for x in r.rejected]
     if rejected:
         t = Table(title=f"Rejected ({len(rejected)})")

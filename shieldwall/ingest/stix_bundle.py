@@ -29,6 +29,7 @@ from shieldwall.ingest.base import (
 )
 from shieldwall.ingest.sniff import first_json_char, open_maybe_gzip
 from shieldwall.stix.bounded_json import DepthGuard, TooDeep, loads
+from shieldwall.stix.upgrade import upgrade_20
 
 _WHOLE_FILE_LIMIT = 64 * 1024 * 1024
 _STREAM_FROM = 1024 * 1024
@@ -105,6 +106,41 @@ def _sniff(head: bytes, path: Path) -> bool:
     return first_json_char(head) in ("{", "[")
 
 
+def read_stix20(path: Path, opts: ReadOptions) -> Iterator[Item]:
+    """A STIX 2.0 bundle, each object upgraded to 2.1 (`stix.upgrade`)."""
+    for item in read_stix(path, opts):
+        yield upgrade_20(item) if isinstance(item, dict) else item
+
+
+def _sniff20(head: bytes, path: Path) -> bool:
+    """A STIX 2.0 bundle: `"spec_version": "2.0"` on the bundle (2.0 requires it there), or,
+    where the head does not reach that key, a first object with `created` and no
+    `spec_version` (2.1 requires one on every domain object)."""
+    if first_json_char(head) != "{":
+        return False
+    top: dict[str, object] = {}
+    first: set[str] = set()
+    try:
+        for prefix, event, value in ijson.parse(DepthGuard(io.BytesIO(head))):
+            if prefix in ("type", "spec_version") and event == "string":
+                top[prefix] = value
+            elif prefix == "objects.item" and event == "map_key":
+                first.add(value)
+            elif prefix == "objects.item" and event == "end_map":
+                break
+    except (ijson.JSONError, TooDeep):
+        pass  # the head ends mid-file, or nests too deep (the reader will say so)
+    if top.get("type") != "bundle":
+        return False
+    if "spec_version" in top:
+        return top["spec_version"] == "2.0"
+    return "created" in first and "spec_version" not in first
+
+
+# Sniffed before plain STIX (registration order within this module).
+register_format(Format(
+    "stix-2.0", "STIX 2.0 bundle, upgraded to 2.1 on import", read_stix20, _sniff20
+))
 FORMAT = register_format(
     Format("stix", "STIX 2.1 bundle, object, or array of objects", read_stix, _sniff)
 )
