@@ -12,7 +12,9 @@ example reports (tests/ingest/test_stix20_upgrade.py):
   on other types `labels` stays labels;
 - an indicator gets `pattern_type: "stix"` (2.0 patterns are STIX patterns);
 - a malware gets `is_family: true`: a 2.0 Malware object described a kind of malware, which
-  is how ATT&CK's own 2.1 edition marks every one of its software entries.
+  is how ATT&CK's own 2.1 edition marks every one of its software entries;
+- an empty list is left out (ATT&CK 2.0 writes `"external_references": []`,
+  `"x_mitre_contributors": []`; STIX says a list, when present, is not empty).
 
 An object that already has a `spec_version` is left as it is.
 """
@@ -36,6 +38,8 @@ def upgrade_20(obj: dict[str, Any]) -> dict[str, Any]:
     if "spec_version" in obj or not isinstance(obj.get("type"), str):
         return obj
     kind = obj["type"]
+    for key in [k for k, v in obj.items() if v == []]:
+        del obj[key]
     obj["spec_version"] = "2.1"
     typed = _TYPED_LABELS.get(kind)
     if typed is not None and "labels" in obj and typed not in obj:

@@ -19,6 +19,7 @@ from tests.cli.test_intel_cli import sw
 ROOT = Path(__file__).resolve().parents[2]
 V20 = ROOT / "tests" / "data" / "stix20"
 V21 = ROOT / "shieldwall" / "data" / "stix"
+ATTACK = ROOT / "tests" / "data" / "attack20"  # four objects of mitre/cti's 2.0 ATT&CK
 
 
 def test_import_upgrades_and_says_so(tmp_path: Path) -> None:
@@ -54,3 +55,19 @@ def test_2_1_is_left_alone() -> None:
     assert detect_format(V21 / "apt1.json").name == "stix"
     obj = orjson.loads((V21 / "apt1.json").read_bytes())["objects"][0]
     assert upgrade_20(dict(obj)) == obj
+
+
+def test_attack_2_0_imports_whole(tmp_path: Path) -> None:
+    home = tmp_path / "node"
+    assert sw(home, "init", "--member", "estonia").returncode == 0
+    r = sw(home, "import", "--no-warninglists", str(ATTACK))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Rejected" not in r.stdout  # before: empty lists refused three of the four
+    assert "4 files upgraded from STIX 2.0 to 2.1" in r.stdout
+    out = tmp_path / "attack.json"
+    assert sw(home, "export", "--type", "malware", "--output", str(out)).returncode == 0
+    hdoor = next(o for o in orjson.loads(out.read_bytes())["objects"] if o["type"] == "malware")
+    assert (hdoor["name"], hdoor["malware_types"], hdoor["is_family"]) == ("HDoor", ["malware"],
+                                                                            True)
+    assert "x_mitre_contributors" not in hdoor and hdoor["x_mitre_aliases"] == ["HDoor",
+                                                                                "Custom HDoor"]
