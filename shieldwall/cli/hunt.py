@@ -72,6 +72,9 @@ def _report(hunter: Any, objects: list[dict[str, Any]], as_json: bool, elapsed: 
         for b in st.bad[:10]:  # user-supplied text: `conn.log:100:` is not an emoji code
             console.print(f"  {b.file}:{b.line}: {b.reason}", markup=False, emoji=False,
                           highlight=False)
+    if hunter.files:
+        # With --json stdout holds the sightings only; the files table goes to stderr.
+        (console if as_json else out).print(_files_table(hunter.files))
     if as_json:
         out.print_json(orjson.dumps([o for o in objects if o["type"] == "sighting"]).decode())
         return
@@ -82,6 +85,33 @@ def _report(hunter: Any, objects: list[dict[str, Any]], as_json: bool, elapsed: 
                                        key=lambda kv: -kv[1][1]):
         table.add_row(iid, Text(str(name or "")), f"{hits:,}", str(n))  # not markup
     out.print(table)
+
+
+def _files_table(files: list[Any]) -> Any:
+    """One row per file: what was read from it and what happened to it (file names and
+    notes are the user's text, never markup)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Files")
+    for col in ("file", "format", "events", "hits", "bad lines", "note"):
+        table.add_column(col, justify="right" if col in ("events", "hits", "bad lines")
+                         else "left", overflow="fold")
+    for r in files:
+        note = r.outcome if r.outcome != "read" else ""
+        if r.note:
+            note = f"{note}: {r.note}" if note else r.note
+        table.add_row(Text(r.file), r.format, f"{r.events:,}", f"{r.hits:,}",
+                      f"{r.bad_lines:,}", Text(note))
+    return table
+
+
+def _exit_code(files: list[Any]) -> int:
+    """0: every file read (corrupt lines counted and skipped) or deliberately skipped;
+    1: a file's stream was cut short (what came before the cut was read);
+    2: a file could not be read at all (or, named on the command line, is not telemetry)."""
+    outcomes = {r.outcome for r in files}
+    return 2 if "failed" in outcomes else 1 if "cut" in outcomes else 0
 
 
 def hunt(
@@ -99,7 +129,12 @@ def hunt(
     window: Annotated[int, typer.Option(help="Sighting window in minutes.")] = 60,
     home: HomeOpt = None,
 ) -> None:
-    """Match logs against the node's active indicators and record sightings."""
+    """Match logs against the node's active indicators and record sightings.
+
+    Every file is read or skipped with a note, and the run ends with a table of files. Exit
+    code 0: every file read (corrupt lines counted and skipped) or skipped (not telemetry:
+    a CSV, a Zeek stats log); 1: a compressed stream was cut short (the lines before the
+    cut were read); 2: a file could not be read at all."""
     from rich.progress import Progress, TextColumn
 
     from shieldwall.detect.hunt import Hunter
@@ -146,6 +181,9 @@ def hunt(
         _report(hunter, objects, as_json, time.perf_counter() - started)
     finally:
         node.close()
+    code = _exit_code(hunter.files)
+    if code:
+        raise typer.Exit(code)
 
 
 def watch(

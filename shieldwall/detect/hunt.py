@@ -2,6 +2,8 @@
 
 Data in, data out: `Hunter.run(paths)` reads files, `Hunter.feed(obs)` matches one batch (the
 watch loop and the retro-hunt use it too), `Hunter.objects()` returns the STIX to store.
+`Hunter.files` says, file by file, what was read and what happened: a sensor's directory holds
+damaged and foreign files beside its logs, and none of them ends the run (`FileReport`).
 """
 
 from __future__ import annotations
@@ -12,15 +14,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from shieldwall.detect import exact
 from shieldwall.detect.index import Candidate, Compiled, IndicatorIndex
-from shieldwall.detect.readers import LINE, TS, Observations, ReadStats, iter_files, read
+from shieldwall.detect.readers import (
+    LINE,
+    TS,
+    Observations,
+    ReaderError,
+    ReadStats,
+    detect_format,
+    iter_files,
+    read,
+)
 from shieldwall.detect.readers.base import _ref_type
+from shieldwall.detect.readers.damage import DAMAGED, FileStats, NotTelemetry, Truncated
 from shieldwall.detect.sightings import Hit, Sightings
 
 # Candidate observations kept per multi-observation indicator (FOLLOWEDBY, REPEATS, ...)
 # between evaluations: bounded so a noisy atom cannot exhaust memory.
 MAX_PENDING = 10_000
+
+
+# What happened to a file: read whole (bad lines counted and skipped), read up to a stream
+# cut short, skipped (holds nothing a hunt reads), or not read at all.
+READ, CUT, SKIPPED, FAILED = "read", "cut", "skipped", "failed"
+
+
+@dataclass
+class FileReport:
+    """One file of a hunt. `hits` counts single-observation matches in the file (patterns
+    over several observations are judged at the end of the run, across files)."""
+
+    file: str
+    format: str = ""
+    events: int = 0
+    hits: int = 0
+    bad_lines: int = 0
+    outcome: str = READ
+    note: str = ""
 
 
 @dataclass
@@ -34,7 +67,8 @@ class Hunter:
                  sink: Callable[[Observations], None] | None = None) -> None:
         self.index = index
         self.sightings = sightings
-        self.stats = ReadStats()
+        self.stats: ReadStats = FileStats()
+        self.files: list[FileReport] = []
         self.candidates = 0
         self.sink = sink  # e.g. the retro-hunt's Parquet writer
         self._pending: dict[str, _Pending] = defaultdict(_Pending)
@@ -42,13 +76,48 @@ class Hunter:
     def run(self, paths: Iterable[Path], fmt: str | None = None,
             mapping: dict[str, Any] | None = None,
             progress: Callable[[int], None] | None = None) -> ReadStats:
-        for f in iter_files(list(paths)):
-            for obs in read(f, self.stats, fmt, mapping):
+        for f, shown, given in _walk(list(paths)):
+            self.files.append(self._read_file(f, shown, given, fmt, mapping, progress))
+        self.finish()
+        return self.stats
+
+    def _read_file(self, f: Path, shown: str, given: bool, fmt: str | None,
+                   mapping: dict[str, Any] | None,
+                   progress: Callable[[int], None] | None) -> FileReport:
+        """Read one file to its end, whatever it holds; what happened is in the report.
+        A file named on the command line that is not telemetry failed; one found in a
+        directory was skipped."""
+        st = self.stats
+        rep = FileReport(shown)
+        events, bad, hits = st.events, st.bad_count, self.sightings.hits
+        notes: list[str] = []
+        if isinstance(st, FileStats):
+            st.notes = notes
+        try:
+            if not f.is_file():
+                raise ReaderError(f"{f}: no such file or directory")
+            kind = detect_format(f) if fmt in (None, "zeek") else fmt
+            if fmt == "zeek" and kind not in ("zeek-tsv", "zeek-json"):
+                kind = "zeek-json"
+            rep.format = kind
+            for obs in read(f, st, kind, mapping):
                 self.feed(obs)
                 if progress:
                     progress(len(obs))
-        self.finish()
-        return self.stats
+        except NotTelemetry as exc:
+            rep.outcome = FAILED if given else SKIPPED
+            notes.append(_said(exc, f))
+        except Truncated as exc:
+            rep.outcome = CUT
+            notes.append(exc.note)
+        except (ReaderError, pa.ArrowException, ValueError, *DAMAGED) as exc:
+            rep.outcome = FAILED
+            notes.append(_said(exc, f) if isinstance(exc, ReaderError)
+                         else f"{type(exc).__name__}: {exc}")
+        rep.events, rep.bad_lines = st.events - events, st.bad_count - bad
+        rep.hits = self.sightings.hits - hits
+        rep.note = "; ".join(notes)
+        return rep
 
     def feed(self, obs: Observations) -> int:
         """Match one batch; returns the number of hits it produced."""
@@ -114,6 +183,21 @@ class Hunter:
 
     def objects(self, only_changed: bool = True) -> list[dict[str, Any]]:
         return self.sightings.objects(only_changed)
+
+
+def _walk(paths: list[Path]) -> Iterable[tuple[Path, str, bool]]:
+    """(file, name shown in the report, named on the command line): directories walked in
+    name order (hidden files skipped), their files shown relative to the directory."""
+    for p in paths:
+        if p.is_dir():
+            for f in iter_files([p]):
+                yield f, str(f.relative_to(p)), False
+        else:
+            yield p, p.name, True
+
+
+def _said(exc: Exception, f: Path) -> str:
+    return str(exc).removeprefix(f"{f}: ")
 
 
 def _direct(c: Candidate) -> bool:

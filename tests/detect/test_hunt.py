@@ -62,8 +62,9 @@ def test_hunt_cli_records_explained_sightings(tmp_path: Path) -> None:
     printed = orjson.loads(res.stdout)
     stored = {s["sighting_of_ref"]: s for s in sightings_in(home)}
     assert {s["id"] for s in printed} == {s["id"] for s in stored.values()}
-    # Independently counted in the logs: 9 conn + 2 dns answers + 45 http rows carry the IP.
-    assert stored[ind(1, IP)["id"]]["count"] == 56
+    # Independently counted in the logs: 9 conn + 2 dns answers + 45 http rows carry the IP,
+    # and 44 files.log rows name it in tx_hosts.
+    assert stored[ind(1, IP)["id"]]["count"] == 100
     assert stored[ind(2, SUFFIX)["id"]]["count"] == 57
     assert stored[ind(3, MD5)["id"]]["count"] == 1
     s = stored[ind(1, IP)["id"]]

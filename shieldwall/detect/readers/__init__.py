@@ -2,7 +2,9 @@
 
 `read(path)` detects the format from the file's first bytes unless `fmt` forces one:
 `zeek` (TSV with `#fields`, or JSON with Zeek's `ts`/`uid`), `suricata` (EVE JSON),
-`stix` (a bundle or observed-data), `jsonl` (needs a field mapping).
+`stix` (a bundle or observed-data), `jsonl` (needs a field mapping). A file that is none of
+these (a CSV, a binary file, a Zeek log without address, name, URL or hash columns, JSON lines
+without a mapping) raises `NotTelemetry`: a hunt skips it with that note.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from shieldwall.detect.readers.base import (
     Observations,
     ReaderError,
     ReadStats,
-    head_bytes,
     iter_files,
 )
 
@@ -32,7 +33,13 @@ __all__ = ["FORMATS", "LINE", "TS", "BadLine", "Observations", "ReadStats", "Rea
 
 def detect_format(path: Path) -> str:
     """`zeek-tsv`, `zeek-json`, `suricata`, `stix` or `jsonl`, from the first bytes."""
-    head = head_bytes(path, 16384)
+    from shieldwall.detect.readers.damage import NotTelemetry, readable_head
+    from shieldwall.detect.readers.zeek import ZEEK_KEYS, is_zeek_log_name
+
+    try:
+        head = readable_head(path, 16384)
+    except ReaderError as exc:  # binary
+        raise NotTelemetry(str(exc)) from None
     text = head.lstrip()
     if text.startswith(b"#separator") or text.startswith(b"#fields"):
         return "zeek-tsv"
@@ -46,13 +53,14 @@ def detect_format(path: Path) -> str:
             return "stix"
         if "event_type" in rec and ("src_ip" in rec or "timestamp" in rec):
             return "suricata"
-        if "ts" in rec and ("uid" in rec or "_path" in rec or "id.orig_h" in rec
-                            or "fuid" in rec):
+        # Zeek's own keys (`id_orig_h` with `Log::default_scope_sep = "_"`), or a Zeek log's
+        # name: stats.log, loaded_scripts.log (no `ts`) and x509.log have none of those keys.
+        if ("ts" in rec and not ZEEK_KEYS.isdisjoint(rec)) or is_zeek_log_name(path.name):
             return "zeek-json"
         return "jsonl"
     if text.startswith(b"{") and b'"type"' in head and b'"bundle"' in head:
         return "stix"  # a pretty-printed bundle
-    raise ReaderError(
+    raise NotTelemetry(
         f"{path}: format not recognised (not Zeek TSV/JSON, Suricata EVE, STIX or JSON lines); "
         "use --format"
     )
@@ -77,7 +85,9 @@ def read(
         it = stix.read_stix(path, stats)
     elif kind == "jsonl":
         if mapping is None:
-            raise ReaderError(f"{path}: JSON lines need a field mapping (--mapping FILE)")
+            from shieldwall.detect.readers.damage import NotTelemetry
+
+            raise NotTelemetry(f"{path}: JSON lines need a field mapping (--mapping FILE)")
         it = jsonl.read_jsonl(path, stats, mapping)
     else:
         raise ReaderError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -30,8 +30,8 @@ from shieldwall.detect.readers.base import (
     ReaderError,
     ReadStats,
     canonical_column,
-    json_records,
 )
+from shieldwall.detect.readers.damage import Truncated, records
 
 CHUNK = 65536
 
@@ -110,7 +110,8 @@ def read_jsonl(path: Path, stats: ReadStats, mapping: dict[str, Any]) -> Iterato
             cols[stix] = canonical_column(stix, cols[stix])
         return Observations(pa.table(cols), str(path), "jsonl")
 
-    for n, rec in json_records(path, stats):
+    cut: list[Truncated] = []  # a stream cut short: what came before it counts
+    for n, rec in records(path, stats, cut):
         rows.append(rec)
         lines.append(n)
         if len(rows) >= CHUNK:
@@ -118,3 +119,5 @@ def read_jsonl(path: Path, stats: ReadStats, mapping: dict[str, Any]) -> Iterato
             rows, lines = [], []
     if rows:
         yield flush()
+    if cut:
+        raise cut[0]

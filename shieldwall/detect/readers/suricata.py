@@ -21,8 +21,8 @@ from shieldwall.detect.readers.base import (
     Observations,
     ReadStats,
     canonical_column,
-    json_records,
 )
+from shieldwall.detect.readers.damage import Truncated, records
 from shieldwall.detect.readers.jsonl import parse_time
 
 CHUNK = 65536
@@ -106,7 +106,8 @@ COLUMNS: dict[str, tuple[pa.DataType, Callable[[dict[str, Any]], Any]]] = {
 def read_eve(path: Path, stats: ReadStats) -> Iterator[Observations]:
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
-    for n, rec in json_records(path, stats):
+    cut: list[Truncated] = []  # a stream cut short: what came before it counts
+    for n, rec in records(path, stats, cut):
         rows.append(rec)
         lines.append(n)
         if len(rows) >= CHUNK:
@@ -114,6 +115,8 @@ def read_eve(path: Path, stats: ReadStats) -> Iterator[Observations]:
             rows, lines = [], []
     if rows:
         yield _table(rows, lines, path)
+    if cut:
+        raise cut[0]
 
 
 def _table(rows: list[dict[str, Any]], lines: list[int], path: Path) -> Observations:

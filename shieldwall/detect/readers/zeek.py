@@ -2,8 +2,11 @@
 
 Each log path (conn, dns, http, ...) maps Zeek fields to STIX object paths, values in canonical
 form (`base.canonical_column`); fields not mapped are dropped, logs of an unknown path keep
-only the connection 4-tuple. Corrupt lines (wrong field count, bad JSON) are counted and
-skipped with their file and line number.
+only the connection 4-tuple. Corrupt lines (wrong field count, bad JSON, a `ts` or a port that
+is not a number) are counted and skipped with their file and line number; a gzip stream cut
+short is read up to its last complete line (`damage.Truncated`). Field names written with
+another `Log::default_scope_sep` (`id_orig_h`) or the usual `field_name_map` renames (`src`,
+`dst`) are recognised; an address column that still maps to nothing is named in the report.
 """
 
 from __future__ import annotations
@@ -25,8 +28,15 @@ from shieldwall.detect.readers.base import (
     ReadStats,
     canonical_column,
     is_gzip,
-    json_records,
     open_text,
+)
+from shieldwall.detect.readers.damage import (
+    DAMAGED,
+    NotTelemetry,
+    Truncated,
+    UntilCut,
+    note,
+    records,
 )
 
 _CONN_ID = {
@@ -68,8 +78,14 @@ FIELDS: dict[str, dict[str, str]] = {
         "certificate.issuer": "x509-certificate:issuer",
         "fingerprint": "x509-certificate:hashes.'SHA-256'",
         "san.dns": "domain-name:value",
+        "san.ip": "ipv4-addr:value",
+        "san.email": "email-addr:value",
+        "san.uri": "url:value",
     },
-    "files": {
+    # Zeek < 5 logs the hosts as sets (tx_hosts, rx_hosts); later versions log `id` instead.
+    "files": _CONN_ID | {
+        "tx_hosts": "network-traffic:src_ref.value",
+        "rx_hosts": "network-traffic:dst_ref.value",
         "md5": "file:hashes.MD5",
         "sha1": "file:hashes.'SHA-1'",
         "sha256": "file:hashes.'SHA-256'",
@@ -80,12 +96,58 @@ FIELDS: dict[str, dict[str, str]] = {
         "mailfrom": "email-message:from_ref.value",
         "rcptto": "email-message:to_refs[*].value",
         "subject": "email-message:subject",
+        "x_originating_ip": "ipv4-addr:value",
     },
-    "notice": {
+    "notice": _CONN_ID | {
         "src": "network-traffic:src_ref.value",
         "dst": "network-traffic:dst_ref.value",
         "p": "network-traffic:dst_port",
     },
+    "dhcp": _CONN_ID | {
+        "client_addr": "network-traffic:src_ref.value",
+        "server_addr": "network-traffic:dst_ref.value",
+        "assigned_ip": "ipv4-addr:value",  # Zeek < 2.6
+        "assigned_addr": "ipv4-addr:value",
+        "domain": "domain-name:value",
+    },
+    "ftp": _CONN_ID | {"data_channel.resp_h": "ipv4-addr:value"},
+    "quic": _CONN_ID | {"server_name": "domain-name:value"},
+    "software": {"host": "ipv4-addr:value"},
+    "known_hosts": {"host": "ipv4-addr:value"},
+    "known_services": {"host": "ipv4-addr:value"},
+    "known_certs": {"host": "ipv4-addr:value"},
+    # intel.log's `seen.indicator` is put in the column of its `seen.indicator_type` (_INTEL).
+    "intel": _CONN_ID | {"seen.indicator": "", "seen.indicator_type": ""},
+}
+# Zeek's Intel::Type -> the STIX path of the value (hashes by their length).
+_INTEL = {
+    "Intel::ADDR": "ipv4-addr:value",
+    "Intel::DOMAIN": "domain-name:value",
+    "Intel::URL": "url:value",
+    "Intel::EMAIL": "email-addr:value",
+    "Intel::FILE_NAME": "file:name",
+    "Intel::CERT_HASH": "x509-certificate:hashes.'SHA-1'",
+}
+_HASH_BY_LENGTH = {32: "file:hashes.MD5", 40: "file:hashes.'SHA-1'",
+                   64: "file:hashes.'SHA-256'"}
+# Keys only Zeek writes (with either scope separator): a JSON object holding one is Zeek's.
+ZEEK_KEYS = frozenset({"uid", "_path", "fuid", "uids", "id.orig_h", "id_orig_h"})
+# Logs a Zeek sensor writes, by file name (`conn.log`, `conn.2024-05-01-10-00-00.log.gz`):
+# JSON logs whose keys say nothing of Zeek (stats, loaded_scripts, x509) are still known.
+ZEEK_LOGS = frozenset(FIELDS) | {
+    "capture_loss", "stats", "loaded_scripts", "packet_filter", "reporter", "weird",
+    "app_stats", "broker", "cluster", "config", "print", "telemetry", "dpd", "analyzer",
+    "tunnel", "ssh", "rdp", "sip", "snmp", "socks", "kerberos", "ntlm", "ntp", "radius",
+    "dce_rpc", "smb_files", "smb_mapping", "mysql", "irc", "modbus", "dnp3", "pe", "ocsp",
+    "syslog", "signatures", "traceroute", "conn-summary", "weird_stats", "known_modbus",
+    "netcontrol", "openflow", "unified2", "x509_plus", "ldap", "ldap_search", "websocket",
+}
+# `Log::default_field_name_map` renames seen in deployments (Zeek's own test: src, dst).
+_RENAMES = {
+    "id.orig_h": ("src", "src_ip", "orig_h", "source_ip"),
+    "id.resp_h": ("dst", "dst_ip", "resp_h", "dest_ip", "destination_ip"),
+    "id.orig_p": ("src_port", "orig_p", "source_port"),
+    "id.resp_p": ("dst_port", "resp_p", "dest_port", "destination_port"),
 }
 _INT_PATHS = {"network-traffic:src_port", "network-traffic:dst_port",
               "network-traffic:src_byte_count", "network-traffic:dst_byte_count",
@@ -98,6 +160,35 @@ BLOCK = 32 << 20  # bytes per Arrow block: large blocks amortise the per-batch i
 
 def fields_for(log_path: str) -> dict[str, str]:
     return FIELDS.get(log_path, _CONN_ID)
+
+
+def is_zeek_log_name(name: str) -> bool:
+    return name.split(".")[0] in ZEEK_LOGS
+
+
+def resolve(mapping: dict[str, str], names: list[str] | set[str]) -> dict[str, str]:
+    """{field as the log names it: STIX path}: `mapping`'s fields found in `names`, also when
+    the log was written with another scope separator (`id_orig_h`, `id*orig_h`) or renamed by
+    a usual `field_name_map` (`src`, `dst`)."""
+    present = set(names)
+    out = {f: p for f, p in mapping.items() if f in present}
+    if len(out) == len(mapping):
+        return out
+    seps = {n[f.index(".")] for f in mapping if "." in f for n in present
+            if len(n) == len(f) and n != f and n == f.replace(".", n[f.index(".")])}
+    for f, p in mapping.items():
+        if f in out:
+            continue
+        for alias in (*(f.replace(".", sep) for sep in seps), *_RENAMES.get(f, ())):
+            if alias in present and alias not in out:
+                out[alias] = p
+                break
+    return out
+
+
+def _unmapped_addresses(h: _Header, resolved: dict[str, str]) -> list[str]:
+    return [f for f, t in zip(h.fields, h.types, strict=False)
+            if f not in resolved and (t == "addr" or t.endswith("[addr]"))]
 
 
 # ---- TSV ---------------------------------------------------------------------------------
@@ -133,18 +224,41 @@ class _NeedSerial(Exception):
 
 def read_tsv(path: Path, stats: ReadStats) -> Iterator[Observations]:
     h = _Header(path)
+    mapping = resolve(fields_for(h.path), h.fields)
+    if not mapping:
+        raise NotTelemetry(f"{path}: Zeek {h.path} log without address, name, URL or hash "
+                           "columns")
+    missing = _unmapped_addresses(h, mapping)
+    if missing:
+        note(stats, f"address columns not matched: {', '.join(missing)}")
+    delivered = [0]  # rows delivered so far, for a re-read to resume after
     try:
-        yield from _tsv_batches(path, h, stats, threads=True, skip_rows=0)
-    except _NeedSerial as exc:
-        # A corrupt line in a threaded parse has no line number: re-read serially from the
-        # rows already delivered so every skipped line is reported with its number.
-        yield from _tsv_batches(path, h, stats, threads=False, skip_rows=int(str(exc)))
+        try:
+            yield from _tsv_batches(path, h, mapping, stats, threads=True, skip_rows=0,
+                                    delivered=delivered)
+        except _NeedSerial as exc:
+            # A corrupt line in a threaded parse has no line number: re-read serially from
+            # the rows already delivered so every skipped line is reported with its number.
+            yield from _tsv_batches(path, h, mapping, stats, threads=False,
+                                    skip_rows=int(str(exc)), delivered=delivered)
+    except (*DAMAGED, pa.ArrowInvalid):  # pyarrow's gzip stream ends in either
+        if not is_gzip(path):
+            raise
+        # Cut short: read again as far as the stream goes (up to its last complete line),
+        # after the rows already delivered.
+        with UntilCut(path) as cut:
+            yield from _tsv_batches(path, h, mapping, stats, threads=False,
+                                    skip_rows=delivered[0], delivered=delivered,
+                                    source=pa.PythonFile(cut, mode="r"))
+        if not cut.why:
+            raise
+        raise Truncated(path, cut.lines, cut.why) from None
 
 
 def _tsv_batches(
-    path: Path, h: _Header, stats: ReadStats, *, threads: bool, skip_rows: int
+    path: Path, h: _Header, mapping: dict[str, str], stats: ReadStats, *, threads: bool,
+    skip_rows: int, delivered: list[int], source: Any = None,
 ) -> Iterator[Observations]:
-    mapping = fields_for(h.path)
     wanted = [f for f in h.fields if f in mapping or f == "ts"]
     bad: list[tuple[int | None, str]] = []
 
@@ -157,6 +271,7 @@ def _tsv_batches(
         return "skip"
 
     reader = pacsv.open_csv(
+        source if source is not None else
         pa.input_stream(str(path), compression="gzip" if is_gzip(path) else None),
         read_options=pacsv.ReadOptions(skip_rows=h.lines, column_names=h.fields,
                                        use_threads=threads, block_size=BLOCK),
@@ -195,6 +310,7 @@ def _tsv_batches(
             table = table.slice(skip_rows - (good_rows - n))
             lines = lines[skip_rows - (good_rows - n):]
         obs = _normalise_tsv(table, pa.array(lines, pa.int64()), h, mapping, path, stats)
+        delivered[0] = good_rows
         if obs is not None:
             yield obs
 
@@ -211,18 +327,30 @@ def _normalise_tsv(
             table = table.filter(keep)
             lines = lines.filter(keep)
             ts_col = table.column("ts")
+    numeric = [f for f, p in mapping.items() if p in _INT_PATHS and f in table.column_names]
+    if ts_col is not None:
+        numeric.append("ts")
+    try:
+        nums = {f: pc.cast(table.column(f), pa.float64() if f == "ts" else pa.int64(),
+                           safe=False) for f in numeric}
+    except pa.ArrowInvalid:
+        # A `ts` or port that is not a number (a damaged line): the line is counted and
+        # skipped. Checked only when the cast of the whole column fails: the usual log pays
+        # nothing for it.
+        table, lines = _drop_bad_numbers(table, lines, numeric, path, stats)
+        nums = {f: pc.cast(table.column(f), pa.float64() if f == "ts" else pa.int64(),
+                           safe=False) for f in numeric}
     if table.num_rows == 0:
         return None
     cols: dict[str, pa.Array | pa.ChunkedArray] = {}
     if ts_col is not None:
-        ts = pc.cast(ts_col, pa.float64(), safe=False)
-        cols[TS] = pc.cast(pc.multiply(ts, 1e6), pa.int64(), safe=False)
+        cols[TS] = pc.cast(pc.multiply(nums["ts"], 1e6), pa.int64(), safe=False)
     else:
         cols[TS] = pa.nulls(table.num_rows, pa.int64())
     cols[LINE] = lines
     types = dict(zip(h.fields, h.types, strict=False))
     for zf, stix in mapping.items():
-        if zf not in table.column_names:
+        if zf not in table.column_names or not stix:
             continue
         col = table.column(zf)
         ztype = types.get(zf, "string")
@@ -234,7 +362,7 @@ def _normalise_tsv(
         elif stix.endswith("[*]"):
             col = pc.split_pattern(col, h.set_sep)
         elif stix in _INT_PATHS:
-            col = pc.cast(col, pa.int64(), safe=False)
+            col = nums[zf]
         else:
             col = pc.if_else(pc.equal(col, h.empty), "", col)
         col = canonical_column(stix, col)
@@ -242,6 +370,8 @@ def _normalise_tsv(
             cols[stix] = pc.coalesce(cols[stix], col)
         else:
             cols[stix] = col
+    if h.path == "intel":
+        _intel_columns(cols, mapping, table.column)
     # `url:value` joins the canonical host and the URI as logged: canonical by construction.
     if h.path == "http" and "domain-name:value" in cols:
         uri = cols.get(f"{_HTTP_EXT}.request_value")
@@ -249,6 +379,52 @@ def _normalise_tsv(
             cols["url:value"] = pc.binary_join_element_wise(
                 "http://", cols["domain-name:value"], uri, "")
     return Observations(pa.table(cols), str(path), f"zeek.{h.path}")
+
+
+_NUMBER = {"ts": r"^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$"}
+_INTEGER = r"^-?[0-9]+$"
+
+
+def _drop_bad_numbers(table: pa.Table, lines: pa.Array, fields: list[str], path: Path,
+                      stats: ReadStats) -> tuple[pa.Table, pa.Array]:
+    """The rows whose numeric fields all read as numbers (unset ones too); the others are
+    counted in `stats` with their line and the first field that is not a number."""
+    keep = None
+    why: dict[int, str] = {}
+    for f in fields:
+        col = table.column(f)
+        ok = pc.fill_null(pc.match_substring_regex(col, _NUMBER.get(f, _INTEGER)), True)
+        for i in np.flatnonzero(~np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)):
+            what = "a time" if f == "ts" else "a number"
+            why.setdefault(int(i), f"{f} {col[int(i)].as_py()!r} is not {what}")
+        keep = ok if keep is None else pc.and_(keep, ok)
+    line_numbers = lines.to_pylist()
+    for i, reason in sorted(why.items()):
+        stats.skip(str(path), int(line_numbers[i]), reason)
+    return table.filter(keep), lines.filter(keep)
+
+
+def _intel_columns(cols: dict[str, Any], mapping: dict[str, str], column: Any) -> None:
+    """intel.log: `seen.indicator` in the column its `seen.indicator_type` names."""
+    value_f = next((f for f, p in mapping.items() if not p and f.endswith("indicator")), None)
+    type_f = next((f for f, p in mapping.items() if not p and f.endswith("indicator_type")),
+                  None)
+    if value_f is None or type_f is None:
+        return
+    values, kinds = column(value_f), column(type_f)
+    targets = dict(_INTEL)
+    for n, p in _HASH_BY_LENGTH.items():
+        targets[f"Intel::FILE_HASH/{n}"] = p
+    lengths = pc.utf8_length(values)
+    for kind, p in targets.items():
+        name, _, n = kind.partition("/")
+        hit = pc.equal(kinds, name)
+        if n:
+            hit = pc.and_(hit, pc.equal(lengths, int(n)))
+        if not pc.any(hit).as_py():
+            continue
+        col = canonical_column(p, pc.if_else(hit, values, pa.scalar(None, pa.string())))
+        cols[p] = pc.coalesce(cols[p], col) if p in cols else col
 
 
 # ---- JSON --------------------------------------------------------------------------------
@@ -262,10 +438,20 @@ def read_json(path: Path, stats: ReadStats, log_path: str | None = None) -> Iter
     mapping: dict[str, str] | None = None
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
-    for n, rec in json_records(path, stats):
+    cut: list[Truncated] = []
+    for n, rec in records(path, stats, cut):
         if mapping is None:
-            name = rec.get("_path", name)
-            mapping = fields_for(name)
+            name = str(rec.get("_path", name))
+            found = resolve(fields_for(name), set(rec))
+            if not found:
+                raise NotTelemetry(f"{path}: Zeek {name} log without address, name, URL or "
+                                   "hash columns")
+            # Zeek leaves unset fields out of a JSON line: a field the first line lacks
+            # may come later (a DNS answer), under its own name or its alias.
+            mapping = fields_for(name) | found
+            missing = [k for k, v in rec.items() if k not in mapping and _is_address(v)]
+            if missing:
+                note(stats, f"address columns not matched: {', '.join(missing)}")
         rows.append(rec)
         lines.append(n)
         if len(rows) >= CHUNK:
@@ -273,6 +459,22 @@ def read_json(path: Path, stats: ReadStats, log_path: str | None = None) -> Iter
             rows, lines = [], []
     if rows and mapping is not None:
         yield _json_table(rows, lines, mapping, path, name)
+    if cut:
+        raise cut[0]
+
+
+def _is_address(v: Any) -> bool:
+    import ipaddress
+
+    if isinstance(v, list) and v:
+        v = v[0]
+    if not isinstance(v, str) or not (":" in v or v[:1].isdigit()):
+        return False
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        return False
+    return True
 
 
 def _json_ts(v: Any) -> int | None:
@@ -292,10 +494,12 @@ def _json_table(rows: list[dict[str, Any]], lines: list[int], mapping: dict[str,
         LINE: pa.array(lines, pa.int64()),
     }
     for zf, stix in mapping.items():
+        if not stix:
+            continue
         vals = [r.get(zf) for r in rows]
         if all(v is None for v in vals):
             continue
-        if stix.endswith("[*]"):
+        if "[*]" in stix:  # `resolves_to_refs[*].value`: every answer, not the first
             vals = [v if isinstance(v, list) or v is None else [v] for v in vals]
             arr = pa.array([[str(x) for x in v] if v else None for v in vals],
                            pa.list_(pa.string()))
@@ -306,6 +510,9 @@ def _json_table(rows: list[dict[str, Any]], lines: list[int], mapping: dict[str,
             arr = pa.array([None if v is None else str(v) for v in vals], pa.string())
         arr = canonical_column(stix, arr)
         cols[stix] = pc.coalesce(cols[stix], arr) if stix in cols else arr
+    if name == "intel":
+        _intel_columns(cols, mapping, lambda f: pa.array(
+            [None if r.get(f) is None else str(r.get(f)) for r in rows], pa.string()))
     if name == "http" and "domain-name:value" in cols and f"{_HTTP_EXT}.request_value" in cols:
         cols["url:value"] = pc.binary_join_element_wise(
             "http://", cols["domain-name:value"], cols[f"{_HTTP_EXT}.request_value"], "")
