@@ -153,7 +153,10 @@ def _batches(
 
 
 _DEFINITION = b'"marking-definition"'  # the type's value; a reference has "--<uuid>" after it
-_AT_MOST = 1_000  # positions kept; past that many tokens the file is read instead
+# Positions kept; past that many the file is read instead. With `_TRIES` parses of at most
+# two windows each, a hostile file costs at most ~200 MB of scanning here.
+_AT_MOST = 100
+_TRIES = 16
 _WINDOW = 1 << 16  # bytes read either side of a definition's type to parse it alone
 
 
@@ -198,13 +201,13 @@ def _definitions_at(path: Path, at: list[int]) -> list[dict[str, Any]] | None:
             fh.seek(lo)
             text = fh.read(2 * _WINDOW).decode("latin-1")
             here, cur, obj = pos - lo, pos - lo, None
-            for _ in range(64):
+            for _ in range(_TRIES):
                 cur = text.rfind("{", 0, cur)
                 if cur < 0:
                     break
                 try:
                     value, end = decoder.raw_decode(text, cur)
-                except ValueError:
+                except (ValueError, RecursionError):  # not JSON from here, or too deep
                     continue
                 if end > here and isinstance(value, dict) \
                         and value.get("type") == "marking-definition":

@@ -105,3 +105,14 @@ def test_a_directory_gives_one_map_and_the_stricter_level(tmp_path: Path) -> Non
     a = _write(tmp_path / "a.json", [*_filler(10), green])
     b = _write(tmp_path / "b.json", [red])
     assert defined_markings([a, b], producer=PRODUCER) == {red["id"]: TLP.RED}
+
+
+def test_a_definition_nested_too_deep_does_not_break_the_scan(tmp_path: Path) -> None:
+    """A definition carrying JSON nested far deeper than a parser's recursion: its
+    position is given up on, and the file's own reader refuses the depth (nothing found,
+    no crash; the import then reports the file)."""
+    deep = "[" * 50_000 + "]" * 50_000
+    path = tmp_path / "deep.json"
+    path.write_text('[{"type": "marking-definition", "name": "TLP:RED", "id": '
+                    f'"marking-definition--{uuid.uuid4()}", "x_v": {deep}}}]')
+    assert defined_markings([path], producer=PRODUCER) == {}
