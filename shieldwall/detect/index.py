@@ -565,8 +565,13 @@ def _ip_range(text: str, path: str) -> tuple[int, int, int]:
 def _norm(path: str, value: str) -> str:
     """`value` in the canonical form of `path`'s kind (`stix.values`), the form readers give
     telemetry in: the index's keys and the rows' values meet as they are."""
-    form = canon.canonicalizer(path)
+    form = _form(path)
     return form(value) if form is not None else value
+
+
+@lru_cache(maxsize=4096)
+def _form(path: str) -> Any:
+    return canon.canonicalizer(path)
 
 
 def columns_for(path: str, names: Iterable[str]) -> list[str]:

@@ -103,16 +103,14 @@ def _ip_or_none(text: str) -> str | None:
 
 def ip(text: str) -> str:
     """An address (or CIDR) in canonical form: RFC 5952 IPv6, IPv4-mapped as IPv4."""
-    if _V4.fullmatch(text):
-        return text
+    if ":" not in text and "/" not in text:
+        return text  # dotted-quad IPv4 is canonical, and anything else stays as written
     out = _ip_or_none(text)
     return text if out is None else out
 
 
 def host(text: str) -> str:
-    """An address by `ip`, anything else by `domain`."""
-    if _V4.fullmatch(text):
-        return text
+    """An address by `ip`, anything else by `domain` (which leaves dotted-quad IPv4 as is)."""
     if ":" in text:
         out = _ip_or_none(text)
         if out is not None:
