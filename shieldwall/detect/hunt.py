@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shieldwall.detect import exact
 from shieldwall.detect.index import Candidate, Compiled, IndicatorIndex
@@ -130,8 +131,9 @@ class Hunter:
         if not cands:
             return 0
         self.candidates += len(cands)
-        ts = obs.table.column(TS).to_numpy(zero_copy_only=False)
-        lines = obs.table.column(LINE).to_numpy(zero_copy_only=False)
+        # An event without a time (an unset `ts`) is recorded at 0, not read as NaN.
+        ts = pc.fill_null(obs.table.column(TS), 0).to_numpy(zero_copy_only=False)
+        lines = pc.fill_null(obs.table.column(LINE), 0).to_numpy(zero_copy_only=False)
         by_row: dict[tuple[int, int], list[Candidate]] = defaultdict(list)
         for c in cands:
             by_row[(c.row, id(c.indicator))].append(c)

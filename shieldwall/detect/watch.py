@@ -84,8 +84,11 @@ class Watcher:
             return 0
         first_line = f.lines
         f.lines += chunk.count(b"\n")
+        # The chunk is read from a temporary file named like the followed one (`dns.*.log`):
+        # a Zeek JSON log without `_path` is known by its name.
+        named = {"prefix": f.path.name.split(".")[0] + ".", "suffix": ".log", "delete": False}
         if f.fmt is None:
-            with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as tmp:
+            with tempfile.NamedTemporaryFile(**named) as tmp:  # type: ignore[call-overload]
                 tmp.write(chunk[:65536])
             try:
                 f.fmt = detect_format(Path(tmp.name))
@@ -107,7 +110,7 @@ class Watcher:
                 offset = 0
         else:
             payload, offset = chunk, first_line
-        with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(**named) as tmp:  # type: ignore[call-overload]
             tmp.write(payload)
         hits = 0
         # The chunk is read from a temporary file: its corrupt lines are counted in a stats of

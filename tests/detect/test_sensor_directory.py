@@ -273,3 +273,42 @@ def test_files_log_of_zeek_5_has_its_connection(tmp_path: Path) -> None:
     assert got[ind(1, "")["id"]] == sum(b"\t74.125.239.129\t" in ln for ln in rows) == 6
     assert got[ind(2, "")["id"]] == sum(b"7af07aca6d5c6e8e87fe4bb34786edc0" in ln
                                         for ln in rows) == 2
+
+
+def test_suricata_app_layer_fields_of_every_event_type(tmp_path: Path) -> None:
+    # verify-checks.eve.json holds the fields suricata-verify asserts on Suricata's output
+    # (smtp, fileinfo over SMTP, tls, dhcp, an alert with DNS metadata, an alert with an
+    # email From header); no timestamp, so the format is named.
+    home = node_with(
+        tmp_path,
+        "[email-addr:value = 'test@wut.com']",  # smtp.rcpt_to of the smtp and fileinfo events
+        "[email-addr:value = 'toto@gmail.com']",  # email.from `toto <toto@gmail.com>`
+        "[domain-name:value = 'suricata.io']",  # an alert's dns.query[0].rrname
+        "[domain-name:value = 'raw.githubusercontent.com']",  # tls.sni
+        "[x509-certificate:hashes.'SHA-1' = 'ccaa484866460e91532c9c7c232ab1744d299d33']",
+        "[email-message:from_ref.value = 'blah@smtp.lab.com']",
+    )
+    rc, _, _ = hunt(home, "--format", "suricata",
+                    str(DATA / "suricata" / "verify-checks.eve.json"))
+    assert rc == 0
+    got = counts(home)
+    assert [got.get(ind(i, "")["id"], 0) for i in range(1, 7)] == [2, 1, 1, 1, 1, 2]
+
+
+def test_watch_reads_a_zeek_json_log_by_its_name(tmp_path: Path) -> None:
+    # zat's JSON logs carry no `_path`: the followed file's name says it is dns.log.
+    from shieldwall.detect.hunt import Hunter
+    from shieldwall.detect.index import IndicatorIndex
+    from shieldwall.detect.sightings import Sightings
+    from shieldwall.detect.watch import Watcher
+    from shieldwall.node import member_identity_id
+    from shieldwall.stix.markings import TLP
+
+    index = IndicatorIndex()
+    index.add(ind(1, "[domain-name:value = 'mail.aol.com']"))
+    hunter = Hunter(index, Sightings(member_identity_id("cert-a"), TLP.AMBER))
+    log = tmp_path / "dns.log"
+    shutil.copy(ZEEK / "json" / "dns.log", log)
+    want = sum(b'"query":"mail.aol.com"' in ln for ln in log.read_bytes().splitlines())
+    assert want > 0
+    assert Watcher(hunter, log).poll() == want

@@ -1,13 +1,17 @@
-"""Suricata EVE JSON: flow, dns, http, tls, fileinfo, alert (and the 5-tuple of any other event).
+"""Suricata EVE JSON: flow, dns, http, tls, quic, fileinfo, smtp, dhcp, alert (and the 5-tuple
+of any other event).
 
 EVE mixes event types in one file; every batch has the union of their columns, null where an
 event type has no such field; values in canonical form (`base.canonical_column`: names as
-received on the wire, digests as a build prints them). Both DNS layouts are read: v1
-(`rrname`/`rdata` per record) and v2 (`queries`, `answers` lists).
+received on the wire, digests as a build prints them). Every DNS layout is read: v1
+(`rrname`/`rdata` per record), v2 and v3 (`queries`, `answers` lists) and an alert's
+(`query` list). An alert (or any event) carrying app-layer metadata (`http`, `tls`, `dns`,
+`quic`, `smtp`, `email`) is read like the event of that type.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,10 +46,13 @@ def _get(*keys: str) -> Callable[[dict[str, Any]], Any]:
 
 def _dns_name(rec: dict[str, Any]) -> str | None:
     dns = rec.get("dns") or {}
+    if not isinstance(dns, dict):
+        return None
     if "rrname" in dns:
         return dns["rrname"]
-    qs = dns.get("queries") or []
-    return qs[0].get("rrname") if qs and isinstance(qs[0], dict) else None
+    qs = dns.get("queries") or dns.get("query") or []  # `query`: an alert's DNS metadata
+    return qs[0].get("rrname") if isinstance(qs, list) and qs and isinstance(qs[0], dict) \
+        else None
 
 
 def _dns_answers(rec: dict[str, Any]) -> list[str] | None:
@@ -66,15 +73,56 @@ def _url(rec: dict[str, Any]) -> str | None:
     return url if "://" in url else f"http://{host}{url}"
 
 
+_SNI, _QUIC_SNI, _HOSTNAME = _get("tls", "sni"), _get("quic", "sni"), _get("http", "hostname")
+# Where each event type names its domain; an alert or another type tries them in turn.
+_DOMAIN_OF = {"dns": (_dns_name,), "tls": (_SNI,), "quic": (_QUIC_SNI,), "http": (_HOSTNAME,)}
+_ANY_DOMAIN = (_HOSTNAME, _SNI, _dns_name, _QUIC_SNI)
+
+
 def _domain(rec: dict[str, Any]) -> str | None:
-    et = rec.get("event_type")
-    if et == "dns":
-        v = _dns_name(rec)
-    elif et == "tls":
-        v = _get("tls", "sni")(rec)
-    else:
-        v = _get("http", "hostname")(rec)
-    return v if isinstance(v, str) else None
+    for get in _DOMAIN_OF.get(rec.get("event_type"), _ANY_DOMAIN):  # type: ignore[arg-type]
+        v = get(rec)
+        if isinstance(v, str):
+            return v
+    return None
+
+
+_ANGLE = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
+
+
+def _address(v: Any) -> str | None:
+    """`user@example.org`, `<user@example.org>` or `Name <user@example.org>` -> the address."""
+    if not isinstance(v, str):
+        return None
+    m = _ANGLE.search(v)
+    return m.group(1) if m else v.strip() if "@" in v else None
+
+
+def _mail_from(rec: dict[str, Any]) -> str | None:
+    """The SMTP envelope sender, else the message's From header."""
+    return _address(_get("smtp", "mail_from")(rec)) or _address(_get("email", "from")(rec))
+
+
+def _mail_to(rec: dict[str, Any]) -> list[str] | None:
+    out: list[str] = []
+    for keys in (("smtp", "rcpt_to"), ("email", "to"), ("email", "cc")):
+        v = _get(*keys)(rec)
+        for x in v if isinstance(v, list) else [v]:
+            a = _address(x)
+            if a is not None and a not in out:
+                out.append(a)
+    return out or None
+
+
+def _dhcp_address(rec: dict[str, Any]) -> str | None:
+    dhcp = rec.get("dhcp")
+    if not isinstance(dhcp, dict):
+        return None
+    for k in ("assigned_ip", "client_ip"):
+        v = dhcp.get(k)
+        if isinstance(v, str) and v != "0.0.0.0":
+            return v
+    return None
 
 
 def _fingerprint(rec: dict[str, Any]) -> str | None:
@@ -100,6 +148,9 @@ COLUMNS: dict[str, tuple[pa.DataType, Callable[[dict[str, Any]], Any]]] = {
     "file:hashes.MD5": (pa.string(), _get("fileinfo", "md5")),
     "file:hashes.'SHA-1'": (pa.string(), _get("fileinfo", "sha1")),
     "file:hashes.'SHA-256'": (pa.string(), _get("fileinfo", "sha256")),
+    "email-message:from_ref.value": (pa.string(), _mail_from),
+    "email-message:to_refs[*].value": (pa.list_(pa.string()), _mail_to),
+    "ipv4-addr:value": (pa.string(), _dhcp_address),
 }
 
 
