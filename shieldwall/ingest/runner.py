@@ -354,22 +354,47 @@ def _write_each(
     progress: Callable[[int], None] | None,
     flagger: Flagger | None,
 ) -> None:
-    for batch in batches:
-        report.read += batch.read
-        report.rejected.extend(batch.rejected)
-        result = store.put_prepared(batch.rows, Provenance(source, "import"))
-        report.new += result.new
-        report.new_versions += result.new_versions
-        report.history += result.history
-        report.duplicates += result.duplicates
-        report.rejected.extend(Rejected(i, r) for i, r in result.rejected)
-        if batch.unchecked and flagger is not None:
-            batch.flags.extend((ind["id"], name, why) for ind in batch.unchecked
-                               for name, why in flagger(ind))
-        if batch.flags:
-            _flag(store, batch.flags, report)
-        if progress is not None:
-            progress(batch.read)
+    # Warning-list tags are written every `_TAG_ROWS` rows, not after each batch: each write
+    # is a transaction of its own, and one commit more per batch cost ~30 ms on a busy disk.
+    tags: dict[tuple[str, str], tuple[str, str, str]] = {}
+    try:
+        for batch in batches:
+            _write_one(store, batch, report, source, flagger, tags)
+            if len(tags) >= _TAG_ROWS:
+                store.tag(tags.values())
+                tags.clear()
+            if progress is not None:
+                progress(batch.read)
+    finally:
+        if tags:  # also when the file fails midway: its stored batches keep their tags
+            store.tag(tags.values())
+
+
+_TAG_ROWS = 50_000
+
+
+def _write_one(
+    store: Store,
+    batch: _Batch,
+    report: FileReport,
+    source: str,
+    flagger: Flagger | None,
+    tags: dict[tuple[str, str], tuple[str, str, str]],
+) -> None:
+    """Store one batch; its warning-list tags join `tags` (a later batch's replace them)."""
+    report.read += batch.read
+    report.rejected.extend(batch.rejected)
+    result = store.put_prepared(batch.rows, Provenance(source, "import"))
+    report.new += result.new
+    report.new_versions += result.new_versions
+    report.history += result.history
+    report.duplicates += result.duplicates
+    report.rejected.extend(Rejected(i, r) for i, r in result.rejected)
+    if batch.unchecked and flagger is not None:
+        batch.flags.extend((ind["id"], name, why) for ind in batch.unchecked
+                           for name, why in flagger(ind))
+    for row in _flag(batch.flags, report):
+        tags[row[0], row[1]] = row
 
 
 def _in_worker(args: tuple[Any, ...]) -> Iterator[_Batch]:
@@ -441,7 +466,9 @@ def benign_hit(list_name: str, reason: str) -> bool:
     return not (partial or _INFRASTRUCTURE_LIST.search(list_name))
 
 
-def _flag(store: Store, flags: list[tuple[str, str, str]], report: FileReport) -> None:
+def _flag(flags: list[tuple[str, str, str]], report: FileReport) -> list[tuple[str, str, str]]:
+    """The tags for one batch's warning-list hits: `warninglist` (benign) or
+    `warninglist-info`, each with every list and reason; benign ones are reported."""
     benign: dict[str, list[str]] = {}
     info: dict[str, list[str]] = {}
     for oid, list_name, reason in flags:
@@ -450,5 +477,5 @@ def _flag(store: Store, flags: list[tuple[str, str, str]], report: FileReport) -
             benign.setdefault(oid, []).append(f"{list_name}: {reason}")
         else:
             info.setdefault(oid, []).append(f"{list_name}: {reason}")
-    store.tag([(oid, "warninglist", "; ".join(v)) for oid, v in benign.items()]
-              + [(oid, "warninglist-info", "; ".join(v)) for oid, v in info.items()])
+    return ([(oid, "warninglist", "; ".join(v)) for oid, v in benign.items()]
+            + [(oid, "warninglist-info", "; ".join(v)) for oid, v in info.items()])
