@@ -44,7 +44,6 @@ import mmap
 import os
 import struct
 import sys
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -207,6 +206,8 @@ def _write(index: wl.WarningIndex, path: Path, key: str) -> None:
     })
     start = -(-(_HEADER.size + len(meta)) // _BLOCK) * _BLOCK
     header = _HEADER.pack(_MAGIC, FORMAT, len(meta), zlib.crc32(meta), start + len(body))
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".warninglists-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
