@@ -312,3 +312,35 @@ def test_watch_reads_a_zeek_json_log_by_its_name(tmp_path: Path) -> None:
     want = sum(b'"query":"mail.aol.com"' in ln for ln in log.read_bytes().splitlines())
     assert want > 0
     assert Watcher(hunter, log).poll() == want
+
+
+def test_other_zeek_logs_a_sensor_writes(tmp_path: Path) -> None:
+    # Zeek's own baselines: intel.log (what Zeek's Intel framework saw: an email address, a
+    # certificate's SHA-1, a domain), software.log (`host`), ssl.log (`cert_chain_fps`),
+    # smtp.log (the From header's address, `x_originating_ip` absent here).
+    home = node_with(
+        tmp_path,
+        "[email-addr:value = 'jan.grashoefer@gmail.com']",
+        "[x509-certificate:hashes.'SHA-1' = '2c322ae2b7fe91391345e070b63668978bb1c9da']",
+        "[domain-name:value = 'www.pantz.org']",
+        "[ipv4-addr:value = '127.0.0.1']",
+        "[x509-certificate:hashes.'SHA-256' = "
+        "'a580247a25324adf4add5af648de4ac5798030dfd622f26a5f2280d7528ae244']",
+        "[email-addr:value = 'gurpartap@patriots.in']",
+        # From `Andy Shevchenko <andy.shevchenko@gmail.com>`, sent by a mailing list
+        "[email-addr:value = 'andy.shevchenko@gmail.com']",
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("intel.smtp.log", "intel-all.certs.log", "software.log", "ssl.log",
+                 "smtp.log", "smtp.8bitmime.log"):
+        restored(ZEEK / "baseline" / name, logs / name)
+    rc, stdout, stderr = hunt(home, str(logs))
+    assert rc == 0, stdout + stderr
+    got = counts(home)
+    # Counted in the baselines: 1 intel row; 3 cert-hash rows; 1 domain row; 4 software rows;
+    # 1 ssl row; smtp: the first mail's sender; a From header whose envelope sender
+    # (linux-kernel-owner@vger.kernel.org) differs.
+    assert [got.get(ind(i, "")["id"], 0) for i in range(1, 8)] == [1, 3, 1, 4, 1, 1, 1]
+    # smtp.log's `path` (the Received hops) is an address column no STIX path holds: named.
+    assert "path" in report_rows(stdout)["smtp.log"][5]

@@ -71,6 +71,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "subject": "x509-certificate:subject",
         "issuer": "x509-certificate:issuer",
         "issuer_subject": "x509-certificate:issuer",
+        # Zeek >= 4.2: the chain's SHA-256 fingerprints, the server's certificate first.
+        "cert_chain_fps": "x509-certificate:hashes.'SHA-256'",
     },
     "x509": {
         "certificate.serial": "x509-certificate:serial_number",
@@ -97,6 +99,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "rcptto": "email-message:to_refs[*].value",
         "subject": "email-message:subject",
         "x_originating_ip": "ipv4-addr:value",
+        # The From header (`"Name" <user@example.org>`; the envelope's is `mailfrom`): its
+        # address, found by `[email-addr:value = ...]`.
+        "from": "email-addr:value",
     },
     "notice": _CONN_ID | {
         "src": "network-traffic:src_ref.value",
@@ -149,6 +154,9 @@ _RENAMES = {
     "id.orig_p": ("src_port", "orig_p", "source_port"),
     "id.resp_p": ("dst_port", "resp_p", "dest_port", "destination_port"),
 }
+# Header fields holding `Name <address>`: the address is kept.
+_HEADER_ADDRESS = {("smtp", "from")}
+_ANGLE_ADDRESS = r"^.*<([^<>@\s]+@[^<>\s]+)>.*$"
 _INT_PATHS = {"network-traffic:src_port", "network-traffic:dst_port",
               "network-traffic:src_byte_count", "network-traffic:dst_byte_count",
               "network-traffic:src_packets", "network-traffic:dst_packets"}
@@ -365,6 +373,8 @@ def _normalise_tsv(
             col = nums[zf]
         else:
             col = pc.if_else(pc.equal(col, h.empty), "", col)
+        if (h.path, zf) in _HEADER_ADDRESS:
+            col = pc.replace_substring_regex(col, _ANGLE_ADDRESS, r"\1")
         col = canonical_column(stix, col)
         if stix in cols:  # two Zeek fields for one path (ssl issuer / issuer_subject)
             cols[stix] = pc.coalesce(cols[stix], col)
@@ -508,6 +518,8 @@ def _json_table(rows: list[dict[str, Any]], lines: list[int], mapping: dict[str,
         else:
             vals = [v[0] if isinstance(v, list) and v else v for v in vals]
             arr = pa.array([None if v is None else str(v) for v in vals], pa.string())
+            if (name, zf) in _HEADER_ADDRESS:
+                arr = pc.replace_substring_regex(arr, _ANGLE_ADDRESS, r"\1")
         arr = canonical_column(stix, arr)
         cols[stix] = pc.coalesce(cols[stix], arr) if stix in cols else arr
     if name == "intel":
