@@ -24,8 +24,8 @@ is on, where each section lies, a CRC-32 per 64 KiB block of the body); then, fr
   probe): slots of (hash, entry number + 1); entries of (key offset, key length, id set);
   the keys, end to end;
 - `v4`: the elementary intervals of the IPv4 CIDR lists, starts as u64, id sets as u32;
-- `v6`, `regexes`, `substrings` (entries by their first characters): JSON, parsed on first
-  use.
+- `v6`, `regexes`, `substrings` (each entry with its list): JSON, parsed on first use (the
+  substring entries indexed then for the kinds met).
 
 No pickle and no code: a truncated file fails the length check, a damaged one the CRC of the
 metadata or of the block a lookup reads (each block is checked on its first read, so a small
@@ -58,7 +58,7 @@ from shieldwall.ingest.warninglists import CorruptIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
 _MAGIC = b"SWWLIDX\0"
 _HEADER = struct.Struct("<8sIIIQ")  # magic, format, metadata length, its CRC-32, file length
 _SHIFT = 16  # 64 KiB blocks, each with its CRC-32
@@ -197,7 +197,7 @@ def _write(index: wl.WarningIndex, path: Path, key: str) -> None:
     add("v6", orjson.dumps({"starts": [format(s, "x") for s in index._v6.starts],
                             "covers": [idset(c) for c in index._v6.covers]}))
     add("regexes", orjson.dumps([[i, rx.pattern, rx.flags] for i, rx in index._regexes]))
-    add("substrings", orjson.dumps({"scan": index._sub_scan, "grams": index._sub_grams}))
+    add("substrings", orjson.dumps(index._substring_pairs()))
     view = memoryview(body)
     meta = orjson.dumps({
         "key": key, "names": index.names, "kinds": [sorted(k) for k in index.kinds],
@@ -363,8 +363,19 @@ class _CachedIndex(wl.WarningIndex):
         self._hostname = _FileMap(file, "hostname", meta["maps"]["hostname"])  # type: ignore[assignment]
         self._kind_regexes = {}
         self._parents = {}
+        self._sub_scan = {}
+        self._sub_grams = {}
         self._v4 = wl._Intervals(file.section("v4.starts").cast("Q"),  # type: ignore[arg-type]
                                  _Covers(file.section("v4.covers").cast("I"), file.idsets))  # type: ignore[arg-type]
+
+    def _substring_pairs(self) -> list[tuple[str, int]]:
+        return self._pairs
+
+    def _substring_hits(self, value: str, kind: str) -> list[wl.Hit]:
+        if kind not in self._sub_scan:  # indexed for the kinds met (a domain's: ~3 ms)
+            self._index_substrings(kind, [(e, i) for e, i in self._pairs
+                                          if kind in self.kinds[i]])
+        return super()._substring_hits(value, kind)
 
     def __getattr__(self, name: str) -> Any:
         """Parse a lazy section on first use (only called for attributes not yet set)."""
@@ -379,12 +390,8 @@ class _CachedIndex(wl.WarningIndex):
             import re
 
             value = [(i, re.compile(p, f)) for i, p, f in orjson.loads(file.section("regexes"))]
-        elif name in ("_sub_scan", "_sub_grams"):
-            subs = orjson.loads(file.section("substrings"))
-            self._sub_scan = {k: [(e, i) for e, i in v] for k, v in subs["scan"].items()}
-            self._sub_grams = {k: {g: [(e, i) for e, i in v] for g, v in grams.items()}
-                               for k, grams in subs["grams"].items()}
-            return getattr(self, name)
+        elif name == "_pairs":
+            value = [(e, i) for e, i in orjson.loads(file.section("substrings"))]
         else:
             raise AttributeError(name)
         setattr(self, name, value)

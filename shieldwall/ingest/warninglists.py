@@ -225,24 +225,32 @@ class WarningIndex:
         # probe per position of the value, not one per window of each of ~30 entry lengths.
         self._sub_scan: dict[str, list[tuple[str, int]]] = {}
         self._sub_grams: dict[str, dict[str, list[tuple[str, int]]]] = {}
+        pairs = self._substring_pairs()
         for kind_ in _MISP_TYPES:
-            entries_ = [(e, i) for table in self._substring.values() for e, ids in table.items()
-                        for i in _ids(ids) if kind_ in self.kinds[i]]
-            if len(entries_) <= 64:
-                self._sub_scan[kind_] = entries_
-                continue
-            self._sub_scan[kind_] = [(e, i) for e, i in entries_ if len(e) < _GRAM]
-            grams: dict[str, list[tuple[str, int]]] = defaultdict(list)
-            for e, i in entries_:
-                if len(e) >= _GRAM:
-                    grams[e[:_GRAM]].append((e, i))
-            self._sub_grams[kind_] = dict(grams)
+            self._index_substrings(kind_, [(e, i) for e, i in pairs if kind_ in self.kinds[i]])
         self._kind_regexes: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
         self._parents: dict[str, Any] = {}
         self._v4 = _Intervals.build(v4)
         self._v6 = _Intervals.build(v6)
 
     # -------------------------------------------------------------------------- checking
+
+    def _substring_pairs(self) -> list[tuple[str, int]]:
+        """Every (substring entry, list) pair, in one order for every kind."""
+        return [(e, i) for table in self._substring.values() for e, ids in table.items()
+                for i in _ids(ids)]
+
+    def _index_substrings(self, kind: str, entries: list[tuple[str, int]]) -> None:
+        """`_sub_scan` and `_sub_grams` of `kind` from its entries (see `__init__`)."""
+        if len(entries) <= 64:
+            self._sub_scan[kind] = entries
+            return
+        self._sub_scan[kind] = [(e, i) for e, i in entries if len(e) < _GRAM]
+        grams: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for e, i in entries:
+            if len(e) >= _GRAM:
+                grams[e[:_GRAM]].append((e, i))
+        self._sub_grams[kind] = dict(grams)
 
     # A check costs ~10 µs, most of it in Python around a few table lookups that miss: the
     # helpers below build a reason only for a hit, and `check` dedupes only what can repeat.
