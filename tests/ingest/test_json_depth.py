@@ -319,3 +319,35 @@ def test_a_taxii_post_nested_too_deep_is_refused_and_stores_nothing(tmp_path: Pa
         assert r.status_code == 202 and r.json()["success_count"] == 1
     finally:
         server.stop()
+
+
+def test_watch_counts_a_deep_line_and_hits_on_the_next(tmp_path: Path) -> None:
+    """`shieldwall watch` follows a growing EVE log: a line nested 200,000 levels is a
+    bad line under the followed file's name; the indicator on the line after it hits."""
+    from shieldwall.detect.hunt import Hunter
+    from shieldwall.detect.index import IndicatorIndex
+    from shieldwall.detect.sightings import Sightings
+    from shieldwall.detect.watch import Watcher
+    from shieldwall.policy import member_identity_id
+    from shieldwall.stix.markings import TLP
+
+    index = IndicatorIndex()
+    index.add(indicator("203.0.113.66", tlp=None))
+    hunter = Hunter(index, Sightings(member_identity_id("cert-a"), TLP.AMBER))
+
+    def eve(dest: str, second: int) -> bytes:
+        return orjson.dumps({"timestamp": f"2024-01-01T00:00:{second:02d}.000000+0000",
+                             "event_type": "flow", "src_ip": "10.0.0.1", "src_port": 5000,
+                             "dest_ip": dest, "dest_port": 443, "proto": "TCP"}) + b"\n"
+
+    log = tmp_path / "eve.json"
+    log.write_bytes(eve("198.51.100.1", 1))
+    w = Watcher(hunter, log)
+    assert w.poll() == 0
+    with log.open("ab") as fh:
+        fh.write(b'{"timestamp": "2024-01-01T00:00:02.000000+0000", "event_type": "flow", '
+                 b'"x": ' + _nested(DEEP) + b"}\n")
+        fh.write(eve("203.0.113.66", 3))
+    assert w.poll() == 1
+    assert [(b.file, b.line, b.reason) for b in hunter.stats.bad] == [
+        (str(log), 2, f"bad JSON: JSON nested deeper than {MAX_DEPTH} levels")]
