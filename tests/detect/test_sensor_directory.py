@@ -115,6 +115,20 @@ def test_a_corrupt_ts_line_is_counted_and_skipped(tmp_path: Path) -> None:
     assert counts(home)[ind(1, IP)["id"]] == 8 + 2  # 9 conn rows less the bad one; dns
 
 
+def test_a_port_that_is_not_a_number_is_a_bad_line(tmp_path: Path) -> None:
+    home = node_with(tmp_path, IP)
+    lines = (ZEEK / "conn.log").read_bytes().split(NL)
+    fields = lines[9].split(b"\t")  # line 10, the second row holding IP
+    assert fields[4] == b"54.245.228.191"
+    fields[5] = b"8O"
+    lines[9] = b"\t".join(fields)
+    (tmp_path / "conn.log").write_bytes(NL.join(lines))
+    rc, stdout, stderr = hunt(home, str(tmp_path / "conn.log"))
+    assert rc == 0
+    assert "conn.log:10: id.resp_p '8O' is not a number" in stdout + stderr
+    assert counts(home)[ind(1, IP)["id"]] == 8
+
+
 def test_a_truncated_gzip_counts_what_came_before_the_cut(tmp_path: Path) -> None:
     home = node_with(tmp_path, IP)
     raw = (ZEEK / "http.log.corrupt.gz").read_bytes()

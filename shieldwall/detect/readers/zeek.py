@@ -307,7 +307,7 @@ def _tsv_batches(
             bad_lines = np.array([num for num, _ in new_bad], dtype=np.int64)
             lines = np.setdiff1d(lines, bad_lines, assume_unique=True)[:n]
             for num, reason in new_bad:
-                if reason:
+                if reason and good_rows + n > skip_rows:  # not reported again on a re-read
                     stats.skip(str(path), int(num or 0), reason)
         consumed += n + len(new_bad)
         good_rows += n
