@@ -181,6 +181,10 @@ def hunt(
         _report(hunter, objects, as_json, time.perf_counter() - started)
     finally:
         node.close()
+    for r in hunter.files:  # one line each on stderr too, as other commands do
+        if r.outcome == "failed":
+            console.print(f"shieldwall: error: {r.file}: {r.note}", markup=False, emoji=False,
+                          highlight=False)
     code = _exit_code(hunter.files)
     if code:
         raise typer.Exit(code)

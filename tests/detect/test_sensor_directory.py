@@ -176,9 +176,10 @@ def test_a_file_that_cannot_be_read_at_all_fails_the_run_but_not_the_others(
 def test_a_file_named_on_the_command_line_that_is_not_telemetry_is_an_error(
         tmp_path: Path) -> None:
     home = node_with(tmp_path, MD5)
-    rc, stdout, _stderr = hunt(home, str(ZEEK / "top_domains.csv"), str(ZEEK / "files.log"))
+    rc, stdout, stderr = hunt(home, str(ZEEK / "top_domains.csv"), str(ZEEK / "files.log"))
     assert rc == 2
     assert "not recognised" in report_rows(stdout)["top_domains.csv"][5]
+    assert "shieldwall: error: top_domains.csv: format not recognised" in stderr
     assert counts(home)[ind(1, MD5)["id"]] == 1
 
 
