@@ -557,15 +557,7 @@ class Search:
         self.tagged = tagged
         self.undecided = False
         self.steps = 0  # frontier cells computed and sightings taken: the bounded work
-        self._first = [_micros(o.first) for o in self.obs]
-        self._last = [_micros(o.last) for o in self.obs]
-        self._ls = sorted(set(self._last))
-        self._ls_array = np.array(self._ls, dtype=np.int64)
-        rank = {t: i for i, t in enumerate(self._ls)}
-        self._lpos = [rank[t] for t in self._last]
-        self._lpos_array = np.array(self._lpos, dtype=np.int64)
-        self._first_array = np.array(self._first, dtype=np.int64)
-        self._last_array = np.array(self._last, dtype=np.int64)
+        self._timed = False  # the timeline's fields below are read on first need
         self._contention = np.zeros(0, dtype=np.int64)  # bags that can use each observation
         self._retries = 0
         self._exact_miss = False  # the last pairs matching found too few (it is maximum)
@@ -592,6 +584,14 @@ class Search:
         if not self.obs:
             return None
         plan = _plan(node)
+        if self._hopeless(plan):
+            return None  # a part none of the observations can satisfy
+        if not self._timed:
+            t = self.data.timeline
+            self._first, self._last, self._ls, self._lpos = t.first, t.last, t.ls, t.lpos
+            self._first_array, self._last_array = t.first_array, t.last_array
+            self._ls_array, self._lpos_array = t.ls_array, t.lpos_array
+            self._timed = True
         self._left = np.array([min(o.count, _INF) for o in self.obs], dtype=np.int64)
         self._frontiers.clear()
         self._bag_frontiers.clear()
@@ -617,6 +617,14 @@ class Search:
             log.warning("pattern part %s left undecided: no binding found within %d steps",
                         node, ENUMERATION_BUDGET)
             return None
+
+    def _hopeless(self, plan: _Plan) -> bool:
+        """No observation satisfies some part every binding needs (no timeline needed)."""
+        if isinstance(plan, _Bag):
+            return not self._simple(plan.node)
+        if plan.kind == _OR:
+            return all(self._hopeless(c) for c in plan.children)
+        return any(self._hopeless(c) for c in dict.fromkeys(plan.children))
 
     # -- the sets of observations of the bags --------------------------------------------
 

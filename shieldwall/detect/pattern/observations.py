@@ -12,6 +12,8 @@ import datetime as _dt
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from shieldwall.detect.pattern.values import parse_timestamp
 
 # SDO and SRO types: in STIX 2.1 data an object path never selects them (they are not cyber
@@ -53,6 +55,30 @@ class ObservedData:
         return self.sdo.get("id")
 
 
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_MICROSECOND = _dt.timedelta(microseconds=1)
+
+
+class Timeline:
+    """The observations' intervals in integer microseconds, for the observation-expression
+    evaluator: `first`, `last` per observation, `ls` the distinct last_observed sorted, `lpos`
+    each observation's position in `ls`, and the same as numpy arrays."""
+
+    __slots__ = ("first", "first_array", "last", "last_array", "lpos", "lpos_array", "ls",
+                 "ls_array")
+
+    def __init__(self, observations: list[ObservedData]) -> None:
+        self.first = [(o.first - _EPOCH) // _MICROSECOND for o in observations]
+        self.last = [(o.last - _EPOCH) // _MICROSECOND for o in observations]
+        self.ls = sorted(set(self.last))
+        rank = {t: i for i, t in enumerate(self.ls)}
+        self.lpos = [rank[t] for t in self.last]
+        self.first_array = np.array(self.first, dtype=np.int64)
+        self.last_array = np.array(self.last, dtype=np.int64)
+        self.ls_array = np.array(self.ls, dtype=np.int64)
+        self.lpos_array = np.array(self.lpos, dtype=np.int64)
+
+
 class ObservationSet:
     """Observed data prepared once, then matched against any number of patterns.
 
@@ -60,7 +86,7 @@ class ObservationSet:
     comparison expression only visits the objects its types can match.
     """
 
-    __slots__ = ("by_type", "observations")
+    __slots__ = ("_timeline", "by_type", "observations")
 
     def __init__(self, observed_data: Iterable[dict[str, Any]]) -> None:
         flat: list[dict[str, Any]] = []
@@ -78,9 +104,17 @@ class ObservationSet:
         }
         self.observations: list[ObservedData] = []
         self.by_type: dict[str, list[tuple[ObservedData, str, dict[str, Any]]]] = {}
+        self._timeline: Timeline | None = None
         for sdo in flat:
             if sdo.get("type") == "observed-data":
                 self._add(sdo, pool)
+
+    @property
+    def timeline(self) -> Timeline:
+        """Computed once, when an observation expression first needs it."""
+        if self._timeline is None:
+            self._timeline = Timeline(self.observations)
+        return self._timeline
 
     @classmethod
     def of(cls, observed_data: ObservationSet | Iterable[dict[str, Any]]) -> ObservationSet:
