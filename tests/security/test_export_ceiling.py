@@ -29,7 +29,9 @@ def _ind(name: str, level: TLP, audience: list[str] | None = None, **extra: Any
 
 
 def _names(stdout: str) -> set[str]:
-    return {o.get("name") for o in orjson.loads(stdout)["objects"]} - {None}
+    """The exported objects' names, less the TLP 2.0 definitions the bundle names."""
+    return {o.get("name") for o in orjson.loads(stdout)["objects"]
+            if o["type"] != "marking-definition"} - {None}
 
 
 def run(home: Path, *args: str) -> Any:
