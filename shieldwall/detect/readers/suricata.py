@@ -98,15 +98,23 @@ def _address(v: Any) -> str | None:
     return m.group(1) if m else v.strip() if "@" in v else None
 
 
+_MAIL_FROM, _HEADER_FROM = _get("smtp", "mail_from"), _get("email", "from")
+_RECIPIENTS = (_get("smtp", "rcpt_to"), _get("email", "to"), _get("email", "cc"))
+
+
 def _mail_from(rec: dict[str, Any]) -> str | None:
     """The SMTP envelope sender, else the message's From header."""
-    return _address(_get("smtp", "mail_from")(rec)) or _address(_get("email", "from")(rec))
+    if "smtp" not in rec and "email" not in rec:  # most events: one lookup each
+        return None
+    return _address(_MAIL_FROM(rec)) or _address(_HEADER_FROM(rec))
 
 
 def _mail_to(rec: dict[str, Any]) -> list[str] | None:
+    if "smtp" not in rec and "email" not in rec:
+        return None
     out: list[str] = []
-    for keys in (("smtp", "rcpt_to"), ("email", "to"), ("email", "cc")):
-        v = _get(*keys)(rec)
+    for get in _RECIPIENTS:
+        v = get(rec)
         for x in v if isinstance(v, list) else [v]:
             a = _address(x)
             if a is not None and a not in out:
