@@ -34,11 +34,15 @@ class ServerConfig(BaseModel):
     tls_key: str | None = None
     allow_anonymous_discovery: bool = False
     max_content_length: int = 100 * 1024 * 1024
+    # One object's JSON, posted or pulled; larger ones are refused and counted, like any
+    # refusal. STIX objects are kilobytes; a report with thousands of refs ~1 MB.
+    max_object_bytes: int = 16 * 1024 * 1024
 
 
 class FederationConfig(BaseModel):
     """What one pull from a peer may cost at most (docs/federation.md, "Limits"). The
-    bytes of one answer are capped by `server.max_content_length`, as a POST is."""
+    bytes of one answer, and of one object, are capped as a POST is: by
+    `server.max_content_length` and `server.max_object_bytes`."""
 
     # Seconds for one whole request, connection to last byte: a peer trickling a byte at
     # a time never trips a timeout per read. A 10,000-object page (~4 MB) needs 0.3 Mbit/s.
@@ -46,8 +50,6 @@ class FederationConfig(BaseModel):
     # Pages per collection per round; the next round goes on from the saved cursor.
     # A 1M-object backlog is 100 pages of 10,000 (1,000 from a server paging by 1,000).
     max_pages: int = 1_000
-    # One object's canonical JSON; larger ones are refused and counted, like any refusal.
-    max_object_bytes: int = 16 * 1024 * 1024
 
 
 class PeerConfig(BaseModel):

@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
             node_member=cfg.member,
             default_tlp=cfg.default_tlp_level,
             max_content_length=cfg.server.max_content_length,
+            max_object_bytes=cfg.server.max_object_bytes,
             allow_anonymous_discovery=cfg.server.allow_anonymous_discovery,
             rate_limit=rate_limit,
             cursor_key=cursor_key,

@@ -37,6 +37,7 @@ import orjson
 
 from shieldwall.federation.rules import Arrival
 from shieldwall.policy import HELD_COLUMNS, Existing, held_objects
+from shieldwall.stix.bounded_json import oversized
 from shieldwall.stix.markings import TLP, declared_tlp
 from shieldwall.stix.timestamps import millisecond_copy, now_us
 from shieldwall.stix.validate import object_error
@@ -239,9 +240,9 @@ def _pages(
                     f"({str(nxt or after)[:60]!r}) after {round_.pages} pages: a cursor that "
                     "does not move would loop for ever; pull stopped")
             round_.cursors.add(key)
-        objects, oversized = _sized(page.objects, page.size, round_.limits.max_object_bytes)
+        objects, too_large = _sized(page.objects, page.size, round_.limits.max_object_bytes)
         judged = _judge(objects, arrival, default_tlp, markings)
-        judged.oversized = oversized
+        judged.oversized = too_large
         judged.more = page.more and len(page.objects) >= page_size
         judged.capped = page.more and round_.pages >= round_.limits.max_pages
         if page.objects:
@@ -257,22 +258,12 @@ def _cursor_key(after: str | None, nxt: str | None) -> tuple[str | None, str | N
 
 def _sized(objs: list[Any], page_bytes: int, cap: int
            ) -> tuple[list[Any], list[tuple[str, str]]]:
-    """`objs` without those whose JSON is larger than `cap` bytes, and those as (id, why).
-    Measured only when the whole page is larger than `cap` (a page of 10,000 indicators
-    is ~4 MB, so the common page costs nothing), and before validation or preparation
-    spend anything on them."""
-    if page_bytes <= cap:
-        return objs, []
-    kept, refused = [], []
-    for obj in objs:
-        size = len(orjson.dumps(obj))
-        if size > cap:
-            oid = obj.get("id") if isinstance(obj, dict) else None
-            refused.append((str(oid)[:200], f"larger than {cap:,} bytes ({size:,}); "
-                            "federation.max_object_bytes"))
-        else:
-            kept.append(obj)
-    return kept, refused
+    """`objs` without those whose JSON is larger than `cap` bytes, and those as (id, why),
+    before validation or preparation spend anything on them."""
+    kept, refused = oversized(objs, page_bytes, cap)
+    return kept, [(str(o.get("id") if isinstance(o, dict) else None)[:200],
+                   f"larger than {cap:,} bytes ({size:,}); server.max_object_bytes")
+                  for o, size in refused]
 
 
 def _forward(

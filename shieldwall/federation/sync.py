@@ -177,7 +177,7 @@ class Federation:
         arrival = self.arrival(peer)
         total = PullResult() if total is None else total
         fed = self.config.federation
-        limits = PullLimits(fed.max_pages, fed.max_object_bytes)
+        limits = PullLimits(fed.max_pages, self.config.server.max_object_bytes)
         for coll in peer.pull or DEFAULT_PULL:
             rejected = total.rejected
             pull_collection(self.store, client, arrival, coll,

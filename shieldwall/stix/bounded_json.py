@@ -61,6 +61,25 @@ def loads(data: bytes | bytearray | memoryview | str, max_depth: int = MAX_DEPTH
     return value
 
 
+def oversized(objs: list[Any], total: int, cap: int
+              ) -> tuple[list[Any], list[tuple[Any, int]]]:
+    """`objs` whose JSON is at most `cap` bytes, and the others with their size.
+    Measured only when `total`, the bytes they arrived in, is over `cap` (a page of
+    10,000 indicators is ~4 MB against a 16 MB cap, so the common page costs nothing);
+    a caller refuses the others before validating or preparing them."""
+    if total <= cap:
+        return objs, []
+    kept: list[Any] = []
+    refused: list[tuple[Any, int]] = []
+    for obj in objs:
+        size = len(orjson.dumps(obj))
+        if size > cap:
+            refused.append((obj, size))
+        else:
+            kept.append(obj)
+    return kept, refused
+
+
 def _brackets(data: bytes | bytearray | memoryview | str) -> int:
     """How many `{` and `[` the text holds: at most that deep, whatever it is."""
     if isinstance(data, str):

@@ -35,7 +35,7 @@ from shieldwall.policy import (
     visibility,
     write_refusal,
 )
-from shieldwall.stix.bounded_json import TooDeep
+from shieldwall.stix.bounded_json import TooDeep, oversized
 from shieldwall.stix.bounded_json import loads as bounded_loads
 from shieldwall.stix.markings import (
     KNOWN_TLP_REFS,
@@ -80,6 +80,7 @@ class Settings:
     node_member: str = "node"
     default_tlp: TLP = TLP.AMBER
     max_content_length: int = 100 * 1024 * 1024
+    max_object_bytes: int = 16 * 1024 * 1024  # one object's JSON, as federation pulls it
     allow_anonymous_discovery: bool = False
     rate_limit: float = 200.0  # requests a second per member; 0 turns it off
     max_failed_logins: int = 10
@@ -623,7 +624,12 @@ def _add(ctx: _Ctx, member: Member, coll: Collection, body: bytes) -> dict[str, 
 
     failures: list[dict[str, str]] = []
     candidates: list[dict[str, Any]] = []
-    for obj in objs:
+    cap = ctx.settings.max_object_bytes
+    sized, too_large = oversized(objs, len(body), cap)
+    for obj, size in too_large:  # refused before validation spends anything on them
+        failures.append(_entry(obj, f"larger than {cap:,} bytes ({size:,}); "
+                                    "server.max_object_bytes"))
+    for obj in sized:
         why = problem(obj)
         if why:
             failures.append(_entry(obj, why))

@@ -17,6 +17,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -426,6 +427,33 @@ def test_an_oversized_object_is_refused_and_counted_and_its_page_stored(
         assert cursor is not None and ADDED in cursor  # past the page
     finally:
         mallory.close()
+
+
+def test_a_member_posting_an_oversized_object_meets_the_same_cap(tmp_path: Path) -> None:
+    """What a peer cannot deliver by a pull, a member cannot POST: the same
+    `server.max_object_bytes`, refused per object, the rest of the envelope stored."""
+    import httpx
+
+    from tests.taxii.conftest import add_members, make_home, start_server
+
+    home = make_home(tmp_path)
+    token = add_members(home, {"north": "ally"})["north"]
+    server = start_server(home)
+    good = indicator("198.51.100.130")
+    big = indicator("198.51.100.131", description="A" * (17 * MB))
+    try:
+        r = httpx.post(server.api("collections/alliance/objects/"),
+                       content=orjson.dumps({"objects": [good, big]}),
+                       headers={"Authorization": f"Bearer {token}", "Content-Type": TAXII,
+                                "Accept": TAXII}, timeout=120)
+        assert r.status_code == 202, r.text
+        status = r.json()
+        assert [s["id"] for s in status["successes"]] == [good["id"]]
+        [failure] = status["failures"]
+        assert failure["id"] == big["id"]
+        assert failure["message"].startswith("larger than 16,777,216 bytes")
+    finally:
+        server.stop()
 
 
 # ---- depth -----------------------------------------------------------------------------------
