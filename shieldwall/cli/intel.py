@@ -217,7 +217,8 @@ def export(
     for_member: ForMember = None,
 ) -> None:
     """Export a STIX 2.1 bundle (latest versions; TLP:RED only if --tlp-max red; with --for,
-    only what that member may read)."""
+    only what that member may read). Every object states the TLP level this node holds it
+    at; a sighting brings the observed-data and observables it names."""
     from shieldwall.ingest.export import export_bundle
     from shieldwall.stix.timestamps import parse_ts
 
