@@ -9,8 +9,8 @@ Two levels, as in the specification:
   leaves that satisfies AND, OR, FOLLOWEDBY and the WITHIN / REPEATS / START-STOP qualifiers,
   never using one sighting twice. An observed-data with `number_observed: n` offers n
   interchangeable sightings, so a binding is a multiset of observations, written as a sorted
-  tuple of (observation index, leaf) pairs with each observation used at most n times. This
-  is the reference matcher's search, without enumerating the n! orderings of equal sightings.
+  tuple of (observation index, leaf) pairs with each observation used at most n times. The
+  reference matcher enumerates bindings; `Search` decides in bounded time (see below).
 """
 
 from __future__ import annotations
@@ -387,7 +387,8 @@ class Leaf:
 #    ignores that two bags may want the same sighting, so when it finds no binding there is
 #    none;
 # 3. a binding is then built from the frontiers, consuming sightings so that none is used
-#    twice (`_take`); when that succeeds the pattern matches. When it does not (an observation
+#    twice (`_take`; `(x FOLLOWEDBY y) REPEATS k` by a maximum matching, `_take_pairs`, which
+#    is exact); when that succeeds the pattern matches. When it does not (an observation
 #    that two bags compete for), a counting bound (Hall's condition over the bags) can still
 #    prove there is no binding; otherwise the exact enumeration decides within a step budget,
 #    and past it the pattern is *undecided*: no match, and a warning names it.
