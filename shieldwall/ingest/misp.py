@@ -99,9 +99,9 @@ def _valid_uuid(value: Any) -> bool:
 def _drop_clusters_without_uuid(holder: dict[str, Any]) -> list[str]:
     """Takes galaxy clusters with no valid `uuid` out of an event or attribute's `Galaxy`.
 
-    misp-stix names a cluster's STIX object by its uuid; one empty uuid (MISP instances
-    of 2018-2019 exported some) made it refuse the whole event. The cluster's tag stays on
-    the event as a label; the rest of the event converts.
+    misp-stix names a cluster's STIX object by its uuid; one empty uuid (events of
+    2018-2019 in PyMISP's fixtures carry some) made it refuse the whole event. The
+    cluster's `misp-galaxy:` tag stays on the event as a label; the rest converts.
     """
     dropped: list[str] = []
     galaxies = holder.get("Galaxy")
