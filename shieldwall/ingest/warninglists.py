@@ -120,7 +120,7 @@ _V4_STRICT_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(3[0-2]|
 
 
 def _v4_span(value: str) -> tuple[int, int, int] | None:
-    """`_span` for a value checked: IPv4 without `ipaddress` (~2 µs against ~40); None for
+    """`_span` for a value checked: IPv4 without `ipaddress` (1.0 µs against 3.1); None for
     anything else, which `ip_network` then reads (or refuses) as before."""
     m = _V4_STRICT_RE.match(value)
     if m is None:
@@ -291,7 +291,7 @@ class WarningIndex:
                            for e, i in self._sub_scan.get(kind, ()) if e in value]
         grams = self._sub_grams.get(kind)
         if grams and len(value) >= _GRAM:
-            # The value's windows, cut and intersected in C (a Python loop: 5.7 -> 2 µs).
+            # The value's windows, cut and intersected in C (a Python loop: 5.7 -> 2.4 µs).
             n = len(value) - _GRAM + 1
             windows = map(value.__getitem__, _WINDOWS[:n] if n <= len(_WINDOWS) else
                           [slice(i, i + _GRAM) for i in range(n)])
@@ -376,16 +376,8 @@ def _unique(hits: list[Hit]) -> list[Hit]:
     return list(dict.fromkeys(hits))
 
 
-# A URL's host where `urlsplit` would find exactly it (scheme, `//`, an ASCII name or IPv4
-# address, a port or none, then the path, query, fragment or the end): 0.6 µs against 4.
-_URL_HOST_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([A-Za-z0-9._-]+)(?::[0-9]*)?(?=[/?#]|\Z)")
-
-
 def _url_host(url: str) -> str:
     """The canonical host of `url` (`urlsplit(url).hostname`, by `stix.values.host`); ""."""
-    m = _URL_HOST_RE.match(url)
-    if m is not None:
-        return canon.host(m.group(1).lower())
     try:
         return canon.host(urlsplit(url).hostname or "")
     except ValueError:
