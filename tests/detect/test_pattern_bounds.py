@@ -17,6 +17,8 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from stix2matcher.matcher import match as reference_match
 from typer.testing import CliRunner
 
@@ -30,6 +32,8 @@ from shieldwall.detect.sightings import Sightings
 from shieldwall.node import member_identity_id
 from shieldwall.stix.markings import TLP
 from tests.detect.test_hunt import DATA, ind, node_with, sightings_in
+from tests.detect.test_pattern_differential import likely, observation, observation_expression
+from tests.detect.test_pattern_differential import render as render_observations
 
 GUARD_SECONDS = 120  # far above any expected run; only there to stop a hang
 
@@ -144,6 +148,20 @@ def test_nested_observation_expressions_agree_with_reference(pattern, events):
     with _guard():
         assert matches(pattern, observed) is expected
         assert compile_pattern(pattern).explain(observed).success is expected
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=observation_expression(depth=3, leaves=likely),
+       observed=st.lists(observation(), min_size=5, max_size=8))
+def test_nested_patterns_over_more_observations_agree_with_reference(pattern, observed):
+    """More observations than the differential test draws, over leaves that hold for many of
+    them, so parts compete: the frontiers, the binding built from them, the counting bound and
+    the budgeted enumeration together reach the reference's verdict, never undecided."""
+    _, bundles = render_observations(observed)
+    expected = reference(pattern, bundles)
+    search = decide(pattern, bundles)
+    assert not search.undecided
+    assert (search.binding is not None) is expected
 
 
 def test_small_cases_hold_hits_and_misses():
