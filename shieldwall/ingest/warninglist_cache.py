@@ -156,8 +156,13 @@ def open_index(lists_dir: Path | None = None, directory: Path | None = None) -> 
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    import fcntl
-
+    """An exclusive lock on `path` (where there is no `flock`, builders may build twice; the
+    rename still leaves one whole file)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
