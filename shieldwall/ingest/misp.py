@@ -20,6 +20,7 @@ large restSearch export is never held whole; one event is, as misp-stix needs it
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -127,6 +128,14 @@ def _drop_clusters_without_uuid(holder: dict[str, Any]) -> list[str]:
     return dropped
 
 
+def _quiet_pymisp() -> None:
+    """PyMISP logs each value it refuses (several lines, the value with its line breaks)
+    to stderr; misp-stix keeps the same message, which the import reports in one line."""
+    log = logging.getLogger("pymisp")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+
+
 def _one_line(message: Any) -> str:
     """misp-stix reports some failures with the Python traceback: its first line (what
     failed) and its last (why) are what an analyst needs."""
@@ -150,6 +159,7 @@ def convert_event(event: dict[str, Any], opts: ReadOptions) -> Iterator[Item]:
     # paid before reading a single file, MISP or not.
     from misp_stix_converter import MISPtoSTIX21Parser
 
+    _quiet_pymisp()
     parser = MISPtoSTIX21Parser()
     try:
         parser.parse_misp_event(body)
@@ -159,6 +169,11 @@ def convert_event(event: dict[str, Any], opts: ReadOptions) -> Iterator[Item]:
     for key, messages in (parser.errors or {}).items():
         for message in messages:
             yield Rejected(f"event {key}", _one_line(message))
+    for key, messages in (parser.warnings or {}).items():
+        for message in messages:
+            if str(message).startswith("Failed validation"):  # the attribute is left out
+                label, _, rest = str(message).partition(":\n")
+                yield Rejected(f"event {key}", f"{label}: {rest.rpartition(' - ')[2]}")
 
     objects = [orjson.loads(o.serialize()) for o in parser.stix_objects]
     ref_to_level: dict[str, TLP] = {}

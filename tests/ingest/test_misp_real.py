@@ -118,3 +118,18 @@ def test_exported_sightings_convert_back_to_misp(home: Path, tmp_path: Path) -> 
     assert len(flows) == sum(o["type"] == "observed-data" for o in bundle["objects"])
     seen = {a.value for o in flows for a in o.attributes if a.object_relation == "dst_ip"}
     assert set(HIT) <= seen
+
+
+def test_value_pymisp_refuses_is_reported_in_one_line(home: Path) -> None:
+    """An ssdeep attribute whose value has line breaks fails PyMISP's validation and is left
+    out: the report says which, in one line, instead of PyMISP's log on stderr."""
+    r = sw(home, "import", "--no-warninglists", str(DATA / "to_delete2.json"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Failed validation" not in r.stderr  # before: a multi-line warning, then nothing
+    reasons = [x.reason for x in read_misp(DATA / "to_delete2.json", ReadOptions(producer={}))
+               if isinstance(x, Rejected)]
+    assert reasons == ["Failed validation for ssdeep Attribute "
+                       "<5a0d6d2b-a2d8-40e5-a43e-458e950d210f> in file Object "
+                       "<5a0d6d2a-464c-4b9c-8406-421c950d210f>: Invalid SSDeep hash. "
+                       "The format has to be blocksize:hash:hash"]
+    assert "5a0d6d2b-a2d8-40e5-a43e-458e950d210f" in r.stdout
