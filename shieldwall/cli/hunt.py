@@ -219,7 +219,8 @@ def watch(
             index.sync(node.store)
             last_sync = time.monotonic()
 
-    console.print(f"watching {path} against {len(index):,} indicators (Ctrl-C to stop)")
+    console.print(f"watching {path} against {len(index):,} indicators (Ctrl-C to stop)",
+                  markup=False, emoji=False, highlight=False)  # a path is not markup
     try:
         watcher.run(interval=interval, on_poll=on_poll)
     finally:
