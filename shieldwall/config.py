@@ -33,6 +33,9 @@ class ServerConfig(BaseModel):
     tls_cert: str | None = None
     tls_key: str | None = None
     allow_anonymous_discovery: bool = False
+    # How members reach this server (https://taxii.cert-a.example:8021): discovery's
+    # absolute API root URLs start with it; unset, with the URL of each request.
+    public_url: str | None = None
     max_content_length: int = 100 * 1024 * 1024
     # One object's JSON, posted or pulled; larger ones are refused and counted, like any
     # refusal. STIX objects are kilobytes; a report with thousands of refs ~1 MB.
@@ -52,10 +55,22 @@ class FederationConfig(BaseModel):
     max_pages: int = 1_000
 
 
+PEER_AUTH = ("bearer", "basic", "api-key", "none")
+
+
 class PeerConfig(BaseModel):
+    """A peer; its secret (bearer token, Basic password, API key) is never kept here, only
+    the file that holds it (`token_file`). TLS client certificate and CA are files too."""
+
     name: str
     url: str
-    token_file: str
+    token_file: str = ""
+    auth: str = "bearer"  # one of PEER_AUTH
+    user: str | None = None  # for basic
+    api_key_header: str | None = None  # for api-key, e.g. X-API-Key
+    tls_cert: str | None = None  # a client certificate (PEM), with tls_key
+    tls_key: str | None = None
+    tls_ca: str | None = None  # the CA that signed the peer's certificate
     tier: str = "ally"
     pull: list[str] = Field(default_factory=list)
     push: list[str] = Field(default_factory=list)

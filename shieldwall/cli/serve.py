@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
             max_content_length=cfg.server.max_content_length,
             max_object_bytes=cfg.server.max_object_bytes,
             allow_anonymous_discovery=cfg.server.allow_anonymous_discovery,
+            public_url=cfg.server.public_url,
             rate_limit=rate_limit,
             cursor_key=cursor_key,
         )

@@ -44,7 +44,7 @@ from shieldwall.stix.validate import object_error
 from shieldwall.store import Provenance, Store
 from shieldwall.store.audience import record_tlp_definitions, stored_tlp_markings
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
-from shieldwall.taxii.client import TaxiiClient, TaxiiClientError
+from shieldwall.taxii.client import ObjectsPage, TaxiiClient, TaxiiClientError
 
 WORKER_AFTER = 2  # full pages fetched in a thread before a worker process takes over
 # Positions in a prepared row (a worker hands rows over as plain tuples in this order).
@@ -60,6 +60,7 @@ class PullResult:
     rejected: int = 0  # refused by the arrival rules or by the store; never stored
     last_rejection: str = ""
     capped: bool = False  # `max_pages` ended the round with more to come
+    cursor_note: str = ""  # a saved `next` the peer refused, and where the pull went on
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class _Round:
 
     limits: PullLimits
     pages: int = 0
-    cursors: set[tuple[str | None, str | None]] = field(default_factory=set)
+    cursors: set[tuple[Any, ...]] = field(default_factory=set)
 
 
 @dataclass
@@ -89,18 +90,19 @@ class _Judged:
     more: bool = False  # a full page, and the peer has more
     oversized: list[tuple[str, str]] = field(default_factory=list)  # id, why; not prepared
     capped: bool = False  # the last page of a round cut at `max_pages`
+    note: str = ""  # a cursor the peer no longer honoured, dropped before this page
 
 
 def pull_collection(
     store: Store, client: TaxiiClient, arrival: Arrival, coll: str, key: str, *,
     page_size: int, default_tlp: TLP, limits: PullLimits | None = None,
-    result: PullResult | None = None,
+    result: PullResult | None = None, label: str | None = None,
 ) -> PullResult:
     """Pull `coll` from `arrival.peer` from the cursor saved under `key` until caught up
     (or `limits.max_pages` pages), adding to `result` page by page: when the pull fails,
     the caller's `result` holds what the pages before the failure did."""
     cursor: dict[str, Any] = orjson.loads(store.kv_get(key) or "{}")
-    prov = Provenance(arrival.peer.name, "federation", coll)
+    prov = Provenance(arrival.peer.name, "federation", label or coll)  # the configured name
     result = PullResult() if result is None else result
     round_ = _Round(limits or PullLimits())
     # A peer's object may refer to a custom TLP definition stored earlier: the peer's own
@@ -111,6 +113,7 @@ def pull_collection(
         for oid, why in page.oversized:
             _reject(result, oid, why)
         result.capped = page.capped
+        result.cursor_note = page.note or result.cursor_note
         held, latest = _held(store, [p[_ID] for p in page.rows]
                              + [r[_ID] for r, _ in page.refused])
         echoes = _texts(store, [r for r, _ in page.refused if (r[_ID], r[_VER]) in held])
@@ -207,23 +210,29 @@ def _pages(
     markings: dict[str, TLP], round_: _Round,
 ) -> Iterator[_Judged]:
     """Fetch and judge pages from `cursor` until the peer has no more, or the round has
-    had `max_pages`. A cursor the peer gave before in this round (its `next`, or without
-    one the same `added_after`) fails the pull: the peer is looping.
+    had `max_pages`. A page that repeats one of this round (the same cursor, and the same
+    last object and `X-TAXII-Date-Added-Last`) fails the pull: the peer is looping. The
+    same `next` alone is no loop: medallion (the OASIS reference server) names a whole
+    paging session by one `next`.
 
     The cursor: `added_after` is the query's, kept while its `next` tokens are followed
-    (a server may bind a token to the query it was issued for, as ours does); `added_last`
-    the peer's `X-TAXII-Date-Added-Last` of the last page, where the next query starts.
-    A token the peer no longer honours (400: restarted, key rotated) is dropped, and the
-    query starts again after the last page stored (what comes twice is a duplicate)."""
+    with the same filters (TAXII 2.1 binds a token to its query; medallion answers 400
+    "params changed" otherwise); `added_last` the peer's `X-TAXII-Date-Added-Last` of the
+    last page, where the next query starts; `added_after` alone only where the peer gives
+    no `next`. A token the peer no longer honours (400: restarted, expired, key rotated)
+    is dropped, said in the next page's `note` (`peer list`), and the query starts again
+    after the last page stored (what comes twice is a duplicate)."""
     after, nxt = cursor.get("added_after"), cursor.get("next")
     last = cursor.get("added_last") or after
-    round_.cursors.add(_cursor_key(after, nxt))
+    note = ""
     while not stopped() and round_.pages < round_.limits.max_pages:
         try:
             page = client.get_objects(coll, added_after=after, next=nxt, limit=page_size)
         except TaxiiClientError as exc:
             if nxt is None or exc.status != 400:
                 raise
+            note = (f"cursor dropped: {str(exc)[:160]}; pulled again after "
+                    f"{last or 'the start'}")
             after, nxt = last, None
             continue
         round_.pages += 1
@@ -233,7 +242,7 @@ def _pages(
         else:
             after, nxt = last, None
         if page.more:
-            key = _cursor_key(after, nxt)
+            key = _cursor_key(after, nxt, page)
             if key in round_.cursors:
                 raise TaxiiClientError(
                     f"{client.base_url}: the peer repeated its next cursor "
@@ -247,13 +256,19 @@ def _pages(
         judged.capped = page.more and round_.pages >= round_.limits.max_pages
         if page.objects:
             judged.cursor = {"added_after": after, "next": nxt, "added_last": last}
+        judged.note, note = note, ""
         yield judged
         if not page.more:
             return
 
 
-def _cursor_key(after: str | None, nxt: str | None) -> tuple[str | None, str | None]:
-    return (None, nxt) if nxt else (after, None)
+def _cursor_key(after: str | None, nxt: str | None, page: ObjectsPage) -> tuple[Any, ...]:
+    """The cursor a page handed out and what the page ended with: equal twice in a
+    round, the peer is answering the same page again."""
+    tail = page.objects[-1] if page.objects else None
+    mark = (str(tail.get("id")), str(tail.get("modified"))) if isinstance(tail, dict) \
+        else None
+    return (None if nxt else after, nxt, page.added_last, len(page.objects), mark)
 
 
 def _sized(objs: list[Any], page_bytes: int, cap: int
@@ -283,7 +298,8 @@ def _forward(
          "worker_main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        pickle.dump((client.base_url, client.token, client.limits, coll, cursor, page_size,
+        pickle.dump((client.base_url, client.credentials, client.api_root(), client.limits,
+                     coll, cursor, page_size,
                      arrival, int(default_tlp), {k: int(v) for k, v in markings.items()},
                      round_), proc.stdin)
         proc.stdin.close()
@@ -296,8 +312,8 @@ def _forward(
                 return
             if kind == "error":
                 raise TaxiiClientError(payload)
-            rows, refused, page_cursor, more, oversized, capped = payload
-            put(_Judged(rows, refused, page_cursor, more, oversized, capped))
+            rows, refused, page_cursor, more, oversized, capped, note = payload
+            put(_Judged(rows, refused, page_cursor, more, oversized, capped, note))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -307,17 +323,18 @@ def _forward(
 
 def worker_main() -> None:
     """The worker process: pages as plain tuples (cheaper to pickle than named ones)."""
-    base_url, token, limits, coll, cursor, page_size, arrival, tlp, known, round_ = \
+    base_url, creds, api, limits, coll, cursor, page_size, arrival, tlp, known, round_ = \
         pickle.load(sys.stdin.buffer)
     markings = {k: TLP(v) for k, v in known.items()}
     out = sys.stdout.buffer
-    client = TaxiiClient(base_url, token, limits=limits)
+    client = TaxiiClient(base_url, creds, limits=limits, api=api)
     try:
         for j in _pages(client, coll, cursor, page_size, arrival, TLP(tlp), lambda: False,
                         markings, round_):
             rows = [r if isinstance(r, Unprepared) else tuple(r) for r in j.rows]
             refused = [(tuple(r), why) for r, why in j.refused]
-            pickle.dump(("page", (rows, refused, j.cursor, j.more, j.oversized, j.capped)),
+            pickle.dump(("page", (rows, refused, j.cursor, j.more, j.oversized, j.capped,
+                                  j.note)),
                         out, protocol=5)
             out.flush()
         pickle.dump(("done", None), out)

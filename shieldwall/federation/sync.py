@@ -48,17 +48,19 @@ from shieldwall.federation.peers import (
     PULL_KEY,
     PUSH_KEY,
     PeerState,
+    credentials,
     load_state,
-    read_token,
     save_state,
 )
 from shieldwall.federation.pull import PullLimits, PullResult, pull_collection
 from shieldwall.federation.rules import Arrival, forward_refusal
 from shieldwall.policy import Members
+from shieldwall.stix.identity import member_identity, member_identity_id
+from shieldwall.stix.markings import TLP2_IDS, marking_refs, tlp_marking_definition
 from shieldwall.stix.outbound import state_held_tlp
 from shieldwall.stix.timestamps import now_us
 from shieldwall.store import Query, Store
-from shieldwall.taxii.client import Limits, TaxiiClient
+from shieldwall.taxii.client import Credentials, Limits, TaxiiClient
 
 log = logging.getLogger("shieldwall.federation")
 
@@ -78,6 +80,9 @@ PERSIST_EVERY = 30.0  # seconds between writes of a push cursor that moved past 
 # Where pushed objects go on the peer: what members send back to the "sightings" collection,
 # intelligence to "alliance" (writable by allies). SCOs (no `created`) follow their sighting.
 _SIGHTING_TYPES = frozenset({"sighting", "observed-data", "incident", "note", "opinion"})
+_REFERRING_TYPES = frozenset({"relationship", "sighting", "report", "grouping", "note",
+                              "opinion"})
+DEPS_KEY = "federation:push-deps:"  # per peer: dependencies already sent (`_dependencies`)
 
 
 @dataclass
@@ -89,6 +94,7 @@ class SyncResult:
     rejected: int = 0  # the peer's, refused here (rules.Arrival); never stored
     rejection: str = ""
     error: str = ""
+    cursor_note: str = ""  # a cursor the peer refused, dropped and recovered
 
 
 class Federation:
@@ -100,8 +106,11 @@ class Federation:
         self.pull_page = pull_page
         self._cfg: NodeConfig | None = None
         self._cfg_mtime = 0.0
-        self._clients: dict[str, tuple[str, str, TaxiiClient]] = {}
+        self._clients: dict[str, tuple[str, Credentials, TaxiiClient]] = {}
         self._targets: dict[str, tuple[float, dict[str, bool]]] = {}
+        self._ids: dict[str, dict[str, str]] = {}  # peer -> collection name -> its id
+        # peer -> (push cursor, collections list time) where a push found no collection
+        self._waiting: dict[str, tuple[int, float]] = {}
         # Pull and push of one peer run apart (a long pull must not hold back a sighting).
         self._pull_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._push_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -132,18 +141,18 @@ class Federation:
         return [p for p in self.config.peers if wanted is None or p.name in wanted]
 
     def client(self, peer: PeerConfig) -> TaxiiClient:
-        token = read_token(peer)
+        creds = credentials(peer)
         cfg = self.config
         limits = Limits(cfg.federation.request_deadline, cfg.server.max_content_length)
         with self._guard:
             known = self._clients.get(peer.name)
-            if known and known[0] == peer.url and known[1] == token \
+            if known and known[0] == peer.url and known[1] == creds \
                     and known[2].limits == limits:
                 return known[2]
             if known:
                 known[2].close()
-            client = TaxiiClient(peer.url, token, limits=limits)
-            self._clients[peer.name] = (peer.url, token, client)
+            client = TaxiiClient(peer.url, creds, limits=limits)
+            self._clients[peer.name] = (peer.url, creds, client)
             self._targets.pop(peer.name, None)
             return client
 
@@ -180,10 +189,11 @@ class Federation:
         limits = PullLimits(fed.max_pages, self.config.server.max_object_bytes)
         for coll in peer.pull or DEFAULT_PULL:
             rejected = total.rejected
-            pull_collection(self.store, client, arrival, coll,
+            pull_collection(self.store, client, arrival,
+                            self.collection_id(peer, client, coll),
                             f"{PULL_KEY}{peer.name}:{coll}", page_size=self.pull_page,
                             default_tlp=self.config.default_tlp_level, limits=limits,
-                            result=total)
+                            result=total, label=coll)
             if total.rejected > rejected:
                 log.warning(orjson.dumps({"event": "rejected_from_peer", "peer": peer.name,
                                           "collection": coll,
@@ -202,10 +212,25 @@ class Federation:
         TTL so that a push on record rarely waits for the GET."""
         at, targets = self._targets.get(peer.name, (0.0, {}))
         if time.monotonic() - at > ttl:
-            targets = {str(c.get("alias") or c["id"]): bool(c.get("can_write"))
-                       for c in client.collections()}
+            found = [c for c in client.collections() if isinstance(c, dict) and c.get("id")]
+            # A collection is named by its id, alias or title (a server we did not write
+            # has no aliases: `peer add --pull ID --push TITLE`); the id wins a clash.
+            ids: dict[str, str] = {}
+            targets = {}
+            for key in ("title", "alias", "id"):
+                for c in found:
+                    if isinstance(c.get(key), str) and c[key]:
+                        ids[c[key]] = str(c["id"])
+                        targets[c[key]] = bool(c.get("can_write"))
+            self._ids[peer.name] = ids
             self._targets[peer.name] = (time.monotonic(), targets)
         return targets
+
+    def collection_id(self, peer: PeerConfig, client: TaxiiClient, name: str) -> str:
+        """The id of the peer's collection named `name` (id, alias or title), from its
+        collections list; `name` itself when the peer lists none by that name."""
+        self._writable(peer, client)
+        return self._ids.get(peer.name, {}).get(name, name)
 
     def _route(self, obj: dict[str, Any], peer: PeerConfig, targets: dict[str, bool]
                ) -> str | None:
@@ -250,6 +275,8 @@ class Federation:
         if not self._own_after(cursor):
             self._advance(peer, newest)
             return 0, 0, ""
+        if self._waiting.get(peer.name) == (cursor, self._targets.get(peer.name, (0.0,))[0]):
+            return 0, 0, ""  # still no collection to push to: asked again when they change
         me = self.config.member
         client: TaxiiClient | None = None
         targets: dict[str, bool] = {}
@@ -260,34 +287,93 @@ class Federation:
             if not page.rows:
                 break
             batches: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+            upto, waiting = cursor, ""
             for row in page.rows:
                 if row.source != me:
+                    upto = row.seq
                     continue
                 obj = row.obj()
                 if forward_refusal(peer, obj, row.tlp, row.source):
+                    upto = row.seq
                     continue
                 state_held_tlp(obj, row.tlp)  # the peer reads it at our level, not its default
                 if client is None:
                     client = self.client(peer)
                     targets = self._writable(peer, client)
                 coll = self._route(obj, peer, targets)
-                if coll:
-                    batches[coll].append(obj)
+                if coll is None:  # the cursor waits here: nothing is skipped for good
+                    waiting = (f"{obj['id']}: not pushed, no writable collection of the peer's "
+                               "takes it (peer add --push ID or TITLE; see peer collections)")
+                    break
+                batches[coll].append(obj)
+                upto = row.seq
             for coll in sorted(batches):  # "alliance" (indicators) before "sightings"
-                objs = batches[coll]
-                for i in range(0, len(objs), POST_BATCH):
-                    assert client is not None
-                    status = client.add_objects(coll, objs[i : i + POST_BATCH])
-                    sent += int(status.get("success_count", 0))
-                    refused += int(status.get("failure_count", 0))
-                    if status.get("failures"):
-                        f = status["failures"][0]
-                        refusal = f"{f.get('id', '')}: {f.get('message', '')}"
-            cursor = page.rows[-1].seq
-            self._advance(peer, cursor, persist=bool(batches) or not page.more)
+                assert client is not None
+                ok, no, why = self._post(peer, client, coll, batches[coll])
+                sent, refused, refusal = sent + ok, refused + no, why or refusal
+            cursor = upto
+            self._advance(peer, cursor, persist=bool(batches) or not page.more or bool(waiting))
+            if waiting:
+                self._waiting[peer.name] = (cursor, self._targets.get(peer.name, (0.0,))[0])
+                return sent, refused, refusal or waiting
             if not page.more:
                 break
+        self._waiting.pop(peer.name, None)
         return sent, refused, refusal
+
+    def _post(self, peer: PeerConfig, client: TaxiiClient, coll: str,
+              objs: list[dict[str, Any]]) -> tuple[int, int, str]:
+        """POST `objs` to the peer's collection `coll` (an id, alias or title), what they
+        depend on first (`_dependencies`); returns our objects the peer accepted and
+        refused (the dependencies are not counted), and the last refusal."""
+        deps = self._dependencies(peer, objs)
+        objs = [*deps, *sorted(objs, key=_dependency_rank)]
+        dep_ids = {d["id"] for d in deps}
+        sent = refused = 0
+        refusal = ""
+        for i in range(0, len(objs), POST_BATCH):
+            status = client.add_objects(self._ids.get(peer.name, {}).get(coll, coll),
+                                        objs[i : i + POST_BATCH])
+            successes = status.get("successes")
+            if isinstance(successes, list):
+                sent += sum(1 for x in successes
+                            if isinstance(x, dict) and x.get("id") not in dep_ids)
+            else:
+                sent += int(status.get("success_count", 0))
+            failures = [f for f in status.get("failures") or ()
+                        if isinstance(f, dict) and f.get("id") not in dep_ids]
+            refused += len(failures) if status.get("failures") is not None else \
+                int(status.get("failure_count", 0))
+            if failures:
+                refusal = f"{failures[0].get('id', '')}: {failures[0].get('message', '')}"
+        if deps:
+            self._sent_deps(peer, {d["id"] for d in deps})
+        return sent, refused, refusal
+
+    def _dependencies(self, peer: PeerConfig, objs: list[dict[str, Any]]
+                      ) -> list[dict[str, Any]]:
+        """What `objs` refer to that a peer which is not a Shieldwall node may not hold:
+        this node's identity (their `created_by_ref`) and FIRST's TLP 2.0 marking
+        definitions (their `object_marking_refs`); each sent once to each peer."""
+        me = self.config.member
+        ident = member_identity_id(me)
+        by_ref = {ref: level for level, ref in TLP2_IDS.items()}
+        wanted: dict[str, dict[str, Any]] = {}
+        for o in objs:
+            if o.get("created_by_ref") == ident and ident not in wanted:
+                wanted[ident] = member_identity(me)
+            for ref in marking_refs(o):
+                if ref in by_ref and ref not in wanted:
+                    wanted[ref] = tlp_marking_definition(by_ref[ref])
+        if not wanted:
+            return []
+        done = set(orjson.loads(self.store.kv_get(DEPS_KEY + peer.name) or "[]"))
+        return [d for oid, d in wanted.items() if oid not in done and oid not in
+                {o["id"] for o in objs}]
+
+    def _sent_deps(self, peer: PeerConfig, ids: set[str]) -> None:
+        done = set(orjson.loads(self.store.kv_get(DEPS_KEY + peer.name) or "[]"))
+        self.store.kv_set(DEPS_KEY + peer.name, orjson.dumps(sorted(done | ids)).decode())
 
     # ---- one peer, all peers -----------------------------------------------------------
 
@@ -307,6 +393,7 @@ class Federation:
                         result.pulled += got.stored
                         result.rejected += got.rejected
                         result.rejection = got.last_rejection or result.rejection
+                        result.cursor_note = got.cursor_note or result.cursor_note
                 if push:
                     with self._push_locks[peer.name]:
                         sent, refused, why = self.push(peer)
@@ -344,7 +431,7 @@ class Federation:
         # A round with nothing to say writes nothing (a pull round only every
         # STATE_EVERY seconds, to keep 'last success' in `peer list` fresh).
         idle = not (result.error or result.pulled or result.pushed or result.refused
-                    or result.rejected)
+                    or result.rejected or result.cursor_note)
         if idle and (quiet or time.monotonic() - self._stated.get(peer.name, -1e9)
                      < STATE_EVERY):
             return
@@ -362,6 +449,8 @@ class Federation:
             state.rejected += result.rejected
             if result.rejection:
                 state.last_rejection = result.rejection
+            if result.cursor_note:
+                state.cursor_note, state.cursor_note_us = result.cursor_note[:300], now
             save_state(self.store, peer.name, state)
 
     def due(self, peer: PeerConfig) -> bool:
@@ -452,6 +541,17 @@ class Federation:
                     return
             if not peers:
                 stop.wait(interval)
+
+
+def _dependency_rank(obj: dict[str, Any]) -> int:
+    """Within one POST, what others refer to goes first: identities and marking
+    definitions, then objects, then relationships and sightings and what wraps others."""
+    kind = obj.get("type")
+    if kind in ("identity", "marking-definition"):
+        return 0
+    if kind in _REFERRING_TYPES:
+        return 2
+    return 1
 
 
 def _loop_error(exc: Exception) -> None:

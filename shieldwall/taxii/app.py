@@ -82,6 +82,9 @@ class Settings:
     max_content_length: int = 100 * 1024 * 1024
     max_object_bytes: int = 16 * 1024 * 1024  # one object's JSON, as federation pulls it
     allow_anonymous_discovery: bool = False
+    # The URL members reach this server at (e.g. behind a proxy): discovery advertises
+    # absolute API root URLs from it, else from the request (cytaxii2 needs a scheme).
+    public_url: str | None = None
     rate_limit: float = 200.0  # requests a second per member; 0 turns it off
     max_failed_logins: int = 10
     failed_login_window: float = 60.0
@@ -447,12 +450,13 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     # ---- discovery and API root ------------------------------------------------------------
 
     @app.get("/taxii2/", dependencies=deps, tags=["discovery"])
-    def discovery(member: MaybeCaller) -> Response:
+    def discovery(member: MaybeCaller, request: Request) -> Response:
+        base = (ctx.settings.public_url or str(request.base_url)).rstrip("/")
         return taxii_json({
             "title": f"{ctx.settings.title} ({ctx.settings.node_member})",
             "description": "TAXII 2.1 server of a Shieldwall node.",
-            "default": API_ROOT,
-            "api_roots": [API_ROOT],
+            "default": base + API_ROOT,
+            "api_roots": [base + API_ROOT],
         })
 
     @app.get(API_ROOT, dependencies=deps, tags=["api root"])

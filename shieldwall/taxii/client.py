@@ -17,8 +17,9 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
@@ -42,6 +43,41 @@ def _tls() -> ssl.SSLContext:
         if not _TLS:
             _TLS.append(httpx.create_ssl_context())
         return _TLS[0]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How this node proves itself to one peer: `kind` is "bearer" (`secret` the token),
+    "basic" (`user` and `secret` the password), "api-key" (`secret` sent in the `header`)
+    or "none"; `cert`/`key` a TLS client certificate, `ca` the CA file the peer's
+    certificate is checked against (else the system's). The secret never shows in repr."""
+
+    kind: str = "bearer"
+    secret: str = field(default="", repr=False)
+    user: str = ""
+    header: str = ""
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+
+    def http_auth(self) -> tuple[dict[str, str], httpx.Auth | None]:
+        if self.kind == "bearer":
+            return {"Authorization": f"Bearer {self.secret}"}, None
+        if self.kind == "basic":
+            return {}, httpx.BasicAuth(self.user, self.secret)
+        if self.kind == "api-key":
+            return {self.header: self.secret}, None
+        return {}, None
+
+    def tls(self) -> ssl.SSLContext:
+        """The shared context, or one of this peer's own (client certificate, CA)."""
+        if not (self.cert or self.ca):
+            return _tls()
+        ctx = ssl.create_default_context(cafile=self.ca) if self.ca else \
+            httpx.create_ssl_context()
+        if self.cert:
+            ctx.load_cert_chain(self.cert, self.key)
+        return ctx
 
 
 class TaxiiClientError(ShieldwallError):
@@ -123,12 +159,12 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def _transport() -> httpx.HTTPTransport:
+def _transport(tls: ssl.SSLContext) -> httpx.HTTPTransport:
     """httpx's transport over a pool whose connections keep the deadline (httpx takes
     no network backend, so its pool is replaced by the same pool with ours)."""
-    transport = httpx.HTTPTransport(verify=_tls())
+    transport = httpx.HTTPTransport(verify=tls)
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=_tls(), max_connections=100, max_keepalive_connections=20,
+        ssl_context=tls, max_connections=100, max_keepalive_connections=20,
         keepalive_expiry=5.0, network_backend=_DeadlineBackend())
     return transport
 
@@ -143,21 +179,65 @@ class ObjectsPage:
 
 
 class TaxiiClient:
-    """One peer's API root. `base_url` is the server's root (`http://host:port`)."""
+    """One peer's API root. `base_url` is the server's root (`http://host:port`, or its
+    discovery URL `.../taxii2/`: the API root is then the discovery document's `default`,
+    else its first `api_roots`), or an API root's own URL (`http://host/trustgroup1/`).
+    A server without a discovery document is asked at `/api/` (Shieldwall's root).
+    `credentials` (or a bare bearer token) say how this node authenticates."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0,
-                 limits: Limits | None = None) -> None:
-        self.token = token
+    def __init__(self, base_url: str, credentials: Credentials | str, *,
+                 timeout: float = 30.0, limits: Limits | None = None,
+                 api: str | None = None) -> None:
+        if isinstance(credentials, str):
+            credentials = Credentials("bearer", credentials)
+        self.credentials = credentials
         self.limits = limits or Limits()
-        self.base_url = base_url.rstrip("/")
-        if self.base_url.endswith("/taxii2"):
-            self.base_url = self.base_url[: -len("/taxii2")]
+        given = base_url.rstrip("/")
+        parts = urlsplit(given)
+        self.base_url = f"{parts.scheme}://{parts.netloc}"
+        path = parts.path.rstrip("/")
+        # The API root: known (a worker is handed its parent's), given, or discovered.
+        self.api = api or (f"{self.base_url}{path}/" if path and path != "/taxii2" else None)
+        headers, auth = credentials.http_auth()
         self.http = httpx.Client(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": TAXII_21},
+            headers={**headers, "Accept": TAXII_21},
+            auth=auth,
             timeout=timeout,
-            transport=_transport(),
+            transport=_transport(credentials.tls()),
         )
+
+    def api_root(self) -> str:
+        """The API root's URL, from the server's discovery document the first time. A
+        root on another origin than the peer's is refused: the peer's credentials go to
+        the peer only."""
+        if self.api is None:
+            self.api = self._discover()
+        return self.api
+
+    def _discover(self) -> str:
+        try:
+            _, doc, _ = self._request("GET", self.base_url + "/taxii2/")
+        except TaxiiClientError as exc:
+            if exc.status in (404, 405, 406):
+                return self.base_url + API
+            raise
+        roots = doc.get("api_roots") if isinstance(doc, dict) else None
+        root = doc.get("default") if isinstance(doc, dict) else None
+        if not isinstance(root, str) or not root:
+            root = roots[0] if isinstance(roots, list) and roots and \
+                isinstance(roots[0], str) else None
+        if root is None:
+            return self.base_url + API
+        url = urljoin(self.base_url + "/taxii2/", root)
+        if not url.endswith("/"):
+            url += "/"
+        there = urlsplit(url)
+        if f"{there.scheme}://{there.netloc}" != self.base_url:
+            raise TaxiiClientError(
+                f"{self.base_url}: its discovery document names an API root on another "
+                f"server ({url[:100]}); give that root's URL as the peer's URL if it is meant")
+        return url
 
     def close(self) -> None:
         self.http.close()
@@ -165,10 +245,11 @@ class TaxiiClient:
     def _request(self, method: str, path: str, **kw: Any
                  ) -> tuple[httpx.Response, Any, int]:
         """The answer's headers, its JSON body parsed, and its size, within `self.limits`."""
+        url = path if "://" in path else self.api_root() + path
         deadline = time.monotonic() + self.limits.deadline
         _DEADLINE.at = deadline
         try:
-            with self.http.stream(method, API + path, **kw) as resp:
+            with self.http.stream(method, url, **kw) as resp:
                 raw = self._read(resp)
         except httpx.TimeoutException as exc:
             if time.monotonic() >= deadline - 0.05:
