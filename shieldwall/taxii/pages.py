@@ -116,6 +116,10 @@ class ReadAhead:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        # Built ahead, then dropped because a commit came between: on PostgreSQL any
+        # commit in the cluster moves the snapshot, so this counts others' writes too.
+        self.stale = 0
+        self.late = 0  # asked for while still queued: built by the request instead
 
     @property
     def enabled(self) -> bool:
@@ -128,6 +132,7 @@ class ReadAhead:
         if entry is not None:
             if entry.future.cancel():  # still queued: building it here is no slower
                 entry = None
+                self.late += 1
             else:
                 try:
                     gen, built = entry.future.result()
@@ -137,6 +142,7 @@ class ReadAhead:
                     if gen == self.generation.current():
                         self.hits += 1
                         return built
+                    self.stale += 1
         self.misses += 1
         return make()
 
