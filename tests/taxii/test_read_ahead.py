@@ -130,8 +130,8 @@ def test_pages_built_ahead_are_the_pages_a_request_would_build(
     # (or was still queued when a loaded machine let the client ask first).
     assert n.ahead.hits + n.ahead.stale + n.ahead.late == len(responses) - 1, \
         "every page after the first was asked for ahead"
-    assert n.ahead.hits >= 1
     if store.dialect == "sqlite":
+        assert n.ahead.hits >= 1
         assert n.ahead.stale == 0, "no commit came between: no page built ahead was dropped"
     plain = Node.__new__(Node)  # same data, read-ahead off: the reference bodies
     plain.tokens, plain.objects = n.tokens, n.objects
