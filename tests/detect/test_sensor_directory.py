@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -30,9 +31,22 @@ NL = b"\n"
 CONN_ROWS = sum(not ln.startswith(b"#") for ln in (ZEEK / "conn.log").read_bytes().splitlines())
 
 
+@pytest.fixture(autouse=True)
+def wide_consoles() -> Iterator[None]:
+    """One table row per line. The CLI's consoles are made at import and keep the width
+    COLUMNS had then (pytest-xdist's workers import them with 80), so COLUMNS in the
+    runner's env is not enough in-process."""
+    from shieldwall.cli.common import console, out
+
+    before = out._width, console._width
+    out.width = console.width = 300
+    yield
+    out._width, console._width = before
+
+
 def hunt(home: Path, *args: str) -> tuple[int, str, str]:
     res = CliRunner().invoke(app, ["hunt", *args, "--home", str(home), "--no-keep"],
-                             env={"COLUMNS": "300"})  # one table row per line
+                             env={"COLUMNS": "300"})
     if res.exception is not None and not isinstance(res.exception, SystemExit):
         raise res.exception
     return res.exit_code, res.stdout, res.stderr
