@@ -229,7 +229,7 @@ def _pages(
         try:
             page = client.get_objects(coll, added_after=after, next=nxt, limit=page_size)
         except TaxiiClientError as exc:
-            if nxt is None or exc.status != 400:
+            if nxt is None or exc.status not in (400, 404, 410):  # expired: 400 or gone
                 raise
             note = (f"cursor dropped: {str(exc)[:160]}; pulled again after "
                     f"{last or 'the start'}")

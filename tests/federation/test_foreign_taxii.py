@@ -317,6 +317,9 @@ def test_push_waits_for_a_writable_collection_and_loses_nothing(
         r = cli(node, "sync", "--retries", "0", check=False)
         assert r.returncode == 0, r.stdout + r.stderr
         assert not m.objects(WRITE)
+        row = next(line for line in cli(node, "peer", "list").stdout.splitlines()
+                   if " medallion " in line)
+        assert "no writable collection" in row
         add_medallion(node, m, "--push", WRITE, "--replace")
         r = cli(node, "sync", "--retries", "0", check=False)
         assert r.returncode == 0, r.stdout + r.stderr
