@@ -60,6 +60,10 @@ def add(
     relays = f"; relays for {', '.join(peer.relay_for)}" if peer.relay_for else ""
     out.print(f"peer {peer.name} ({peer.tier}) at {peer.url}, auth {_auth(peer)}: "
               f"pull {', '.join(peer.pull)}{relays}", markup=False)
+    for secret in (peer.token_file, peer.tls_key):
+        if secret and Path(secret).stat().st_mode & 0o077:
+            out.print(f"warning: {secret} is readable by others than its owner: "
+                      f"chmod 600 {secret}", markup=False)
 
 
 def _auth(peer: Any) -> str:

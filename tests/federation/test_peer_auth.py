@@ -86,10 +86,17 @@ def test_an_api_key_goes_in_the_header_the_peer_names(tmp_path: Path) -> None:
     root = Root(lambda h: h.headers.get("X-API-Key") == key)
     try:
         (tmp_path / "key").write_text(key + "\n")
+        (tmp_path / "key").chmod(0o644)
         r = cli(node, "peer", "add", "feedhub", root.url, "--auth", "api-key",
                 "--api-key-header", "X-API-Key", "--secret-file", str(tmp_path / "key"),
                 "--pull", "feed")
         assert r.returncode == 0 and key not in r.stdout, r.stdout + r.stderr
+        assert "readable by others" in r.stdout  # said, not refused
+        (tmp_path / "key").chmod(0o600)
+        r = cli(node, "peer", "add", "feedhub", root.url, "--auth", "api-key", "--replace",
+                "--api-key-header", "X-API-Key", "--secret-file", str(tmp_path / "key"),
+                "--pull", "feed")
+        assert r.returncode == 0 and "readable by others" not in r.stdout
         r = cli(node, "sync", "--retries", "0")
         assert r.returncode == 0, r.stdout + r.stderr
         assert root.obj["id"] in node.ids()
