@@ -60,7 +60,7 @@ from shieldwall.stix.markings import TLP2_IDS, marking_refs, tlp_marking_definit
 from shieldwall.stix.outbound import state_held_tlp
 from shieldwall.stix.timestamps import now_us
 from shieldwall.store import Query, Store
-from shieldwall.taxii.client import Credentials, Limits, TaxiiClient
+from shieldwall.taxii.client import Credentials, Limits, TaxiiClient, TaxiiClientError
 
 log = logging.getLogger("shieldwall.federation")
 
@@ -332,8 +332,14 @@ class Federation:
         sent = refused = 0
         refusal = ""
         for i in range(0, len(objs), POST_BATCH):
-            status = client.add_objects(self._ids.get(peer.name, {}).get(coll, coll),
-                                        objs[i : i + POST_BATCH])
+            batch = objs[i : i + POST_BATCH]
+            status = client.add_objects(self._ids.get(peer.name, {}).get(coll, coll), batch)
+            answered = int(status.get("success_count") or 0) + \
+                int(status.get("failure_count") or 0)
+            if answered < len(batch):  # the cursor stays: what the peer kept quiet about
+                raise TaxiiClientError(  # goes again (what it did store is a duplicate)
+                    f"{client.base_url}: the peer's status answers for {answered} of the "
+                    f"{len(batch)} objects posted; the push is retried")
             successes = status.get("successes")
             if isinstance(successes, list):
                 sent += sum(1 for x in successes

@@ -167,3 +167,62 @@ def test_a_tls_client_certificate_is_presented_and_the_peer_checked_by_its_ca(
         assert root.obj["id"] in node.ids()
     finally:
         root.close()
+
+
+def test_objects_a_peer_does_not_answer_for_are_pushed_again(tmp_path: Path) -> None:
+    """A status `complete` that accounts for fewer objects than were posted: the push
+    fails, its cursor stays, and the next sync posts them again."""
+    from shieldwall.policy import member_identity_id
+    from tests.federation.conftest import put
+
+    node = make_node(tmp_path, "south")
+    own = [indicator(f"203.0.113.{i}", created_by_ref=member_identity_id("south"))
+           for i in range(3)]
+    put(node, own)
+    posted: list[list[str]] = []
+    honest = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, body: Any, code: int = 200) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/taxii+json;version=2.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/api/collections/"):
+                self._send({"collections": [{"id": "w1", "title": "inbox", "can_read": False,
+                                             "can_write": True}]})
+            else:
+                self.send_error(404)
+
+        def do_POST(self) -> None:
+            objs = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["objects"]
+            posted.append([o["id"] for o in objs])
+            kept = objs if honest.is_set() else objs[:1]
+            self._send({"id": f"s{len(posted)}", "status": "complete",
+                        "total_count": len(objs), "success_count": len(kept),
+                        "successes": [{"id": o["id"]} for o in kept], "failure_count": 0,
+                        "pending_count": 0}, 202)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "t").write_text("token")
+        r = cli(node, "peer", "add", "quiet", f"http://127.0.0.1:{httpd.server_address[1]}/",
+                "--secret-file", str(tmp_path / "t"), "--pull", "none", "--push", "inbox")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = cli(node, "sync", "--retries", "0")
+        assert r.returncode == 1 and "answers for" in r.stdout + r.stderr
+        honest.set()
+        r = cli(node, "sync", "--retries", "0")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert {o["id"] for o in own} <= set(posted[-1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
