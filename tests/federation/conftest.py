@@ -3,12 +3,14 @@ ports, each with its own SQLite home, registered with each other as members and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +110,16 @@ def fast_sync() -> Iterator[None]:
         os.environ.pop("SHIELDWALL_SYNC_INTERVAL", None)
     else:
         os.environ["SHIELDWALL_SYNC_INTERVAL"] = old
+
+
+def send_taxii(handler: BaseHTTPRequestHandler, body: Any, code: int = 200,
+               headers: Mapping[str, str] | None = None) -> None:
+    """Answer a request to a test's own TAXII peer with `body` as TAXII JSON."""
+    data = json.dumps(body).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/taxii+json;version=2.1")
+    handler.send_header("Content-Length", str(len(data)))
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -27,7 +27,7 @@ from shieldwall.stix.identity import member_identity
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_marking_ref
 from shieldwall.store import Provenance, Query
 from tests.factories import indicator
-from tests.federation.conftest import SHIELDWALL, NodeHome, make_node, register
+from tests.federation.conftest import SHIELDWALL, NodeHome, make_node, register, send_taxii
 from tests.federation.test_sync import sighting
 
 NORTH, SOUTH = member_identity_id("north"), member_identity_id("south")
@@ -68,14 +68,7 @@ class HostilePeer:
                 else:
                     self.send_error(404)
                     return
-                data = orjson.dumps(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/taxii+json;version=2.1")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                send_taxii(self, body, headers=headers)
 
             def log_message(self, *args: Any) -> None:
                 pass

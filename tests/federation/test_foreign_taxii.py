@@ -21,7 +21,7 @@ import pytest
 
 from shieldwall.federation.peers import PULL_KEY
 from tests.factories import indicator
-from tests.federation.conftest import SHIELDWALL, NodeHome, make_node
+from tests.federation.conftest import SHIELDWALL, NodeHome, make_node, send_taxii
 
 MEDALLION = str(Path(sys.executable).with_name("medallion"))
 USER, PASSWORD = "shieldwall", "correct horse battery"
@@ -352,12 +352,7 @@ def test_a_discovery_document_cannot_send_the_credentials_elsewhere() -> None:
 
     class Peer(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            data = json.dumps({"title": "t", "default": there, "api_roots": [there]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/taxii+json;version=2.1")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_taxii(self, {"title": "t", "default": there, "api_roots": [there]})
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.factories import indicator
-from tests.federation.conftest import SHIELDWALL, NodeHome, make_node
+from tests.federation.conftest import SHIELDWALL, NodeHome, make_node, send_taxii
 
 FEED = "identity--0f0e0d0c-0b0a-4909-8807-060504030201"
 
@@ -52,12 +52,7 @@ class Root:
                 else:
                     self.send_error(404)
                     return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/taxii+json;version=2.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_taxii(self, body)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -184,12 +179,7 @@ def test_objects_a_peer_does_not_answer_for_are_pushed_again(tmp_path: Path) -> 
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, body: Any, code: int = 200) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/taxii+json;version=2.1")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_taxii(self, body, code)
 
         def do_GET(self) -> None:
             if self.path.startswith("/api/collections/"):
