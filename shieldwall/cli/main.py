@@ -7,6 +7,8 @@ inside the command functions: `shieldwall --help` must answer instantly.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import os
 import pkgutil
@@ -44,6 +46,10 @@ _register_all()
 
 def main() -> None:
     """Run the CLI; user errors become one line on stderr and exit code 2."""
+    # At exit the interpreter's last collections walk every object still alive (SQLAlchemy's,
+    # pydantic's, rich's: ~70,000), ~0.07 s of every command; frozen, they are skipped.
+    # Registered first, it runs after every other exit handler; the OS frees the memory.
+    atexit.register(gc.freeze)
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.
         code = app(standalone_mode=False)

@@ -376,9 +376,18 @@ def _unique(hits: list[Hit]) -> list[Hit]:
     return list(dict.fromkeys(hits))
 
 
+# `scheme://host[:port]` followed by a path, query, fragment or nothing, the host a plain
+# name or IPv4 address: the common URL, whose `urlsplit(url).hostname` is the host lower-
+# cased. Read by this regex, ~3 µs less a URL than `urlsplit`; anything else by `urlsplit`.
+_PLAIN_URL_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([A-Za-z0-9.-]+)(?::[0-9]*)?(?:[/?#]|\Z)")
+
+
 def _url_host(url: str) -> str:
     """The canonical host of `url` (`urlsplit(url).hostname`, by `stix.values.host`); ""."""
+    m = _PLAIN_URL_HOST.match(url)
     try:
+        if m is not None:
+            return canon.host(m.group(1).lower())
         return canon.host(urlsplit(url).hostname or "")
     except ValueError:
         return ""

@@ -104,3 +104,21 @@ def test_interval_index_matches_overlapping_lists() -> None:
     assert _names(index.check("198.51.100.7")) == {"narrow"}
     assert index.check("198.51.100.8") == []
     assert index.check("192.0.3.0") == []
+
+
+@pytest.mark.parametrize("url", [
+    "http://bad2.example.org/payload/2.bin", "HTTPS://WWW.Example.COM:8443?q=1", "ftp://1.2.3.4#x",
+    "http://user:pw@host.example/", "http://[2001:db8::1]:80/", "http://exa\tmple.com/",
+    " http://example.com/", "http://:80/", "http://example.com:/", "http://ex_ample.com/",
+    "a+b.c-d://h.o.s.t", "mailto:someone@example.com", "http://bücher.example/",
+])
+def test_url_host_reads_what_urlsplit_reads(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from shieldwall.stix import values as canon
+
+    try:
+        expected = canon.host(urlsplit(url).hostname or "")
+    except ValueError:
+        expected = ""
+    assert wl._url_host(url) == expected
