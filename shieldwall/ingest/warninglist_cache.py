@@ -106,9 +106,9 @@ def cache_key(lists_dir: Path) -> str:
     return h.hexdigest()
 
 
-def cache_path(lists_dir: Path | None = None, directory: Path | None = None) -> Path:
-    lists_dir = lists_dir or wl._lists_dir()
-    return (directory or cache_dir()) / f"warninglists-{cache_key(lists_dir)[:24]}.idx"
+def _file_name(key: str) -> str:
+    """The cache file of one key; `open_index` removes the other keys' files."""
+    return f"warninglists-{key[:24]}.idx"
 
 
 def _private(st: os.stat_result) -> bool:
@@ -123,7 +123,7 @@ def open_index(lists_dir: Path | None = None, directory: Path | None = None) -> 
     lists_dir = lists_dir or wl._lists_dir()
     directory = directory or cache_dir()
     key = cache_key(lists_dir)
-    path = directory / f"warninglists-{key[:24]}.idx"
+    path = directory / _file_name(key)
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         usable = _private(directory.stat())
