@@ -1,0 +1,44 @@
+"""The retro-hunt plan on DuckDB, in this process: the default, for one machine's telemetry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from shieldwall.detect.retro_plan import DUCKDB
+
+
+def file_list(files: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+
+
+class DuckDBEngine:
+    dialect = DUCKDB
+
+    def __init__(self, threads: int = 2) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+        self.con.execute(f"SET threads TO {int(threads)}")
+        # Keep the Arrow tables registered here alive as long as the connection.
+        self._tables: dict[str, pa.Table] = {}
+
+    def view(self, name: str, files: list[Path], where: str = "") -> list[str]:
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("
+                         f"{file_list(files)}, union_by_name = true, hive_partitioning = false)"
+                         + (f" WHERE {where}" if where else ""))
+        return [r[0] for r in self.con.execute(f"DESCRIBE {name}").fetchall()]
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self._tables[name] = table
+        self.con.register(name, table)
+
+    def arrow(self, sql: str) -> pa.Table:
+        return self.con.sql(sql).to_arrow_table()
+
+    def explain(self, sql: str) -> str:
+        return "\n".join(r[1] for r in self.con.execute(f"EXPLAIN {sql}").fetchall())
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,132 @@
+"""A retro-hunt run: summary-first (the default) or a full scan, on DuckDB or Spark.
+
+Summary-first: the atoms are joined with the per-day summaries of distinct values
+(`detect.summaries`) of the days since the cutoff; only the hit values' event files are
+then read, by an equi-join on those exact values, and the candidate events go through the
+same verdicts as a full scan's. Both ways run `retro_plan`'s SQL, so the candidates are the
+same rows (the differential tests compare the sightings). Days lacking summaries (telemetry
+kept before summaries existed) are summarised first, lazily, from their events.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shieldwall.detect import summaries
+from shieldwall.detect.engines import Engine, open_engine
+from shieldwall.detect.index import IndicatorIndex
+from shieldwall.detect.readers.base import TS
+from shieldwall.detect.retro_plan import SUMMARY, atom_tables, drill_sql, fetch_sql, plan_sql
+from shieldwall.stix.timestamps import now_us
+
+DAY_US = 86_400 * 1_000_000
+
+
+def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
+               summary_first: bool = True, info: dict[str, Any] | None = None,
+               ) -> pa.Table | None:
+    """The candidate events (whole, with slot, atom and _col) since `start`, or None."""
+    info = {} if info is None else info
+    d = engine.dialect
+    first_day = str(np.datetime64(start // DAY_US, "D"))
+    days = summaries.day_dirs(root, first_day)
+    if not days:
+        return None
+    since = f"{d.ident(TS)} >= {int(start)}"
+    if summary_first:
+        info["summarised"] = summaries.ensure(root, days)
+        sfiles: list[Path] = []
+        types: set[str] = set()
+        for day in days:
+            files, _, day_types = summaries.covered(root, day)
+            sfiles += files
+            types.update(day_types)
+        info["summary_files"] = len(sfiles)
+        if not sfiles or not types:
+            return None
+        engine.view("summary", sfiles, f"last_seen >= {int(start)}")
+        tables = atom_tables(index, sorted(types))
+        _register(engine, tables)
+        sql = plan_sql([], tables, d, SUMMARY, sorted(types))
+        if not sql:
+            return None
+        hits = engine.arrow(sql)
+        info["summary_hits"] = hits.num_rows
+        if hits.num_rows == 0:
+            return None
+        files = _drill_files(root, hits)
+        info["drill_files"] = len(files)
+        columns = engine.view("events", files, since)
+        distinct = hits.select(["_col", "value", "slot", "atom"]).group_by(
+            ["_col", "value", "slot", "atom"], use_threads=False).aggregate([])
+        engine.register("hits", distinct.select(["_col", "value", "slot", "atom"]))
+        sql = drill_sql(d, columns, sorted(set(distinct.column("_col").to_pylist())))
+    else:
+        files = [f for day in days for f in summaries.event_files(root, day)]
+        if not files:
+            return None
+        columns = engine.view("events", files, since)
+        tables = atom_tables(index, columns)
+        _register(engine, tables)
+        sql = plan_sql(columns, tables, d)
+    if not sql:
+        return None
+    cands = engine.arrow(sql)
+    info["candidates"] = cands.num_rows
+    if cands.num_rows == 0:
+        return None
+    engine.register("cands", cands)
+    return engine.arrow(fetch_sql(d))
+
+
+def _register(engine: Engine, tables: dict[str, pa.Table]) -> None:
+    for name, t in tables.items():
+        engine.register(name, t)
+
+
+def _drill_files(root: Path, hits: pa.Table) -> list[Path]:
+    """The event files behind the hits: their `sources`, or the whole day where a summary
+    of many files kept none."""
+    files: set[Path] = set()
+    whole = pc.is_null(hits.column("sources"))
+    for day in set(pc.filter(hits.column("day"), whole).to_pylist()):
+        files.update(summaries.event_files(root, f"day={day}"))
+    named = pc.list_flatten(pc.filter(hits.column("sources"), pc.invert(whole)))
+    files.update(root / s for s in set(named.to_pylist()))
+    return sorted(f for f in files if f.exists())
+
+
+def retro_hunt(root: Path, index: IndicatorIndex, hunter: Any, since_us: int,
+               now: int | None = None, timings: dict[str, Any] | None = None,
+               engine: str | Engine = "duckdb", master: str | None = None,
+               summary_first: bool = True) -> int:
+    """Match stored telemetry of the last `since_us` against the index; returns hits.
+
+    `engine` is a name (`duckdb`, `spark`: started here and stopped after) or a running
+    `Engine`. `timings`, when given, receives the seconds spent in the plan ("plan") and in
+    the verdicts ("verdicts"), and what the run read (summaries built, hits, files drilled,
+    candidates).
+    """
+    from shieldwall.detect.retro import _judge
+
+    t0 = time.perf_counter()
+    start = (now_us() if now is None else now) - since_us
+    info: dict[str, Any] = {}
+    eng = open_engine(engine, master) if isinstance(engine, str) else engine
+    try:
+        res = candidates(eng, root, index, start, summary_first, info)
+    finally:
+        if isinstance(engine, str):
+            eng.close()
+    t1 = time.perf_counter()
+    hits = _judge(res, index, hunter) if res is not None else 0
+    if timings is not None:
+        timings.update(info, plan=t1 - t0, verdicts=time.perf_counter() - t1)
+        timings.setdefault("candidates", 0)
+    return hits
