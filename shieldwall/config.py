@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shieldwall.errors import ShieldwallError
+from shieldwall.observe.config import ObserveConfig
+from shieldwall.outputs.config import OutputsConfig
+from shieldwall.policy.model import TIERS
 from shieldwall.stix.markings import TLP
 
 CONFIG_NAME = "shieldwall.toml"
-TIERS = ("ally", "partner", "organisation")
 
 
 class ConfigError(ShieldwallError):
@@ -53,6 +55,16 @@ class FederationConfig(BaseModel):
     # Pages per collection per round; the next round goes on from the saved cursor.
     # A 1M-object backlog is 100 pages of 10,000 (1,000 from a server paging by 1,000).
     max_pages: int = 1_000
+
+
+class BlindConfig(BaseModel):
+    """What this node, as an owner of blind sets, answers each ally (docs/blind.md):
+    evaluations per UTC day, and when a day counts as unusual (`alarm_factor` times the
+    ally's median day, and at least `alarm_floor` values)."""
+
+    daily_quota: int = 2_000_000
+    alarm_factor: float = 10.0
+    alarm_floor: int = 10_000
 
 
 PEER_AUTH = ("bearer", "basic", "api-key", "none")
@@ -90,7 +102,10 @@ class NodeConfig(BaseSettings):
     sighting_tlp: str = "amber"
     server: ServerConfig = Field(default_factory=ServerConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)
+    blind: BlindConfig = Field(default_factory=BlindConfig)
     peers: list[PeerConfig] = Field(default_factory=list)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)  # alerts (docs/sensors.md)
+    observe: ObserveConfig = Field(default_factory=ObserveConfig)  # /metrics, JSON logs
 
     @field_validator("tier")
     @classmethod
@@ -153,6 +168,11 @@ def load_config(home: Path) -> NodeConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
         return NodeConfig(home=home, **data)
+    except ValidationError as exc:  # the first problem, where it is, in one line
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{path}: {where}: {msg}") from None
     except ValueError as exc:
         first = str(exc).splitlines()
         raise ConfigError(f"{path}: {' '.join(first[:3])}") from None

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics read from the store, and structured JSON logs."""

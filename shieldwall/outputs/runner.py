@@ -1,0 +1,150 @@
+"""Running the outputs: route new objects into the outbox, deliver what is due.
+
+Routing and each output's delivery are separate tasks, so a receiver that hangs holds up
+its own alerts only, never another output's, routing, detection or federation (which
+never wait on an output at all: they write the store; this process reads it). Each
+delivery has a deadline (`timeout`); at most `concurrency` are in flight per output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from shieldwall.outputs.alerts import Router
+from shieldwall.outputs.config import OutputsConfig, TargetConfig
+from shieldwall.outputs.errors import DeliveryError
+from shieldwall.outputs.outbox import Backoff, Entry, Outbox
+
+log = logging.getLogger("shieldwall.outputs")
+
+
+class Sender(Protocol):
+    async def send(self, entry: Entry) -> None: ...  # raises DeliveryError
+
+    async def close(self) -> None: ...
+
+
+def make_sender(target: TargetConfig) -> Sender:
+    """The sender for a target's type (raises `OutputError` when it cannot start)."""
+    if target.type == "webhook":
+        from shieldwall.outputs.webhook import WebhookSender
+
+        return WebhookSender(target)
+    if target.type == "syslog":
+        from shieldwall.outputs.syslog import SyslogSender
+
+        return SyslogSender(target)
+    from shieldwall.outputs.bus import NatsSender
+
+    return NatsSender(target)
+
+
+@dataclass
+class Tally:
+    delivered: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Runner:
+    def __init__(self, router: Router, targets: Sequence[TargetConfig],
+                 senders: dict[str, Sender], config: OutputsConfig) -> None:
+        self.router = router
+        self.outbox: Outbox = router.outbox
+        self.targets = [t for t in targets if t.enabled]
+        self.senders = senders
+        self.config = config
+        self.backoff = Backoff(config.backoff_base, config.backoff_cap)
+
+    async def deliver_due(self, target: TargetConfig) -> Tally:
+        """Deliver every alert of `target` that is due now, batch by batch."""
+        tally = Tally()
+        sender = self.senders[target.name]
+        limit = asyncio.Semaphore(target.concurrency)
+        batch = max(50, target.concurrency * 8)
+        while True:
+            entries = await asyncio.to_thread(self.outbox.claim, target.name, limit=batch,
+                                              lease=target.timeout * 3 + 30)
+            if not entries:
+                return tally
+
+            async def one(entry: Entry) -> str | None:
+                async with limit:
+                    try:
+                        await sender.send(entry)
+                        return None
+                    except DeliveryError as exc:
+                        return str(exc) or type(exc).__name__
+
+            results = await asyncio.gather(*(one(e) for e in entries))
+            ok = [e.id for e, err in zip(entries, results, strict=True) if err is None]
+            bad = [(e, err) for e, err in zip(entries, results, strict=True) if err is not None]
+            await asyncio.to_thread(self.outbox.delivered, ok)
+            await asyncio.to_thread(self.outbox.failed, bad, self.backoff)
+            tally.delivered += len(ok)
+            tally.failed += len(bad)
+            if bad:
+                tally.errors.append(bad[0][1])
+                log.warning("output %s: %d of %d alerts failed (%s); retried with backoff",
+                            target.name, len(bad), len(entries), bad[0][1])
+            if len(entries) < batch:
+                return tally
+
+    async def once(self) -> dict[str, Tally]:
+        """Route, then deliver what is due on every output (`outputs run --once`)."""
+        await asyncio.to_thread(self.router.route)
+        tallies = await asyncio.gather(*(self.deliver_due(t) for t in self.targets))
+        return {t.name: tally for t, tally in zip(self.targets, tallies, strict=True)}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: route every `poll_seconds`, and deliver on each output apart."""
+        tasks = [asyncio.create_task(self._route_loop(stop))]
+        tasks += [asyncio.create_task(self._deliver_loop(t, stop)) for t in self.targets]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
+
+    async def _route_loop(self, stop: asyncio.Event) -> None:
+        watch = self.router.store.seq_watch()
+        seen = -1
+        try:
+            while not stop.is_set():
+                try:
+                    head = await asyncio.to_thread(watch.newest)
+                    if head != seen:  # anything new since the last look?
+                        await asyncio.to_thread(self.router.route)
+                        seen = head
+                except Exception as exc:  # a database blip: say so, try again
+                    log.error("outputs: routing failed: %s", exc)
+                await _sleep(stop, self.config.poll_seconds)
+        finally:
+            watch.close()
+
+    async def _deliver_loop(self, target: TargetConfig, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.deliver_due(target)
+            except Exception as exc:
+                log.error("output %s: delivery failed: %s", target.name, exc)
+            await _sleep(stop, self.config.poll_seconds)
+
+    async def close(self) -> None:
+        for sender in self.senders.values():
+            try:
+                await sender.close()
+            except Exception as exc:  # closing a broken connection: nothing left to do
+                log.debug("closing an output: %s", exc)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
