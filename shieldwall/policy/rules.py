@@ -47,6 +47,7 @@ from shieldwall.stix.markings import (
     TLP,
     resolve_tlp,
 )
+from shieldwall.stix.respond_types import ASSISTANCE_REQUEST, DISPATCH
 from shieldwall.stix.timestamps import parse_ts
 
 _ALL = frozenset(TLP)
@@ -216,6 +217,11 @@ SPEAKER_PROPERTY = "x_shieldwall_member"  # the member a posture snapshot is of
 # Types whose every object speaks for the member SPEAKER_PROPERTY names, with an id
 # derived from that member and the day (`pledge.posture.to_stix`): a posture snapshot.
 SPEAKER_TYPES = frozenset({"x-shieldwall-posture"})
+# Types that speak for the member one of their properties names, whatever their id: an
+# assistance request for its requester, a dispatch for the coordination cell that sends
+# the team. Only that member's node writes them, so no member asks for help in another's
+# name, and no node but the cell's sends a team in the cell's name.
+NAMED_SPEAKERS: Mapping[str, str] = {ASSISTANCE_REQUEST: "requester", DISPATCH: "cell"}
 
 
 def spoken_for(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -235,11 +241,20 @@ def spoken_for(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
         bound = isinstance(member, str) and obj.get("id") == deterministic_id(
             str(kind), f"{member}:{obj.get('x_shieldwall_date')}")
         out.append((member_identity_id(member) if bound else "", SPEAKER_PROPERTY))
+    elif kind in NAMED_SPEAKERS:
+        prop = NAMED_SPEAKERS[str(kind)]
+        member = obj.get(prop)
+        out.append((member_identity_id(member) if isinstance(member, str) and member else "",
+                    prop))
     return out
 
 
 def speaker_refusal(obj: Mapping[str, Any]) -> str:
-    """The refusal of a posture snapshot its writer may not speak for."""
+    """The refusal of a posture snapshot, request or dispatch its writer may not speak for."""
+    prop = NAMED_SPEAKERS.get(str(obj.get("type")))
+    if prop is not None:
+        return (f"speaks for member {obj.get(prop)} ({prop}): only that member's node writes "
+                "it, and its created_by_ref names that member")
     return (f"speaks for member {obj.get(SPEAKER_PROPERTY)} ({SPEAKER_PROPERTY}): only that "
             "member writes it, its created_by_ref names that member, and its id is the one "
             "derived from that member and its date")

@@ -27,6 +27,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+from shieldwall.stix.respond_types import SCHEMAS as RESPOND_SCHEMAS
 from shieldwall.stix.timestamps import parse_ts
 
 # Located without importing stix2validator, whose import costs seconds at CLI start.
@@ -75,6 +76,8 @@ _CUSTOM_SCHEMAS: dict[str, dict[str, Any]] = {
             "x_shieldwall_cis_ig1": {"type": "object"},
         },
     },
+    # Rapid reaction: the Incident Core SDOs (event, task, impact) and Shieldwall's own.
+    **RESPOND_SCHEMAS,
 }
 
 
