@@ -100,6 +100,9 @@ class NodeConfig(BaseSettings):
     database_url: str | None = None
     default_tlp: str = "amber"
     sighting_tlp: str = "amber"
+    # The coordination cell's member name: assistance requests are addressed to it, and only
+    # its node's dispatches count for them (docs/respond.md).
+    cell: str = "coordination"
     server: ServerConfig = Field(default_factory=ServerConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)
     blind: BlindConfig = Field(default_factory=BlindConfig)
