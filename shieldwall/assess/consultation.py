@@ -322,23 +322,34 @@ class Decision:
 def record_decision(store: Store, rec: Recommendation, *, by: str, decision: str, reason: str
                     ) -> Decision:
     """Append a named person's decision with its reasoning. Nothing is decided without one."""
+    return append_decision(store, rec.campaign_id, by=by, decision=decision, reason=reason,
+                           recommendation=rec.level, policy_version=rec.policy_version,
+                           snapshot=rec.as_json(), allowed=DECISIONS)
+
+
+def append_decision(store: Store, subject_id: str, *, by: str, decision: str, reason: str,
+                    recommendation: str, policy_version: str, snapshot: Mapping[str, Any],
+                    allowed: Sequence[str]) -> Decision:
+    """Append a decision on `subject_id` (a campaign; for the steps that follow a
+    recommendation, such as a rapid reaction team's dispatch, the assistance request:
+    respond.assist) with the person who took it and the reasoning; `allowed`: the
+    decisions that subject admits."""
     by, reason = by.strip(), reason.strip()
     if not by:
         raise ConsultationError("a decision needs the name of the person who takes it (--by)")
     if not reason:
         raise ConsultationError("a decision needs its reasoning (--reason)")
-    if decision not in DECISIONS:
-        raise ConsultationError(f"decision {decision!r}: choose one of {', '.join(DECISIONS)}")
+    if decision not in allowed:
+        raise ConsultationError(f"decision {decision!r}: choose one of {', '.join(allowed)}")
     recorded = now_us()
-    snapshot = orjson.dumps(rec.as_json()).decode()
+    text = orjson.dumps(dict(snapshot)).decode()
     q = "?" if store.dialect == "sqlite" else "%s"
     with store.transaction() as conn:
         conn.exec_driver_sql(
             "INSERT INTO consult_log (recorded_us, campaign_id, decided_by, decision, reason, "
             f"recommendation, policy_version, snapshot) VALUES ({', '.join([q] * 8)})",
-            (recorded, rec.campaign_id, by, decision, reason, rec.level, rec.policy_version,
-             snapshot))
-    log = read_log(store, rec.campaign_id)
+            (recorded, subject_id, by, decision, reason, recommendation, policy_version, text))
+    log = read_log(store, subject_id)
     return log[-1]
 
 
