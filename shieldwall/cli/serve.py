@@ -48,6 +48,9 @@ def register(app: typer.Typer) -> None:
             cursor_key=cursor_key,
         )
         store = Store.open(cfg.db_url, pooled=True)
+        from shieldwall.blind.evaluate import endpoint
+
+        settings.blind_evaluate = endpoint(cfg, store)  # allies' blind matching (docs/blind.md)
         if federate:
             from shieldwall.federation import start_in_background
 

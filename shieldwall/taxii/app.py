@@ -96,6 +96,9 @@ class Settings:
     # (`keys.node_key(home, "cursors")`), so cursors survive a restart and work on every
     # worker. None: a key for this process alone.
     cursor_key: bytes | None = None
+    # The owner's blind-matching evaluator (blind.evaluate.Evaluator), when the node serves
+    # blind sets: mounted at API_ROOT + "blind/evaluate/" (taxii/blind_routes.py).
+    blind_evaluate: Any = None
 
 
 @dataclass
@@ -368,6 +371,10 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     deps = [Depends(accept_taxii)]
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_content_length)
     app.add_middleware(AccessLog)
+    if ctx.settings.blind_evaluate is not None:
+        from shieldwall.taxii.blind_routes import mount_blind
+
+        mount_blind(app, API_ROOT, ctx.settings.blind_evaluate)
 
     def collection_for(member: Member, cid: str) -> Collection:
         for coll in ctx.collections():

@@ -1,0 +1,284 @@
+"""Blind hits: matching telemetry against blind sets, and the sightings a hit becomes.
+
+`BlindMatcher.feed(obs)` takes a batch of telemetry as the hunt reads it (it is a `Hunter`
+sink). For each path a held set protects, the columns the matcher reads for that path
+(`detect.index.columns_for`) give their distinct values; values not seen before in this hunt
+are put in canonical form, resolved (cache, else one batched round trip to the owner) and
+looked up in the set's outputs. Values seen before cost a set lookup, and the rows of a
+batch that hit are found with one `is_in` over the (few) values that hit: the event path is
+a lookup, as for the plain matcher.
+
+A hit becomes a sighting of the blind set, written by this node for its member, marked
+TLP:AMBER+STRICT with the audience {owner, this member}: it reaches the owner and nobody
+else. It carries the entry's opaque handle (which only the owner maps to an indicator) and
+where the line is (file, line, field, time), never the value: the ally's analyst reads
+"a protected indicator of cert-X matched this line" and the line itself is theirs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shieldwall.blind.resolve import Resolver
+from shieldwall.blind.sets import BlindSet, oprf_input
+from shieldwall.detect.index import columns_for
+from shieldwall.detect.readers import LINE, TS, Observations
+from shieldwall.stix import values as canon
+from shieldwall.stix.identity import member_identity_id
+from shieldwall.stix.ids import deterministic_id
+from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, tlp_marking_ref
+from shieldwall.stix.timestamps import format_ts, now_us
+
+HOUR_US = 3_600 * 1_000_000
+HANDLE_PROPERTY = "x_shieldwall_blind_handle"
+OWNER_PROPERTY = "x_shieldwall_blind_owner"
+EXPLANATION = "x_shieldwall_explanation"
+MAX_EXPLANATIONS = 5
+
+
+@dataclass(frozen=True)
+class BlindHit:
+    set_id: str
+    owner: str
+    handle: str
+    path: str
+    field: str
+    file: str
+    line: int
+    ts_us: int
+
+    def say(self) -> str:
+        """What the ally's analyst reads: enough to act, nothing about the set."""
+        return (f"a protected indicator of {self.owner} matched {self.file} line {self.line} "
+                f"({self.field})")
+
+
+class BlindMatcher:
+    """Matches batches against `sets`; `resolvers` by the set's public key (hex)."""
+
+    def __init__(self, sets: list[BlindSet], resolvers: dict[str, Resolver],
+                 on_hit: Callable[[BlindHit], None]) -> None:
+        self.sets = sets
+        self.resolvers = resolvers
+        self.on_hit = on_hit
+        self.paths = sorted({p for s in sets for p in s.outputs})
+        self.hits = 0
+        self._seen: dict[str, set[Any]] = defaultdict(set)  # path -> raw values resolved
+        # path -> raw value -> [(set, handle)]: only values that hit (a handful)
+        self._hit: dict[str, dict[str, list[tuple[BlindSet, str]]]] = defaultdict(dict)
+        self._hit_arrays: dict[str, pa.Array] = {}
+
+    def feed(self, obs: Observations) -> int:
+        table = obs.table
+        names = table.column_names
+        found = 0
+        for path in self.paths:
+            for name in columns_for(path, names):
+                flat, parents = _flat(table.column(name))
+                if len(flat) == 0:
+                    continue
+                self._learn(path, flat)
+                found += self._rows(path, name, flat, parents, obs)
+        self.hits += found
+        return found
+
+    def _learn(self, path: str, flat: pa.Array) -> None:
+        """Resolve the values of `flat` this hunt has not seen (canonical form, OPRF)."""
+        seen = self._seen[path]
+        new = [v for v in pc.unique(flat).to_pylist() if v is not None and v not in seen]
+        if not new:
+            return
+        form = canon.canonicalizer(path)
+        canonical = {v: (form(v) if form and isinstance(v, str) else str(v)) for v in new}
+        inputs = {v: oprf_input(path, c) for v, c in canonical.items()}
+        for s in self.sets:
+            outs = s.outputs.get(path)
+            resolver = self.resolvers.get(s.public_key.hex())
+            if not outs or resolver is None:
+                continue
+            resolved = resolver.resolve(inputs.values())
+            for v, x in inputs.items():
+                handle = outs.get(resolved[x])
+                if handle is not None:
+                    self._hit[path].setdefault(v, []).append((s, handle))
+                    self._hit_arrays.pop(path, None)
+        seen.update(new)
+
+    def _rows(self, path: str, name: str, flat: pa.Array, parents: Any,
+              obs: Observations) -> int:
+        hits = self._hit.get(path)
+        if not hits:
+            return 0
+        arr = self._hit_arrays.get(path)
+        if arr is None:
+            arr = self._hit_arrays[path] = pa.array(list(hits), flat.type)
+        pos = np.flatnonzero(pc.fill_null(pc.is_in(flat, value_set=arr), False)
+                             .to_numpy(zero_copy_only=False))
+        if not len(pos):
+            return 0
+        values = flat.take(pa.array(pos)).to_pylist()
+        rows = parents[pos] if parents is not None else pos
+        ts = obs.table.column(TS)
+        lines = obs.table.column(LINE)
+        n = 0
+        for row, v in zip(rows.tolist(), values, strict=True):
+            row = obs.event_of(row)
+            for s, handle in hits.get(v, ()):
+                self.on_hit(BlindHit(s.id, s.owner, handle, path, name, obs.source,
+                                     int(lines[row].as_py() or 0), int(ts[row].as_py() or 0)))
+                n += 1
+        return n
+
+
+def _flat(col: pa.ChunkedArray) -> tuple[pa.Array, Any]:
+    """A column's values as one array, with the row of each for list columns."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+        return pc.list_flatten(arr), pc.list_parent_indices(arr).to_numpy()
+    return arr, None
+
+
+# ---- sightings -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Window:
+    hit: BlindHit
+    start_us: int
+    count: int = 0
+    first_us: int = 0
+    last_us: int = 0
+    explanations: list[dict[str, Any]] = field(default_factory=list)
+
+
+class BlindSightings:
+    """Aggregates blind hits per (set entry, hour) into sightings for the owner alone."""
+
+    def __init__(self, member: str, window_us: int = HOUR_US) -> None:
+        self.member = member
+        self.identity = member_identity_id(member)
+        self.window_us = window_us
+        self.windows: dict[tuple[str, str, int], _Window] = {}
+        self.said: list[str] = []
+
+    def add(self, hit: BlindHit) -> None:
+        start = hit.ts_us - hit.ts_us % self.window_us
+        key = (hit.set_id, hit.handle, start)
+        w = self.windows.get(key)
+        if w is None:
+            w = self.windows[key] = _Window(hit, start, first_us=hit.ts_us, last_us=hit.ts_us)
+        w.count += 1
+        w.first_us, w.last_us = min(w.first_us, hit.ts_us), max(w.last_us, hit.ts_us)
+        if len(w.explanations) < MAX_EXPLANATIONS:
+            w.explanations.append({"protected_by": hit.owner, "field": hit.field,
+                                   "file": hit.file, "line": hit.line,
+                                   "observed_at": format_ts(hit.ts_us)})
+        if len(self.said) < 1_000:
+            self.said.append(hit.say())
+
+    def objects(self, stored: Callable[[str], dict[str, Any] | None] | None = None
+                ) -> list[dict[str, Any]]:
+        """One sighting per window (merged with its stored version when there is one)."""
+        out = []
+        stamp = format_ts(now_us())
+        for w in self.windows.values():
+            h = w.hit
+            sid = deterministic_id(
+                "sighting", f"{self.identity}|blind|{h.set_id}|{h.handle}|{w.start_us}")
+            old = stored(sid) if stored else None
+            count, first, last = w.count, format_ts(w.first_us), format_ts(w.last_us)
+            expl = list(w.explanations)
+            if old is not None:
+                count = max(count, int(old.get("count", 0)))
+                first = min(first, str(old.get("first_seen", first)))
+                last = max(last, str(old.get("last_seen", last)))
+                expl = [*old.get(EXPLANATION, []),
+                        *(e for e in expl if e not in old.get(EXPLANATION, []))]
+                expl = expl[:MAX_EXPLANATIONS]
+            obj = {
+                "type": "sighting",
+                "spec_version": "2.1",
+                "id": sid,
+                "created": old["created"] if old else stamp,
+                "modified": max(stamp, str(old["modified"])) if old else stamp,
+                "created_by_ref": self.identity,
+                "sighting_of_ref": h.set_id,
+                "where_sighted_refs": [self.identity],
+                "count": count,
+                "first_seen": first,
+                "last_seen": last,
+                "summary": False,
+                "description": f"A protected indicator of {h.owner} matched telemetry of "
+                               f"{self.member} ({h.field}).",
+                "object_marking_refs": [tlp_marking_ref(TLP.AMBER_STRICT)],
+                AUDIENCE_PROPERTY: sorted({h.owner, self.member}),
+                HANDLE_PROPERTY: h.handle,
+                OWNER_PROPERTY: h.owner,
+                EXPLANATION: expl,
+            }
+            if old is not None and {k: v for k, v in old.items() if k != "modified"} == \
+                    {k: v for k, v in obj.items() if k != "modified"}:
+                continue
+            out.append(obj)
+        return out
+
+
+# ---- a blind hunt over files -----------------------------------------------------------------
+
+
+@dataclass
+class HuntResult:
+    hits: list[BlindHit]
+    sightings: int
+    events: int
+    resolved: int = 0
+    asked_owner: int = 0
+    files: list[Any] = field(default_factory=list)
+
+
+def hunt(store: Any, member: str, paths: list[Any], send_for: Callable[[str], Any], *,
+         fmt: str | None = None, sets: list[BlindSet] | None = None) -> HuntResult:
+    """Match the telemetry files `paths` against every blind set this node holds (but its
+    own), resolving with each owner over `send_for(owner)`, and store the sightings."""
+    from shieldwall.blind.sets import held_sets
+    from shieldwall.detect.hunt import Hunter
+    from shieldwall.detect.index import IndicatorIndex
+    from shieldwall.detect.sightings import Sightings
+    from shieldwall.store import Provenance
+
+    sets = list(held_sets(store, exclude_owner=member)) if sets is None else sets
+    resolvers: dict[str, Resolver] = {}
+    for s in sets:
+        pk = s.public_key.hex()
+        if pk not in resolvers:
+            resolvers[pk] = Resolver(store, s.public_key, s.epoch, send_for(s.owner))
+    hits: list[BlindHit] = []
+    sightings = BlindSightings(member)
+
+    def record(hit: BlindHit) -> None:
+        hits.append(hit)
+        sightings.add(hit)
+
+    matcher = BlindMatcher(sets, resolvers, record)
+    hunter = Hunter(IndicatorIndex(), Sightings(member_identity_id(member), TLP.AMBER),
+                    sink=matcher.feed)
+    stats = hunter.run(paths, fmt)
+
+    def stored(sid: str) -> dict[str, Any] | None:
+        row = store.get(sid)
+        return row.obj() if row is not None else None
+
+    objs = sightings.objects(stored)
+    if objs:
+        store.put_many(objs, Provenance(member, "hunt"))
+    return HuntResult(hits, len(objs), stats.events,
+                      sum(r.stats.asked for r in resolvers.values()),
+                      sum(r.stats.asked - r.stats.cached for r in resolvers.values()),
+                      hunter.files)
