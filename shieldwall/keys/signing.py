@@ -50,10 +50,18 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str) -> bytes:
-    """The bytes of `b64` text; ValueError for anything else."""
+    """The bytes of `b64` text; ValueError for anything else, including another spelling
+    of the same bytes (unused low bits set): a signature has exactly one text form, so a
+    changed character is always a changed signature."""
     if not isinstance(text, str) or len(text) > 4096:
         raise ValueError("not base64 text")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not base64 text ({exc})") from None
+    if b64(data) != text:
+        raise ValueError("not the canonical base64 form")
+    return data
 
 
 def fingerprint(public_key: str) -> str:

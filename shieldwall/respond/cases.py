@@ -209,7 +209,10 @@ def share_with_team(store: Store, member: str, case: Case) -> list[dict[str, Any
     """New versions of `member`'s own items of the case (the incident too) whose audience
     holds the requester and the cell but not yet the whole case audience: after a
     dispatch, what the member shared with the cell reaches the team. An item named to a
-    narrower audience (not the cell) stays as it is; RED never federates and stays."""
+    narrower audience (not the cell) stays as it is; RED never federates and stays.
+    Evidence items and custody events stay too: each version of an item is attested by
+    a signed custody event, and a custody event is written once (respond/custody.py);
+    they are named to the case's audience when recorded."""
     audience = set(case.audience())
     if not audience:
         return []
@@ -217,7 +220,7 @@ def share_with_team(store: Store, member: str, case: Case) -> list[dict[str, Any
     mine = member_identity_id(member)
     items = [case.incident] if case.incident else []
     items += [*case.requests, *case.tasks, *case.events, *case.impacts, *case.notes,
-              *case.observed, *case.evidence, *case.custody, *case.other]
+              *case.observed, *case.other]
     out: list[dict[str, Any]] = []
     for obj in items:
         if obj.get("created_by_ref") != mine:

@@ -1,0 +1,266 @@
+"""`case verify`: is a case's evidence and chain of custody what its nodes signed?
+
+Every finding names its kind, the object and what is wrong:
+
+- `changed`: an event whose signature does not verify (a byte changed after signing),
+  or an evidence version no custody event attested (a byte changed since it was
+  recorded), or an event whose signed properties are malformed;
+- `missing`: a gap in a chain, an event another event saw (its `chain_seen`), a chain
+  head this node verified before (`remembered`), an evidence item an event is about, or
+  the version of it the event attested, or an evidence item with no custody event;
+- `reordered`: an event whose signed link (`chain_prev`) is the hash of another event of
+  its chain than the one before it, or dated before the event before it;
+- `replayed`: a chain position taken by two events, an event stored in more than one
+  version (custody events are written once), or an event of another case;
+- `wrong-node`: signed by a key a node of another member published, not one of the
+  member the event speaks for (`created_by_ref`);
+- `unknown-key`: signed by a key no key object of the event's member reached this node:
+  the signature can be neither trusted nor refused here (a node cannot verify a key it
+  never received); verification fails until the member's key object arrives.
+
+The order in which events are presented (stored, packed in a kit) does not matter: a
+chain's order is its signed `chain_seq` and `chain_prev`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shieldwall.keys.signing import KeyRing, fingerprint, verify_signature
+from shieldwall.respond.custody import chain_key, genesis, object_hash, signed_bytes
+from shieldwall.respond.model import CUSTODY_EVENT
+from shieldwall.stix.identity import member_identity_id
+
+KINDS = ("changed", "missing", "reordered", "replayed", "wrong-node", "unknown-key")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    object_id: str
+    message: str
+
+
+@dataclass
+class Report:
+    case_id: str
+    evidence: int = 0
+    events: int = 0
+    chains: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, kind: str, object_id: str, message: str) -> None:
+        self.findings.append(Finding(kind, object_id, message))
+
+
+def _chain_name(key: tuple[str, str], members: Iterable[str]) -> str:
+    who = ", ".join(sorted(members)) or "unknown member"
+    return f"node {fingerprint(key[1])} ({who}) for {key[0]}"
+
+
+def head_key(chain: tuple[str, str]) -> str:
+    """How a chain is named among `remembered` heads: `<evidence id>|<signing key>`."""
+    return f"{chain[0]}|{chain[1]}"
+
+
+def verify_custody(
+    case_id: str,
+    evidence_versions: Iterable[Mapping[str, Any]],
+    event_versions: Iterable[Mapping[str, Any]],
+    ring: KeyRing,
+    *,
+    remembered: Mapping[str, tuple[int, str]] | None = None,
+) -> Report:
+    """Check the evidence items and custody events of `case_id`: every stored version of
+    each, as the store holds them under those types (so an object whose `type` was
+    changed is still judged, and found changed). `remembered`: chain heads this node
+    verified before (`Report.heads` of an earlier good run), to see a chain cut short."""
+    report = Report(case_id)
+    evidence: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for obj in evidence_versions:
+        evidence[str(obj.get("id"))].append(dict(obj))
+    for obj in event_versions:
+        by_id[str(obj.get("id"))].append(dict(obj))
+    report.evidence = len(evidence)
+
+    events: list[dict[str, Any]] = []
+    for oid, versions in by_id.items():
+        distinct = {object_hash(v): v for v in versions}
+        if len(distinct) > 1:
+            report.add("replayed", oid, f"custody event {oid} is held in {len(distinct)} "
+                       "versions; a custody event is written once")
+        events.extend(distinct.values())
+    report.events = len(events)
+
+    hashes: dict[int, str] = {}
+    bad: set[int] = set()  # events whose own content cannot be trusted
+    chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        oid = str(e.get("id"))
+        h = object_hash(e)
+        hashes[id(e)] = h
+        if not _well_formed(e):
+            report.add("changed", oid, f"custody event {oid} is malformed: its chain "
+                       "properties (signing_key, chain_seq, chain_prev, signature) are "
+                       "missing or of the wrong type")
+            bad.add(id(e))
+            continue
+        if e.get("case_ref") != case_id:
+            report.add("replayed", oid, f"custody event {oid} belongs to case "
+                       f"{e.get('case_ref')}, not {case_id}")
+        key = str(e["signing_key"])
+        if not verify_signature(key, str(e["signature"]), signed_bytes(e)):
+            report.add("changed", oid, f"custody event {oid} (#{e['chain_seq']} of node "
+                       f"{fingerprint(key)}): its signature does not verify: it was changed "
+                       "after it was signed, or signed by another key than the one it names")
+            bad.add(id(e))
+        else:
+            _check_signer(report, e, ring)
+        chains[chain_key(e)].append(e)
+    report.chains = len(chains)
+
+    for key, chain in chains.items():
+        _check_chain(report, key, chain, hashes, bad, ring)
+    _check_seen(report, chains, hashes, bad)
+    for key, (seq, h) in (remembered or {}).items():
+        ev_id, _, sign = key.partition("|")
+        chain = chains.get((ev_id, sign), [])
+        if not any(e.get("chain_seq") == seq and hashes[id(e)] == h for e in chain):
+            report.add("missing", ev_id, f"event #{seq} of the chain of "
+                       f"{_chain_name((ev_id, sign), ring.members_of(sign))}, verified here "
+                       "before, is gone (the chain was cut short or rewritten)")
+    _check_evidence(report, case_id, evidence, events, bad)
+    if report.ok:
+        for key, chain in chains.items():
+            last = max(chain, key=lambda e: int(e["chain_seq"]))
+            report.heads[head_key(key)] = (int(last["chain_seq"]), hashes[id(last)])
+    return report
+
+
+def _well_formed(e: Mapping[str, Any]) -> bool:
+    seq = e.get("chain_seq")
+    return (e.get("type") == CUSTODY_EVENT and isinstance(e.get("signing_key"), str)
+            and isinstance(e.get("signature"), str)
+            and isinstance(seq, int) and not isinstance(seq, bool) and seq >= 1
+            and isinstance(e.get("chain_prev"), str) and isinstance(e.get("evidence_ref"), str))
+
+
+def _check_signer(report: Report, e: Mapping[str, Any], ring: KeyRing) -> None:
+    key, oid, claimed = str(e["signing_key"]), str(e.get("id")), e.get("created_by_ref")
+    members = ring.members_of(key)
+    if claimed in {member_identity_id(m) for m in members}:
+        return
+    if members:
+        report.add("wrong-node", oid, f"custody event {oid} speaks for {claimed} but is "
+                   f"signed by a node of {', '.join(sorted(members))} (key "
+                   f"{fingerprint(key)})")
+    else:
+        report.add("unknown-key", oid, f"custody event {oid} is signed by node key "
+                   f"{fingerprint(key)}, which no key object of its member ({claimed}) "
+                   "reached this node: cannot verify it here")
+
+
+def _check_chain(report: Report, key: tuple[str, str], chain: list[dict[str, Any]],
+                 hashes: Mapping[int, str], bad: set[int], ring: KeyRing) -> None:
+    name = _chain_name(key, ring.members_of(key[1]))
+    at: dict[int, dict[str, Any]] = {}
+    position = {hashes[id(e)]: int(e["chain_seq"]) for e in chain}
+    for e in sorted(chain, key=lambda e: (int(e["chain_seq"]), str(e.get("id")))):
+        seq = int(e["chain_seq"])
+        if seq in at:
+            report.add("replayed", str(e.get("id")), f"#{seq} of the chain of {name} is "
+                       f"taken by two events ({at[seq].get('id')} and {e.get('id')})")
+            continue
+        at[seq] = e
+    top = max(at)
+    for seq in range(1, top + 1):
+        e = at.get(seq)
+        if e is None:
+            report.add("missing", key[0], f"event #{seq} of the chain of {name} is missing "
+                       f"(the chain has #{top})")
+            continue
+        before = at.get(seq - 1)
+        if id(e) in bad:
+            continue
+        oid = str(e.get("id"))
+        expected = genesis(*key) if seq == 1 else hashes[id(before)] if before else None
+        if expected is None or e["chain_prev"] == expected:
+            if before is not None and id(before) not in bad and \
+                    str(e.get("created", "")) < str(before.get("created", "")):
+                report.add("reordered", oid, f"#{seq} of the chain of {name} is dated "
+                           f"before #{seq - 1}")
+            continue
+        if before is not None and id(before) in bad:
+            continue  # the predecessor's change is already reported
+        linked = position.get(str(e["chain_prev"]))
+        if linked is not None:
+            report.add("reordered", oid, f"#{seq} of the chain of {name} was signed to "
+                       f"follow #{linked}, not #{seq - 1}")
+        else:
+            report.add("missing", oid, f"#{seq} of the chain of {name} follows an event "
+                       "that is not here (the one before it was replaced or removed)")
+
+
+def _check_seen(report: Report, chains: Mapping[tuple[str, str], list[dict[str, Any]]],
+                hashes: Mapping[int, str], bad: set[int]) -> None:
+    for chain in chains.values():
+        for e in chain:
+            seen = e.get("chain_seen") or []
+            if id(e) in bad or not isinstance(seen, list):
+                continue
+            for s in seen:
+                if not isinstance(s, dict):
+                    continue
+                other = (str(e.get("evidence_ref")), str(s.get("signing_key")))
+                found = [x for x in chains.get(other, []) if x.get("chain_seq") == s.get(
+                    "chain_seq")]
+                if any(hashes[id(x)] == s.get("event_hash") for x in found):
+                    continue
+                if any(id(x) in bad for x in found):
+                    continue  # that event's change is already reported
+                report.add("missing", str(e.get("id")), f"custody event {e.get('id')} saw "
+                           f"#{s.get('chain_seq')} of node {fingerprint(other[1])}'s chain "
+                           f"for {other[0]}, which is not here")
+
+
+def _check_evidence(report: Report, case_id: str,
+                    evidence: Mapping[str, list[dict[str, Any]]],
+                    events: list[dict[str, Any]], bad: set[int]) -> None:
+    attested: dict[str, set[str]] = defaultdict(set)
+    for e in events:
+        if id(e) not in bad:
+            attested[str(e.get("evidence_ref"))].add(str(e.get("evidence_hash")))
+    held: dict[str, set[str]] = {}
+    for oid, versions in evidence.items():
+        held[oid] = {object_hash(v) for v in versions}
+        if oid not in attested and not any(e.get("evidence_ref") == oid for e in events):
+            report.add("missing", oid, f"evidence {oid} has no custody event (its collection "
+                       "was never recorded, or its events are gone)")
+            continue
+        for v in versions:
+            if v.get("case_ref") != case_id:
+                report.add("replayed", oid, f"evidence {oid} belongs to case "
+                           f"{v.get('case_ref')}, not {case_id}")
+            if object_hash(v) not in attested.get(oid, set()):
+                report.add("changed", oid, f"evidence {oid} (version {v.get('modified')}) is "
+                           "not what any custody event attested: it changed after it was "
+                           "recorded")
+    for e in events:
+        if id(e) in bad:
+            continue
+        ref = str(e.get("evidence_ref"))
+        if ref not in held:
+            report.add("missing", str(e.get("id")), f"evidence {ref}, which custody event "
+                       f"{e.get('id')} is about, is not here")
+        elif str(e.get("evidence_hash")) not in held[ref]:
+            report.add("missing", str(e.get("id")), f"the version of evidence {ref} that "
+                       f"custody event {e.get('id')} attested is not here")
