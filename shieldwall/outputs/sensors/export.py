@@ -1,0 +1,182 @@
+"""Write every requested sensor output from one active set, atomically and deterministically.
+
+Each output file is its header plus the texts of the active set's buckets in bucket order,
+each bucket's lines sorted: the same store state gives the same bytes, and a change
+re-renders only the buckets it touched (`active.BUCKETS`). A file is replaced (temporary
+file in the same directory, fsync, rename) only when its text changed, so a sensor that
+watches its files reloads only what is new. Each output directory (or file) gets a
+`skipped.tsv` beside it: the active indicators it does not hold, each with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shieldwall.outputs.sensors import csv_export, rpz, suricata, zeek_intel
+from shieldwall.outputs.sensors.active import BUCKETS, ActiveSet, Entry
+from shieldwall.outputs.sensors.sids import LOCAL_FIRST, LOCAL_LAST, SidBook
+from shieldwall.outputs.sensors.text import reason_line, safe_id
+from shieldwall.stix.markings import TLP
+from shieldwall.stix.timestamps import now_us
+from shieldwall.store import Access, Store
+
+SKIPPED = "skipped.tsv"
+SKIPPED_HEADER = "id\treason\n"
+Renderer = Callable[[Entry], tuple[list[tuple[str, str]], str]]
+
+
+@dataclass
+class Targets:
+    zeek: Path | None = None  # a directory
+    suricata: Path | None = None  # a directory
+    rpz: Path | None = None  # a file
+    csv: Path | None = None  # a file
+
+    def any(self) -> bool:
+        return any(t is not None for t in (self.zeek, self.suricata, self.rpz, self.csv))
+
+
+@dataclass
+class Report:
+    """What one export wrote: values per output, files replaced, skipped per output."""
+
+    exported: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+    changed: bool = False
+
+
+class Exporter:
+    """The outputs of one audience; call `run` once, then again whenever (`watch`)."""
+
+    def __init__(self, store: Store, targets: Targets, access: Access | None = None,
+                 tlp_max: TLP | None = None,
+                 sid_range: tuple[int, int] = (LOCAL_FIRST, LOCAL_LAST)) -> None:
+        self.store = store
+        self.targets = targets
+        self.active = ActiveSet(store, access, tlp_max)
+        self.book = SidBook(store, *sid_range) if targets.suricata else None
+        self.outputs: dict[str, tuple[Path, Renderer]] = {}
+        if targets.zeek:
+            self.outputs["zeek"] = (targets.zeek, zeek_intel.render)
+        if targets.suricata:
+            book = self.book
+            assert book is not None
+            self.outputs["suricata"] = (targets.suricata, lambda e: suricata.render(e, book))
+        if targets.rpz:
+            self.outputs["rpz"] = (targets.rpz, rpz.render)
+        if targets.csv:
+            self.outputs["csv"] = (targets.csv, csv_export.render)
+        # (output, file) -> bucket -> text; (output, file) -> digest last written
+        self.texts: dict[tuple[str, str], list[str]] = {}
+        self.counts: dict[tuple[str, str], list[int]] = {}
+        self.digests: dict[tuple[str, str], str] = {}
+        self.loaded = False
+
+    def run(self, now: int | None = None) -> Report:
+        """Bring every output up to date with the store; returns what it did."""
+        now = now_us() if now is None else now
+        if not self.loaded:
+            self.active.load(now)
+            self.loaded = True
+            changed = True
+        else:
+            changed = self.active.refresh(now)
+        report = Report()
+        if changed:
+            self._render(self.active.changed_buckets, now)
+            self.active.changed_buckets = set()
+            if self.book is not None:
+                self.book.flush()
+        for (out, name), _texts in self.texts.items():
+            n = sum(self.counts[(out, name)])
+            if name == SKIPPED:
+                report.skipped[out] = report.skipped.get(out, 0) + n
+            else:
+                report.exported[out] = report.exported.get(out, 0) + n
+        for key in sorted(self.texts):
+            path = self._path(*key)
+            body = "".join(self.texts[key])
+            digest = hashlib.sha256(body.encode()).hexdigest()  # the header follows the body
+            if self.digests.get(key) != digest or not path.exists():
+                write_atomic(path, self._header(*key) + body)
+                self.digests[key] = digest
+                report.written.append(path)
+        report.changed = bool(report.written)
+        return report
+
+    # ---- internals -----------------------------------------------------------------
+
+    def _render(self, buckets: set[int], now: int) -> None:
+        for out, (_, render) in self.outputs.items():
+            for name in _files(out):
+                self.texts.setdefault((out, name), [""] * BUCKETS)
+                self.counts.setdefault((out, name), [0] * BUCKETS)
+            for b in sorted(buckets):
+                lines: dict[str, list[str]] = {}
+                for e in self.active.active(now, b):
+                    if not safe_id(e.id):
+                        got, reason = [], "not a STIX indicator id"
+                    else:
+                        got, reason = render(e)
+                    for name, line in got:
+                        lines.setdefault(name, []).append(line)
+                    if reason:
+                        lines.setdefault(SKIPPED, []).append(reason_line(e.id, reason))
+                for name in _files(out):
+                    got_lines = sorted(lines.get(name, ()))
+                    self.texts[(out, name)][b] = "".join(got_lines)
+                    self.counts[(out, name)][b] = len(got_lines)
+
+    def _path(self, out: str, name: str) -> Path:
+        base = self.outputs[out][0]
+        if out in ("rpz", "csv"):
+            return base if name != SKIPPED else base.with_name(base.name + "." + SKIPPED)
+        return base / name
+
+    def _header(self, out: str, name: str) -> str:
+        if name == SKIPPED:
+            return SKIPPED_HEADER
+        if out == "zeek":
+            return zeek_intel.HEADER
+        if out == "rpz":
+            return rpz.header(self.active.cursor)
+        if out == "csv":
+            return csv_export.HEADER
+        if name == suricata.RULES:
+            assert self.book is not None
+            return ("# Shieldwall: shared indicators for Suricata (generated; do not edit)\n"
+                    + suricata.dataset_rules(self.book))
+        return ""
+
+
+def _files(out: str) -> list[str]:
+    if out == "zeek":
+        return [zeek_intel.FILE, SKIPPED]
+    if out == "suricata":
+        return [suricata.RULES, *suricata.SETS.values(), *suricata.HASH_LISTS.values(),
+                SKIPPED]
+    return [rpz.FILE if out == "rpz" else csv_export.FILE, SKIPPED]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` at once: a sensor reading it sees the old or the new file,
+    never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,32 @@
+"""A DNS Response Policy Zone: every exported name answers NXDOMAIN (`CNAME .`).
+
+Owner names are written relative to the zone's origin (the resolver's config names the zone,
+e.g. `rpz.shieldwall.`); a domain-suffix indicator (`LIKE '%.example.org'`) is the wildcard
+`*.example.org`, which covers the names below it and not the name itself, as the pattern does.
+Only names whose labels are letters, digits, `-` and `_` reach here (`forms`), so no value can
+add a record, a directive or a comment.
+"""
+
+from __future__ import annotations
+
+from shieldwall.outputs.sensors import forms as f
+from shieldwall.outputs.sensors.active import Entry
+
+FILE = "rpz"
+
+
+def header(serial: int) -> str:
+    """SOA and NS of the zone. `serial` grows with the store's change cursor (RFC 1982)."""
+    return ("$TTL 300\n"
+            f"@ IN SOA localhost. hostmaster.localhost. {serial % 4_294_967_296} "
+            "3600 600 86400 300\n"
+            "@ IN NS localhost.\n")
+
+
+def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
+    form = e.form
+    if isinstance(form, f.Value) and form.kind == f.DOMAIN:
+        return [(FILE, f"{form.value} CNAME .\n")], ""
+    if isinstance(form, f.Value) and form.kind == f.SUFFIX:
+        return [(FILE, f"*.{form.value} CNAME .\n")], ""
+    return [], e.reason  # addresses, URLs, hashes: not for a resolver, not listed

@@ -1,0 +1,37 @@
+"""A Zeek Intel framework file (`Intel::read_files`): one item per exported value.
+
+Zeek reads it with its ASCII input reader: tab-separated, a `#fields` header, `-` for an unset
+field, and no way to quote a tab or a newline, so a value holding one is never written (the
+`forms` check refuses it before). `meta.source` is the STIX indicator id: Zeek logs it in
+intel.log's `sources`, which is how a hit maps back to the indicator
+(`detect.readers.sensor_alerts`); two indicators with the same value are two sources of one
+item, as Zeek merges them.
+"""
+
+from __future__ import annotations
+
+from shieldwall.outputs.sensors import forms as f
+from shieldwall.outputs.sensors.active import Entry
+from shieldwall.outputs.sensors.text import plain
+
+FILE = "shieldwall.intel"
+HEADER = "#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n"
+TYPES = {
+    f.IP: "Intel::ADDR", f.CIDR: "Intel::SUBNET", f.DOMAIN: "Intel::DOMAIN",
+    f.URL: "Intel::URL", f.EMAIL: "Intel::EMAIL", f.MD5: "Intel::FILE_HASH",
+    f.SHA1: "Intel::FILE_HASH", f.SHA256: "Intel::FILE_HASH", f.CERT_SHA1: "Intel::CERT_HASH",
+}
+
+
+def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
+    """(file, line) pairs for the entry, or the reason it is not in Zeek's file."""
+    form = e.form
+    if not isinstance(form, f.Value):
+        return [], e.reason or "a flow (addresses with direction, ports or protocol): Zeek's " \
+            "Intel framework matches single values"
+    kind = TYPES.get(form.kind)
+    if kind is None:
+        return [], "a domain suffix: Zeek's Intel framework matches whole names only"
+    value = form.value.partition("://")[2] if form.kind == f.URL else form.value
+    desc = plain(f"{e.name} ({e.tlp.label})", 200) or "-"
+    return [(FILE, f"{value}\t{kind}\t{e.id}\t{desc}\t-\n")], ""
