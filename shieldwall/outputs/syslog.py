@@ -57,7 +57,7 @@ def cef_value(value: str) -> str:
 def _tlp(obj: dict[str, Any]) -> str:
     from shieldwall.stix.markings import TLP, resolve_tlp
 
-    return resolve_tlp(obj, TLP.AMBER).label
+    return resolve_tlp(obj, TLP.AMBER).short
 
 
 def cef(alert: dict[str, Any]) -> str:

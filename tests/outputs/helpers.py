@@ -130,3 +130,47 @@ def wait_for(predicate: Any, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return bool(predicate())
+
+
+def make_pki(tmp: Path, *, server_days: float = 1.0) -> dict[str, Path]:
+    """A test CA and a server certificate for 127.0.0.1 signed by it (`server_days` < 0:
+    one that expired that many days ago), as PEM files: ca, server, server-key."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
+        ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Shieldwall test CA")])
+
+    def build(subject: x509.Name, public: Any, ca: bool, start: dt.datetime,
+              end: dt.datetime) -> x509.Certificate:
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name)
+             .public_key(public).serial_number(x509.random_serial_number())
+             .not_valid_before(start).not_valid_after(end)
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            b = b.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return b.sign(ca_key, hashes.SHA256())
+
+    end = now + dt.timedelta(days=server_days)
+    certs = {
+        "ca": build(ca_name, ca_key.public_key(), True, now - dt.timedelta(days=30),
+                    now + dt.timedelta(days=30)),
+        "server": build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
+                        key.public_key(), False, min(now, end) - dt.timedelta(days=2), end),
+    }
+    out = {name: tmp / f"{name}.pem" for name in certs}
+    for name, cert in certs.items():
+        out[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    out["server-key"] = tmp / "server.key"
+    out["server-key"].write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return out
