@@ -229,7 +229,10 @@ def share_with_team(store: Store, member: str, case: Case) -> list[dict[str, Any
         if m.tlp < TLP.AMBER or m.tlp >= TLP.RED or not core <= set(m.audience) \
                 or audience <= set(m.audience):
             continue
-        out.append(next_version(obj, **m.widened(audience).props()))
+        wider = m.widened(audience).props()
+        out.append(next_version(obj, **wider))
+        if obj is not case.incident:  # its link says it belongs to the case: widened too
+            out.append(next_version(link(obj, case.id), **wider))
     if out:
         put_items(store, member, out)
     return out
@@ -248,7 +251,15 @@ def open_case(store: Store, case_id: str, access: Access) -> Case:
     case = load_case(store, case_id, access)
     if case.incident is None:
         raise RespondError(f"no case {case_id} this node may read")
+    if case.request is None and case.incident.get("created_by_ref") != access_identity(access):
+        raise RespondError(f"{case_id} is no case this node may read: no assistance request "
+                           "about it reaches this member")
     return case
+
+
+def access_identity(access: Access) -> str | None:
+    """The member identity an `Access` reads as (one, for a member's Access)."""
+    return next(iter(access.identities), None) if len(access.identities) == 1 else None
 
 
 def add_task(store: Store, member: str, case: Case, *, name: str, tlp: TLP | None = None,
