@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -174,3 +175,21 @@ def make_pki(tmp: Path, *, server_days: float = 1.0) -> dict[str, Path]:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
     return out
+
+
+_LOOPS: dict[int, asyncio.AbstractEventLoop] = {}
+
+
+def once(runner: Runner) -> dict[str, Any]:
+    """`runner.once()` on the runner's own event loop (its connections live on one loop,
+    as in `outputs run`)."""
+    loop = _LOOPS.setdefault(id(runner), asyncio.new_event_loop())
+    return loop.run_until_complete(runner.once())
+
+
+def close(runner: Runner) -> None:
+    loop = _LOOPS.pop(id(runner), None) or asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(runner.close())
+    finally:
+        loop.close()

@@ -17,7 +17,15 @@ from shieldwall.outputs.config import TargetConfig
 from shieldwall.outputs.outbox import Entry
 from shieldwall.outputs.syslog import SyslogSender, cef, cef_header, cef_value
 from shieldwall.store import Provenance, Store
-from tests.outputs.helpers import audience, make_pki, own_indicator, runner_for, sighting
+from tests.outputs.helpers import (
+    audience,
+    close,
+    make_pki,
+    once,
+    own_indicator,
+    runner_for,
+    sighting,
+)
 
 HEADER = re.compile(rb"^<(\d+)>1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
 
@@ -155,8 +163,8 @@ def test_alerts_arrive_as_rfc5424_over_each_transport(sqlite_store: Store, tmp_p
         ind = own_indicator(sqlite_store, "cert-a")
         sightings = [sighting("cert-a", ind) for _ in range(3)]
         sqlite_store.put_many(sightings, Provenance("cert-a"))
-        assert asyncio.run(runner.once())["syslog"].delivered == 3
-        asyncio.run(runner.close())
+        assert once(runner)["syslog"].delivered == 3
+        close(runner)
         got = [parse_5424(m) for m in lst.wait(3)]
     finally:
         lst.close()

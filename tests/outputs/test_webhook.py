@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from tests.outputs.helpers import (
     SECRET,
     Receiver,
     audience,
+    close,
+    once,
     own_indicator,
     runner_for,
     sighting,
@@ -30,10 +31,6 @@ def receiver() -> Receiver:
     rec.stop()
 
 
-def _once(runner) -> dict:
-    return asyncio.run(runner.once())
-
-
 def test_an_alert_arrives_signed_over_its_exact_body(sqlite_store: Store, tmp_path: Path,
                                                       receiver: Receiver) -> None:
     ind = own_indicator(sqlite_store, "cert-a")
@@ -41,8 +38,8 @@ def test_an_alert_arrives_signed_over_its_exact_body(sqlite_store: Store, tmp_pa
     runner = runner_for(sqlite_store, [(target, audience("siem", "cert-a"))])
     s = sighting("cert-a", ind)
     sqlite_store.put(s, Provenance("cert-a"))
-    assert _once(runner)["siem"].delivered == 1
-    asyncio.run(runner.close())
+    assert once(runner)["siem"].delivered == 1
+    close(runner)
     ((headers, body),) = receiver.requests
     alert = orjson.loads(body)
     assert alert["kind"] == "sighting" and alert["object"]["id"] == s["id"]
@@ -75,8 +72,8 @@ def test_receiver_down_then_up_gets_every_alert_once_even_across_a_restart(
     runner = runner_for(store, [(target, audience("siem", "cert-a"))], backoff_base=0.01,
                         backoff_cap=0.02)
     store.put_many([sighting("cert-a", ind) for _ in range(30)], Provenance("cert-a"))
-    tally = _once(runner)["siem"]
-    asyncio.run(runner.close())
+    tally = once(runner)["siem"]
+    close(runner)
     assert (tally.delivered, tally.failed) == (0, 30)
     assert "Connect" in tally.errors[0]
     store.close()
@@ -88,9 +85,9 @@ def test_receiver_down_then_up_gets_every_alert_once_even_across_a_restart(
         runner = runner_for(store, [(target, audience("siem", "cert-a"))],
                             backoff_base=0.01, backoff_cap=0.02)
         time.sleep(0.05)  # past the shortened backoff
-        assert _once(runner)["siem"].delivered == 30
-        assert _once(runner)["siem"].delivered == 0  # nothing left, nothing again
-        asyncio.run(runner.close())
+        assert once(runner)["siem"].delivered == 30
+        assert once(runner)["siem"].delivered == 0  # nothing left, nothing again
+        close(runner)
         keys = rec.delivered_keys()
         assert len(keys) == 30 and len(set(keys)) == 30
         assert set(keys) == {k for k, _ in Outbox(store).keys("siem")}
@@ -113,15 +110,15 @@ def test_a_failing_receiver_is_retried_and_holds_back_no_other_output(
                                            (working, audience("working", "cert-a"))],
                             backoff_base=0.01, backoff_cap=0.02)
         sqlite_store.put(sighting("cert-a", ind), Provenance("cert-a"))
-        tallies = _once(runner)
+        tallies = once(runner)
         assert tallies["working"].delivered == 1
         assert (tallies["failing"].delivered, tallies["failing"].failed) == (0, 1)
         assert Outbox(sqlite_store).depth() == {"failing": 1}
         bad.mode = "ok"
         bad.release.set()
         time.sleep(0.05)
-        assert _once(runner)["failing"].delivered == 1
-        asyncio.run(runner.close())
+        assert once(runner)["failing"].delivered == 1
+        close(runner)
         keys = bad.delivered_keys()
         assert len(set(keys)) == 1 and len(keys) == 2  # the same alert, retried
     finally:

@@ -7,7 +7,6 @@ composed exactly as `shieldwall outputs run` composes it (`cli.outputs.audiences
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -19,7 +18,7 @@ from shieldwall.outputs.outbox import Outbox
 from shieldwall.policy import Members
 from shieldwall.stix.markings import TLP
 from shieldwall.store import Provenance
-from tests.outputs.helpers import SECRET, Receiver, own_indicator, sighting
+from tests.outputs.helpers import SECRET, Receiver, close, once, own_indicator, sighting
 
 
 def test_an_amber_strict_sighting_not_naming_the_audience_never_reaches_it(
@@ -68,8 +67,8 @@ def test_an_amber_strict_sighting_not_naming_the_audience_never_reaches_it(
             store.put(obj, Provenance("cert-b"))
         store.put(request, Provenance("cert-b"))
 
-        tallies = asyncio.run(runner.once())
-        asyncio.run(runner.close())
+        tallies = once(runner)
+        close(runner)
         box = Outbox(store)
         bodies = [orjson.loads(b) for _, b in rec.requests]
         got = {(a["audience"], a["object"]["id"]) for a in bodies}
