@@ -154,4 +154,11 @@ def finalize(clients: list[object], answer: bytes, public_key: bytes) -> list[by
     except ValueError as exc:
         raise BadProof(f"the owner's answer failed verification against the set's public "
                        f"key ({exc}); nothing from it was used") from None
+    except BaseException as exc:
+        # voprf 0.2.0's finalize_batch panics (pyo3 PanicException, a BaseException) on a
+        # proof that fails, where finalize raises ValueError: the same verdict.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise BadProof("the owner's answer failed verification against the set's public "
+                       "key (invalid proof); nothing from it was used") from None
     return [bytes(o)[:OUTPUT_BYTES] for o in outs]

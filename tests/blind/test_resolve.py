@@ -1,0 +1,57 @@
+"""The ally's resolution: verified answers, one round trip per distinct value per epoch."""
+
+from __future__ import annotations
+
+import pytest
+
+from shieldwall.blind.resolve import BadProof, Resolver, ResolveError
+from shieldwall.blind.sets import held_sets, oprf_input
+from shieldwall.keys.oprf import oprf_key, rotate
+from tests.blind.helpers import SECRET_IP, local_send, owner_with_set
+
+
+def test_resolution_matches_the_set_and_is_cached(store, tmp_path):
+    owner_with_set(store, tmp_path)
+    (s,) = held_sets(store)
+    send = local_send(tmp_path, store)
+    r = Resolver(store, s.public_key, s.epoch, send, batch=2)
+    inputs = [oprf_input("ipv4-addr:value", v) for v in (SECRET_IP, "198.51.100.1",
+                                                         "198.51.100.2")]
+    out = r.resolve(inputs)
+    assert out[inputs[0]] in s.outputs["ipv4-addr:value"]
+    assert out[inputs[1]] not in s.outputs["ipv4-addr:value"]
+    assert r.stats.requests == 2  # batches of 2
+    # a new resolver (a new hunt, a restart) reads the cache: no round trip
+    r2 = Resolver(store, s.public_key, s.epoch, send)
+    assert r2.resolve(inputs) == out and r2.stats.requests == 0 and r2.stats.cached == 3
+
+
+def test_a_new_epoch_has_its_own_cache(store, tmp_path):
+    owner_with_set(store, tmp_path)
+    (s,) = held_sets(store)
+    send = local_send(tmp_path, store)
+    x = oprf_input("ipv4-addr:value", SECRET_IP)
+    Resolver(store, s.public_key, s.epoch, send).resolve([x])
+    epoch = rotate(tmp_path)
+    pk2 = oprf_key(tmp_path, epoch).public_key
+    r = Resolver(store, pk2, epoch, send)
+    r.resolve([x])
+    assert r.stats.requests == 1
+
+
+def test_an_answer_under_another_key_is_rejected(store, tmp_path):
+    """An owner answering one ally with a key of its own (to fingerprint it) is caught."""
+    owner_with_set(store, tmp_path)
+    (s,) = held_sets(store)
+    other = tmp_path / "other"
+    send = local_send(other, store)  # evaluates with another home's key
+    with pytest.raises(BadProof):
+        Resolver(None, s.public_key, s.epoch, send).resolve([b"ip\n198.51.100.9"])
+
+
+def test_refusals_are_errors_with_the_owners_reason(store, tmp_path):
+    owner_with_set(store, tmp_path)
+    (s,) = held_sets(store)
+    send = local_send(tmp_path, store, tier="partner")
+    with pytest.raises(ResolveError, match="HTTP 403.*allies only"):
+        Resolver(None, s.public_key, s.epoch, send).resolve([b"ip\n198.51.100.9"])
