@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shieldwall.blind.resolve import BadProof, Resolver, ResolveError
+from shieldwall.blind.resolve import BadProof, ResolveError, Resolver
 from shieldwall.blind.sets import held_sets, oprf_input
 from shieldwall.keys.oprf import oprf_key, rotate
 from tests.blind.helpers import SECRET_IP, local_send, owner_with_set
@@ -53,5 +53,5 @@ def test_refusals_are_errors_with_the_owners_reason(store, tmp_path):
     owner_with_set(store, tmp_path)
     (s,) = held_sets(store)
     send = local_send(tmp_path, store, tier="partner")
-    with pytest.raises(ResolveError, match="HTTP 403.*allies only"):
+    with pytest.raises(ResolveError, match=r"HTTP 403.*allies only"):
         Resolver(None, s.public_key, s.epoch, send).resolve([b"ip\n198.51.100.9"])

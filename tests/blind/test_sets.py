@@ -93,10 +93,7 @@ def test_canonical_forms_agree_with_the_matcher(kind, written, canonical):
     from shieldwall.detect.exact import triggers
     from shieldwall.stix import values as canon
 
-    if kind == "ip" and ":" not in written:
-        path = "ipv4-addr:value"
-    else:
-        path = _PATHS[kind]
+    path = "ipv4-addr:value" if kind == "ip" and ":" not in written else _PATHS[kind]
     lit = written.replace("\\", "\\\\").replace("'", "\\'")
     found = sets.protected_values({"pattern": f"[{path} = '{lit}']", "pattern_type": "stix"})
     assert not isinstance(found, str), found
