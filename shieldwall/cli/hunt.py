@@ -127,6 +127,14 @@ def hunt(
     force_warninglisted: Annotated[bool, typer.Option(
         help="Also match indicators on a warning list.")] = False,
     window: Annotated[int, typer.Option(help="Sighting window in minutes.")] = 60,
+    engine: Annotated[str, typer.Option(
+        help="Where --since runs: duckdb (this machine) or spark.")] = "duckdb",
+    master: Annotated[str | None, typer.Option(
+        help="Spark master for --engine spark: local[2] (default), spark://host:7077.")]
+    = None,
+    full_scan: Annotated[bool, typer.Option(
+        help="--since: scan every stored event instead of the per-day summaries first.")]
+    = False,
     home: HomeOpt = None,
 ) -> None:
     """Match logs against the node's active indicators and record sightings.
@@ -145,6 +153,16 @@ def hunt(
         raise ReaderError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if not paths and not since:
         raise ReaderError("give log files or directories, or --since for a retro-hunt")
+    since_us = _parse_since(since) if since else 0
+    if engine != "duckdb" or master:
+        if not since:
+            raise ReaderError("--engine and --master are for a retro-hunt (--since)")
+        from shieldwall.detect.engines import open_engine
+
+        # Started (and checked: Java, pyspark, the master) before the indicators load.
+        engine_run: Any = open_engine(engine, master)
+    else:
+        engine_run = engine
     node, index, sightings = _setup(home, force_warninglisted, window)
     try:
         sink = None
@@ -157,7 +175,16 @@ def hunt(
         if since:
             from shieldwall.detect.retro import retro_hunt
 
-            retro_hunt(node.config.home / "telemetry", index, hunter, _parse_since(since))
+            ran: dict[str, Any] = {}
+            try:
+                retro_hunt(node.config.home / "telemetry", index, hunter, since_us,
+                           timings=ran, engine=engine_run, summary_first=not full_scan)
+            finally:
+                if not isinstance(engine_run, str):
+                    engine_run.close()
+            if ran.get("summarised"):  # telemetry kept before summaries: built as needed
+                console.print(f"summarised {counted(ran['summarised'], 'event file')} kept "
+                              "without a summary")
         if paths:
             m = load_mapping(mapping) if mapping else None
             with Progress(TextColumn("{task.description}"), TextColumn("{task.completed:,} events"),
