@@ -11,14 +11,7 @@ from pathlib import Path
 import pytest
 
 from shieldwall.store import Query
-from tests.federation.conftest import (  # noqa: F401 (fast_sync is a fixture)
-    NodeHome,
-    fast_sync,
-    make_node,
-    peer,
-    register,
-    wait_for,
-)
+from tests.federation.conftest import NodeHome, make_node, peer, register, wait_for
 
 pytestmark = pytest.mark.xdist_group("respond-federation")
 
