@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Sync with the peers in the config (added ones are picked up).")
         ] = True,
     ) -> None:
-        """Serve TAXII 2.1 (discovery at /taxii2/, API docs at /docs, health at /healthz)."""
+        """Serve TAXII 2.1 (discovery at /taxii2/, API docs at /docs, health at /healthz,
+        Prometheus metrics at /metrics)."""
         from shieldwall.keys import node_key
         from shieldwall.store import Store
         from shieldwall.taxii.app import Settings
@@ -58,9 +59,16 @@ def register(app: typer.Typer) -> None:
         tls = bool(tls_cert or cfg.server.tls_cert)
 
         def dashboard(app: Any) -> str:
+            from shieldwall.observe import logs, metrics
             from shieldwall.taxii.app import access_for
             from shieldwall.web import mount
 
+            if cfg.observe.json_logs:  # after the server set up its own log handlers
+                logs.setup(json_logs=True)
+            # /metrics for the node's operator: loopback or the metrics token (docs/sensors.md)
+            metrics.mount(app, metrics.node_metrics(store, cfg.home, node.identity_id),
+                          token=metrics.read_token(cfg.observe.metrics_token_file),
+                          loopback=cfg.observe.metrics_loopback)
             mount(app, store, access_for, secure=tls, node_member=cfg.member,
                   cursor_key=cursor_key)
             return "/dashboard/"
