@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from shieldwall.taxii.app import Caller  # app.py imports this module only when mounting
 from shieldwall.taxii.errors import TaxiiError
 
 PATH = "blind/evaluate/"
@@ -31,8 +32,6 @@ BlindEvaluate = Callable[[str, str, int | None, bytes], Any]
 
 
 def mount_blind(app: FastAPI, api_root: str, evaluate: BlindEvaluate) -> None:
-    from shieldwall.taxii.app import Caller
-
     @app.post(api_root + PATH, tags=["blind"], include_in_schema=True)
     async def blind_evaluate(request: Request, member: Caller) -> Response:
         """Evaluate blinded elements with this node's blind-matching key (allies only)."""
