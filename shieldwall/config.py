@@ -148,6 +148,9 @@ class NodeConfig(BaseSettings):
 
     def save(self) -> None:
         data = self.model_dump(mode="json", exclude={"home"}, exclude_none=True)
+        for section in ("outputs", "observe"):  # unset: left out, for [[outputs.targets]]
+            if getattr(self, section) == type(getattr(self, section))():
+                data.pop(section)
         (self.home / CONFIG_NAME).write_text(tomli_w.dumps(data))
 
 
