@@ -43,8 +43,9 @@ from shieldwall.respond.model import (
 from shieldwall.stix.canonical import canonical_json
 from shieldwall.stix.timestamps import format_ts, parse_ts
 
-# What a custody event records. "collected": the item entered the case (its first event);
-# "amended": its creator stored a new version of its metadata.
+# What a custody event records (`custody_action`: STIX 2.1 reserves `action`). "collected":
+# the item entered the case (its first event); "amended": its creator stored a new
+# version of its metadata.
 ACTIONS = ("collected", "handed-over", "copied", "analysed", "reverified", "amended")
 # Optional properties an action may carry (text of at most MAX_TEXT characters).
 DETAILS = ("from_holder", "to_holder", "location", "tool", "result", "observed_sha256",
@@ -134,7 +135,7 @@ def custody_event(
             raise RespondError(f"time: {exc}") from None
     event = new_sdo(
         CUSTODY_EVENT, keys.member, Marking.of(evidence),
-        case_ref=case_id, evidence_ref=evidence_id, action=action, actor=actor,
+        case_ref=case_id, evidence_ref=evidence_id, custody_action=action, actor=actor,
         **extra,
         evidence_hash=object_hash(evidence),
         signing_key=keys.signing_public,

@@ -8,11 +8,17 @@ the item's own TLP. Its custody events (`respond.custody`) attest each version o
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from shieldwall.keys.signing import NodeKeys
+from shieldwall.respond.cases import LOCAL, Case, add_to_case, item_marking
+from shieldwall.respond.custody import custody_event, heads
 from shieldwall.respond.model import (
     EVIDENCE,
     MAX_TEXT,
@@ -21,7 +27,9 @@ from shieldwall.respond.model import (
     new_sdo,
     parse_responder,
 )
+from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import format_ts, parse_ts
+from shieldwall.store import Access, Provenance, Store
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -89,3 +97,64 @@ def evidence_item(
     )
     item["collected"] = when or item["created"]
     return item
+
+
+# ---- recording, in the store ---------------------------------------------------------------
+
+
+def publish_keys(store: Store, keys: NodeKeys) -> None:
+    """Store this node's key object (TLP:CLEAR) so that its peers, which receive it like
+    any object of its member, can verify what it signs (`keys.signing`)."""
+    card = keys.card()
+    if store.get(card["id"]) is None:
+        store.put(card, Provenance(keys.member, LOCAL))
+
+
+@contextlib.contextmanager
+def chain_lock(home: Path) -> Iterator[None]:
+    """One appender at a time on this node: reading a chain's head and storing the event
+    that follows it are one step, so two processes never number two events alike."""
+    folder = home / "keys"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with (folder / "custody.lock").open("a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def record_evidence(store: Store, home: Path, keys: NodeKeys, case: Case, *, actor: str,
+                    tlp: TLP | None = None, **fields: Any) -> tuple[dict[str, Any],
+                                                                    dict[str, Any]]:
+    """A new evidence item of `case` (`evidence_item` fields) and its "collected" custody
+    event by this node, stored with their links to the case."""
+    item = evidence_item(creator=keys.member, case_id=case.id,
+                         marking=item_marking(case, tlp), **fields)
+    with chain_lock(home):
+        publish_keys(store, keys)
+        event = custody_event(keys=keys, case_id=case.id, evidence=item, action="collected",
+                              actor=actor, chain_heads={})
+        add_to_case(store, keys.member, case.id, item, event)
+    return item, event
+
+
+def record_custody(store: Store, home: Path, keys: NodeKeys, case_id: str, evidence_id: str,
+                   access: Access, *, action: str, actor: str, occurred: str | None = None,
+                   details: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """A custody event by this node about an evidence item of the case it may read,
+    appended to its chain for that item."""
+    from shieldwall.respond.verify import case_custody
+
+    with chain_lock(home):
+        evidence, events = case_custody(store, case_id, access)
+        item = evidence.get(evidence_id)
+        if item is None:
+            raise RespondError(f"no evidence {evidence_id} of case {case_id} this node may read")
+        publish_keys(store, keys)
+        event = custody_event(
+            keys=keys, case_id=case_id, evidence=item[-1], action=action, actor=actor,
+            chain_heads=heads(e for e in events if e.get("evidence_ref") == evidence_id),
+            occurred=occurred, details=details)
+        add_to_case(store, keys.member, case_id, event)
+    return event

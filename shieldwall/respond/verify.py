@@ -29,10 +29,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shieldwall.keys.signing import KeyRing, fingerprint, verify_signature
+import orjson
+
+from shieldwall.keys.signing import (
+    NODE_KEY_TYPE,
+    KeyRing,
+    fingerprint,
+    keyring,
+    verify_signature,
+)
 from shieldwall.respond.custody import chain_key, genesis, object_hash, signed_bytes
-from shieldwall.respond.model import CUSTODY_EVENT
+from shieldwall.respond.model import CASE_LINK, CUSTODY_EVENT, EVIDENCE
 from shieldwall.stix.identity import member_identity_id
+from shieldwall.store import Access, Query, Store
 
 KINDS = ("changed", "missing", "reordered", "replayed", "wrong-node", "unknown-key")
 
@@ -133,8 +142,10 @@ def verify_custody(
     _check_seen(report, chains, hashes, bad)
     for key, (seq, h) in (remembered or {}).items():
         ev_id, _, sign = key.partition("|")
-        chain = chains.get((ev_id, sign), [])
-        if not any(e.get("chain_seq") == seq and hashes[id(e)] == h for e in chain):
+        at = [e for e in chains.get((ev_id, sign), []) if e.get("chain_seq") == seq]
+        if any(id(e) in bad for e in at):
+            continue  # its change is already reported
+        if not any(hashes[id(e)] == h for e in at):
             report.add("missing", ev_id, f"event #{seq} of the chain of "
                        f"{_chain_name((ev_id, sign), ring.members_of(sign))}, verified here "
                        "before, is gone (the chain was cut short or rewritten)")
@@ -264,3 +275,62 @@ def _check_evidence(report: Report, case_id: str,
         elif str(e.get("evidence_hash")) not in held[ref]:
             report.add("missing", str(e.get("id")), f"the version of evidence {ref} that "
                        f"custody event {e.get('id')} attested is not here")
+
+
+# ---- a case in the store -------------------------------------------------------------------
+
+_HEADS = "custody-heads:"  # kv: the chain heads of a case this node verified good
+
+
+def case_custody(store: Store, case_id: str, access: Access
+                 ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Every stored version of the case's evidence items (by id, oldest first) and custody
+    events that `access` admits: the items linked to the case, and any evidence item its
+    events are about. Split by the type the store holds them under."""
+    wanted: set[str] = set()
+    for row in store.linked([case_id], access):
+        rel = orjson.loads(row.json)
+        src = rel.get("source_ref")
+        if rel.get("target_ref") == case_id and rel.get("relationship_type") == CASE_LINK \
+                and isinstance(src, str) and src.split("--")[0] in (EVIDENCE, CUSTODY_EVENT):
+            wanted.add(src)
+    evidence: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    events: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while wanted:
+        batch = sorted(wanted - seen)
+        seen |= wanted
+        wanted = set()
+        for i in range(0, len(batch), 500):
+            q = Query(ids=batch[i:i + 500], versions="all", access=access)
+            for row in sorted(store.query(q).rows, key=lambda r: r.seq):
+                obj = orjson.loads(row.json)
+                if row.type == CUSTODY_EVENT:
+                    events.append(obj)
+                    ref = obj.get("evidence_ref")
+                    if isinstance(ref, str) and ref not in seen:
+                        wanted.add(ref)
+                elif row.type == EVIDENCE:
+                    evidence[row.id].append(obj)
+    return dict(evidence), events
+
+
+def store_keyring(store: Store, access: Access | None = None) -> KeyRing:
+    """The node keys this node holds (`keys.signing`: bound key objects only)."""
+    return keyring(r.obj() for r in store.iter_query(Query(types=[NODE_KEY_TYPE],
+                                                           access=access)))
+
+
+def verify_case(store: Store, case_id: str, access: Access, *, remember: bool = True
+                ) -> Report:
+    """`case verify`: the case's custody as `access` sees it, against the chain heads this
+    node verified before; a good result's heads are remembered for the next run."""
+    evidence, events = case_custody(store, case_id, access)
+    remembered = {k: (int(v[0]), str(v[1])) for k, v in
+                  orjson.loads(store.kv_get(_HEADS + case_id) or "{}").items()}
+    versions = [v for vs in evidence.values() for v in vs]
+    report = verify_custody(case_id, versions, events, store_keyring(store, access),
+                            remembered=remembered)
+    if report.ok and remember and report.heads != remembered:
+        store.kv_set(_HEADS + case_id, orjson.dumps({**remembered, **report.heads}).decode())
+    return report
