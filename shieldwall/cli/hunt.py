@@ -42,6 +42,14 @@ def _setup(home: Path | None, force: bool, window_minutes: int) -> tuple[Any, An
     return node, index, sightings
 
 
+def _sids(node: Any) -> dict[int, str]:
+    """The Suricata sids this node handed out (`sensors export`): an alert logged without
+    its rule's metadata still names its indicator by sid."""
+    from shieldwall.outputs.sensors.sids import sid_map
+
+    return sid_map(node.store)
+
+
 def _store(node: Any, objects: list[dict[str, Any]]) -> None:
     from shieldwall.store import Provenance
 
@@ -145,9 +153,9 @@ def hunt(
     cut were read); 2: a file could not be read at all."""
     from rich.progress import Progress, TextColumn
 
-    from shieldwall.detect.hunt import Hunter
     from shieldwall.detect.readers import ReaderError
     from shieldwall.detect.readers.jsonl import load_mapping
+    from shieldwall.detect.sensor_hunt import SensorHunter
 
     if fmt is not None and fmt not in FORMATS:
         raise ReaderError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -170,7 +178,7 @@ def hunt(
             from shieldwall.detect.retro import TelemetryStore
 
             sink = TelemetryStore(node.config.home / "telemetry").write
-        hunter = Hunter(index, sightings, sink)
+        hunter = SensorHunter(index, sightings, sink, _sids(node))
         started = time.perf_counter()
         if since:
             from shieldwall.detect.retro import retro_hunt
@@ -227,12 +235,11 @@ def watch(
     home: HomeOpt = None,
 ) -> None:
     """Follow a growing log, surviving rotation, and record sightings as they happen."""
-    from shieldwall.detect.hunt import Hunter
-    from shieldwall.detect.watch import Watcher
+    from shieldwall.detect.sensor_hunt import SensorHunter, SensorWatcher
 
     node, index, sightings = _setup(home, force_warninglisted, window)
-    hunter = Hunter(index, sightings)
-    watcher = Watcher(hunter, path, from_start=from_start)
+    hunter = SensorHunter(index, sightings, sids=_sids(node))
+    watcher = SensorWatcher(hunter, path, from_start=from_start)
     last_sync = time.monotonic()
 
     def on_poll(hits: int) -> None:

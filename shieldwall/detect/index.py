@@ -608,6 +608,11 @@ class IndicatorIndex:
     def __len__(self) -> int:
         return len(self.indicators)
 
+    def get(self, iid: str) -> Compiled | None:
+        """The compiled indicator `iid`, if it is active in the index."""
+        slot = self._slot_of.get(iid)
+        return None if slot is None else self.indicators.get(slot)
+
     def add(self, indicator: dict[str, Any], now: int | None = None) -> Rejected | None:
         """Compile one indicator (replacing an older version); inactive ones are removed."""
         rejected = self.add_many([indicator], now)

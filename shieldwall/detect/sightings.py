@@ -44,6 +44,8 @@ class Hit:
     value: str
     file: str
     line: int
+    # A sensor's own alert line (Zeek intel.log, a Suricata alert), when a sensor matched.
+    sensor_line: str = ""
 
 
 @dataclass
@@ -144,7 +146,7 @@ class Sightings:
                 "pattern": hit.pattern, "atom": hit.atom, "field": hit.field,
                 "value": hit.value, "file": hit.file, "line": hit.line,
                 "observed_at": format_ts(hit.ts_us),
-            })
+            } | ({"sensor_line": hit.sensor_line} if hit.sensor_line else {}))
         self.dirty.add(key)
 
     def by_indicator(self) -> dict[str, tuple[str, int, int]]:

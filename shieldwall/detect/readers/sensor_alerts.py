@@ -1,0 +1,300 @@
+"""Sensors' alerts on exported indicators, read back as hits of those indicators.
+
+A sensor that matched an exported indicator says which one:
+
+- Zeek intel.log (TSV or JSON): `sources` holds the indicator's STIX id (the Intel file's
+  `meta.source`, `outputs.sensors.zeek_intel`).
+- Suricata EVE `alert` events: `alert.metadata.shieldwall_id` holds the STIX id (the rule's
+  `metadata`, `outputs.sensors.suricata`); when the sensor logs no metadata, the rule's
+  `signature_id` through the sids the node handed out (`sids`).
+- Zeek notice.log `Intel::Notice` (`do_notice`): the notice names only the value (`sub`), so
+  its lines are given back as observations with that value, matched like any telemetry.
+
+Such a line is a hit of that indicator as it stands: a rule for a flow, or a dataset lookup,
+is not re-evaluated from the few fields an alert carries. The lines read here are `claimed`:
+the hunt leaves them out of its value matching (`Hunter`), so one alert counts once. Lines
+naming an id this node does not hold active, dataset alerts and other intel sources are not
+claimed and go through the usual matching.
+
+Figures: see bench/sensors_bench.py (lines/s read into sightings) in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from shieldwall.detect.readers.base import LINE, TS, Observations, open_text
+from shieldwall.stix import values as canon
+
+SENSOR_ID = "shieldwall_id"  # the metadata key the exported rules carry
+MAX_LINE = 2000  # characters of the sensor line kept in an explanation
+_ID = re.compile(rb"indicator--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_V4 = re.compile(r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}")
+_CONN = {"id.orig_h": "network-traffic:src_ref.value",
+         "id.resp_h": "network-traffic:dst_ref.value",
+         "id.orig_p": "network-traffic:src_port", "id.resp_p": "network-traffic:dst_port"}
+_INTEL_PATHS = {
+    "Intel::ADDR": "ipv4-addr:value", "Intel::SUBNET": "ipv4-addr:value",
+    "Intel::DOMAIN": "domain-name:value", "Intel::URL": "url:value",
+    "Intel::EMAIL": "email-addr:value", "Intel::CERT_HASH": "x509-certificate:hashes.'SHA-1'",
+}
+_HASHES = {32: "file:hashes.MD5", 40: "file:hashes.'SHA-1'", 64: "file:hashes.'SHA-256'"}
+
+
+@dataclass
+class SensorHit:
+    """One sensor line naming one exported indicator."""
+
+    indicator_id: str
+    ts_us: int
+    line: int
+    text: str  # the sensor's line, as written (cut at MAX_LINE)
+    what: str  # e.g. `suricata sid 1000100 rev 2`, `zeek intel Intel::DOMAIN`
+    field: str  # where the id was read
+    value: str  # the value or signature the sensor reported
+    observed: dict[str, Any] = field(default_factory=dict)  # STIX path -> value
+
+
+@dataclass
+class Scan:
+    hits: list[SensorHit] = field(default_factory=list)
+    claimed: set[int] = field(default_factory=set)  # line numbers read here
+    observations: list[Observations] = field(default_factory=list)  # notices, by value
+    lines: int = 0
+
+
+class SensorAlerts:
+    """Reads alert lines of files a hunt is given; `known` says which ids are active here."""
+
+    def __init__(self, known: Callable[[str], bool], sids: Mapping[int, str] | None = None
+                 ) -> None:
+        """`known`: is this id an indicator active here; `sids`: sid -> indicator id."""
+        self.known = known
+        self.sids = dict(sids or {})
+
+    def scan(self, path: Path, kind: str, shown: str | None = None) -> Scan:
+        """The sensor lines of `path` (format `kind` as `readers.detect_format` names it)."""
+        with open_text(path) as fh:
+            return self.scan_lines(enumerate(fh, 1), kind, shown or str(path), path.name)
+
+    def scan_lines(self, lines: Iterable[tuple[int, bytes]], kind: str, shown: str,
+                   name: str = "", header: Sequence[bytes] = ()) -> Scan:
+        """The sensor lines among numbered raw `lines` (a file, or what a followed file
+        grew by: `header` then holds a Zeek TSV log's `#` lines read before)."""
+        out = Scan()
+        if kind == "suricata":
+            self._eve(lines, out)
+        elif kind == "zeek-tsv":
+            self._zeek_tsv(itertools.chain(((0, h) for h in header), lines), out, shown)
+        elif kind == "zeek-json" and name.startswith(("intel", "notice")):
+            self._zeek_json(lines, out, shown)
+        elif kind == "zeek-json":
+            it = iter(lines)
+            first = next(it, None)
+            if first is not None and (b'"seen' in first[1] or b'"note"' in first[1]):
+                self._zeek_json(itertools.chain([first], it), out, shown)
+        return out
+
+    # ---- Suricata ------------------------------------------------------------------
+
+    def _eve(self, lines: Iterable[tuple[int, bytes]], out: Scan) -> None:
+        marker = SENSOR_ID.encode()
+        for n, raw in lines:
+            out.lines += 1
+            # Only alerts of our rules are parsed: a flow or DNS event costs a find.
+            if b'"alert"' not in raw or (marker not in raw and not self.sids):
+                continue
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue  # the hunt's reader counts it
+            if not isinstance(rec, dict) or rec.get("event_type") != "alert":
+                continue
+            alert = rec.get("alert")
+            if not isinstance(alert, dict):
+                continue
+            ids, where = self._alert_ids(alert)
+            if not ids:
+                continue
+            ts = _eve_ts(rec.get("timestamp"))
+            obs = _eve_observed(rec)
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")[:MAX_LINE]
+            what = f"suricata sid {alert.get('signature_id')} rev {alert.get('rev')}"
+            sig = str(alert.get("signature", ""))[:200]
+            for iid in ids:
+                out.hits.append(SensorHit(iid, ts, n, text, what, where, sig, obs))
+            out.claimed.add(n)
+
+    def _alert_ids(self, alert: dict[str, Any]) -> tuple[list[str], str]:
+        meta = alert.get("metadata")
+        named = meta.get(SENSOR_ID) if isinstance(meta, dict) else None
+        if isinstance(named, list):  # the rule says which indicator: the sid is not asked
+            ids = [i for i in named if isinstance(i, str) and self.known(i)]
+            return ids, f"alert.metadata.{SENSOR_ID}"
+        sid = alert.get("signature_id")
+        iid = self.sids.get(sid) if isinstance(sid, int) else None
+        if iid is not None and self.known(iid):
+            return [iid], "alert.signature_id"
+        return [], ""
+
+    # ---- Zeek ----------------------------------------------------------------------
+
+    def _zeek_tsv(self, lines: Iterable[tuple[int, bytes]], out: Scan, shown: str) -> None:
+        fields: list[str] = []
+        sep, unset = ",", "-"
+        notices: list[dict[str, Any]] = []
+        for n, raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line.startswith("#"):
+                if line.startswith("#fields\t"):
+                    fields = line.split("\t")[1:]
+                    if "sources" not in fields and "note" not in fields:
+                        return  # neither intel.log nor notice.log
+                elif line.startswith("#set_separator\t"):
+                    sep = line.split("\t", 1)[1]
+                elif line.startswith("#unset_field\t"):
+                    unset = line.split("\t", 1)[1]
+                continue
+            out.lines += 1
+            values = line.split("\t")
+            if len(values) != len(fields):
+                continue  # the hunt's reader counts it
+            rec = {f: v for f, v in zip(fields, values, strict=True) if v != unset}
+            if "sources" in rec:
+                rec["sources"] = rec["sources"].split(sep)
+            self._zeek_record(rec, n, line, out, notices)
+        self._notices(notices, shown, out)
+
+    def _zeek_json(self, lines: Iterable[tuple[int, bytes]], out: Scan, shown: str) -> None:
+        notices: list[dict[str, Any]] = []
+        for n, raw in lines:
+            out.lines += 1
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                if isinstance(rec.get("seen"), dict):  # nested JSON (no dotted keys)
+                    rec |= {f"seen.{k}": v for k, v in rec["seen"].items()}
+                if isinstance(rec.get("id"), dict):
+                    rec |= {f"id.{k}": v for k, v in rec["id"].items()}
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                self._zeek_record(rec, n, text, out, notices)
+        self._notices(notices, shown, out)
+
+    def _zeek_record(self, rec: dict[str, Any], n: int, text: str, out: Scan,
+                     notices: list[dict[str, Any]]) -> None:
+        sources = rec.get("sources")
+        if isinstance(sources, list):
+            ids = [s for s in sources if isinstance(s, str) and _ID.fullmatch(s.encode())
+                   and self.known(s)]
+            if not ids:
+                return
+            value = str(rec.get("seen.indicator", ""))
+            kind = str(rec.get("seen.indicator_type", ""))
+            obs = _conn(rec)
+            path = _INTEL_PATHS.get(kind) or (_HASHES.get(len(value)) if kind ==
+                                              "Intel::FILE_HASH" else None)
+            if path and value:
+                obs[_address_path(path, value)] = canon.canonical(path, value)
+            what = f"zeek intel {kind} at {rec.get('seen.where', '-')}"
+            for iid in ids:
+                out.hits.append(SensorHit(iid, _zeek_ts(rec.get("ts")), n, text[:MAX_LINE],
+                                          what, "sources", value, obs))
+            out.claimed.add(n)
+        elif rec.get("note") == "Intel::Notice" and rec.get("sub"):
+            notices.append(rec | {LINE: n})
+            out.claimed.add(n)
+
+    def _notices(self, notices: list[dict[str, Any]], shown: str, out: Scan) -> None:
+        """Intel notices as observations: the value in the column of its shape."""
+        if not notices:
+            return
+        rows: list[dict[str, Any]] = []
+        for rec in notices:
+            value = str(rec["sub"])
+            row = _conn(rec)
+            row[_guess_path(value)] = canon.guess(value) if "/" not in value else \
+                canon.url("http://" + value)
+            row[TS] = _zeek_ts(rec.get("ts"))
+            row[LINE] = rec[LINE]
+            rows.append(row)
+        columns = sorted({k for r in rows for k in r})
+        table = pa.table({c: pa.array([r.get(c) for r in rows],
+                                      pa.int64() if c in (TS, LINE) or c.endswith("_port")
+                                      else pa.string()) for c in columns})
+        out.observations.append(Observations(table, shown, "zeek.notice"))
+
+
+def _conn(rec: dict[str, Any]) -> dict[str, Any]:
+    obs: dict[str, Any] = {}
+    for f, p in _CONN.items():
+        v = rec.get(f)
+        if v is None:
+            continue
+        if p.endswith("_port"):
+            try:
+                obs[p] = int(v)
+            except (TypeError, ValueError):
+                continue
+        else:
+            obs[p] = canon.host(str(v))
+    return obs
+
+
+def _address_path(path: str, value: str) -> str:
+    return "ipv6-addr:value" if path == "ipv4-addr:value" and ":" in value else path
+
+
+def _guess_path(value: str) -> str:
+    if _V4.fullmatch(value):
+        return "ipv4-addr:value"
+    if ":" in value and "/" not in value:
+        return "ipv6-addr:value"
+    if "@" in value:
+        return "email-addr:value"
+    if "/" in value:
+        return "url:value"
+    if len(value) in _HASHES and re.fullmatch(r"[0-9A-Fa-f]+", value):
+        return _HASHES[len(value)]
+    return "domain-name:value"
+
+
+def _zeek_ts(value: Any) -> int:
+    try:
+        return int(float(value) * 1_000_000)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _eve_ts(value: Any) -> int:
+    from datetime import datetime
+
+    try:
+        return int(datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+                   * 1_000_000)
+    except ValueError:
+        return 0
+
+
+def _eve_observed(rec: dict[str, Any]) -> dict[str, Any]:
+    obs: dict[str, Any] = {}
+    for key, path in (("src_ip", "network-traffic:src_ref.value"),
+                      ("dest_ip", "network-traffic:dst_ref.value")):
+        if isinstance(rec.get(key), str):
+            obs[path] = canon.host(rec[key])
+    for key, path in (("src_port", "network-traffic:src_port"),
+                      ("dest_port", "network-traffic:dst_port")):
+        if isinstance(rec.get(key), int):
+            obs[path] = rec[key]
+    if isinstance(rec.get("proto"), str):
+        obs["network-traffic:protocols[*]"] = [rec["proto"].lower()]
+    return obs
