@@ -248,3 +248,25 @@ def test_patterns_without_a_faithful_form_are_listed(store: Store, tmp_path: Pat
     assert reason in (tmp_path / "zeek" / "skipped.tsv").read_text()
     assert reason in (tmp_path / "suricata" / "skipped.tsv").read_text()
     assert zeek_records(tmp_path / "zeek" / "shieldwall.intel") == []
+
+
+def test_watch_rewrites_when_the_active_set_changes(store: Store, tmp_path: Path) -> None:
+    from shieldwall.outputs.sensors.watch import watch
+
+    store.put(INDICATORS[0], Provenance("estonia"))
+    ex = Exporter(store, Targets(zeek=tmp_path / "zeek"))
+    polls: list[int] = []
+    reports: list[Any] = []
+
+    def until() -> bool:
+        polls.append(1)
+        if len(polls) == 2:  # after one quiet poll, a new indicator arrives
+            store.put(INDICATORS[2], Provenance("estonia"))
+        return len(polls) > 4
+
+    watch(ex, interval=0, until=until, on_export=reports.append)
+    assert [sorted(p.name for p in r.written) for r in reports] == [
+        ["shieldwall.intel", "skipped.tsv"], ["shieldwall.intel"]]
+    values = {r["indicator"] for r in zeek_records(tmp_path / "zeek" / "shieldwall.intel")}
+    assert values == {"198.51.100.7", "xn--bcher-kva.example"}
+    assert not [p for p in (tmp_path / "zeek").iterdir() if p.name.startswith(".")]
