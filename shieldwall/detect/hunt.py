@@ -104,7 +104,7 @@ class Hunter:
             for obs in read(f, st, kind, mapping):
                 self.feed(obs)
                 if progress:
-                    progress(len(obs))
+                    progress(obs.events)
         except NotTelemetry as exc:
             rep.outcome = FAILED if given else SKIPPED
             notes.append(_said(exc, f))
@@ -127,7 +127,11 @@ class Hunter:
         return self.judge(obs, self.index.candidates(obs.table))
 
     def judge(self, obs: Observations, cands: list[Candidate]) -> int:
-        """Exact verdicts on the index's candidates of `obs` (the retro-hunt's too)."""
+        """Exact verdicts on the index's candidates of `obs` (the retro-hunt's too).
+
+        Candidates are grouped by line (`Observations.event`): a line whose values hit an
+        indicator several times (three SANs of one certificate) is one hit, explained by
+        the first value that matches."""
         if not cands:
             return 0
         self.candidates += len(cands)
@@ -135,10 +139,11 @@ class Hunter:
         ts = pc.fill_null(obs.table.column(TS), 0).to_numpy(zero_copy_only=False)
         lines = pc.fill_null(obs.table.column(LINE), 0).to_numpy(zero_copy_only=False)
         by_row: dict[tuple[int, int], list[Candidate]] = defaultdict(list)
+        event = obs.event
         for c in cands:
-            by_row[(c.row, id(c.indicator))].append(c)
+            by_row[(c.row if event is None else int(event[c.row]), id(c.indicator))].append(c)
         if obs.originals is None:
-            obs.prefetch(sorted({row for row, _ in by_row}))
+            obs.prefetch(sorted({c.row for c in cands}))
         od_cache: dict[int, dict[str, Any]] = {}
 
         def observed(row: int) -> dict[str, Any]:
@@ -148,20 +153,28 @@ class Hunter:
             return od
 
         hits = 0
-        for (row, _), cs in by_row.items():
+        for cs in by_row.values():
             comp = cs[0].indicator
+            # Each row of the line with a candidate, once (most lines: one row).
+            rows: dict[int, Candidate] = {}
+            for c in cs:
+                rows.setdefault(c.row, c)
             if comp.multi:
                 p = self._pending[comp.id]
-                if len(p.observed) < MAX_PENDING:
-                    p.observed.append(observed(row))
-                    p.cands.append((cs[0], obs, row))
+                for row, c in rows.items():
+                    if len(p.observed) < MAX_PENDING:
+                        p.observed.append(observed(row))
+                        p.cands.append((c, obs, row))
                 continue
             # A `direct` pattern needs no evaluator when the value equals its literal: 2-3 us
             # per hit instead of ~60 us for building the observed-data and evaluating it.
             winner = next((c for c in cs if comp.direct and _direct(c)), None)
-            if winner is not None or exact.matches(comp.pattern, [observed(row)]):
-                self._hit(comp, winner or cs[0], obs, row,
-                          lambda row=row: observed(row), ts, lines)
+            if winner is None:
+                winner = next((c for row, c in rows.items()
+                               if exact.matches(comp.pattern, [observed(row)])), None)
+            if winner is not None:
+                row = winner.row
+                self._hit(comp, winner, obs, row, lambda row=row: observed(row), ts, lines)
                 hits += 1
         return hits
 
@@ -179,8 +192,12 @@ class Hunter:
         """Evaluate multi-observation patterns on their collected candidates."""
         for iid, p in list(self._pending.items()):
             if p.cands and exact.matches(p.cands[0][0].indicator.pattern, p.observed):
+                seen: set[tuple[int, int]] = set()  # a line counts once
                 for (c, obs, row), od in zip(p.cands, p.observed, strict=True):
-                    self._hit(c.indicator, c, obs, row, od)
+                    line = (id(obs), obs.event_of(row))
+                    if line not in seen:
+                        seen.add(line)
+                        self._hit(c.indicator, c, obs, row, od)
             del self._pending[iid]
 
     def objects(self, only_changed: bool = True) -> list[dict[str, Any]]:

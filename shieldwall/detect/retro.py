@@ -84,13 +84,12 @@ def retro_hunt(root: Path, index: IndicatorIndex, hunter: Any, since_us: int,
 
 def _judge(res: pa.Table, index: IndicatorIndex, hunter: Any) -> int:
     """The plan's rows through the streaming hunt's verdicts, one file at a time; an event
-    met through several columns or atoms of one indicator counts once."""
+    met through several columns or atoms of one indicator counts once. The rows of one
+    (time, line) are one event (`Observations.event`): a line's further values are stored in
+    rows of their own (`readers.elements`), and the verdicts try each until one matches."""
     if res.num_rows == 0:
         return 0
-    res = res.append_column("_i", pa.array(np.arange(res.num_rows)))
-    first = res.group_by(["_file", LINE, "slot"], use_threads=False).aggregate([("_i", "min")])
-    res = res.take(first.column("_i_min"))
-    res = res.sort_by([("_file", "ascending"), (LINE, "ascending")])
+    res = res.sort_by([("_file", "ascending"), (LINE, "ascending"), (TS, "ascending")])
     event_cols = [c for c in res.column_names
                   if c not in ("slot", "atom", "_col", "_file", "_i") and not c.startswith(IP4)]
     files = res.column("_file").combine_chunks()
@@ -99,7 +98,12 @@ def _judge(res: pa.Table, index: IndicatorIndex, hunter: Any) -> int:
     hits = 0
     for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), res.num_rows], strict=True):
         part = res.slice(lo, hi - lo)
-        obs = Observations(part.select(event_cols), str(files[lo]), "retro")
+        ts = pc.fill_null(part.column(TS), 0).to_numpy(zero_copy_only=False)
+        line = pc.fill_null(part.column(LINE), 0).to_numpy(zero_copy_only=False)
+        starts = np.ones(part.num_rows, dtype=bool)
+        starts[1:] = (line[1:] != line[:-1]) | (ts[1:] != ts[:-1])
+        event = np.maximum.accumulate(np.where(starts, np.arange(part.num_rows), 0))
+        obs = Observations(part.select(event_cols), str(files[lo]), "retro", event=event)
         slots = part.column("slot").to_numpy()
         atoms = part.column("atom").to_numpy()
         cols = part.column("_col").to_pylist()

@@ -124,7 +124,7 @@ class Watcher:
                     table = table.set_column(idx, LINE, pc.add(table.column(LINE),
                                                                pa.scalar(offset, pa.int64())))
                 hits += self.hunter.feed(Observations(table, str(f.path), obs.kind,
-                                                      obs.originals))
+                                                      obs.originals, obs.event))
         finally:
             os.unlink(tmp.name)
             self._merge(local, offset)

@@ -28,7 +28,7 @@ def _all(path: Path, stats: ReadStats | None = None):
 def test_every_log_type_reads_with_its_rows(name: str, kind: str, rows: int) -> None:
     batches, stats = _all(DATA / name)
     assert {b.kind for b in batches} == {kind}
-    assert sum(len(b) for b in batches) == rows
+    assert sum(b.events for b in batches) == rows == stats.events
     assert stats.bad_count == 0
 
 

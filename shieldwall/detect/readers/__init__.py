@@ -92,5 +92,5 @@ def read(
     else:
         raise ReaderError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     for obs in it:
-        stats.events += len(obs)
+        stats.events += obs.events
         yield obs

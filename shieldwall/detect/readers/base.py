@@ -43,6 +43,7 @@ EMAIL_COLUMNS = (
     "email-message:from_ref.value",
     "email-message:sender_ref.value",
     "email-message:to_refs[*].value",
+    "email-message:cc_refs[*].value",
     "email-addr:value",
 )
 # Address-typed columns can hold a host name (a Zeek DNS answer that is a CNAME, a mapped
@@ -97,10 +98,25 @@ class Observations:
     kind: str
     # Readers of STIX input keep the original observed-data objects, one per row.
     originals: list[dict[str, Any]] | None = None
+    # Row -> the row of the line it belongs to, when a line holds several values of one
+    # single-valued path (`elements.spread`: its further values follow in rows of their
+    # own); None when every row is a line of its own.
+    event: Any = None
     _rows: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return self.table.num_rows
+
+    @property
+    def events(self) -> int:
+        """Events (log lines) in the batch: its rows less those holding further values."""
+        if self.event is None:
+            return self.table.num_rows
+        return int(np.count_nonzero(self.event == np.arange(len(self.event))))
+
+    def event_of(self, row: int) -> int:
+        """The row that stands for `row`'s line (itself unless it holds a further value)."""
+        return row if self.event is None else int(self.event[row])
 
     def prefetch(self, rows: list[int]) -> None:
         """Convert the rows that will be needed in one Arrow call (a hunt's candidate rows):

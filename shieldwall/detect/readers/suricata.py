@@ -6,7 +6,9 @@ event type has no such field; values in canonical form (`base.canonical_column`:
 received on the wire, digests as a build prints them). Every DNS layout is read: v1
 (`rrname`/`rdata` per record), v2 and v3 (`queries`, `answers` lists) and an alert's
 (`query` list). An alert (or any event) carrying app-layer metadata (`http`, `tls`, `dns`,
-`quic`, `smtp`, `email`) is read like the event of that type.
+`quic`, `smtp`, `email`) is read like the event of that type. The HTTP referrer
+(`http.http_refer`) is a URL of the event too, and its host a domain name: each in a row of
+its own after the event's (`elements`), so both the request and the referrer are matched.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from shieldwall.detect.readers.base import (
     canonical_column,
 )
 from shieldwall.detect.readers.damage import Truncated, records
+from shieldwall.detect.readers.elements import assemble, spread, url_hosts
 from shieldwall.detect.readers.jsonl import parse_time
 
 CHUNK = 65536
@@ -162,6 +165,9 @@ COLUMNS: dict[str, tuple[pa.DataType, Callable[[dict[str, Any]], Any]]] = {
 }
 
 
+_REFERRER = _get("http", "http_refer")
+
+
 def read_eve(path: Path, stats: ReadStats) -> Iterator[Observations]:
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
@@ -190,6 +196,18 @@ def _table(rows: list[dict[str, Any]], lines: list[int], path: Path) -> Observat
             if typ == pa.int64():
                 vals = [v if isinstance(v, int) else None for v in vals]
             cols[name] = canonical_column(name, pa.array(vals, typ))
+    more: dict[str, Any] = {}
+    refs = [_REFERRER(r) for r in rows]
+    if any(isinstance(v, str) for v in refs):
+        ref = canonical_column("url:value", pa.array(
+            [v if isinstance(v, str) else None for v in refs], pa.string()))
+        none = pa.nulls(len(rows), pa.string())
+        built, more = assemble({
+            "url:value": [cols.get("url:value", none), ref],
+            "domain-name:value": [cols.get("domain-name:value", none), url_hosts(ref)],
+        }, len(rows))
+        cols.update(built)
     kinds = pc.unique(pa.array([r.get("event_type") for r in rows], pa.string())).to_pylist()
     kind = "suricata." + ("mixed" if len(kinds) > 1 else str(kinds[0]))
-    return Observations(pa.table(cols), str(path), kind)
+    table, event = spread(pa.table(cols), more)
+    return Observations(table, str(path), kind, event=event)

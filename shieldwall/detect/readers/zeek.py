@@ -7,6 +7,9 @@ is not a number) are counted and skipped with their file and line number; a gzip
 short is read up to its last complete line (`damage.Truncated`). Field names written with
 another `Log::default_scope_sep` (`id_orig_h`) or the usual `field_name_map` renames (`src`,
 `dst`) are recognised; an address column that still maps to nothing is named in the report.
+A field that holds several values (a set or vector: x509's SANs, files' tx_hosts, ssl's chain)
+and fields that add values to a path already given (http's `referrer` to `url:value` and its
+host to `domain-name:value`) are read whole: every value is matched (`elements`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from shieldwall.detect.readers.damage import (
     note,
     records,
 )
+from shieldwall.detect.readers.elements import assemble, is_list, spread, url_hosts
 
 _CONN_ID = {
     "id.orig_h": "network-traffic:src_ref.value",
@@ -65,14 +69,21 @@ FIELDS: dict[str, dict[str, str]] = {
         "method": f"{_HTTP_EXT}.request_method",
         "uri": f"{_HTTP_EXT}.request_value",
         "user_agent": f"{_HTTP_EXT}.request_header.'User-Agent'",
+        # The page that led to the request, and the Origin header (Zeek >= 4): URLs of their
+        # own on the line, their hosts domain names (`_finish`).
+        "referrer": "url:value",
+        "origin": "url:value",
     },
     "ssl": _CONN_ID | {
         "server_name": "domain-name:value",
         "subject": "x509-certificate:subject",
         "issuer": "x509-certificate:issuer",
         "issuer_subject": "x509-certificate:issuer",
-        # Zeek >= 4.2: the chain's SHA-256 fingerprints, the server's certificate first.
+        # Zeek >= 4.2: the chain's SHA-256 fingerprints, the server's certificate first; each
+        # certificate of the chain is matched (`elements`). Older logs name the chain by
+        # file ids (`cert_chain_fuids`), which no indicator holds: files.log has its hashes.
         "cert_chain_fps": "x509-certificate:hashes.'SHA-256'",
+        "client_cert_chain_fps": "x509-certificate:hashes.'SHA-256'",
     },
     "x509": {
         "certificate.serial": "x509-certificate:serial_number",
@@ -97,11 +108,15 @@ FIELDS: dict[str, dict[str, str]] = {
     "smtp": _CONN_ID | {
         "mailfrom": "email-message:from_ref.value",
         "rcptto": "email-message:to_refs[*].value",
+        # The To and Cc headers (sets of `Name <address>`): their addresses.
+        "to": "email-message:to_refs[*].value",
+        "cc": "email-message:cc_refs[*].value",
         "subject": "email-message:subject",
         "x_originating_ip": "ipv4-addr:value",
         # The From header (`"Name" <user@example.org>`; the envelope's is `mailfrom`): its
         # address, found by `[email-addr:value = ...]`.
         "from": "email-addr:value",
+        "reply_to": "email-addr:value",
     },
     "notice": _CONN_ID | {
         "src": "network-traffic:src_ref.value",
@@ -155,13 +170,11 @@ _RENAMES = {
     "id.resp_p": ("dst_port", "resp_p", "dest_port", "destination_port"),
 }
 # Header fields holding `Name <address>`: the address is kept.
-_HEADER_ADDRESS = {("smtp", "from")}
+_HEADER_ADDRESS = {("smtp", "from"), ("smtp", "to"), ("smtp", "cc"), ("smtp", "reply_to")}
 _ANGLE_ADDRESS = r"^.*<([^<>@\s]+@[^<>\s]+)>.*$"
 _INT_PATHS = {"network-traffic:src_port", "network-traffic:dst_port",
               "network-traffic:src_byte_count", "network-traffic:dst_byte_count",
               "network-traffic:src_packets", "network-traffic:dst_packets"}
-# x509 `san.dns` is a list in Zeek; we keep its first name as the row's domain.
-_FIRST_OF_LIST = {("x509", "san.dns")}
 
 BLOCK = 32 << 20  # bytes per Arrow block: large blocks amortise the per-batch index probes
 
@@ -357,16 +370,15 @@ def _normalise_tsv(
         cols[TS] = pa.nulls(table.num_rows, pa.int64())
     cols[LINE] = lines
     types = dict(zip(h.fields, h.types, strict=False))
+    sources: dict[str, list[Any]] = {}  # STIX path -> its Zeek fields' columns, as mapped
     for zf, stix in mapping.items():
         if zf not in table.column_names or not stix:
             continue
-        col = table.column(zf)
+        col = table.column(zf).combine_chunks()
         ztype = types.get(zf, "string")
         if ztype.startswith(("set[", "vector[", "table[")):
             col = pc.if_else(pc.equal(col, h.empty), None, col)
-            col = pc.split_pattern(col, h.set_sep)
-            if (h.path, zf) in _FIRST_OF_LIST or "[*]" not in stix:
-                col = pc.list_element(col, 0)
+            col = pc.split_pattern(col, h.set_sep)  # every value, not the first (`elements`)
         elif stix.endswith("[*]"):
             col = pc.split_pattern(col, h.set_sep)
         elif stix in _INT_PATHS:
@@ -374,21 +386,42 @@ def _normalise_tsv(
         else:
             col = pc.if_else(pc.equal(col, h.empty), "", col)
         if (h.path, zf) in _HEADER_ADDRESS:
-            col = pc.replace_substring_regex(col, _ANGLE_ADDRESS, r"\1")
-        col = canonical_column(stix, col)
-        if stix in cols:  # two Zeek fields for one path (ssl issuer / issuer_subject)
-            cols[stix] = pc.coalesce(cols[stix], col)
-        else:
-            cols[stix] = col
+            col = _header_address(col)
+        sources.setdefault(stix, []).append(canonical_column(stix, col))
     if h.path == "intel":
-        _intel_columns(cols, mapping, table.column)
-    # `url:value` joins the canonical host and the URI as logged: canonical by construction.
-    if h.path == "http" and "domain-name:value" in cols:
-        uri = cols.get(f"{_HTTP_EXT}.request_value")
-        if uri is not None:
-            cols["url:value"] = pc.binary_join_element_wise(
-                "http://", cols["domain-name:value"], uri, "")
-    return Observations(pa.table(cols), str(path), f"zeek.{h.path}")
+        _intel_columns(sources, mapping, table.column)
+    table, event = _finish(cols, sources, table.num_rows, h.path)
+    return Observations(table, str(path), f"zeek.{h.path}", event=event)
+
+
+def _header_address(col: Any) -> Any:
+    """`Name <user@example.org>` -> `user@example.org`, in a string or list column."""
+    if is_list(col):
+        return pa.ListArray.from_arrays(col.offsets, _header_address(col.values),
+                                        mask=col.is_null())
+    return pc.replace_substring_regex(col, _ANGLE_ADDRESS, r"\1")
+
+
+def _finish(cols: dict[str, Any], sources: dict[str, list[Any]], n: int,
+            log_path: str) -> tuple[pa.Table, Any]:
+    """The batch's table from each path's sources (`elements.assemble`), its further values
+    in rows of their own (`elements.spread`), and which rows are one line."""
+    if log_path == "http":
+        host = sources.get("domain-name:value")
+        uri = sources.get(f"{_HTTP_EXT}.request_value")
+        urls = sources.setdefault("url:value", [])
+        # The referrer's (and Origin's) host is a domain the line names too.
+        if host is not None:
+            host.extend(url_hosts(u) for u in urls)
+        # `url:value` joins the canonical host and the URI as logged: canonical by
+        # construction; it comes first, the referrer after it.
+        if host is not None and uri is not None:
+            urls.insert(0, pc.binary_join_element_wise("http://", host[0], uri[0], ""))
+        if not urls:
+            del sources["url:value"]
+    built, more = assemble(sources, n)
+    cols.update(built)
+    return spread(pa.table(cols), more)
 
 
 _NUMBER = {"ts": r"^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$"}
@@ -414,7 +447,7 @@ def _drop_bad_numbers(table: pa.Table, lines: pa.Array, fields: list[str], path:
     return table.filter(keep), lines.filter(keep)
 
 
-def _intel_columns(cols: dict[str, Any], mapping: dict[str, str], column: Any) -> None:
+def _intel_columns(sources: dict[str, list[Any]], mapping: dict[str, str], column: Any) -> None:
     """intel.log: `seen.indicator` in the column its `seen.indicator_type` names."""
     value_f = next((f for f, p in mapping.items() if not p and f.endswith("indicator")), None)
     type_f = next((f for f, p in mapping.items() if not p and f.endswith("indicator_type")),
@@ -434,7 +467,7 @@ def _intel_columns(cols: dict[str, Any], mapping: dict[str, str], column: Any) -
         if not pc.any(hit).as_py():
             continue
         col = canonical_column(p, pc.if_else(hit, values, pa.scalar(None, pa.string())))
-        cols[p] = pc.coalesce(cols[p], col) if p in cols else col
+        sources.setdefault(p, []).append(col)
 
 
 # ---- JSON --------------------------------------------------------------------------------
@@ -487,6 +520,12 @@ def _is_address(v: Any) -> bool:
     return True
 
 
+def _as_list(v: Any) -> list[str] | None:
+    if v is None or v == []:
+        return None
+    return [str(x) for x in v] if isinstance(v, list) else [str(v)]
+
+
 def _json_ts(v: Any) -> int | None:
     if isinstance(v, int | float):
         return int(v * 1_000_000)
@@ -503,29 +542,25 @@ def _json_table(rows: list[dict[str, Any]], lines: list[int], mapping: dict[str,
         TS: pa.array([_json_ts(r.get("ts")) for r in rows], pa.int64()),
         LINE: pa.array(lines, pa.int64()),
     }
+    sources: dict[str, list[Any]] = {}
     for zf, stix in mapping.items():
         if not stix:
             continue
         vals = [r.get(zf) for r in rows]
         if all(v is None for v in vals):
             continue
-        if "[*]" in stix:  # `resolves_to_refs[*].value`: every answer, not the first
-            vals = [v if isinstance(v, list) or v is None else [v] for v in vals]
-            arr = pa.array([[str(x) for x in v] if v else None for v in vals],
-                           pa.list_(pa.string()))
-        elif stix in _INT_PATHS:
+        if stix in _INT_PATHS:
             arr = pa.array([v if isinstance(v, int) else None for v in vals], pa.int64())
+        elif "[*]" in stix or any(isinstance(v, list) for v in vals):
+            # a set or vector (`answers`, `san.dns`, `tx_hosts`): every value, not the first
+            arr = pa.array([_as_list(v) for v in vals], pa.list_(pa.string()))
         else:
-            vals = [v[0] if isinstance(v, list) and v else v for v in vals]
             arr = pa.array([None if v is None else str(v) for v in vals], pa.string())
-            if (name, zf) in _HEADER_ADDRESS:
-                arr = pc.replace_substring_regex(arr, _ANGLE_ADDRESS, r"\1")
-        arr = canonical_column(stix, arr)
-        cols[stix] = pc.coalesce(cols[stix], arr) if stix in cols else arr
+        if (name, zf) in _HEADER_ADDRESS:
+            arr = _header_address(arr)
+        sources.setdefault(stix, []).append(canonical_column(stix, arr))
     if name == "intel":
-        _intel_columns(cols, mapping, lambda f: pa.array(
+        _intel_columns(sources, mapping, lambda f: pa.array(
             [None if r.get(f) is None else str(r.get(f)) for r in rows], pa.string()))
-    if name == "http" and "domain-name:value" in cols and f"{_HTTP_EXT}.request_value" in cols:
-        cols["url:value"] = pc.binary_join_element_wise(
-            "http://", cols["domain-name:value"], cols[f"{_HTTP_EXT}.request_value"], "")
-    return Observations(pa.table(cols), str(path), f"zeek.{name}")
+    table, event = _finish(cols, sources, len(rows), name)
+    return Observations(table, str(path), f"zeek.{name}", event=event)
