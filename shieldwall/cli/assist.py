@@ -26,7 +26,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, highlight=False, emoji=False)
+    out.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 @assist_app.command("request")

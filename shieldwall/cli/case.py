@@ -76,7 +76,7 @@ def _tlp_of(obj: dict[str, Any]) -> str:
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, highlight=False, emoji=False)
+    out.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 @case_app.command()
