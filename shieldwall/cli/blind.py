@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _print(text: str) -> None:
-    out.print(text, markup=False, emoji=False, highlight=False)
+    out.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 @blind_app.command("publish")
