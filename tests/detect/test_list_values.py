@@ -267,3 +267,22 @@ def test_the_retro_hunt_matches_every_value_of_stored_lines(tmp_path: Path, full
     assert [got[ind(10 + i, "")["id"]]["count"] for i in range(len(patterns))] == want
     ex = got[ind(10, "")["id"]]["x_shieldwall_explanation"][0]
     assert (ex["value"], ex["field"]) == (SAN_2, "domain-name:value")
+
+
+def test_json_lines_with_a_list_on_a_single_valued_path(tmp_path: Path) -> None:
+    # zat's Zeek JSON dns.log read as plain JSON lines, its `answers` mapped to an address.
+    log = tmp_path / "dns.jsonl"
+    shutil.copy(ZEEK / "json" / "dns.log", log)
+    mapping = tmp_path / "mapping.json"
+    mapping.write_bytes(orjson.dumps({"timestamp": "ts", "fields": {
+        "ipv4-addr:value": "answers", "domain-name:value": "query"}}))
+    recs = [orjson.loads(ln) for ln in log.read_bytes().splitlines()]
+    want = sum("69.147.64.33" in (r.get("answers") or []) for r in recs)
+    assert want == 3 and all(r["answers"][0] != "69.147.64.33" for r in recs
+                             if "69.147.64.33" in (r.get("answers") or []))
+    home = node_with(tmp_path, "[ipv4-addr:value = '69.147.64.33']")
+    rc, stdout, stderr = hunt(home, "--no-keep", "--format", "jsonl", "--mapping",
+                              str(mapping), str(log))
+    assert rc == 0, stdout + stderr
+    assert counts(home)[ind(1, "")["id"]] == want
+    assert report_rows(stdout)["dns.jsonl"][2] == str(len(recs))

@@ -9,7 +9,10 @@ field that holds its value::
                 "domain-name:value": "dns.question.name"}}
 
 Timestamps may be epoch seconds (int or float) or ISO 8601 / RFC 3339 text. Hashes, names,
-addresses, URLs and email addresses are put in canonical form (`base.canonical_column`).
+addresses, URLs and email addresses are put in canonical form (`base.canonical_column`). A
+field holding a list on a single-valued path (`"dns.answers": [...]` mapped to
+`ipv4-addr:value`) has every element matched, each further one in a row of its own
+(`elements`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from shieldwall.detect.readers.base import (
     canonical_column,
 )
 from shieldwall.detect.readers.damage import Truncated, records
+from shieldwall.detect.readers.elements import assemble, spread
 
 CHUNK = 65536
 
@@ -97,18 +101,22 @@ def read_jsonl(path: Path, stats: ReadStats, mapping: dict[str, Any]) -> Iterato
             TS: pa.array([_ts(_dig(r, ts_field)) for r in rows], pa.int64()),
             LINE: pa.array(lines, pa.int64()),
         }
+        sources: dict[str, list[Any]] = {}
         for stix, src in fields.items():
             vals = [_dig(r, src) for r in rows]
-            if "[*]" in stix:
-                cols[stix] = pa.array(
-                    [None if v is None else [str(x) for x in (v if isinstance(v, list) else [v])]
-                     for v in vals], pa.list_(pa.string()))
+            if "[*]" in stix or any(isinstance(v, list) for v in vals):
+                arr = pa.array(
+                    [None if v is None or v == [] else
+                     [str(x) for x in (v if isinstance(v, list) else [v])] for v in vals],
+                    pa.list_(pa.string()))
             elif all((isinstance(v, int) and not isinstance(v, bool)) or v is None for v in vals):
-                cols[stix] = pa.array(vals, pa.int64())
+                arr = pa.array(vals, pa.int64())
             else:
-                cols[stix] = pa.array([None if v is None else str(v) for v in vals], pa.string())
-            cols[stix] = canonical_column(stix, cols[stix])
-        return Observations(pa.table(cols), str(path), "jsonl")
+                arr = pa.array([None if v is None else str(v) for v in vals], pa.string())
+            sources[stix] = [canonical_column(stix, arr)]
+        built, more = assemble(sources, len(rows))
+        table, event = spread(pa.table(cols | built), more)
+        return Observations(table, str(path), "jsonl", event=event)
 
     cut: list[Truncated] = []  # a stream cut short: what came before it counts
     for n, rec in records(path, stats, cut):
