@@ -157,3 +157,48 @@ def test_a_changed_stored_custody_event_fails_verify(tmp_path: Path) -> None:
     assert r.code == 1, r.err
     assert "changed: custody event" in r.out and "signature does not verify" in r.out
     assert "custody NOT verified: 1 finding" in r.out
+
+
+def test_kits_merge_to_the_same_state_whatever_their_order(tmp_path: Path) -> None:
+    from shieldwall.keys.signing import fingerprint, node_keys
+    from shieldwall.respond.kit import seal, write_kit
+    from shieldwall.respond.model import Marking, next_version, note
+    from shieldwall.stix.ids import new_id
+    from shieldwall.stix.markings import TLP
+
+    laptop = node_keys(tmp_path / "laptop", "cert-north")
+    case = new_id("incident")
+    first = [note(creator="cert-north", case_id=case, content=f"n{i}",
+                  marking=Marking(TLP.AMBER)) for i in range(50)]
+    second = [next_version(o, content=o["content"] + " v2") for o in first[:20]]
+    second += [note(creator="cert-north", case_id=case, content=f"m{i}",
+                    marking=Marking(TLP.AMBER)) for i in range(10)]
+    states = []
+    for order in ((first, second), (second, first), (second, first, second, first)):
+        home = make_node(tmp_path / f"home{len(states)}", "cert-south")
+        assert sw(home, "member", "add", "cert-north").code == 0
+        keys = node_keys(home, "cert-south")
+        for i, objs in enumerate(order):
+            payload = {"kind": "return", "case": case, "created": "2026-12-06T10:00:00Z",
+                       "from": {"member": "cert-north", "signing_key": laptop.signing_public,
+                                "kit_key": laptop.kit_public},
+                       "to": {"member": "cert-south", "signing_key": keys.signing_public,
+                              "kit_key": keys.kit_public},
+                       "objects": [*objs, laptop.card()]}
+            path = tmp_path / f"kit{len(states)}-{i}.swk"
+            write_kit(path, seal(payload, laptop, keys.kit_public))
+            r = sw(home, "case", "checkin", str(path), "--trust-signer",
+                   fingerprint(laptop.signing_public))
+            assert r.code == 0 and "0 refused" in r.out, r.out + r.err
+        node = Node.load(home)
+        try:
+            rows = node.store.iter_query(Query(types=["note"], versions="all"))
+            versions = sorted((r.id, r.version_us) for r in rows)
+            latest = {r.id: r.obj()["content"] for r in node.store.iter_query(
+                Query(types=["note"]))}
+        finally:
+            node.close()
+        assert len(versions) == 50 + 20 + 10 and len(latest) == 60
+        states.append((versions, latest))
+    assert states[0] == states[1] == states[2]
+    assert sum(c.endswith(" v2") for c in states[0][1].values()) == 20
