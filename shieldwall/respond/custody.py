@@ -41,12 +41,13 @@ from shieldwall.respond.model import (
     parse_responder,
 )
 from shieldwall.stix.canonical import canonical_json
+from shieldwall.stix.respond_types import CUSTODY_ACTIONS
 from shieldwall.stix.timestamps import format_ts, parse_ts
 
-# What a custody event records (`custody_action`: STIX 2.1 reserves `action`). "collected":
-# the item entered the case (its first event); "amended": its creator stored a new
-# version of its metadata.
-ACTIONS = ("collected", "handed-over", "copied", "analysed", "reverified", "amended")
+# What a custody event records (`custody_action`: STIX 2.1 reserves `action`); "collected"
+# is an item's first. An item's metadata is not versioned: a version no event attests is
+# reported as changed by `verify`.
+ACTIONS = CUSTODY_ACTIONS
 # Optional properties an action may carry (text of at most MAX_TEXT characters).
 DETAILS = ("from_holder", "to_holder", "location", "tool", "result", "observed_sha256",
            "copy_ref", "description")

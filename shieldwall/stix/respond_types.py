@@ -39,6 +39,8 @@ EVENT_STATUSES = ("occurred", "ongoing", "not-occurred", "pending", "undetermine
 FIDELITIES = ("second", "minute", "hour", "day", "month", "year")
 REQUEST_STATUSES = ("open", "withdrawn", "closed")
 DISPATCH_STATUSES = ("dispatched", "closed")
+# What a custody event records (`custody_action`; STIX 2.1 reserves `action`).
+CUSTODY_ACTIONS = ("collected", "handed-over", "copied", "analysed", "reverified")
 
 _ID = r"^[a-z0-9][a-z0-9-]*[a-z0-9]--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-" \
       r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -46,6 +48,8 @@ _TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
 _MEMBER = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 _RESPONDER = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}:[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
 _TEXT = {"type": "string", "maxLength": 20_000}
+_HEX64 = r"^[0-9a-f]{64}$"
+_KEY = r"^[A-Za-z0-9_-]{43}$"  # a 32-byte public key, URL-safe base64 without padding
 
 
 def _ref(prefix: str | None = None) -> dict[str, Any]:
@@ -124,12 +128,42 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "status": {"enum": list(DISPATCH_STATUSES)},
         "summary": _TEXT,
     }),
-    # Evidence and custody: the case they belong to; their own properties are checked
-    # by the rules respond/evidence.py and respond/custody.py add here.
-    EVIDENCE: _sdo(SHIELDWALL_EXTENSION, ["created_by_ref", "case_ref"], {
+    # Evidence and custody (respond/evidence.py, respond/custody.py; docs/respond.md,
+    # "Evidence and custody").
+    EVIDENCE: _sdo(SHIELDWALL_EXTENSION, [
+        "created_by_ref", "case_ref", "name", "sha256", "size", "kept_at", "collected_by",
+        "collected_how"], {
         "case_ref": _ref("incident"),
+        "name": {"type": "string", "minLength": 1, "maxLength": 20_000},
+        "sha256": {"type": "string", "pattern": _HEX64},
+        "size": {"type": "integer", "minimum": 0},
+        "kept_at": {"type": "string", "minLength": 1, "maxLength": 20_000},
+        "collected_by": {"type": "string", "pattern": _RESPONDER},
+        "collected_how": {"type": "string", "minLength": 1, "maxLength": 20_000},
+        "collected": {"type": "string", "pattern": _TS},
+        "description": _TEXT,
     }),
-    CUSTODY_EVENT: _sdo(SHIELDWALL_EXTENSION, ["created_by_ref", "case_ref"], {
+    CUSTODY_EVENT: _sdo(SHIELDWALL_EXTENSION, [
+        "created_by_ref", "case_ref", "evidence_ref", "custody_action", "actor", "occurred",
+        "evidence_hash", "signing_key", "chain_seq", "chain_prev", "signature"], {
         "case_ref": _ref("incident"),
+        "evidence_ref": _ref(EVIDENCE),
+        "custody_action": {"enum": list(CUSTODY_ACTIONS)},
+        "actor": {"type": "string", "pattern": _RESPONDER},
+        "occurred": {"type": "string", "pattern": _TS},
+        "evidence_hash": {"type": "string", "pattern": _HEX64},
+        "signing_key": {"type": "string", "pattern": _KEY},
+        "chain_seq": {"type": "integer", "minimum": 1},
+        "chain_prev": {"type": "string", "pattern": _HEX64},
+        "chain_seen": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": {
+            "type": "object", "required": ["signing_key", "chain_seq", "event_hash"],
+            "properties": {"signing_key": {"type": "string", "pattern": _KEY},
+                           "chain_seq": {"type": "integer", "minimum": 1},
+                           "event_hash": {"type": "string", "pattern": _HEX64}}}},
+        "signature": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{86}$"},
+        "observed_sha256": {"type": "string", "pattern": _HEX64},
+        "copy_ref": _ref(EVIDENCE),
+        **{k: _TEXT for k in ("from_holder", "to_holder", "location", "tool", "result",
+                              "description")},
     }),
 }

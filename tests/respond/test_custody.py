@@ -144,3 +144,18 @@ def test_without_remembered_heads_only_a_chain_s_unseen_newest_event_can_go_unse
                   key=lambda e: e["chain_seq"])["id"] for k in heads(case.events)}
     assert unseen
     assert {case.events[i]["id"] for i in unseen} <= newest
+
+
+def test_malformed_evidence_and_custody_are_refused_by_validation(tmp_path: Path) -> None:
+    from shieldwall.stix.validate import object_error
+
+    case = custody_case(tmp_path)
+    item, event = case.evidence[0], case.events[2]
+    assert object_error(item) is None and object_error(event) is None
+    for bad in ({**item, "sha256": "AB" * 32}, {**item, "size": -1},
+                {k: v for k, v in item.items() if k != "kept_at"},
+                {**event, "custody_action": "stolen"},
+                {k: v for k, v in event.items() if k != "signature"},
+                {**event, "chain_seq": 0}, {**event, "signing_key": "short"},
+                {**event, "chain_seen": [{"signing_key": event["signing_key"]}]}):
+        assert object_error(bad), bad
