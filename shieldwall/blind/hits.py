@@ -18,7 +18,7 @@ where the line is (file, line, field, time), never the value: the ally's analyst
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,55 +61,83 @@ class BlindHit:
 
 
 class BlindMatcher:
-    """Matches batches against `sets`; `resolvers` by the set's public key (hex)."""
+    """Matches batches against `sets`; `resolvers` by the set's public key (hex).
+
+    Two ways to use it. In one pass (`feed` with `learn=True`, as `watch` would): each
+    batch's new values are resolved before its rows are matched. In two (`hunt`): `learn`
+    over the telemetry collects every distinct value, `flush` resolves them all in large
+    pipelined batches, then `feed` with `learn=False` is the event path alone: one `is_in`
+    per column over the values known to hit, as cheap as the plain matcher's lookup."""
 
     def __init__(self, sets: list[BlindSet], resolvers: dict[str, Resolver],
-                 on_hit: Callable[[BlindHit], None]) -> None:
+                 on_hit: Callable[[BlindHit], None], *, learn: bool = True) -> None:
         self.sets = sets
         self.resolvers = resolvers
         self.on_hit = on_hit
+        self.learning = learn
         self.paths = sorted({p for s in sets for p in s.outputs})
         self.hits = 0
         self._seen: dict[str, set[Any]] = defaultdict(set)  # path -> raw values resolved
+        self._pending: dict[str, dict[Any, bytes]] = defaultdict(dict)  # path -> raw -> input
         # path -> raw value -> [(set, handle)]: only values that hit (a handful)
-        self._hit: dict[str, dict[str, list[tuple[BlindSet, str]]]] = defaultdict(dict)
+        self._hit: dict[str, dict[Any, list[tuple[BlindSet, str]]]] = defaultdict(dict)
         self._hit_arrays: dict[str, pa.Array] = {}
 
-    def feed(self, obs: Observations) -> int:
-        table = obs.table
-        names = table.column_names
-        found = 0
+    def _columns(self, obs: Observations) -> Iterator[tuple[str, str, pa.Array, Any]]:
+        names = obs.table.column_names
         for path in self.paths:
             for name in columns_for(path, names):
-                flat, parents = _flat(table.column(name))
-                if len(flat) == 0:
-                    continue
-                self._learn(path, flat)
-                found += self._rows(path, name, flat, parents, obs)
+                flat, parents = _flat(obs.table.column(name))
+                if len(flat):
+                    yield path, name, flat, parents
+
+    def learn(self, obs: Observations) -> None:
+        """Collect the values of `obs` this matcher has not seen (resolved by `flush`)."""
+        for path, _, flat, _ in self._columns(obs):
+            self._collect(path, flat)
+
+    def feed(self, obs: Observations) -> int:
+        found = 0
+        for path, name, flat, parents in self._columns(obs):
+            if self.learning:
+                self._collect(path, flat)
+                self.flush()
+            found += self._rows(path, name, flat, parents, obs)
         self.hits += found
         return found
 
-    def _learn(self, path: str, flat: pa.Array) -> None:
-        """Resolve the values of `flat` this hunt has not seen (canonical form, OPRF)."""
-        seen = self._seen[path]
-        new = [v for v in pc.unique(flat).to_pylist() if v is not None and v not in seen]
+    def _collect(self, path: str, flat: pa.Array) -> None:
+        seen, pending = self._seen[path], self._pending[path]
+        new = [v for v in pc.unique(flat).to_pylist()
+               if v is not None and v not in seen and v not in pending]
         if not new:
             return
         form = canon.canonicalizer(path)
-        canonical = {v: (form(v) if form and isinstance(v, str) else str(v)) for v in new}
-        inputs = {v: oprf_input(path, c) for v, c in canonical.items()}
-        for s in self.sets:
-            outs = s.outputs.get(path)
-            resolver = self.resolvers.get(s.public_key.hex())
-            if not outs or resolver is None:
+        for v in new:
+            pending[v] = oprf_input(path, form(v) if form and isinstance(v, str) else str(v))
+
+    def flush(self) -> int:
+        """Resolve every collected value (cache, else the owners) and note those that hit;
+        the number of values resolved."""
+        n = 0
+        for path, pending in self._pending.items():
+            if not pending:
                 continue
-            resolved = resolver.resolve(inputs.values())
-            for v, x in inputs.items():
-                handle = outs.get(resolved[x])
-                if handle is not None:
-                    self._hit[path].setdefault(v, []).append((s, handle))
-                    self._hit_arrays.pop(path, None)
-        seen.update(new)
+            for s in self.sets:
+                outs = s.outputs.get(path)
+                resolver = self.resolvers.get(s.public_key.hex())
+                if not outs or resolver is None:
+                    continue
+                resolved = resolver.resolve(pending.values())
+                for v, x in pending.items():
+                    handle = outs.get(resolved[x])
+                    if handle is not None:
+                        self._hit[path].setdefault(v, []).append((s, handle))
+                        self._hit_arrays.pop(path, None)
+            n += len(pending)
+            self._seen[path].update(pending)
+            pending.clear()
+        return n
 
     def _rows(self, path: str, name: str, flat: pa.Array, parents: Any,
               obs: Observations) -> int:
@@ -266,7 +294,12 @@ def hunt(store: Any, member: str, paths: list[Any], send_for: Callable[[str], An
         hits.append(hit)
         sightings.add(hit)
 
-    matcher = BlindMatcher(sets, resolvers, record)
+    matcher = BlindMatcher(sets, resolvers, record, learn=False)
+    # Pass 1: the distinct values of the telemetry, resolved in large batches.
+    Hunter(IndicatorIndex(), Sightings(member_identity_id(member), TLP.AMBER),
+           sink=matcher.learn).run(paths, fmt)
+    matcher.flush()
+    # Pass 2: the event path, a lookup.
     hunter = Hunter(IndicatorIndex(), Sightings(member_identity_id(member), TLP.AMBER),
                     sink=matcher.feed)
     stats = hunter.run(paths, fmt)

@@ -57,3 +57,18 @@ def test_sighting_is_for_the_owner_alone_and_carries_no_value(store, tmp_path):
         assert SECRET_IP not in str(o) and SECRET_DOMAIN not in str(o)
     assert {o["x_shieldwall_blind_handle"] for o in objs} <= {
         h for m in s.outputs.values() for h in m.values()}
+
+
+def test_two_passes_resolve_first_then_the_event_path_only_looks_up(store, tmp_path):
+    owner_with_set(store, tmp_path)
+    sets = list(held_sets(store))
+    (s,) = sets
+    r = Resolver(store, s.public_key, s.epoch, local_send(tmp_path, store))
+    hits = []
+    m = BlindMatcher(sets, {s.public_key.hex(): r}, hits.append, learn=False)
+    assert m.feed(_batch()) == 0 and r.stats.asked == 0  # nothing resolved: no lookup
+    m.learn(_batch())
+    assert r.stats.requests == 0  # collected, not yet asked
+    assert m.flush() == 14  # 4 sources, 3 destinations, for the address and the name path
+    assert r.stats.requests == 2  # one request per path's values
+    assert m.feed(_batch()) == 2 and len(hits) == 2
