@@ -94,7 +94,7 @@ class TargetConfig(BaseModel):
 class OutputsConfig(BaseModel):
     targets: list[TargetConfig] = Field(default_factory=list)
     # How often `outputs run` looks for new objects and due alerts.
-    poll_seconds: float = 0.5
+    poll_seconds: float = 0.25
     # A failed alert waits base * 2^attempts seconds (jittered), at most `backoff_cap`.
     backoff_base: float = 1.0
     backoff_cap: float = 300.0

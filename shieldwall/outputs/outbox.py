@@ -167,17 +167,29 @@ class Outbox:
                          .values(delivered_us=now_us(), last_error=None))
 
     def failed(self, failures: Sequence[tuple[Entry, str]], backoff: Backoff) -> None:
-        """Record failed attempts; each row waits `backoff.delay(attempts)` from now."""
+        """Record failed attempts; each row waits `backoff.delay(attempts)` from now.
+
+        Rows failed together with the same count wait the same jittered delay: they come
+        back as one batch (one claim), not one by one across the jitter's spread."""
         if not failures:
             return
         t = alert_outbox
         now = now_us()
+        delays: dict[int, int] = {}
         with self.store.transaction() as conn:
             for entry, error in failures:
                 attempts = entry.attempts + 1
+                wait = delays.setdefault(attempts, int(backoff.delay(attempts - 1) * 1e6))
                 conn.execute(update(t).where(t.c.id == entry.id).values(
-                    attempts=attempts, last_error=error[:_MAX_ERROR],
-                    next_us=now + int(backoff.delay(attempts - 1) * 1_000_000)))
+                    attempts=attempts, last_error=error[:_MAX_ERROR], next_us=now + wait))
+
+    def next_due(self, output: str) -> int | None:
+        """When the next undelivered alert of `output` is due (µs), None when none waits:
+        a read, so a delivery loop sleeps until then instead of polling with writes."""
+        t = alert_outbox
+        with self.store.engine.connect() as conn:
+            return conn.execute(select(func.min(t.c.next_us)).where(
+                t.c.output == output, t.c.delivered_us.is_(None))).scalar()
 
     def retry_now(self, output: str | None = None) -> int:
         """Make every undelivered alert (of `output`) due now; returns how many."""

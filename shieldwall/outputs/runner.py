@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +22,9 @@ from shieldwall.outputs.errors import DeliveryError
 from shieldwall.outputs.outbox import Backoff, Entry, Outbox
 
 log = logging.getLogger("shieldwall.outputs")
+# The longest a delivery loop sleeps with nothing due: a bound on noticing alerts that
+# another runner put back (a lease that ran out).
+IDLE_SECONDS = 5.0
 
 
 class Sender(Protocol):
@@ -86,6 +90,10 @@ class Runner:
             bad = [(e, err) for e, err in zip(entries, results, strict=True) if err is not None]
             await asyncio.to_thread(self.outbox.delivered, ok)
             await asyncio.to_thread(self.outbox.failed, bad, self.backoff)
+            if ok and not bad and any(e.attempts for e in entries):
+                # The receiver is back: what waits out its backoff is due now, instead
+                # of trickling in over the longest delay (up to `backoff_cap`).
+                await asyncio.to_thread(self.outbox.retry_now, target.name)
             tally.delivered += len(ok)
             tally.failed += len(bad)
             if bad:
@@ -102,9 +110,11 @@ class Runner:
         return {t.name: tally for t, tally in zip(self.targets, tallies, strict=True)}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop`: route every `poll_seconds`, and deliver on each output apart."""
+        """Until `stop`: route every `poll_seconds`, and deliver on each output apart,
+        woken as soon as routing enqueued something, else when its next retry is due."""
+        self._wake = {t.name: asyncio.Event() for t in self.targets}
         tasks = [asyncio.create_task(self._route_loop(stop))]
-        tasks += [asyncio.create_task(self._deliver_loop(t, stop)) for t in self.targets]
+        tasks += [asyncio.create_task(self._deliver_loop(t)) for t in self.targets]
         try:
             await stop.wait()
         finally:
@@ -121,7 +131,9 @@ class Runner:
                 try:
                     head = await asyncio.to_thread(watch.newest)
                     if head != seen:  # anything new since the last look?
-                        await asyncio.to_thread(self.router.route)
+                        if await asyncio.to_thread(self.router.route):
+                            for event in self._wake.values():
+                                event.set()
                         seen = head
                 except Exception as exc:  # a database blip: say so, try again
                     log.error("outputs: routing failed: %s", exc)
@@ -129,13 +141,21 @@ class Runner:
         finally:
             watch.close()
 
-    async def _deliver_loop(self, target: TargetConfig, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+    async def _deliver_loop(self, target: TargetConfig) -> None:
+        """Until cancelled (`run`): deliver what is due, then sleep until the next alert
+        is due or routing wakes it; only a read when nothing is due, never a write."""
+        wake = self._wake[target.name]
+        while True:
+            wake.clear()
+            wait = IDLE_SECONDS
             try:
                 await self.deliver_due(target)
+                due = await asyncio.to_thread(self.outbox.next_due, target.name)
+                if due is not None:
+                    wait = min(IDLE_SECONDS, max(0.0, due / 1e6 - time.time()))
             except Exception as exc:
                 log.error("output %s: delivery failed: %s", target.name, exc)
-            await _sleep(stop, self.config.poll_seconds)
+            await _sleep(wake, wait)
 
     async def close(self) -> None:
         for sender in self.senders.values():
@@ -145,6 +165,7 @@ class Runner:
                 log.debug("closing an output: %s", exc)
 
 
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+async def _sleep(event: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less if `event` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        await asyncio.wait_for(event.wait(), seconds)

@@ -134,3 +134,37 @@ def test_a_missing_secret_stops_the_output_at_start(tmp_path: Path) -> None:
                           secret_file=str(tmp_path / "absent"))
     with pytest.raises(OutputError, match="cannot read secret_file"):
         WebhookSender(target)
+
+
+def test_the_running_outputs_deliver_as_sightings_arrive_and_catch_up_after_an_outage(
+        sqlite_store: Store, tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from tests.outputs.helpers import wait_for
+
+    rec = Receiver().start()
+    port = rec.port
+    ind = own_indicator(sqlite_store, "cert-a")
+    target = webhook_target("siem", rec.url, tmp_path / "secret", timeout=2.0)
+    runner = runner_for(sqlite_store, [(target, audience("siem", "cert-a"))],
+                        poll_seconds=0.05, backoff_base=0.05, backoff_cap=0.2)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(runner.run(stop)))
+    thread.start()
+    try:
+        sqlite_store.put(sighting("cert-a", ind), Provenance("cert-a"))
+        assert wait_for(lambda: len(rec.requests) == 1)
+        rec.stop()
+        sqlite_store.put_many([sighting("cert-a", ind) for _ in range(5)], Provenance("cert-a"))
+        assert wait_for(lambda: any(
+            s.last_error for s in Outbox(sqlite_store).status()))  # failing while down
+        rec = Receiver(port).start()
+        assert wait_for(lambda: Outbox(sqlite_store).depth() == {})
+        assert len(rec.requests) == 5 and len(set(rec.delivered_keys())) == 5
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        loop.close()
+        rec.stop()
