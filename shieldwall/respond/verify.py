@@ -102,21 +102,21 @@ def verify_custody(
     report.evidence = len(evidence)
 
     events: list[dict[str, Any]] = []
+    hashes: dict[int, str] = {}
     for oid, versions in by_id.items():
         distinct = {object_hash(v): v for v in versions}
         if len(distinct) > 1:
             report.add("replayed", oid, f"custody event {oid} is held in {len(distinct)} "
                        "versions; a custody event is written once")
-        events.extend(distinct.values())
+        for h, v in distinct.items():
+            hashes[id(v)] = h
+            events.append(v)
     report.events = len(events)
 
-    hashes: dict[int, str] = {}
     bad: set[int] = set()  # events whose own content cannot be trusted
     chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for e in events:
         oid = str(e.get("id"))
-        h = object_hash(e)
-        hashes[id(e)] = h
         if not _well_formed(e):
             report.add("changed", oid, f"custody event {oid} is malformed: its chain "
                        "properties (signing_key, chain_seq, chain_prev, signature) are "
@@ -126,16 +126,14 @@ def verify_custody(
         if e.get("case_ref") != case_id:
             report.add("replayed", oid, f"custody event {oid} belongs to case "
                        f"{e.get('case_ref')}, not {case_id}")
-        key = str(e["signing_key"])
-        if not verify_signature(key, str(e["signature"]), signed_bytes(e)):
-            report.add("changed", oid, f"custody event {oid} (#{e['chain_seq']} of node "
-                       f"{fingerprint(key)}): its signature does not verify: it was changed "
-                       "after it was signed, or signed by another key than the one it names")
-            bad.add(id(e))
-        else:
-            _check_signer(report, e, ring)
         chains[chain_key(e)].append(e)
     report.chains = len(chains)
+    for chain in chains.values():
+        _authenticate(report, chain, hashes, bad)
+    signers: dict[str, set[str]] = {}
+    for e in events:
+        if id(e) not in bad:
+            _check_signer(report, e, ring, signers)
 
     for key, chain in chains.items():
         _check_chain(report, key, chain, hashes, bad, ring)
@@ -165,10 +163,43 @@ def _well_formed(e: Mapping[str, Any]) -> bool:
             and isinstance(e.get("chain_prev"), str) and isinstance(e.get("evidence_ref"), str))
 
 
-def _check_signer(report: Report, e: Mapping[str, Any], ring: KeyRing) -> None:
+def _authenticate(report: Report, chain: list[dict[str, Any]], hashes: Mapping[int, str],
+                  bad: set[int]) -> None:
+    """Which events of one chain are as their node signed them. The newest event's
+    signature covers, through `chain_prev`, the exact bytes of the one before it, and so
+    on down: an event whose successor is authentic and links to it is authentic without
+    checking its own signature. Only the events where that cover stops (the newest, one
+    before a gap or a broken link, a position taken twice) pay for an Ed25519 check: a
+    chain of 10,000 events costs one, not 10,000 (~0.1-0.4 ms each)."""
+    at: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for e in chain:
+        at[int(e["chain_seq"])].append(e)
+    covered: dict[int, str] = {}  # seq -> the hash its authentic successor links to
+    for seq in sorted(at, reverse=True):
+        for e in at[seq]:
+            if len(at[seq]) == 1 and covered.get(seq) == hashes[id(e)]:
+                good = True
+            else:
+                good = verify_signature(str(e["signing_key"]), str(e["signature"]),
+                                        signed_bytes(e))
+            if good:
+                if len(at[seq]) == 1:
+                    covered[seq - 1] = str(e["chain_prev"])
+                continue
+            bad.add(id(e))
+            report.add("changed", str(e.get("id")), f"custody event {e.get('id')} "
+                       f"(#{seq} of node {fingerprint(str(e['signing_key']))}): its signature "
+                       "does not verify: it was changed after it was signed, or signed by "
+                       "another key than the one it names")
+
+
+def _check_signer(report: Report, e: Mapping[str, Any], ring: KeyRing,
+                  signers: dict[str, set[str]]) -> None:
     key, oid, claimed = str(e["signing_key"]), str(e.get("id")), e.get("created_by_ref")
     members = ring.members_of(key)
-    if claimed in {member_identity_id(m) for m in members}:
+    if key not in signers:
+        signers[key] = {member_identity_id(m) for m in members}
+    if claimed in signers[key]:
         return
     if members:
         report.add("wrong-node", oid, f"custody event {oid} speaks for {claimed} but is "
@@ -223,6 +254,10 @@ def _check_chain(report: Report, key: tuple[str, str], chain: list[dict[str, Any
 
 def _check_seen(report: Report, chains: Mapping[tuple[str, str], list[dict[str, Any]]],
                 hashes: Mapping[int, str], bad: set[int]) -> None:
+    at: dict[tuple[str, str, Any], list[dict[str, Any]]] = defaultdict(list)
+    for key, chain in chains.items():
+        for x in chain:
+            at[(*key, x.get("chain_seq"))].append(x)
     for chain in chains.values():
         for e in chain:
             seen = e.get("chain_seen") or []
@@ -232,8 +267,7 @@ def _check_seen(report: Report, chains: Mapping[tuple[str, str], list[dict[str, 
                 if not isinstance(s, dict):
                     continue
                 other = (str(e.get("evidence_ref")), str(s.get("signing_key")))
-                found = [x for x in chains.get(other, []) if x.get("chain_seq") == s.get(
-                    "chain_seq")]
+                found = at.get((*other, s.get("chain_seq")), [])
                 if any(hashes[id(x)] == s.get("event_hash") for x in found):
                     continue
                 if any(id(x) in bad for x in found):
@@ -247,13 +281,14 @@ def _check_evidence(report: Report, case_id: str,
                     evidence: Mapping[str, list[dict[str, Any]]],
                     events: list[dict[str, Any]], bad: set[int]) -> None:
     attested: dict[str, set[str]] = defaultdict(set)
+    about = {e.get("evidence_ref") for e in events}
     for e in events:
         if id(e) not in bad:
             attested[str(e.get("evidence_ref"))].add(str(e.get("evidence_hash")))
     held: dict[str, set[str]] = {}
     for oid, versions in evidence.items():
         held[oid] = {object_hash(v) for v in versions}
-        if oid not in attested and not any(e.get("evidence_ref") == oid for e in events):
+        if oid not in attested and oid not in about:
             report.add("missing", oid, f"evidence {oid} has no custody event (its collection "
                        "was never recorded, or its events are gone)")
             continue
