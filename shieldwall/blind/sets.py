@@ -339,3 +339,13 @@ def held_sets(store: Store, *, exclude_owner: str | None = None) -> Iterator[Bli
     for s in sets:
         newest[s.owner] = max(newest.get(s.owner, 0), s.epoch)
     yield from (s for s in sets if s.epoch == newest[s.owner])
+
+
+def indicator_of_handle(store: Store, handle: str) -> str | None:
+    """The indicator a handle of this node's sets stands for (owner only), or None."""
+    from sqlalchemy import select
+
+    with store.engine.connect() as conn:
+        row = conn.execute(select(blind_handles.c.indicator_id).where(
+            blind_handles.c.handle == handle)).first()
+    return str(row[0]) if row else None

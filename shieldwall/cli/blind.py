@@ -157,8 +157,7 @@ def list_sets(
 ) -> None:
     """Blind sets held, hits on this member's sets, and this member's blind hits."""
     from shieldwall.blind.hits import HANDLE_PROPERTY, OWNER_PROPERTY
-    from shieldwall.blind.sets import held_sets, own_sets
-    from shieldwall.blind.tables import blind_handles
+    from shieldwall.blind.sets import held_sets, indicator_of_handle, own_sets
     from shieldwall.keys.oprf import current_epoch
     from shieldwall.store import Query
 
@@ -169,8 +168,6 @@ def list_sets(
            f"{counted(len(mine), 'set')}")
     for s in held_sets(node.store, exclude_owner=node.member):
         _print(f"held: {s.id} of {s.owner}, key epoch {s.epoch}, {counted(s.count, 'value')}")
-    from sqlalchemy import select
-
     names: dict[str, str] = {}
     for row in node.store.iter_query(Query(types=["sighting"])):
         obj = row.obj()
@@ -178,12 +175,9 @@ def list_sets(
         if not handle:
             continue
         if obj.get(OWNER_PROPERTY) == node.member:
-            with node.store.engine.connect() as conn:
-                r = conn.execute(select(blind_handles.c.indicator_id).where(
-                    blind_handles.c.handle == handle)).first()
-            iid = r[0] if r else "?"
+            iid = indicator_of_handle(node.store, handle) or "?"
             if iid not in names:
-                ind = node.store.get(iid) if r else None
+                ind = node.store.get(iid) if iid != "?" else None
                 names[iid] = (ind.name or iid) if ind else iid
             _print(f"hit on {names[iid]} ({iid}) seen by {row.source}: "
                    f"{obj.get('count')} time(s), last {obj.get('last_seen')}")
@@ -232,5 +226,5 @@ def pss_check(
     from shieldwall.blind.psi import import_pss, read_group_key
 
     pss = import_pss(pss_dir, read_group_key(key_file))
-    for v in values:
-        _print(f"{'in set' if pss.contains(v) else 'not in set'}: line {values.index(v) + 1}")
+    for i, v in enumerate(values, 1):
+        _print(f"{'in set' if pss.contains(v) else 'not in set'}: line {i}")
