@@ -123,9 +123,9 @@ def bench_verify(root: Path, repeats: int, events: int = 10_000) -> None:
     print(f"setup: {events:,} custody events in {len(heads(objs))} chains, "
           f"{time.perf_counter() - t0:.1f} s")
     access = access_for(Member("cert-south", "ally"))
-    report = verify_case(home.store, case, access, remember=False)
+    report = verify_case(home.store, case, access, heads_file=None)
     assert report.ok and report.events == events, report.findings[:3]
-    med, cpu, times = _median(lambda: verify_case(home.store, case, access, remember=False),
+    med, cpu, times = _median(lambda: verify_case(home.store, case, access, heads_file=None),
                               repeats)
     print(f"verify_case, {events:,} events: median {med:.3f} s wall, {cpu:.3f} s CPU "
           f"(runs {', '.join(f'{t:.3f}' for t in times)})")

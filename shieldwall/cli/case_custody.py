@@ -35,6 +35,7 @@ EvidenceArg = Annotated[str, typer.Argument(help="The evidence item (x-shieldwal
 Actor = Annotated[str, typer.Option("--actor", help="Who acts: MEMBER:PERSON.")]
 When = Annotated[str | None, typer.Option("--time", help="When (default: now).")]
 Note = Annotated[str | None, typer.Option("--note", help="Free text.")]
+HEADS_FILE = "custody-heads.json"  # in the home: the chain heads `case verify` found good
 KitLimit = Annotated[int, typer.Option(
     "--max-bytes", help="Refuse a kit larger than this, before decrypting it.")]
 
@@ -220,7 +221,8 @@ def verify(case_id: CaseArg, home: HomeOpt = None) -> None:
 
     node = open_node(home)
     try:
-        report = verify_case(node.store, case_id, case_access(node))
+        report = verify_case(node.store, case_id, case_access(node),
+                             heads_file=node.config.home / HEADS_FILE)
     finally:
         node.close()
     _say(f"case {case_id}: {counted(report.evidence, 'evidence item')}, "
@@ -426,7 +428,7 @@ def checkin(kit_file: Annotated[Path, typer.Argument(help="The kit file (.swk)."
     import orjson
 
     from shieldwall.respond.kit import merge, open_kit
-    from shieldwall.respond.verify import store_keyring
+    from shieldwall.respond.verify import store_keyring, verify_case
 
     node = open_node(home)
     try:
@@ -434,6 +436,8 @@ def checkin(kit_file: Annotated[Path, typer.Argument(help="The kit file (.swk)."
         kit = open_kit(kit_file, keys, store_keyring(node.store), trust_signer=trust_signer,
                        max_bytes=max_bytes)
         result = merge(node.store, kit, _judge(node, kit))
+        report = verify_case(node.store, kit.case_id, case_access(node),
+                             heads_file=node.config.home / HEADS_FILE)
         if kit.kind == "checkout":
             s = kit.sender
             node.store.kv_set(_ORIGIN + kit.case_id, orjson.dumps(
@@ -447,6 +451,9 @@ def checkin(kit_file: Annotated[Path, typer.Argument(help="The kit file (.swk)."
          f"{p.duplicates:,} already held, {len(result.refused) + len(p.rejected):,} refused")
     for oid, why in (result.refused + p.rejected)[:10]:
         _say(f"  refused {oid}: {why}")
+    _say(f"custody of the case: {counted(report.events, 'event')}, "
+         + ("verified" if report.ok else f"NOT verified ({counted(len(report.findings), 'finding')}"
+                                         f"; see 'case verify {kit.case_id}')"))
 
 
 def register(app: typer.Typer) -> None:

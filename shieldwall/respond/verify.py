@@ -24,9 +24,12 @@ chain's order is its signed `chain_seq` and `chain_prev`.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -39,7 +42,7 @@ from shieldwall.keys.signing import (
     verify_signature,
 )
 from shieldwall.respond.custody import chain_key, genesis, object_hash, signed_bytes
-from shieldwall.respond.model import CASE_LINK, CUSTODY_EVENT, EVIDENCE
+from shieldwall.respond.model import CASE_LINK, CUSTODY_EVENT, EVIDENCE, RespondError
 from shieldwall.stix.identity import member_identity_id
 from shieldwall.store import Access, Query, Store
 
@@ -314,9 +317,6 @@ def _check_evidence(report: Report, case_id: str,
 
 # ---- a case in the store -------------------------------------------------------------------
 
-_HEADS = "custody-heads:"  # kv: the chain heads of a case this node verified good
-
-
 def case_custody(store: Store, case_id: str, access: Access
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """Every stored version of the case's evidence items (by id, oldest first) and custody
@@ -356,16 +356,45 @@ def store_keyring(store: Store, access: Access | None = None) -> KeyRing:
                                                            access=access)))
 
 
-def verify_case(store: Store, case_id: str, access: Access, *, remember: bool = True
-                ) -> Report:
+def verify_case(store: Store, case_id: str, access: Access, *,
+                heads_file: Path | None = None) -> Report:
     """`case verify`: the case's custody as `access` sees it, against the chain heads this
-    node verified before; a good result's heads are remembered for the next run."""
+    node verified before (kept in `heads_file`, in the node's home rather than its
+    database: whoever can rewrite the database cannot also rewrite what this node
+    remembers); a good result's heads are added to it. No file: nothing remembered."""
     evidence, events = case_custody(store, case_id, access)
-    remembered = {k: (int(v[0]), str(v[1])) for k, v in
-                  orjson.loads(store.kv_get(_HEADS + case_id) or "{}").items()}
+    remembered = _heads(heads_file).get(case_id, {}) if heads_file else {}
     versions = [v for vs in evidence.values() for v in vs]
     report = verify_custody(case_id, versions, events, store_keyring(store, access),
                             remembered=remembered)
-    if report.ok and remember and report.heads != remembered:
-        store.kv_set(_HEADS + case_id, orjson.dumps({**remembered, **report.heads}).decode())
+    if report.ok and heads_file is not None and report.heads != remembered:
+        _remember(heads_file, case_id, report.heads)
     return report
+
+
+def _heads(path: Path) -> dict[str, dict[str, tuple[int, str]]]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise RespondError(f"{path}: cannot read the custody heads this node remembers "
+                           f"({exc}); move it aside to start again") from None
+    return {case: {k: (int(v[0]), str(v[1])) for k, v in chains.items()}
+            for case, chains in data.items()}
+
+
+def _remember(path: Path, case_id: str, heads: Mapping[str, tuple[int, str]]) -> None:
+    """Add `heads` to the file, whole or not at all, one writer at a time."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with (path.parent / f".{path.name}.lock").open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        data = _heads(path)
+        data[case_id] = {**data.get(case_id, {}), **heads}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(orjson.dumps(data))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)

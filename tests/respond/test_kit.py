@@ -92,7 +92,7 @@ def test_checkout_work_offline_sync_back_and_verify(tmp_path: Path,
     assert _count(laptop, EVIDENCE) == 0
     r = sw(laptop, "case", "checkin", str(kit), "--trust-signer", south_fpr)
     assert r.code == 0, r.err
-    assert "0 refused" in r.out, r.out
+    assert "0 refused" in r.out and "custody of the case: 2 events, verified" in r.out, r.out
     r = sw(laptop, "case", "verify", case)
     assert r.code == 0 and "1 evidence item, 2 custody events" in r.out, r.out
 
@@ -116,6 +116,7 @@ def test_checkout_work_offline_sync_back_and_verify(tmp_path: Path,
     before = _count(south, EVIDENCE, CUSTODY_EVENT, "observed-data", "task")
     r = sw(south, "case", "checkin", str(back))
     assert r.code == 0 and "0 refused" in r.out, r.out + r.err
+    assert "custody of the case: 5 events, verified" in r.out
     after = _count(south, EVIDENCE, CUSTODY_EVENT, "observed-data", "task")
     assert after - before == 1 + 3 + 1 + 1
     # Again: nothing new, nothing doubled.
@@ -133,7 +134,7 @@ def test_checkout_work_offline_sync_back_and_verify(tmp_path: Path,
     assert laptop_fpr not in r.err  # it names kit keys, not the laptop's signing key
 
 
-def test_a_changed_stored_custody_event_fails_verify(tmp_path: Path) -> None:
+def test_a_changed_or_removed_stored_custody_event_fails_verify(tmp_path: Path) -> None:
     south = make_node(tmp_path / "south", "cert-south")
     case = make_case(south)
     r = sw(south, "case", "evidence", "add", case, "--name", "memory", "--kept-at", "share",
@@ -157,6 +158,15 @@ def test_a_changed_stored_custody_event_fails_verify(tmp_path: Path) -> None:
     assert r.code == 1, r.err
     assert "changed: custody event" in r.out and "signature does not verify" in r.out
     assert "custody NOT verified: 1 finding" in r.out
+    # The newest event removed: nothing else saw it, but this node verified it before.
+    db = sqlite3.connect(south / "shieldwall.db")
+    with db:
+        db.execute("DELETE FROM objects WHERE json LIKE '%south share 3%'")
+    db.close()
+    r = sw(south, "case", "verify", case)
+    assert r.code == 1 and "missing: event #2 of the chain of node" in r.out, r.out
+    assert "verified here before, is gone" in r.out
+    assert (south / "custody-heads.json").stat().st_mode & 0o077 == 0
 
 
 def test_kits_merge_to_the_same_state_whatever_their_order(tmp_path: Path) -> None:
