@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shieldwall.blind.resolve import Resolver
+from shieldwall.blind.resolve import ResolveError, Resolver
 from shieldwall.blind.sets import BlindSet, oprf_input
 from shieldwall.detect.index import columns_for
 from shieldwall.detect.readers import LINE, TS, Observations
@@ -82,6 +82,7 @@ class BlindMatcher:
         # path -> raw value -> [(set, handle)]: only values that hit (a handful)
         self._hit: dict[str, dict[Any, list[tuple[BlindSet, str]]]] = defaultdict(dict)
         self._hit_arrays: dict[str, pa.Array] = {}
+        self.failed: dict[str, str] = {}  # set id -> why it could not be resolved
 
     def _columns(self, obs: Observations) -> Iterator[tuple[str, str, pa.Array, Any]]:
         names = obs.table.column_names
@@ -128,7 +129,13 @@ class BlindMatcher:
                 resolver = self.resolvers.get(s.public_key.hex())
                 if not outs or resolver is None:
                     continue
-                resolved = resolver.resolve(pending.values())
+                if s.id in self.failed:
+                    continue
+                try:
+                    resolved = resolver.resolve(pending.values())
+                except ResolveError as exc:  # one owner unreachable or refusing: the others
+                    self.failed[s.id] = f"{s.owner}: {exc}"  # still protect this hunt
+                    continue
                 for v, x in pending.items():
                     handle = outs.get(resolved[x])
                     if handle is not None:
@@ -269,6 +276,7 @@ class HuntResult:
     resolved: int = 0
     asked_owner: int = 0
     files: list[Any] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # set id -> why it was not resolved
 
 
 def hunt(store: Any, member: str, paths: list[Any], send_for: Callable[[str], Any], *,
@@ -314,4 +322,4 @@ def hunt(store: Any, member: str, paths: list[Any], send_for: Callable[[str], An
     return HuntResult(hits, len(objs), stats.events,
                       sum(r.stats.asked for r in resolvers.values()),
                       sum(r.stats.asked - r.stats.cached for r in resolvers.values()),
-                      hunter.files)
+                      hunter.files, matcher.failed)

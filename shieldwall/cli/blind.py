@@ -144,6 +144,9 @@ def resolve(
     result = hunt(node.store, node.member, paths, lambda owner: sender(node, owner), fmt=fmt)
     for h in result.hits[:50]:
         _print(h.say())
+    for why in dict.fromkeys(result.failed.values()):
+        console.print(f"not matched against the blind set of {why}", markup=False,
+                      highlight=False, emoji=False, soft_wrap=True)
     _print(f"{counted(result.events, 'event')}, {counted(len(result.hits), 'blind hit')}, "
            f"{counted(result.sightings, 'sighting')} for the owners; "
            f"{counted(result.resolved, 'value')} looked up, "

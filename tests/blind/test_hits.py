@@ -72,3 +72,14 @@ def test_two_passes_resolve_first_then_the_event_path_only_looks_up(store, tmp_p
     assert m.flush() == 14  # 4 sources, 3 destinations, for the address and the name path
     assert r.stats.requests == 2  # one request per path's values
     assert m.feed(_batch()) == 2 and len(hits) == 2
+
+
+def test_an_owner_that_refuses_leaves_the_other_sets_working(store, tmp_path):
+    owner_with_set(store, tmp_path)
+    sets = list(held_sets(store))
+    (s,) = sets
+    refusing = Resolver(store, s.public_key, s.epoch,
+                        local_send(tmp_path, store, tier="partner"))
+    m = BlindMatcher(sets, {s.public_key.hex(): refusing}, lambda h: None)
+    assert m.feed(_batch()) == 0
+    assert "allies only" in m.failed[s.id] and OWNER in m.failed[s.id]
