@@ -1,9 +1,9 @@
 """Blind-matching benchmark (docs/blind.md, figures in docs/benchmarks.md).
 
-    .venv/bin/python bench/blind_bench.py --publish 1000000
-    .venv/bin/python bench/blind_bench.py --resolve 1000000
-    .venv/bin/python bench/blind_bench.py --hunt 500000 --indicators 10000 --runs 3
-    .venv/bin/python bench/blind_bench.py --latency 20
+    .venv/bin/python -m bench.blind_bench --publish 1000000
+    .venv/bin/python -m bench.blind_bench --resolve 1000000
+    .venv/bin/python -m bench.blind_bench --hunt 500000 --indicators 10000 --runs 3
+    .venv/bin/python -m bench.blind_bench --latency 20
 
 - `--publish N`: an owner publishes N protected IPv4 values (OPRF evaluation in a process
   per core, set objects and handle rows stored in SQLite).
