@@ -263,6 +263,7 @@ def pack(store: Store, keys: NodeKeys, case_id: str, access: Access, to: NodeRef
     if not objs:
         raise KitError(f"nothing of case {case_id} to pack for {to.member}")
     objs += [keys.card(), *published_objects()]
+    objs = list({(o["id"], o.get("modified") or o.get("created")): o for o in objs}.values())
     payload = {
         "kind": kind, "case": case_id, "created": format_ts(now_us()),
         "from": {"member": keys.member, "signing_key": keys.signing_public,
