@@ -325,3 +325,43 @@ def _b64(text: str) -> str | None:
         return base64.b64decode(text, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
+
+
+# ---- applying a template to a case -------------------------------------------------------
+
+
+def step_mark(playbook: Mapping[str, Any], step: Step) -> str:
+    """The line that ties a task to its playbook step: applying again skips the steps
+    whose task the case already holds."""
+    return f"From playbook {playbook['id']} step {step.step_id}."
+
+
+def task_description(playbook: Mapping[str, Any], step: Step) -> str:
+    lines = []
+    if step.condition:
+        lines.append(f"Only {step.condition}")
+    if step.role:
+        lines.append(f"Who: {step.role}")
+    if step.description:
+        lines.append(step.description)
+    lines.append(f"{playbook.get('name')}: {step_mark(playbook, step)}")
+    return "\n".join(lines)
+
+
+def apply(store: Any, member: str, case: Any, playbook: Mapping[str, Any], *,
+          tlp: Any = None) -> list[dict[str, Any]]:
+    """Add one task per step of `playbook` to `case` (a `respond.cases.Case` the node's
+    member may read), marked as any new item of the case (`cases.item_marking`); the steps
+    whose task the case already holds are skipped. Returns the tasks added, in order."""
+    from shieldwall.respond.cases import add_to_case, item_marking
+    from shieldwall.respond.model import task
+
+    validate(playbook)
+    held = "\n".join(str(t.get("description") or "") for t in case.tasks)
+    marking = item_marking(case, tlp)
+    new = [task(creator=member, name=step.name, marking=marking,
+                description=task_description(playbook, step))
+           for step in steps(playbook) if step_mark(playbook, step) not in held]
+    if new:
+        add_to_case(store, member, case.id, *new)
+    return new

@@ -166,3 +166,41 @@ def test_a_loop_is_cut_where_it_closes() -> None:
     rendered = playbooks.steps(playbook)
     assert [s.name for s in rendered] == [wf[k]["name"] for k in actions]
     assert rendered[3].condition == "while the attack goes on"
+
+
+def test_applying_a_template_adds_its_steps_as_tasks_once(store: Any) -> None:
+    from shieldwall.assess.incidents import IncidentFields, new_incident
+    from shieldwall.policy import Member
+    from shieldwall.respond.cases import add_to_case, open_case
+    from shieldwall.respond.model import Marking, assistance_request
+    from shieldwall.stix.identity import member_identity_id
+    from shieldwall.stix.markings import TLP
+    from shieldwall.store import Provenance
+    from shieldwall.taxii.app import access_for
+
+    inc = new_incident(member_identity_id("cert-south"),
+                       IncidentFields(name="Encrypted file servers"), tlp=TLP.AMBER)[0]
+    store.put(inc, Provenance("cert-south", "local"))
+    # A case is an incident its member asked the alliance's help for.
+    add_to_case(store, "cert-south", inc["id"], assistance_request(
+        requester="cert-south", cell="cell", incident_id=inc["id"], needs=["forensics"],
+        marking=Marking(TLP.AMBER, ("cell", "cert-south"))))
+    access = access_for(Member("cert-south", "ally"))
+    playbook = playbooks.template("ransomware-outbreak")
+    case = open_case(store, inc["id"], access)
+    added = playbooks.apply(store, "cert-south", case, playbook, tlp=TLP.GREEN)
+    wanted = playbooks.steps(playbook)
+    assert [t["name"] for t in added] == [s.name for s in wanted]
+    case = open_case(store, inc["id"], access)
+    assert sorted(t["name"] for t in case.tasks) == sorted(s.name for s in wanted)
+    capture = next(t for t in case.tasks if t["name"] == "Capture memory and disk images")
+    assert capture["outcome"] == "pending"
+    assert capture["description"].startswith("Who: Rapid reaction team\n")
+    assert "Do: Capture memory of two affected hosts" in capture["description"]
+    assert playbook["id"] in capture["description"]
+    # Applying again adds nothing: the case holds a task for every step already.
+    assert playbooks.apply(store, "cert-south", case, playbook) == []
+    assert len(open_case(store, inc["id"], access).tasks) == len(wanted)
+    # Another member's reader sees the GREEN tasks, as any item of the case.
+    assert len(open_case(store, inc["id"], access_for(Member("cert-east", "ally"))).tasks) \
+        == len(wanted)
