@@ -59,14 +59,20 @@ def request(incident: Annotated[str, typer.Option(
 
 
 @assist_app.command("list")
-def list_(as_json: AsJson = False, home: HomeOpt = None) -> None:
-    """Assistance requests this node's member may read, with their dispatch and the
-    consultation's decision on the incident's campaign."""
+def list_(limit: Annotated[int, typer.Option("--limit", help="Requests per page.")] = 100,
+          after: Annotated[int | None, typer.Option(
+              "--after", help="The page after this cursor (printed under a full page).")]
+          = None,
+          as_json: AsJson = False, home: HomeOpt = None) -> None:
+    """Assistance requests (the cases) this node's member may read, with their dispatch
+    and the consultation's decision on the incident's campaign; in the order the node
+    received them, a page at a time."""
     from shieldwall.respond.assist import list_requests
 
     node = open_node(home)
     try:
-        views = list_requests(node.store, case_access(node))
+        views = list_requests(node.store, case_access(node), limit=max(1, min(limit, 1000)),
+                              after_seq=after)
     finally:
         node.close()
     if as_json:
@@ -92,6 +98,8 @@ def list_(as_json: AsJson = False, home: HomeOpt = None) -> None:
         for d in v.ignored:
             _say(f"  ignored dispatch {d['id']} from {d.get('cell')}: not the cell the "
                  "request was addressed to")
+    if views and len(views) >= limit:
+        _say(f"more: --after {views[-1].seq}")
 
 
 @assist_app.command("dispatch")

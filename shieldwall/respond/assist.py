@@ -28,6 +28,7 @@ from shieldwall.respond.cases import (
     add_to_case,
     load_case,
     put_items,
+    rows_by_ids,
     valid_dispatch,
 )
 from shieldwall.respond.model import (
@@ -116,6 +117,7 @@ class RequestView:
     ignored: list[dict[str, Any]] = field(default_factory=list)
     campaign_id: str | None = None
     consultation: str | None = None  # the campaign's latest decision, when there is one
+    seq: int = 0  # where the node stored it: the cursor of the next page
 
     @property
     def status(self) -> str:
@@ -126,28 +128,33 @@ class RequestView:
         return "awaiting dispatch"
 
 
-def _campaign_of(store: Store, incident_id: str, access: Access) -> str | None:
+def _campaigns(store: Store, access: Access) -> dict[str, str]:
+    """incident id -> the candidate campaign (correlation) that groups it, among those
+    `access` may read: one pass over the campaigns, however many requests are listed."""
+    out: dict[str, str] = {}
     for row in store.iter_query(Query(types=["campaign"], access=access)):
         refs = row.obj().get("x_shieldwall_object_refs")
-        if isinstance(refs, list) and incident_id in refs:
-            return row.id
-    return None
+        for ref in refs if isinstance(refs, list) else ():
+            if isinstance(ref, str) and ref.startswith("incident--"):
+                out.setdefault(ref, row.id)
+    return out
 
 
-def list_requests(store: Store, access: Access, *, with_campaigns: bool = True
-                  ) -> list[RequestView]:
-    """Every request `access` may read, newest first, each with its valid dispatch (the
-    others are `ignored`), its incident's campaign and the consultation's decision on it."""
+def _views(store: Store, requests: list[dict[str, Any]], access: Access,
+           with_campaigns: bool) -> list[RequestView]:
+    """Each request (spoken for by its creator) with its dispatches, found through the
+    links to its case (indexed), and its campaign's latest consultation decision."""
     from shieldwall.assess.consultation import read_log
 
-    requests = [r.obj() for r in store.iter_query(Query(types=[ASSISTANCE_REQUEST],
-                                                        access=access))]
-    dispatches = [r.obj() for r in store.iter_query(Query(types=[DISPATCH],
-                                                          access=access))]
+    requests = [r for r in requests
+                if r.get("created_by_ref") == member_identity_id(str(r.get("requester")))]
+    cases = sorted({str(r.get("incident_ref")) for r in requests})
+    linked = {rel.obj().get("source_ref") for rel in store.linked(cases, access)}
+    ids = sorted(i for i in linked if isinstance(i, str) and i.startswith(DISPATCH + "--"))
+    dispatches = [r.obj() for r in rows_by_ids(store, ids, access)]
+    campaigns = _campaigns(store, access) if with_campaigns else {}
     out = []
-    for req in sorted(requests, key=lambda r: r["created"], reverse=True):
-        if req.get("created_by_ref") != member_identity_id(str(req.get("requester"))):
-            continue
+    for req in requests:
         view = RequestView(req)
         for d in sorted(dispatches, key=lambda d: d["created"]):
             if d.get("request_ref") != req["id"]:
@@ -156,23 +163,40 @@ def list_requests(store: Store, access: Access, *, with_campaigns: bool = True
                 view.dispatch = d
             else:
                 view.ignored.append(d)
-        if with_campaigns:
-            view.campaign_id = _campaign_of(store, str(req.get("incident_ref")), access)
-            if view.campaign_id:
-                log = read_log(store, view.campaign_id)
-                if log:
-                    last = log[-1]
-                    view.consultation = (f"{last.decision} by {last.decided_by} "
-                                         f"at {last.recorded} (recommended {last.recommendation})")
+        view.campaign_id = campaigns.get(str(req.get("incident_ref")))
+        if view.campaign_id:
+            log = read_log(store, view.campaign_id)
+            if log:
+                last = log[-1]
+                view.consultation = (f"{last.decision} by {last.decided_by} "
+                                     f"at {last.recorded} (recommended {last.recommendation})")
         out.append(view)
     return out
 
 
+def list_requests(store: Store, access: Access, *, limit: int = 100,
+                  after_seq: int | None = None, with_campaigns: bool = True
+                  ) -> list[RequestView]:
+    """A page of the requests `access` may read (in the order the node stored them; the
+    next page starts after the last one's `seq`, `RequestView.seq`), each with its valid
+    dispatch (the others are `ignored`), its incident's campaign and the consultation's
+    latest decision on it."""
+    page = store.query(Query(types=[ASSISTANCE_REQUEST], access=access, limit=limit,
+                             after_seq=after_seq))
+    views = _views(store, [r.obj() for r in page.rows], access, with_campaigns)
+    seqs = {r.id: r.seq for r in page.rows}
+    for v in views:
+        v.seq = seqs[v.request["id"]]
+    return views
+
+
 def find_request(store: Store, request_id: str, access: Access) -> RequestView:
-    for view in list_requests(store, access, with_campaigns=False):
-        if view.request["id"] == request_id:
-            return view
-    raise RespondError(f"no assistance request {request_id} this node may read")
+    row = store.get(request_id, access)
+    views = _views(store, [row.obj()], access, False) if row and row.type == \
+        ASSISTANCE_REQUEST else []
+    if not views:
+        raise RespondError(f"no assistance request {request_id} this node may read")
+    return views[0]
 
 
 # ---- dispatch and hand-back ----------------------------------------------------------------
@@ -196,7 +220,7 @@ def dispatch_team(store: Store, *, cell: str, request_id: str, team: Sequence[st
                            "close it first (assist close)")
     roster.check_team(store, team)
     obj = dispatch(request=req, cell=cell, team=team, lead=lead, reason=reason)
-    campaign = _campaign_of(store, str(req.get("incident_ref")), access)
+    campaign = _campaigns(store, access).get(str(req.get("incident_ref")))
     append_decision(store, request_id, by=by or cell, decision="dispatch", reason=reason,
                     recommendation=RECOMMENDATION, policy_version=POLICY_VERSION,
                     snapshot={"dispatch": obj, "request_ref": request_id,

@@ -156,7 +156,8 @@ def valid_dispatch(d: Mapping[str, Any], request: Mapping[str, Any]) -> bool:
             and d.get("created_by_ref") == member_identity_id(str(request.get("cell"))))
 
 
-def _rows(store: Store, ids: Iterable[str], access: Access) -> list[StoredVersion]:
+def rows_by_ids(store: Store, ids: Iterable[str], access: Access) -> list[StoredVersion]:
+    """The latest versions of `ids` that `access` may read (500 ids a query)."""
     wanted = sorted(set(ids))
     out: list[StoredVersion] = []
     for i in range(0, len(wanted), 500):
@@ -176,7 +177,7 @@ def load_case(store: Store, case_id: str, access: Access) -> Case:
                and r.obj().get("relationship_type") == CASE_LINK]
     requests: list[dict[str, Any]] = []
     dispatches: list[dict[str, Any]] = []
-    for row in _rows(store, sources, access):
+    for row in rows_by_ids(store, sources, access):
         obj = row.obj()
         kind = obj.get("type")
         if kind == ASSISTANCE_REQUEST:

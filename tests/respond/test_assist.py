@@ -173,3 +173,20 @@ def test_narrower_item_stays_narrow_after_dispatch(store: Store) -> None:
     share_with_team(store, SOUTH, load_case(store, inc["id"], acc(SOUTH)))
     assert own["id"] not in ids(store, NORTH) and own["id"] not in ids(store, CELL)
     assert req["id"] in ids(store, NORTH)
+
+
+def test_requests_page_by_cursor(store: Store) -> None:
+    made = []
+    for _ in range(3):
+        inc = south_incident(store)
+        made.append(request_assistance(store, member=SOUTH, cell=CELL, incident_id=inc["id"],
+                                       needs=["forensics"], access=acc(SOUTH))["id"])
+    seen, after = [], None
+    while True:
+        page = list_requests(store, acc(CELL), limit=2, after_seq=after)
+        if not page:
+            break
+        seen += [v.request["id"] for v in page]
+        after = page[-1].seq
+    assert seen == made
+    assert list_requests(store, acc(EAST)) == []
