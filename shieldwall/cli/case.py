@@ -142,6 +142,25 @@ def show(case_id: CaseArg, as_json: AsJson = False, home: HomeOpt = None) -> Non
         node.close()
 
 
+@case_app.command("stats")
+def stats(as_json: AsJson = False, home: HomeOpt = None) -> None:
+    """Counts of what this node's member may read of rapid reaction: requests, dispatches
+    and tasks by status, items by type."""
+    from shieldwall.respond.cases import statistics
+
+    node = open_node(home)
+    try:
+        data = statistics(node.store, case_access(node))
+    finally:
+        node.close()
+    if as_json:
+        print_json(data)
+        return
+    for kind, tally in data["by_status"].items():
+        _say(f"{kind}: " + ", ".join(f"{k} {v:,}" for k, v in tally.items()))
+    _say("items: " + ", ".join(f"{k} {v:,}" for k, v in data["objects"].items()))
+
+
 def _error(message: str) -> Exception:
     from shieldwall.respond.model import RespondError
 

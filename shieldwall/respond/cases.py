@@ -335,3 +335,38 @@ def add_observable(store: Store, member: str, case: Case, text: str, *,
         raise RespondError(f"the case already holds {value}")
     add_to_case(store, member, case.id, obj)
     return obj
+
+
+# ---- statistics ------------------------------------------------------------------------
+
+STAT_TYPES = ("x-shieldwall-assistance-request", "x-shieldwall-dispatch", "task", "event",
+              "impact", "note", "observed-data", EVIDENCE, CUSTODY_EVENT)
+
+
+def statistics(store: Store, access: Access) -> dict[str, Any]:
+    """What `access` may read of rapid reaction, counted: objects by type (one indexed
+    count each, what the reader may read), requests by status and tasks by outcome (their
+    latest versions, read as stored text: no JSON parsing)."""
+    counts = {t: store.count(Query(types=[t], access=access)) for t in STAT_TYPES}
+    by_status: dict[str, dict[str, int]] = {}
+    for kind, prop, values in ((ASSISTANCE_REQUEST, "status", ("open", "withdrawn", "closed")),
+                               (DISPATCH, "status", ("dispatched", "closed")),
+                               ("task", "outcome", ("pending", "ongoing", "successful",
+                                                    "failed", "cancelled", "unknown"))):
+        tally = dict.fromkeys(values, 0)
+        marks = {v: f'"{prop}":"{v}"' for v in values}
+        after = None
+        while True:  # pages of 5,000: bounded memory however many cases
+            rows, more = store.read_rows(Query(types=[kind], access=access, limit=5_000,
+                                               after_seq=after))
+            for row in rows:
+                # canonical JSON (sorted keys, no spaces): a value's own quotes are escaped
+                for v, mark in marks.items():
+                    if mark in row.json:
+                        tally[v] += 1
+                        break
+            if not more or not rows:
+                break
+            after = rows[-1].seq
+        by_status[kind] = tally
+    return {"objects": counts, "by_status": by_status}

@@ -19,6 +19,7 @@ from shieldwall.respond.cases import (
     load_case,
     own_version,
     share_with_team,
+    statistics,
     update_task,
 )
 from shieldwall.respond.model import (
@@ -139,6 +140,13 @@ def test_request_dispatch_hand_back(store: Store) -> None:
                  access=acc(SOUTH))
     assert mine["id"] == req["id"] and mine["status"] == "closed"
     assert list_requests(store, acc(SOUTH))[0].status == "closed"
+    stats = statistics(store, acc(CELL))
+    assert stats["by_status"]["x-shieldwall-assistance-request"]["closed"] == 1
+    assert stats["by_status"]["x-shieldwall-dispatch"] == {"dispatched": 0, "closed": 1}
+    assert stats["by_status"]["task"]["successful"] == 1 and stats["objects"]["note"] == 1
+    east = statistics(store, acc(EAST))
+    assert sum(east["objects"].values()) == 0
+    assert all(not any(t.values()) for t in east["by_status"].values())
 
 
 def test_only_own_incident_and_no_red(store: Store) -> None:
