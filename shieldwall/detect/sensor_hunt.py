@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from shieldwall.detect.hunt import FileReport, Hunter
 from shieldwall.detect.index import IndicatorIndex
 from shieldwall.detect.readers import LINE, Observations, detect_format
 from shieldwall.detect.readers.damage import DAMAGED
-from shieldwall.detect.readers.sensor_alerts import Scan, SensorAlerts
+from shieldwall.detect.readers.sensor_alerts import Scan, SensorAlerts, SensorHit
 from shieldwall.detect.sightings import Hit, Sightings
 from shieldwall.detect.watch import Watcher
 from shieldwall.errors import ShieldwallError
@@ -34,7 +35,8 @@ class SensorHunter(Hunter):
                  sink: Callable[[Observations], None] | None = None,
                  sids: Mapping[int, str] | None = None) -> None:
         super().__init__(index, sightings, sink)
-        self.sensors = SensorAlerts(lambda iid: index.get(iid) is not None, sids)
+        self.sensors = SensorAlerts(lambda iid: index.get(iid) is not None, sids,
+                                    sightings.count_only)
         self.claimed: dict[str, set[int]] = {}  # source -> lines read as sensor alerts
         self.sensor_hits = 0
 
@@ -46,27 +48,43 @@ class SensorHunter(Hunter):
         except (ShieldwallError, OSError, ValueError, *DAMAGED):
             kind = None  # the reader below says what the file is
         if kind in ("suricata", "zeek-tsv", "zeek-json"):
+            scan = None
             # a damaged file: the reader below reports what is wrong with it
+            hits = self.sightings.hits
             with contextlib.suppress(ShieldwallError, OSError, ValueError, *DAMAGED):
-                self.record(self.sensors.scan(f, kind, str(f)), str(f))
+                scan = self.sensors.scan(f, kind, str(f), partial(self._add, str(f), 0))
+            if scan is not None:
+                self.record(scan, str(f))
+                if scan.lines and len(scan.claimed) == scan.lines and not scan.observations:
+                    # Every line an alert on an exported indicator (a sensor's own alert
+                    # log): nothing is left for the value matching to read.
+                    self.claimed.pop(str(f), None)
+                    self.stats.files += 1
+                    self.stats.events += scan.lines
+                    return FileReport(shown, format=kind, events=scan.lines,
+                                      hits=self.sightings.hits - hits)
         try:
             return super()._read_file(f, shown, given, fmt, mapping, progress)
         finally:
             self.claimed.pop(str(f), None)
 
+    def _add(self, source: str, offset: int, h: SensorHit) -> None:
+        comp = self.index.get(h.indicator_id)
+        if comp is None:
+            return
+        # built only for the first hits of a window (Sightings.max_refs)
+        observed = partial(_observed, h.observed, h.ts_us)
+        self.sightings.add(Hit(comp.id, comp.name, comp.pattern, h.ts_us, observed,
+                               h.what, h.field, h.value, source, h.line + offset, h.text))
+
     def record(self, scan: Scan, source: str, offset: int = 0) -> int:
-        """Hits from a scan's alert lines; its notices matched as observations. Returns the
-        hits; the scan's lines are claimed for `source` until its read ends."""
+        """Hits from a scan's alert lines (those not taken as they were read); its notices
+        matched as observations. Returns the hits; the scan's lines are claimed for
+        `source` until its read ends."""
         for h in scan.hits:
-            comp = self.index.get(h.indicator_id)
-            if comp is None:
-                continue
-            observed = _observed(h.observed, h.ts_us)
-            self.sightings.add(Hit(comp.id, comp.name, comp.pattern, h.ts_us, observed,
-                                   h.what, h.field, h.value, source, h.line + offset,
-                                   h.text))
-        self.sensor_hits += len(scan.hits)
-        hits = len(scan.hits)
+            self._add(source, offset, h)
+        hits = len(scan.hits) + scan.emitted + scan.counted
+        self.sensor_hits += hits
         self.claimed[source] = {n + offset for n in scan.claimed}
         for obs in scan.observations:
             if offset:

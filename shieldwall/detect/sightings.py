@@ -149,6 +149,26 @@ class Sightings:
             } | ({"sensor_line": hit.sensor_line} if hit.sensor_line else {}))
         self.dirty.add(key)
 
+    def count_only(self, indicator_id: str, ts_us: int) -> bool:
+        """Count a hit in its window when the window needs nothing more of it (its
+        observed-data and explanations are full), without building the `Hit`: a sensor's
+        alert log repeats a few indicators a million times (bench/sensors_bench.py).
+        False when the window wants the hit's details: then `add` it."""
+        start = ts_us - ts_us % self.window_us
+        key = (indicator_id, start)
+        w = self.windows.get(key)
+        if w is None or len(w.observed) < self.max_refs or (
+                len(w.explanations) < self.max_explanations):
+            return False
+        w.count += 1
+        self.hits += 1
+        if ts_us < w.first_us:
+            w.first_us = ts_us
+        if ts_us > w.last_us:
+            w.last_us = ts_us
+        self.dirty.add(key)
+        return True
+
     def by_indicator(self) -> dict[str, tuple[str, int, int]]:
         """indicator id -> (name, hits, sightings)."""
         out: dict[str, tuple[str, int, int]] = {}

@@ -215,3 +215,17 @@ def test_a_sensor_alert_round_trips_into_a_stored_sighting(tmp_path: Path) -> No
     assert len(mine) == 1 and mine[0]["sighting_of_ref"] == URL
     assert mine[0]["created_by_ref"].startswith("identity--")
     assert time.time() - started < 600
+
+
+def test_a_flood_of_alerts_is_one_sighting_counting_each(store: Store, tmp_path: Path) -> None:
+    """Past the first hits of a window (which explain it), alerts are only counted."""
+    hunter, tmp = setup(store, tmp_path)
+    alert = eve_alert(rule_of(tmp, URL))
+    eve = tmp / "alerts.json"
+    eve.write_bytes((alert + b"\n") * 25)
+    hunter.run([eve])
+    got = sightings_by_indicator(hunter)
+    assert got[URL]["count"] == 25 and len(got[URL][EXPLANATION]) == 5
+    assert hunter.sensor_hits == 25
+    report = hunter.files[0]
+    assert (report.events, report.hits, report.outcome) == (25, 25, "read")

@@ -25,6 +25,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,27 +70,53 @@ class Scan:
     claimed: set[int] = field(default_factory=set)  # line numbers read here
     observations: list[Observations] = field(default_factory=list)  # notices, by value
     lines: int = 0
+    counted: int = 0  # alert lines only counted (`SensorAlerts.count`)
+    # Takes each hit as it is read (else they are kept in `hits`): a window then fills
+    # while the file is read, and `count` can take the rest of its hits.
+    sink: Callable[[SensorHit], None] | None = None
+    emitted: int = 0
+
+    def add(self, hit: SensorHit) -> None:
+        if self.sink is None:
+            self.hits.append(hit)
+        else:
+            self.sink(hit)
+            self.emitted += 1
+
+
+# An alert of one of our rules names one id in its metadata; the key and its list can only
+# be JSON syntax (a quote inside a logged string value is escaped), so the id and the time
+# are read without parsing the line when it is only to be counted.
+_META_ONE = re.compile(rb'"shieldwall_id":\["(indicator--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
+                       rb'[0-9a-f]{4}-[0-9a-f]{12})"\]')
+_EVE_TS = re.compile(rb'"timestamp":"([^"]{20,40})"')
 
 
 class SensorAlerts:
     """Reads alert lines of files a hunt is given; `known` says which ids are active here."""
 
-    def __init__(self, known: Callable[[str], bool], sids: Mapping[int, str] | None = None
-                 ) -> None:
-        """`known`: is this id an indicator active here; `sids`: sid -> indicator id."""
+    def __init__(self, known: Callable[[str], bool], sids: Mapping[int, str] | None = None,
+                 count: Callable[[str, int], bool] | None = None) -> None:
+        """`known`: is this id an indicator active here; `sids`: sid -> indicator id;
+        `count(id, ts)`: counts a hit that needs no details (`Sightings.count_only`), True
+        when it did: the line is then not parsed any further."""
         self.known = known
         self.sids = dict(sids or {})
+        self.count = count
 
-    def scan(self, path: Path, kind: str, shown: str | None = None) -> Scan:
+    def scan(self, path: Path, kind: str, shown: str | None = None,
+             sink: Callable[[SensorHit], None] | None = None) -> Scan:
         """The sensor lines of `path` (format `kind` as `readers.detect_format` names it)."""
         with open_text(path) as fh:
-            return self.scan_lines(enumerate(fh, 1), kind, shown or str(path), path.name)
+            return self.scan_lines(enumerate(fh, 1), kind, shown or str(path), path.name,
+                                   sink=sink)
 
     def scan_lines(self, lines: Iterable[tuple[int, bytes]], kind: str, shown: str,
-                   name: str = "", header: Sequence[bytes] = ()) -> Scan:
+                   name: str = "", header: Sequence[bytes] = (),
+                   sink: Callable[[SensorHit], None] | None = None) -> Scan:
         """The sensor lines among numbered raw `lines` (a file, or what a followed file
         grew by: `header` then holds a Zeek TSV log's `#` lines read before)."""
-        out = Scan()
+        out = Scan(sink=sink)
         if kind == "suricata":
             self._eve(lines, out)
         elif kind == "zeek-tsv":
@@ -107,11 +134,18 @@ class SensorAlerts:
 
     def _eve(self, lines: Iterable[tuple[int, bytes]], out: Scan) -> None:
         marker = SENSOR_ID.encode()
+        count = self.count
         for n, raw in lines:
             out.lines += 1
             # Only alerts of our rules are parsed: a flow or DNS event costs a find.
             if b'"alert"' not in raw or (marker not in raw and not self.sids):
                 continue
+            if count is not None and b'"event_type":"alert"' in raw:
+                one, ts = _META_ONE.search(raw), _EVE_TS.search(raw)
+                if one and ts and count(one.group(1).decode(), _eve_ts(ts.group(1).decode())):
+                    out.claimed.add(n)
+                    out.counted += 1
+                    continue
             try:
                 rec = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -130,7 +164,7 @@ class SensorAlerts:
             what = f"suricata sid {alert.get('signature_id')} rev {alert.get('rev')}"
             sig = str(alert.get("signature", ""))[:200]
             for iid in ids:
-                out.hits.append(SensorHit(iid, ts, n, text, what, where, sig, obs))
+                out.add(SensorHit(iid, ts, n, text, what, where, sig, obs))
             out.claimed.add(n)
 
     def _alert_ids(self, alert: dict[str, Any]) -> tuple[list[str], str]:
@@ -151,6 +185,8 @@ class SensorAlerts:
         fields: list[str] = []
         sep, unset = ",", "-"
         notices: list[dict[str, Any]] = []
+        count = self.count
+        si = ti = -1
         for n, raw in lines:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line.startswith("#"):
@@ -158,6 +194,8 @@ class SensorAlerts:
                     fields = line.split("\t")[1:]
                     if "sources" not in fields and "note" not in fields:
                         return  # neither intel.log nor notice.log
+                    si = fields.index("sources") if "sources" in fields else -1
+                    ti = fields.index("ts") if "ts" in fields else -1
                 elif line.startswith("#set_separator\t"):
                     sep = line.split("\t", 1)[1]
                 elif line.startswith("#unset_field\t"):
@@ -167,6 +205,11 @@ class SensorAlerts:
             values = line.split("\t")
             if len(values) != len(fields):
                 continue  # the hunt's reader counts it
+            if count is not None and si >= 0 and _ID.fullmatch(values[si].encode()) and \
+                    count(values[si], _zeek_ts(values[ti])):
+                out.claimed.add(n)
+                out.counted += 1
+                continue
             rec = {f: v for f, v in zip(fields, values, strict=True) if v != unset}
             if "sources" in rec:
                 rec["sources"] = rec["sources"].split(sep)
@@ -207,7 +250,7 @@ class SensorAlerts:
                 obs[_address_path(path, value)] = canon.canonical(path, value)
             what = f"zeek intel {kind} at {rec.get('seen.where', '-')}"
             for iid in ids:
-                out.hits.append(SensorHit(iid, _zeek_ts(rec.get("ts")), n, text[:MAX_LINE],
+                out.add(SensorHit(iid, _zeek_ts(rec.get("ts")), n, text[:MAX_LINE],
                                           what, "sources", value, obs))
             out.claimed.add(n)
         elif rec.get("note") == "Intel::Notice" and rec.get("sub"):
@@ -276,11 +319,23 @@ def _zeek_ts(value: Any) -> int:
 
 
 def _eve_ts(value: Any) -> int:
+    """`2024-03-05T10:15:03.001202+0000` -> microseconds; 0 when it is not one."""
+    text = str(value)
+    if len(text) < 25 or text[19] != ".":
+        return 0
+    frac, zone = text[20:-5], text[-5:]
+    if not frac.isdigit():
+        return 0
+    return _eve_second(text[:19] + zone) + int(frac[:6].ljust(6, "0"))
+
+
+@lru_cache(maxsize=4096)
+def _eve_second(text: str) -> int:
+    """Alerts come in bursts within the same second: its parse is cached."""
     from datetime import datetime
 
     try:
-        return int(datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-                   * 1_000_000)
+        return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z").timestamp()) * 1_000_000
     except ValueError:
         return 0
 

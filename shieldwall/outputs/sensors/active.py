@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from shieldwall.outputs.sensors.forms import Form, NoForm, form_of
+from shieldwall.outputs.sensors.text import plain, safe_id
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import now_us, parse_ts
 from shieldwall.store import Access, Query, Store
@@ -47,6 +48,7 @@ class Entry:
     form: Form | None
     reason: str = ""  # why there is no form
     bucket: int = 0
+    label: str = ""  # the name made plain for any sensor's file (`text.plain`)
 
     def active(self, now: int) -> bool:
         return self.from_us <= now and (self.until_us is None or now < self.until_us)
@@ -161,11 +163,14 @@ class ActiveSet:
         if old is not None and old.modified == modified and old.tlp == tlp:
             return
         try:
+            if not safe_id(iid):
+                raise NoForm("not a STIX indicator id")
             form, reason = form_of(pattern), ""
         except NoForm as exc:
             form, reason = None, str(exc)
-        e = Entry(iid, str(obj.get("name") or ""), TLP(tlp), modified, from_us, until_us,
-                  form, reason, bucket_of(iid))
+        name = str(obj.get("name") or "")
+        e = Entry(iid, name, TLP(tlp), modified, from_us, until_us, form, reason,
+                  bucket_of(iid), plain(name, 200))
         self.entries[iid] = e
         self.members.setdefault(e.bucket, set()).add(iid)
         self.changed_buckets.add(e.bucket)

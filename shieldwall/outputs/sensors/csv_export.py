@@ -12,7 +12,6 @@ import io
 
 from shieldwall.outputs.sensors import forms as f
 from shieldwall.outputs.sensors.active import Entry
-from shieldwall.outputs.sensors.text import plain
 from shieldwall.stix.timestamps import format_ts
 
 FILE = "csv"
@@ -26,5 +25,5 @@ def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
     buf = io.StringIO()
     csv.writer(buf).writerow([e.id, form.kind, form.value, e.tlp.short,
                               format_ts(e.until_us) if e.until_us is not None else "",
-                              plain(e.name, 200)])
+                              e.label])
     return [(FILE, buf.getvalue())], ""

@@ -11,7 +11,6 @@ watches its files reloads only what is new. Each output directory (or file) gets
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 from shieldwall.outputs.sensors import csv_export, rpz, suricata, zeek_intel
 from shieldwall.outputs.sensors.active import BUCKETS, ActiveSet, Entry
 from shieldwall.outputs.sensors.sids import LOCAL_FIRST, LOCAL_LAST, SidBook
-from shieldwall.outputs.sensors.text import reason_line, safe_id
+from shieldwall.outputs.sensors.text import reason_line
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import now_us
 from shieldwall.store import Access, Store
@@ -73,10 +72,10 @@ class Exporter:
             self.outputs["rpz"] = (targets.rpz, rpz.render)
         if targets.csv:
             self.outputs["csv"] = (targets.csv, csv_export.render)
-        # (output, file) -> bucket -> text; (output, file) -> digest last written
+        # (output, file) -> bucket -> text and line count; files whose text changed
         self.texts: dict[tuple[str, str], list[str]] = {}
         self.counts: dict[tuple[str, str], list[int]] = {}
-        self.digests: dict[tuple[str, str], str] = {}
+        self.dirty: set[tuple[str, str]] = set()
         self.loaded = False
 
     def run(self, now: int | None = None) -> Report:
@@ -102,37 +101,41 @@ class Exporter:
                 report.exported[out] = report.exported.get(out, 0) + n
         for key in sorted(self.texts):
             path = self._path(*key)
-            body = "".join(self.texts[key])
-            digest = hashlib.sha256(body.encode()).hexdigest()  # the header follows the body
-            if self.digests.get(key) != digest or not path.exists():
-                write_atomic(path, self._header(*key) + body)
-                self.digests[key] = digest
+            if key in self.dirty or not path.exists():
+                write_atomic(path, self._header(*key) + "".join(self.texts[key]))
                 report.written.append(path)
+        self.dirty = set()
         report.changed = bool(report.written)
         return report
 
     # ---- internals -----------------------------------------------------------------
 
     def _render(self, buckets: set[int], now: int) -> None:
-        for out, (_, render) in self.outputs.items():
+        """Re-render `buckets` of every output; files whose text changed become dirty."""
+        for out in self.outputs:
             for name in _files(out):
                 self.texts.setdefault((out, name), [""] * BUCKETS)
                 self.counts.setdefault((out, name), [0] * BUCKETS)
-            for b in sorted(buckets):
+        renders = [(out, render, _files(out)) for out, (_, render) in self.outputs.items()]
+        for b in sorted(buckets):
+            entries = list(self.active.active(now, b))
+            for out, render, names in renders:
                 lines: dict[str, list[str]] = {}
-                for e in self.active.active(now, b):
-                    if not safe_id(e.id):
-                        got, reason = [], "not a STIX indicator id"
-                    else:
-                        got, reason = render(e)
+                for e in entries:
+                    got, reason = render(e)
                     for name, line in got:
                         lines.setdefault(name, []).append(line)
                     if reason:
                         lines.setdefault(SKIPPED, []).append(reason_line(e.id, reason))
-                for name in _files(out):
-                    got_lines = sorted(lines.get(name, ()))
-                    self.texts[(out, name)][b] = "".join(got_lines)
-                    self.counts[(out, name)][b] = len(got_lines)
+                for name in names:
+                    key = (out, name)
+                    texts = self.texts[key]
+                    got_lines = lines.get(name)
+                    text = "".join(sorted(got_lines)) if got_lines else ""
+                    if text != texts[b]:
+                        texts[b] = text
+                        self.counts[key][b] = len(got_lines) if got_lines else 0
+                        self.dirty.add(key)
 
     def _path(self, out: str, name: str) -> Path:
         base = self.outputs[out][0]

@@ -28,8 +28,10 @@ KINDS = (IP, CIDR, DOMAIN, SUFFIX, URL, EMAIL, MD5, SHA1, SHA256, CERT_SHA1)
 
 MAX_VALUE = 2048  # longer values are skipped: no sensor list holds them usefully
 
-_SIMPLE = re.compile(r"^\[\s*(?P<path>[a-z][a-z0-9-]*:[A-Za-z0-9_.'\-]+)\s*=\s*"
-                     r"'(?P<lit>(?:[^'\\]|\\['\\])*)'\s*\]$")
+_SIMPLE = re.compile(r"^\[\s*(?P<path>[a-z][a-z0-9-]*:[A-Za-z0-9_.'\-]+)\s*"
+                     r"(?P<op>=|LIKE |ISSUBSET )\s*'(?P<lit>(?:[^'\\]|\\['\\])*)'\s*\]$")
+_V4 = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+                 r"(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
 _HASHES = {"md5": MD5, "sha-1": SHA1, "sha1": SHA1, "sha-256": SHA256, "sha256": SHA256}
 _HASH_LEN = {MD5: 32, SHA1: 40, SHA256: 64, CERT_SHA1: 40}
 _HEX = re.compile(r"[0-9a-f]+")
@@ -67,11 +69,18 @@ class NoForm(Exception):
 def form_of(pattern: str) -> Form:
     """The sensor form of a STIX pattern; raises NoForm with the reason."""
     m = _SIMPLE.match(pattern)
-    if m is not None:
-        lit = m.group("lit")
-        if "\\" in lit:
-            lit = lit.replace("\\'", "'").replace("\\\\", "\\")
-        return _equality(m.group("path"), lit)
+    if m is None:
+        return _parsed(pattern)
+    lit = m.group("lit")
+    if "\\" in lit:
+        lit = lit.replace("\\'", "'").replace("\\\\", "\\")
+    op, path = m.group("op").strip(), m.group("path")
+    if op == "=":
+        return _equality(path, lit)
+    if op == "LIKE" and path == "domain-name:value":
+        return _suffix(lit)
+    if op == "ISSUBSET" and path in ("ipv4-addr:value", "ipv6-addr:value"):
+        return _address(lit)
     return _parsed(pattern)
 
 
@@ -107,6 +116,8 @@ def _equality(path: str, lit: Any) -> Form:
 
 
 def _address(text: str) -> Value:
+    if _V4.fullmatch(text):  # the common case, without `ipaddress` (~1 us against ~10 us)
+        return Value(IP, text)
     value = canon.ip(text)
     try:
         net = ipaddress.ip_network(value, strict=True)
@@ -240,6 +251,10 @@ def _like(expr: Any) -> Form:
     path, value = _side(expr)
     if expr.negated or path != "domain-name:value" or not isinstance(value, str):
         raise NoForm("LIKE: sensors hold only domain suffixes ('%.example.org')")
+    return _suffix(value)
+
+
+def _suffix(value: str) -> Value:
     suffix = value.removeprefix("%.")
     if suffix == value or "%" in suffix or "_" in suffix:
         raise NoForm("LIKE: only a leading '%.' (every name below a domain) has a sensor form")

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 from shieldwall.outputs.sensors import forms as f
 from shieldwall.outputs.sensors.active import Entry
 from shieldwall.outputs.sensors.sids import SidBook, fingerprint
-from shieldwall.outputs.sensors.text import plain
 
 RULES = "shieldwall.rules"
 SETS = {"ipv4": "shieldwall-ipv4.lst", "ipv6": "shieldwall-ipv6.lst",
@@ -118,7 +117,7 @@ def render(e: Entry, book: SidBook) -> tuple[list[tuple[str, str]], str]:
             return [], body
     else:
         header, body, what = _flow_parts(form)
-    msg = plain(f"{what} {e.name}", 100)
+    msg = f"{what} {e.label}"[:100].strip()
     rule = f'alert {header} (msg:"SHIELDWALL {msg}"; {body}'
     sid, rev = book.get(e.id, fingerprint(rule + e.modified + e.tlp.short))
     meta = f"metadata:shieldwall_id {e.id}, tlp {e.tlp.name.lower()};"

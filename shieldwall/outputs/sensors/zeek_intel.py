@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from shieldwall.outputs.sensors import forms as f
 from shieldwall.outputs.sensors.active import Entry
-from shieldwall.outputs.sensors.text import plain
 
 FILE = "shieldwall.intel"
 HEADER = "#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n"
@@ -33,5 +32,5 @@ def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
     if kind is None:
         return [], "a domain suffix: Zeek's Intel framework matches whole names only"
     value = form.value.partition("://")[2] if form.kind == f.URL else form.value
-    desc = plain(f"{e.name} ({e.tlp.label})", 200) or "-"
+    desc = f"{e.label} ({e.tlp.label})" if e.label else e.tlp.label
     return [(FILE, f"{value}\t{kind}\t{e.id}\t{desc}\t-\n")], ""
