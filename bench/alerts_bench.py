@@ -1,14 +1,15 @@
 """Alerts benchmark: sighting recorded -> webhook delivered, and a receiver down then back.
 
 A node's store (SQLite in a temporary home) with one webhook output to a receiver on
-127.0.0.1 (http.server in this process, threads). The outputs run as `outputs run`
-runs them (`Runner.run`: routing polls the store's newest seq every `poll_seconds`,
-delivery is its own task), in a thread of this process with its own event loop; the
-node's config defaults (poll 0.25 s, backoff 1 s doubling up to 300 s, 8 in flight).
+127.0.0.1 (http.server, keep-alive, in a process of its own as a SIEM is). The outputs
+run as `outputs run` runs them (`Runner.run`: routing polls the store's newest seq every
+`poll_seconds`, delivery is its own task), in a thread of this process with its own event
+loop; the node's config defaults (poll 0.25 s, backoff 1 s doubling up to 300 s, 8 in flight).
 
 1. Latency: `--sightings` sightings recorded one at a time (`Store.put`, as hunt does),
    `--gap` seconds apart; each timed from just before its put to the receiver reading
-   the request (one clock).
+   the request (CLOCK_MONOTONIC, one clock for both processes). Run twice in the same
+   run: the store without a connection pool, then pooled (as `outputs run` opens it).
 2. Outage: the receiver is down (its port closed); `--alerts` sightings are recorded
    (batches of 1,000), `--down` seconds pass, the receiver comes back on the same port;
    timed until the outbox is drained. Checked: every alert delivered, none twice by
@@ -21,7 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -41,22 +45,74 @@ from shieldwall.taxii.app import access_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.factories import indicator
-from tests.outputs.helpers import SECRET, Receiver, sighting
+from tests.outputs.helpers import SECRET, sighting
+
+_RECEIVER = r"""
+import json, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+out = open(sys.argv[2], "a", buffering=1)
+lock = threading.Lock()
+
+class Hook(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a SIEM's collector would
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        at = time.monotonic()
+        alert = json.loads(body)
+        with lock:
+            out.write(f"{at!r} {self.headers['Idempotency-Key']} {alert['object']['id']}\n")
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
+"""
 
 
-def _receiver(port: int = 0) -> Receiver:
-    """A receiver that stamps each request with its arrival time (before parsing it)."""
-    rec = Receiver(port)
-    original = rec.requests
+class Receiver:
+    """The webhook receiver in a process of its own (as a SIEM is): one line per request,
+    `monotonic key object-id` (CLOCK_MONOTONIC is one clock for every process here)."""
 
-    class Stamped(list):  # type: ignore[type-arg]
-        def append(self, item: Any) -> None:
-            headers, body = item
-            headers["x-arrived"] = repr(time.monotonic())
-            super().append((headers, body))
+    def __init__(self, port: int, log: Path) -> None:
+        self.port, self.log = port, log
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    rec.requests = Stamped(original)
-    return rec.start()
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> Receiver:
+        self.proc = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(self.port),
+                                      str(self.log)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("the receiver did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def lines(self) -> list[tuple[float, str, str]]:
+        if not self.log.exists():
+            return []
+        rows = [line.split() for line in self.log.read_text().splitlines()]
+        return [(float(r[0]), r[1], r[2]) for r in rows if len(r) == 3]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _runner(store: Store, url: str, secret: Path) -> tuple[Runner, threading.Thread,
@@ -82,12 +138,12 @@ def _runner(store: Store, url: str, secret: Path) -> tuple[Runner, threading.Thr
     return runner, thread, loop, stop
 
 
-def latency(n: int, gap: float) -> dict[str, float]:
+def latency(n: int, gap: float, pooled: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(f"sqlite:///{Path(tmp) / 'node.db'}")
+        store = Store.open(f"sqlite:///{Path(tmp) / 'node.db'}", pooled=pooled)
         ind = indicator(created_by_ref=member_identity_id("cert-a"))
         store.put(ind, Provenance("cert-a"))
-        rec = _receiver()
+        rec = Receiver(_free_port(), Path(tmp) / "received").start()
         _, thread, loop, stop = _runner(store, rec.url, Path(tmp) / "secret")
         sent: dict[str, float] = {}
         for _ in range(n):
@@ -96,28 +152,25 @@ def latency(n: int, gap: float) -> dict[str, float]:
             store.put(s, Provenance("cert-a", "detect"))
             time.sleep(gap)
         deadline = time.monotonic() + 60
-        while len(rec.requests) < n and time.monotonic() < deadline:
+        while len(rec.lines()) < n and time.monotonic() < deadline:
             time.sleep(0.05)
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
-        arrived = {orjson.loads(b)["object"]["id"]: float(h["x-arrived"])
-                   for h, b in rec.requests}
+        arrived = {oid: at for at, _, oid in rec.lines()}
         rec.stop()
         store.close()
     delays = sorted(arrived[i] - t for i, t in sent.items() if i in arrived)
-    return {"sent": n, "delivered": len(delays),
+    return {"pooled": pooled, "sent": n, "delivered": len(delays),
             "median_s": statistics.median(delays),
             "p95_s": delays[int(0.95 * (len(delays) - 1))], "max_s": delays[-1]}
 
 
 def outage(n: int, down: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(f"sqlite:///{Path(tmp) / 'node.db'}")
+        store = Store.open(f"sqlite:///{Path(tmp) / 'node.db'}", pooled=True)
         ind = indicator(created_by_ref=member_identity_id("cert-a"))
         store.put(ind, Provenance("cert-a"))
-        probe = Receiver().start()
-        port = probe.port
-        probe.stop()  # down: nothing listens on the port
+        port = _free_port()  # down: nothing listens on the port
         url = f"http://127.0.0.1:{port}/hook"
         _, thread, loop, stop = _runner(store, url, Path(tmp) / "secret")
         t0 = time.monotonic()
@@ -128,14 +181,14 @@ def outage(n: int, down: float) -> dict[str, Any]:
         box = Outbox(store)
         time.sleep(max(0.0, down - (time.monotonic() - t0)))
         waiting = sum(box.depth().values())
-        rec = _receiver(port)
+        rec = Receiver(port, Path(tmp) / "received").start()
         up = time.monotonic()
         while sum(box.depth().values()) and time.monotonic() - up < 900:
             time.sleep(0.2)
         drained = time.monotonic() - up
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
-        keys = [h.get("idempotency-key", "") for h, _ in rec.requests]
+        keys = [key for _, key, _ in rec.lines()]
         depth = sum(box.depth().values())
         attempts = _max_attempts(store)
         rec.stop()
@@ -163,8 +216,9 @@ def main() -> None:
     ap.add_argument("--alerts", type=int, default=10_000)
     ap.add_argument("--down", type=float, default=60.0)
     args = ap.parse_args()
-    if args.sightings:
-        print("latency", orjson.dumps(latency(args.sightings, args.gap)).decode(), flush=True)
+    for pooled in (False, True) if args.sightings else ():
+        print("latency", orjson.dumps(latency(args.sightings, args.gap, pooled)).decode(),
+              flush=True)
     if args.alerts:
         print("outage", orjson.dumps(outage(args.alerts, args.down)).decode(), flush=True)
 

@@ -47,8 +47,10 @@ def audiences(node: Node) -> list[Audience]:
 
 
 def recommender(node: Node, store: Store) -> Recommend:
-    """A campaign's consultation level worth an alert (above the lowest), read with this
-    node's policy as the node's member reads it; None when there is no policy."""
+    """A campaign's consultation level worth an alert (above the lowest), from this node's
+    policy read as the output's audience reads it: an audience the policy does not name
+    gets none (the policy and what follows from it are for the roles it names), and only
+    attributions the audience may read count."""
     from shieldwall.assess.consultation import (
         LEVELS,
         ConsultationError,
@@ -58,13 +60,11 @@ def recommender(node: Node, store: Store) -> Recommend:
         recommend,
     )
 
-    member = node.config.member
-
-    def level(row: Any) -> str | None:
-        access = reader_access(member)
+    def level(row: Any, audience: Audience) -> str | None:
         try:
-            policy = load_policy(store, cell=member, access=access)
-            found = recommend(facts_from_store(store, row.id, access), policy).level
+            policy = load_policy(store, cell=node.config.member,
+                                 access=reader_access(audience.member))
+            found = recommend(facts_from_store(store, row.id, audience.access), policy).level
         except ConsultationError:
             return None
         return None if found == LEVELS[0] else found
@@ -98,11 +98,15 @@ def run(
     import signal
 
     from shieldwall.observe.logs import setup
+    from shieldwall.store import Store
 
     node = open_node(home)
     setup(json_logs=node.config.observe.json_logs)
+    # Pooled: routing and delivery open a connection several times an alert (~1-3 ms
+    # each without a pool on SQLite).
+    store = Store.open(node.config.db_url, pooled=True)
     try:
-        runner = build_runner(node)
+        runner = build_runner(node, store)
         if not runner.targets:
             raise ShieldwallError("no outputs configured: add [[outputs.targets]] to the "
                                   "node's config (docs/sensors.md)")
@@ -126,6 +130,7 @@ def run(
                   highlight=False, markup=False)
         asyncio.run(main())
     finally:
+        store.close()
         node.close()
 
 

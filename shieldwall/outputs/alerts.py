@@ -41,8 +41,9 @@ TRIGGER_TYPES = ("sighting", "campaign", ASSISTANCE_REQUEST)
 CURSOR_KEY = "outputs:cursor:"
 PAGE = 1_000
 
-# (campaign row) -> the consultation level worth an alert, or None (the lowest level).
-Recommend = Callable[[StoredVersion], str | None]
+# (campaign row, audience) -> the consultation level worth an alert, or None: the lowest
+# level, or a policy the audience may not read (its recommendations are not the audience's).
+Recommend = Callable[[StoredVersion, "Audience"], str | None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Router:
         self.node_member = node_member
         self.recommend = recommend
         self.outbox = Outbox(store)
+        self._indicators: dict[str, StoredVersion | None] = {}
 
     def route(self) -> int:
         """Enqueue the alerts of everything stored since each output's cursor."""
@@ -98,6 +100,7 @@ class Router:
             cursor = int(saved)
             page = self.store.query(Query(types=TRIGGER_TYPES, versions="all",
                                           after_seq=cursor, access=aud.access, limit=PAGE))
+            self._indicators = {}  # looked up afresh for each page
             pending = [self._pending(aud, a) for row in page.rows
                        for a in self.alerts(aud, row)]
             last = page.rows[-1].seq if page.rows else cursor
@@ -125,7 +128,7 @@ class Router:
                 yield Alert("campaign", f"campaign involving {aud.member}: {_name(obj)}",
                             row, f"{row.id}|{','.join(names)}")
             if "consultation" in aud.kinds and self.recommend is not None:
-                level = self.recommend(row)
+                level = self.recommend(row, aud)
                 if level:
                     yield Alert("consultation", f"consultation recommended ({level}) for "
                                 f"{_name(obj)}", row, f"{row.id}|{level}")
@@ -138,7 +141,7 @@ class Router:
         where = obj.get("where_sighted_refs")
         at_member = isinstance(where, list) and aud.identity in where
         ref = obj.get("sighting_of_ref")
-        indicator = self.store.get(ref, aud.access) if isinstance(ref, str) else None
+        indicator = self._indicator(ref, aud.access) if isinstance(ref, str) else None
         related = (_stated(indicator),) if indicator is not None else ()
         label = indicator.name or indicator.id if indicator is not None else str(ref)
         if at_member and "sighting" in aud.kinds:
@@ -149,6 +152,13 @@ class Router:
                     indicator.created_by_ref is None and indicator.source == aud.member)):
             yield Alert("sighting-elsewhere", f"{aud.member}'s indicator {label} sighted "
                         "elsewhere", row, row.id, related)
+
+    def _indicator(self, ref: str, access: Access) -> StoredVersion | None:
+        """The sighted indicator as the audience may read it; looked up once a page (many
+        sightings of one indicator come together: a hunt's windows, a busy sensor)."""
+        if ref not in self._indicators:
+            self._indicators[ref] = self.store.get(ref, access)
+        return self._indicators[ref]
 
     def _pending(self, aud: Audience, alert: Alert) -> Pending:
         key = alert_key(aud.output, alert.kind, alert.dedup)

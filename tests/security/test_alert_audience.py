@@ -108,3 +108,61 @@ def test_an_audience_that_is_not_a_member_is_refused_at_start(tmp_path: Path) ->
             audiences(node)
     finally:
         node.close()
+
+
+def test_campaign_and_consultation_alerts_go_to_whom_they_concern(tmp_path: Path) -> None:
+    """A campaign alerts the members it names; its consultation recommendation alerts
+    only an audience the cell's policy names (the policy is TLP:RED for its readers)."""
+    from shieldwall.assess.consultation import DEFAULT_POLICY, store_policy
+    from shieldwall.policy import member_identity_id
+    from shieldwall.stix.markings import tlp_marking_ref
+
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET)
+    rec = Receiver().start()
+    both = ["campaign", "consultation"]
+    node = Node(init_home(tmp_path / "node", "coordination-cell", outputs={"targets": [
+        {"name": "cell", "type": "webhook", "url": rec.url, "secret_file": str(secret),
+         "alerts": both},
+        {"name": "cert-a", "type": "webhook", "url": rec.url, "secret_file": str(secret),
+         "audience": "cert-a", "alerts": both}]}))
+    try:
+        Members(node.store.engine).add("cert-a", "ally")
+        store = node.store
+        store_policy(store, DEFAULT_POLICY, cell="coordination-cell",
+                     created_by_ref=member_identity_id("coordination-cell"))
+        runner = build_runner(node)
+        runner.router.route()
+
+        def campaign(members: list[str], score: float, modified: str) -> dict:
+            return {"type": "campaign", "spec_version": "2.1",
+                    "id": "campaign--5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                    "created": "2024-05-01T00:00:00.000Z", "modified": modified,
+                    "name": "Candidate campaign", "object_marking_refs": [
+                        tlp_marking_ref(TLP.GREEN)],
+                    "created_by_ref": member_identity_id("coordination-cell"),
+                    "x_shieldwall_members": members,
+                    "x_shieldwall_severity": {"score": score, "members": members,
+                                              "sector_names": ["energy"]}}
+
+        store.put(campaign(["cert-a", "cert-b"], 65, "2024-05-01T00:00:00.000Z"),
+                  Provenance("coordination-cell", "local"))
+        once(runner)
+        got = sorted((orjson.loads(b)["audience"], orjson.loads(b)["kind"],
+                      orjson.loads(b)["summary"]) for _, b in rec.requests)
+        assert got == [
+            ("cert-a", "campaign", "campaign involving cert-a: Candidate campaign"),
+            ("coordination-cell", "consultation",
+             "consultation recommended (request-assistance) for Candidate campaign")]
+        # A new version naming one more member: a new campaign alert for cert-a; the
+        # recommendation did not change, so the cell hears nothing new.
+        store.put(campaign(["cert-a", "cert-b", "cert-c"], 65, "2024-05-02T00:00:00.000Z"),
+                  Provenance("coordination-cell", "local"))
+        once(runner)
+        close(runner)
+        kinds = [(orjson.loads(b)["audience"], orjson.loads(b)["kind"])
+                 for _, b in rec.requests[2:]]
+        assert kinds == [("cert-a", "campaign")]
+    finally:
+        rec.stop()
+        node.close()
