@@ -97,7 +97,13 @@ def bench_publish(n: int) -> None:
         store.close()
 
 
-def bench_resolve(n: int, batch: int) -> None:
+def _cpu_all() -> float:
+    """CPU seconds of this process and its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def bench_resolve(n: int, batch: int, processes: int) -> None:
     import httpx
 
     from shieldwall.blind.resolve import Resolver
@@ -120,30 +126,33 @@ def bench_resolve(n: int, batch: int) -> None:
         key = oprf_key(home)
         proc, url = _serve(home)
         ally = Store.open(f"sqlite:///{root / 'ally.db'}")
-        wire = [0]
-        http = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        from shieldwall.taxii.blind_routes import RemoteEvaluate
+        from shieldwall.taxii.client import Credentials
 
-        def send(epoch: int, body: bytes) -> tuple[int, bytes, str]:
-            r = http.post(f"{url}/api/blind/evaluate/", params={"epoch": str(epoch)},
-                          content=body, headers={"Content-Type": "application/octet-stream"})
-            head_out = sum(len(k) + len(v) + 4 for k, v in r.request.headers.raw) + len(
-                str(r.request.url)) + 20
-            head_in = sum(len(k) + len(v) + 4 for k, v in r.headers.raw) + 20
-            wire[0] += len(body) + len(r.content) + head_out + head_in
-            return r.status_code, r.content, r.text[:200] if r.status_code != 200 else ""
+        send = RemoteEvaluate(url, Credentials("bearer", token))
+        # the headers of one request and its answer, as HTTP/1.1 carries them
+        probe = httpx.post(f"{url}/api/blind/evaluate/", params={"epoch": "1"},
+                           content=b"", headers={"Authorization": f"Bearer {token}",
+                                                 "Content-Type": "application/octet-stream"})
+        head = sum(len(k) + len(v) + 4 for k, v in probe.request.headers.raw) + len(
+            probe.request.url.raw_path) + 30 + sum(
+            len(k) + len(v) + 4 for k, v in probe.headers.raw) + 20
 
         try:
             inputs = [oprf_input("ipv4-addr:value", v) for v in _ips(n, seed=11)]
-            res = Resolver(ally, key.public_key, key.epoch, send, batch=batch)
-            cpu0, srv0 = time.process_time(), _cpu(proc.pid)
+            res = Resolver(ally, key.public_key, key.epoch, send, batch=batch,
+                           processes=processes)
+            cpu0, srv0 = _cpu_all(), _cpu(proc.pid)
             t = time.perf_counter()
             out = res.resolve(inputs)
             total = time.perf_counter() - t
-            cpu, srv = time.process_time() - cpu0, _cpu(proc.pid) - srv0
+            cpu, srv = _cpu_all() - cpu0, _cpu(proc.pid) - srv0
+            wire = res.stats.bytes_sent + res.stats.bytes_received + res.stats.requests * head
             assert len(out) == n
             print(f"resolve: {n:,} distinct values in {total:.1f} s ({n / total:,.0f}/s), "
-                  f"{res.stats.requests} requests of {batch:,}, {wire[0] / 1e6:.1f} MB on "
-                  f"the wire ({wire[0] / n:.0f} B/value); CPU: ally {cpu:.1f} s "
+                  f"{res.stats.requests} requests of {batch:,} from {processes} processes, "
+                  f"{wire / 1e6:.1f} MB on the wire ({wire / n:.0f} B/value); CPU: ally "
+                  f"{cpu:.1f} s "
                   f"({cpu / n * 1e6:.0f} us/value), owner {srv:.1f} s "
                   f"({srv / n * 1e6:.0f} us/value)")
             t = time.perf_counter()
@@ -282,7 +291,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--publish", type=int)
     ap.add_argument("--resolve", type=int)
-    ap.add_argument("--batch", type=int, default=16_384)
+    ap.add_argument("--batch", type=int, default=8_192)
+    ap.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--hunt", type=int)
     ap.add_argument("--indicators", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
@@ -291,7 +301,7 @@ def main() -> None:
     if a.publish:
         bench_publish(a.publish)
     if a.resolve:
-        bench_resolve(a.resolve, a.batch)
+        bench_resolve(a.resolve, a.batch, a.processes)
     if a.hunt:
         bench_hunt(a.hunt, a.indicators, a.runs)
     if a.latency:

@@ -17,6 +17,7 @@ where the line is (file, line, field, time), never the value: the ally's analyst
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -294,7 +295,8 @@ def hunt(store: Any, member: str, paths: list[Any], send_for: Callable[[str], An
     for s in sets:
         pk = s.public_key.hex()
         if pk not in resolvers:
-            resolvers[pk] = Resolver(store, s.public_key, s.epoch, send_for(s.owner))
+            resolvers[pk] = Resolver(store, s.public_key, s.epoch, send_for(s.owner),
+                                     processes=os.cpu_count() or 1)
     hits: list[BlindHit] = []
     sightings = BlindSightings(member)
 

@@ -113,8 +113,7 @@ def sender(node: Any, owner: str) -> Any:
     """How this node asks `owner`'s node to evaluate: over the peer of that name."""
     from shieldwall.blind.resolve import ResolveError
     from shieldwall.federation.peers import credentials
-    from shieldwall.taxii.blind_routes import evaluate_remote
-    from shieldwall.taxii.client import TaxiiClient
+    from shieldwall.taxii.blind_routes import RemoteEvaluate
 
     peer = next((p for p in node.config.peers if p.name == owner), None)
     if peer is None:
@@ -122,12 +121,7 @@ def sender(node: Any, owner: str) -> Any:
             raise ResolveError(f"no peer named {owner!r}: add the owner's node as a peer "
                                "('shieldwall peer add') to resolve its blind set")
         return missing
-    client = TaxiiClient(peer.url, credentials(peer))
-
-    def send(epoch: int, body: bytes) -> tuple[int, bytes, str]:
-        return evaluate_remote(client, epoch, body)
-
-    return send
+    return RemoteEvaluate(peer.url, credentials(peer))
 
 
 @blind_app.command("resolve")

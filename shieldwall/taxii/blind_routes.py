@@ -64,3 +64,23 @@ def evaluate_remote(client: Any, epoch: int, body: bytes) -> tuple[int, bytes, s
             detail = str(resp.json().get("description", ""))[:300]
         return resp.status_code, b"", detail
     return 200, resp.content, ""
+
+
+class RemoteEvaluate:
+    """`evaluate_remote` as a picklable callable (peer URL and credentials), so a resolver
+    can hand it to worker processes; each process opens its own connection."""
+
+    def __init__(self, url: str, credentials: Any) -> None:
+        self.url = url
+        self.credentials = credentials
+        self._client: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "credentials": self.credentials, "_client": None}
+
+    def __call__(self, epoch: int, body: bytes) -> tuple[int, bytes, str]:
+        if self._client is None:
+            from shieldwall.taxii.client import TaxiiClient
+
+            self._client = TaxiiClient(self.url, self.credentials)
+        return evaluate_remote(self._client, epoch, body)
