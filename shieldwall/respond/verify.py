@@ -317,17 +317,25 @@ def _check_evidence(report: Report, case_id: str,
 
 # ---- a case in the store -------------------------------------------------------------------
 
+
 def case_custody(store: Store, case_id: str, access: Access
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-    """Every stored version of the case's evidence items (by id, oldest first) and custody
-    events that `access` admits: the items linked to the case, and any evidence item its
-    events are about. Split by the type the store holds them under."""
+    """Every stored version of the case's evidence items (by id, oldest `modified` first)
+    and custody events that `access` admits: the items linked to the case, and any
+    evidence item its events are about. Split by the type in the stored id (the store's
+    `type` column holds the same), so an object whose JSON `type` was changed is still
+    judged.
+
+    Read as bare rows (`Store.read_rows`): a case of 10,000 events reads 10,000 links and
+    10,000 events, and a dataclass per row cost more than the rest of the check."""
     wanted: set[str] = set()
-    for row in store.linked([case_id], access):
+    kinds = (EVIDENCE, CUSTODY_EVENT)
+    links, _ = store.read_rows(Query(linked_to=[case_id], access=access))
+    for row in links:
         rel = orjson.loads(row.json)
         src = rel.get("source_ref")
         if rel.get("target_ref") == case_id and rel.get("relationship_type") == CASE_LINK \
-                and isinstance(src, str) and src.split("--")[0] in (EVIDENCE, CUSTODY_EVENT):
+                and isinstance(src, str) and src.split("--")[0] in kinds:
             wanted.add(src)
     evidence: dict[str, list[dict[str, Any]]] = defaultdict(list)
     events: list[dict[str, Any]] = []
@@ -336,17 +344,20 @@ def case_custody(store: Store, case_id: str, access: Access
         batch = sorted(wanted - seen)
         seen |= wanted
         wanted = set()
-        for i in range(0, len(batch), 500):
-            q = Query(ids=batch[i:i + 500], versions="all", access=access)
-            for row in sorted(store.query(q).rows, key=lambda r: r.seq):
+        for i in range(0, len(batch), 2_000):
+            rows, _ = store.read_rows(Query(ids=batch[i:i + 2_000], versions="all",
+                                            access=access))
+            for row in rows:
                 obj = orjson.loads(row.json)
-                if row.type == CUSTODY_EVENT:
+                if row.id.startswith(CUSTODY_EVENT + "--"):
                     events.append(obj)
                     ref = obj.get("evidence_ref")
                     if isinstance(ref, str) and ref not in seen:
                         wanted.add(ref)
-                elif row.type == EVIDENCE:
+                elif row.id.startswith(EVIDENCE + "--"):
                     evidence[row.id].append(obj)
+    for versions in evidence.values():
+        versions.sort(key=lambda v: str(v.get("modified")))
     return dict(evidence), events
 
 
