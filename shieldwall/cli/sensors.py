@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shieldwall.cli.common import HomeOpt, console, counted, open_node
+
+if TYPE_CHECKING:
+    from shieldwall.node import Node
+    from shieldwall.store import Access
 
 app = typer.Typer(help="Export shared indicators to the member's sensors.", no_args_is_help=True)
 
@@ -77,15 +81,14 @@ def export(
         node.close()
 
 
-def _own_access(node: object) -> object:
+def _own_access(node: Node) -> Access:
     """What this node's own member may read: its TAXII view, as if it asked as itself."""
     from shieldwall.policy import Members
     from shieldwall.policy.model import Member
     from shieldwall.taxii.app import access_for
 
-    n = node  # type: ignore[assignment]
-    found = Members(n.store.engine).get(n.member)  # type: ignore[attr-defined]
-    return access_for(found or Member(n.member, n.config.tier))  # type: ignore[attr-defined]
+    found = Members(node.store.engine).get(node.member)
+    return access_for(found or Member(node.member, node.config.tier))
 
 
 def register(main: typer.Typer) -> None:

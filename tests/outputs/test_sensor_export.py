@@ -270,3 +270,26 @@ def test_watch_rewrites_when_the_active_set_changes(store: Store, tmp_path: Path
     values = {r["indicator"] for r in zeek_records(tmp_path / "zeek" / "shieldwall.intel")}
     assert values == {"198.51.100.7", "xn--bcher-kva.example"}
     assert not [p for p in (tmp_path / "zeek").iterdir() if p.name.startswith(".")]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "node"
+    env = dict(os.environ, SHIELDWALL_HOME=str(home), COLUMNS="200")
+
+    def sw(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "shieldwall.cli.main", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    assert sw("init", "--member", "estonia").returncode == 0
+    for args, said in ((["sensors", "export"], "give at least one of --zeek"),
+                       (["sensors", "export", "--zeek", str(tmp_path), "--for", "nobody"],
+                        "nobody"),
+                       (["sensors", "export", "--zeek", str(tmp_path), "--sid-range", "5-9"],
+                        "--sid-range")):
+        r = sw(*args)
+        assert r.returncode == 2 and said in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
