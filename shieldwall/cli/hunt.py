@@ -213,6 +213,9 @@ def hunt(
         # the same telemetry writes no new version (detect.sightings.Sightings.objects).
         objects = hunter.sightings.objects(stored=_latest(node) if since else None)
         _store(node, objects)
+        from shieldwall.observe.counters import record_hunt  # /metrics: events hunted
+
+        record_hunt(node.store, hunter.stats.events, time.perf_counter() - started)
         _report(hunter, objects, as_json, time.perf_counter() - started)
     finally:
         node.close()

@@ -35,13 +35,13 @@ from sqlalchemy import func, select
 from starlette.requests import Request  # at module level: FastAPI resolves annotations here
 from starlette.responses import Response
 
+from shieldwall.observe.counters import hunt_totals
 from shieldwall.outputs.outbox import alert_outbox
 from shieldwall.stix.markings import TLP
 from shieldwall.store import Store
-from shieldwall.store.schema import kv, objects
+from shieldwall.store.schema import objects
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-HUNT_KEY = "observe:hunt"  # kv: {"events": n, "seconds": s}, added to by every hunt
 
 STIX_TYPES = frozenset({
     "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
@@ -59,21 +59,6 @@ CHANNELS = frozenset({"import", "taxii", "federation", "local", "detect", "hunt"
 
 def _type_label(t: str) -> str:
     return t if t in STIX_TYPES or t.startswith("x-shieldwall-") else "other"
-
-
-def record_hunt(store: Store, events: int, seconds: float) -> None:
-    """Add a hunt's events and seconds to the node's totals (what `rate()` reads); in a
-    write transaction, so hunts running side by side add up."""
-    import orjson
-    from sqlalchemy import delete
-
-    with store.transaction() as conn:
-        text = conn.execute(select(kv.c.value).where(kv.c.key == HUNT_KEY)).scalar()
-        held = orjson.loads(text or "{}")
-        conn.execute(delete(kv).where(kv.c.key == HUNT_KEY))
-        conn.execute(kv.insert().values(key=HUNT_KEY, value=orjson.dumps({
-            "events": int(held.get("events", 0)) + int(events),
-            "seconds": float(held.get("seconds", 0.0)) + float(seconds)}).decode()))
 
 
 def node_metrics(store: Store, home: Path, member_identity: str) -> Metrics:
@@ -112,7 +97,6 @@ class StoreCollector(Collector):
         yield from metrics
 
     def _read(self) -> list[Metric]:
-        import orjson
 
         c = objects.c
         by_type = GaugeMetricFamily("shieldwall_objects", "Objects held (latest versions), "
@@ -146,11 +130,11 @@ class StoreCollector(Collector):
         sightings.add_metric(["this-member"], own or 0)
         sightings.add_metric(["others"], total_sightings - (own or 0))
 
-        hunt = orjson.loads(self.store.kv_get(HUNT_KEY) or "{}")
+        hunted, spent = hunt_totals(self.store)
         events = CounterMetricFamily("shieldwall_hunt_events", "Telemetry events hunted")
-        events.add_metric([], int(hunt.get("events", 0)))
+        events.add_metric([], hunted)
         seconds = CounterMetricFamily("shieldwall_hunt_seconds", "Seconds spent hunting")
-        seconds.add_metric([], float(hunt.get("seconds", 0.0)))
+        seconds.add_metric([], spent)
 
         now = time.time()
         lag = GaugeMetricFamily("shieldwall_peer_sync_lag_seconds", "Seconds since the last "

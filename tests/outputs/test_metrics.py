@@ -9,7 +9,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from shieldwall.federation.peers import PeerState, save_state
-from shieldwall.observe.metrics import allowed, record_hunt
+from shieldwall.observe.counters import record_hunt
+from shieldwall.observe.metrics import allowed
 from shieldwall.outputs.outbox import Outbox, Pending
 from shieldwall.stix.markings import TLP
 from shieldwall.store import Provenance, Store
@@ -110,3 +111,29 @@ def test_who_may_scrape() -> None:
     assert allowed("192.0.2.5", "Bearer " + token, token=token, loopback=False)
     assert not allowed("192.0.2.5", "Basic " + token, token=token, loopback=False)
     assert not allowed("192.0.2.5", "Bearer ", token=None, loopback=False)
+
+
+def test_a_hunt_adds_its_events_to_the_totals(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+
+    from shieldwall.observe.counters import hunt_totals
+    from tests.taxii.conftest import SHIELDWALL
+
+    home = make_home(tmp_path)
+    log = Path(__file__).resolve().parents[1] / "data" / "zeek" / "conn.log"
+    counts = []
+    for _ in range(2):
+        r = subprocess.run([SHIELDWALL, "hunt", str(log), "--home", str(home)],
+                           capture_output=True, text=True, timeout=120,
+                           env=os.environ | {"COLUMNS": "200"})
+        assert r.returncode in (0, 1), r.stderr
+        counts.append(int(re.search(r"([\d,]+) events? from", r.stderr + r.stdout)
+                          .group(1).replace(",", "")))
+    store = Store.open(db_url(home))
+    try:
+        events, seconds = hunt_totals(store)
+    finally:
+        store.close()
+    assert counts[0] > 0 and events == sum(counts) and seconds > 0
