@@ -27,9 +27,11 @@ from shieldwall.respond.evidence import evidence_item
 from shieldwall.respond.exports import FORMATS, export_case
 from shieldwall.respond.model import RespondError
 from shieldwall.stix.identity import member_identity_id
+from shieldwall.stix.ids import new_id
 from shieldwall.stix.markings import TLP
 from shieldwall.store import Access, Provenance, Store
 from shieldwall.taxii.app import access_for
+from tests.factories import indicator
 
 SOUTH, CELL, NORTH, EAST = "cert-south", "cell", "cert-north", "cert-east"
 
@@ -70,6 +72,18 @@ def build_case(store: Store, tmp: Path, *, incident_tlp: TLP = TLP.AMBER) -> str
         model.note(creator=SOUTH, case_id=cid, content="Backups are *offline* | [x](y)",
                    marking=green),
     )
+    # Findings linked to the case: a GREEN indicator and a sighting of it for the team.
+    ind = indicator("198.51.100.23", tlp=TLP.GREEN, name="C2 of the port intrusion",
+                    created_by_ref=member_identity_id(SOUTH))
+    seen = {"type": "sighting", "spec_version": "2.1", "id": new_id("sighting"),
+            "created": "2026-12-01T02:00:00.000Z", "modified": "2026-12-01T02:00:00.000Z",
+            "created_by_ref": member_identity_id(SOUTH), "sighting_of_ref": ind["id"],
+            "first_seen": "2026-12-01T02:00:00Z", "count": 3,
+            "where_sighted_refs": [member_identity_id(SOUTH)], **team.props()}
+    store.put(seen, Provenance(SOUTH, "local"))  # a sighting is named by an event, not linked
+    cases.add_to_case(store, SOUTH, cid, ind, model.event(
+        creator=SOUTH, name="C2 seen in the proxy logs", marking=team,
+        start="2026-12-01T02:30:00Z", sighting_refs=[seen["id"]]))
     # Evidence and custody as the custody model makes them, stored with their links.
     keys = node_keys(tmp / "south-home", SOUTH)
     disk = evidence_item(creator=SOUTH, case_id=cid, name="disk image of srv-07",
@@ -128,8 +142,8 @@ def test_timesketch_lines_have_message_datetime_and_timestamp_desc(
         store: Store, tmp_path: Path) -> None:
     cid = build_case(store, tmp_path)
     lines = export(store, cid, CELL, "timesketch").splitlines()
-    # 3 events, the request, the dispatch, 2 evidence items, 3 custody events
-    assert len(lines) == 10
+    # 4 events, the request, the dispatch, 2 evidence items, 3 custody events
+    assert len(lines) == 11
     stamps = []
     for line in lines:
         row = json.loads(line)
@@ -141,9 +155,14 @@ def test_timesketch_lines_have_message_datetime_and_timestamp_desc(
         assert row["tlp"].startswith("TLP:")
         stamps.append(row["timestamp"])
     assert stamps == sorted(stamps)
-    first = json.loads(lines[0])
+    first, second = (json.loads(x) for x in lines[:2])
     assert first["message"] == "Beacon to C2"
     assert (first["timestamp_desc"], first["fidelity"]) == ("Event time", "second")
+    assert second["message"] == "C2 seen in the proxy logs"
+    assert second["refs"] == [next(o["id"] for o in json.loads(export(
+        store, cid, CELL, "stix"))["objects"] if o["type"] == "sighting")]
+    east = export(store, cid, EAST, "timesketch")
+    assert "proxy logs" not in east and "first encryption" in east
 
 
 def test_csv_has_the_same_rows_and_neutralises_formulas(store: Store, tmp_path: Path) -> None:
@@ -175,9 +194,13 @@ def test_the_stix_bundle_passes_stix2_validator(store: Store, tmp_path: Path) ->
                     ids | {"clear"}), obj["id"]
     cell = json.loads(export(store, cid, CELL, "stix"))
     kinds = {o["type"] for o in cell["objects"]}
-    assert {"incident", "task", "event", "note", "observed-data", "relationship",
-            "x-shieldwall-evidence", "x-shieldwall-custody-event",
+    assert {"incident", "task", "event", "note", "observed-data", "relationship", "indicator",
+            "sighting", "x-shieldwall-evidence", "x-shieldwall-custody-event",
             "extension-definition"} <= kinds
+    # The sighting the team's event names is the team's: not in cert-east's bundle.
+    east = json.loads(export(store, cid, EAST, "stix"))
+    assert {"indicator"} <= {o["type"] for o in east["objects"]}
+    assert "sighting" not in {o["type"] for o in east["objects"]}
 
 
 def test_custody_as_case_uco_validates_with_case_utils(sqlite_store: Store,
@@ -210,6 +233,8 @@ def test_the_report_escapes_case_text_and_states_its_tlp(store: Store, tmp_path:
     assert "<script" not in html.lower().replace("&lt;script", "")
     # cert-east holds nothing above AMBER: its report is an AMBER document
     assert '<meta name="tlp" content="TLP:AMBER">' in export(store, cid, EAST, "html")
+    assert "C2 of the port intrusion" in html
+    assert "[ipv4-addr:value = &#39;198.51.100.23&#39;]" in html
     md = export(store, cid, CELL, "md")
     assert md.startswith("**TLP:AMBER+STRICT**")
     assert "Backups are \\*offline\\* \\| \\[x\\](y)" in md

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from shieldwall.respond.cases import Case
-from shieldwall.respond.exports.view import document_tlp, observables, timeline, tlp_of
+from shieldwall.respond.exports.view import (
+    document_tlp,
+    findings,
+    observables,
+    timeline,
+    tlp_of,
+)
 from shieldwall.stix.timestamps import format_ts, now_us
 
 
@@ -59,6 +65,7 @@ def context(case: Case, *, reader: str) -> dict[str, Any]:
             "how": ev.get("collected_how"), "collected": _day(ev.get("collected")),
             "custody": custody.get(ev["id"], 0), "tlp": tlp_of(ev).label,
         } for ev in sorted(case.evidence, key=lambda e: (e["created"], e["id"]))],
+        "findings": findings(case),
         "impacts": [{
             "category": i.get("impact_category"), "description": i.get("description"),
             "tlp": tlp_of(i).label,
@@ -88,7 +95,7 @@ def html(case: Case, out: TextIO, *, reader: str) -> int:
 
 def _count(ctx: dict[str, Any]) -> int:
     return sum(len(ctx[k]) for k in ("tasks", "timeline", "observables", "evidence",
-                                      "impacts", "notes"))
+                                      "findings", "impacts", "notes"))
 
 
 # What makes Markdown markup inside a line of text (links and images need `[`, emphasis
@@ -148,6 +155,10 @@ def markdown(case: Case, out: TextIO, *, reader: str) -> int:
                      "Custody events", "TLP"],
                     [[e["name"], e["sha256"], e["size"], e["kept_at"], e["collected_by"],
                       e["how"], e["custody"], e["tlp"]] for e in c["evidence"]])
+    if c["findings"]:
+        lines += ["## Findings linked to the case", ""]
+        lines += _table(["Type", "Name", "Detail", "TLP"],
+                        [[f["type"], f["name"], f["detail"], f["tlp"]] for f in c["findings"]])
     if c["impacts"]:
         lines += ["## Impacts", ""]
         lines += _table(["Category", "Description", "TLP"],

@@ -100,3 +100,16 @@ def timeline(case: Case) -> list[Entry]:
                          details={k: c.get(k) for k in ("from_holder", "to_holder", "location",
                                                         "tool", "result") if c.get(k)}))
     return sorted(out, key=lambda e: (e.time, e.kind, e.item_id))
+
+
+def findings(case: Case) -> list[dict[str, Any]]:
+    """The other STIX objects linked to the case (indicators, attack-patterns, malware,
+    sightings, ...), each with what names it best."""
+    out = []
+    for o in sorted(case.other, key=lambda o: (o.get("type", ""), o.get("name") or "", o["id"])):
+        refs = [r.get("external_id") for r in o.get("external_references") or ()
+                if isinstance(r, dict) and r.get("external_id")]
+        detail = o.get("pattern") or ", ".join(refs) or o.get("description")
+        out.append({"type": o.get("type"), "name": o.get("name") or o["id"],
+                    "detail": detail, "tlp": tlp_of(o).label})
+    return out
