@@ -52,6 +52,9 @@ HOSTILE = [
     hostile("[file:hashes.'SHA-256' = '" + "a" * 63 + "\n']", "b"),
     hostile("[domain-name:value LIKE '%.x.example\n* CNAME .']", "c"),
     hostile("[url:value = '" + esc(f"http://x.example/{ZEEK}") + "']", "d"),
+    # a legal name too long for the zone once its origin is added: the resolver would
+    # refuse the whole zone; skipped from the RPZ only
+    hostile("[domain-name:value = '" + ("a" * 60 + ".") * 4 + "example']", "e"),
 ]
 
 
@@ -67,6 +70,7 @@ def test_no_rule_field_or_record_is_injected(store: Store, tmp_path: Path) -> No
     recs = zeek_records(tmp_path / "zeek" / "shieldwall.intel")
     assert sorted((r["indicator"], r["indicator_type"], r["meta.source"]) for r in recs) == [
         ("192.0.2.9", "Intel::ADDR", sid("indicator", "3")),
+        (("a" * 60 + ".") * 4 + "example", "Intel::DOMAIN", sid("indicator", "e")),
         ("ok.example", "Intel::DOMAIN", sid("indicator", "2")),
         ("x.example/p?q=a;b|c\"d\\e)f", "Intel::URL", sid("indicator", "1")),
     ]
@@ -99,14 +103,16 @@ def test_no_rule_field_or_record_is_injected(store: Store, tmp_path: Path) -> No
     records = sorted((str(n), rds.rdtype.name) for n, node in zone.nodes.items()
                      for rds in node.rdatasets)
     assert records == [("@", "NS"), ("@", "SOA"), ("ok.example", "CNAME")]
+    assert f"{sid('indicator', 'e')}\ta name over 200 characters" in (
+        tmp_path / "zone.rpz.skipped.tsv").read_text()
 
     import csv
 
     with open(tmp_path / "ioc.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert [len(r) for r in rows] == [6] * 4  # the header and three values
-    assert {r[2] for r in rows[1:]} == {"192.0.2.9", "ok.example",
-                                        'http://x.example/p?q=a;b|c"d\\e)f'}
+    assert [len(r) for r in rows] == [6] * 5  # the header and four values
+    assert {r[2] for r in rows[1:]} == {"192.0.2.9", "ok.example", ("a" * 60 + ".") * 4 +
+                                        "example", 'http://x.example/p?q=a;b|c"d\\e)f'}
 
     skipped = (tmp_path / "zeek" / "skipped.tsv").read_text().splitlines()
     assert skipped[0] == "id\treason"

@@ -23,8 +23,16 @@ def header(serial: int) -> str:
             "@ IN NS localhost.\n")
 
 
+# A name in the zone is the exported name plus the zone's origin, and a DNS name holds at
+# most 255 octets: a longer one would make the resolver refuse the whole zone.
+MAX_NAME = 200
+
+
 def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
     form = e.form
+    if isinstance(form, f.Value) and form.kind in (f.DOMAIN, f.SUFFIX) and \
+            len(form.value) > MAX_NAME:
+        return [], f"a name over {MAX_NAME} characters: no room for the zone's origin"
     if isinstance(form, f.Value) and form.kind == f.DOMAIN:
         return [(FILE, f"{form.value} CNAME .\n")], ""
     if isinstance(form, f.Value) and form.kind == f.SUFFIX:
