@@ -109,14 +109,29 @@ def lists_of(sources: list[Any], n: int) -> pa.Array:
     the order their fields are mapped (the envelope's recipients, then the To header's)."""
     if len(sources) == 1 and is_list(sources[0]):
         return _combined(sources[0])
-    flats = [_flat(s) for s in sources]
-    parents = np.concatenate([p for p, _ in flats])
-    values = pa.concat_arrays([v for _, v in flats])
+    return lists_from_flat([_flat(s) for s in sources], n)
+
+
+def lists_from_flat(parts: list[tuple[Any, Any]], n: int, unique: bool = False) -> pa.Array:
+    """One list per row from (row of each value, values) parts, in the order of the parts
+    (nulls left out; an empty row is null); `unique` keeps a row's first of equal values."""
+    parents = np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in parts])
+    values = pa.concat_arrays([_combined(v).cast(pa.string()) for _, v in parts])
+    if values.null_count:
+        ok = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        parents, values = parents[ok], values.filter(pa.array(ok))
     order = np.argsort(parents, kind="stable")
+    parents = parents[order]
+    values = values.take(pa.array(order, pa.int64()))
+    if unique and len(values):
+        enc = values.dictionary_encode()
+        ids = enc.indices.to_numpy().astype(np.int64)
+        _, first = np.unique(parents * (len(enc.dictionary) + 1) + ids, return_index=True)
+        first.sort()
+        parents, values = parents[first], values.take(pa.array(first))
     counts = np.bincount(parents, minlength=n)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(order)),
-                                    mask=pa.array(counts == 0))
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(counts == 0))
 
 
 def _combined(arr: Any) -> Any:

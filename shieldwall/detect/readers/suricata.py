@@ -18,19 +18,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shieldwall.detect.readers import eve_arrow
 from shieldwall.detect.readers.base import (
     LINE,
     TS,
     Observations,
     ReadStats,
     canonical_column,
+    open_text,
 )
-from shieldwall.detect.readers.damage import Truncated, records
+from shieldwall.detect.readers.damage import DAMAGED, Truncated
 from shieldwall.detect.readers.elements import assemble, spread, url_hosts
 from shieldwall.detect.readers.jsonl import parse_time
+from shieldwall.stix import bounded_json
 
 CHUNK = 65536
 _HTTP_EXT = "network-traffic:extensions.'http-request-ext'"
@@ -169,45 +173,96 @@ _REFERRER = _get("http", "http_refer")
 
 
 def read_eve(path: Path, stats: ReadStats) -> Iterator[Observations]:
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
+    """Blocks of lines read by Arrow (`eve_arrow`), each block Arrow cannot read as Suricata
+    writes it (and each line that could nest too deep) read line by line in Python."""
     cut: list[Truncated] = []  # a stream cut short: what came before it counts
-    for n, rec in records(path, stats, cut):
-        rows.append(rec)
-        lines.append(n)
-        if len(rows) >= CHUNK:
-            yield _table(rows, lines, path)
-            rows, lines = [], []
-    if rows:
-        yield _table(rows, lines, path)
+    for numbers, lines in _blocks(path, cut):
+        ok = eve_arrow.shallow(lines)
+        fast = [i for i in range(len(lines)) if ok[i]]
+        table = eve_arrow.read_block([lines[i] for i in fast]) if fast else None
+        if table is not None:
+            raw, ts, refs, types = eve_arrow.columns(table)
+            yield _observations(raw, ts, [numbers[i] for i in fast], refs, types, path)
+            rest = [i for i in range(len(lines)) if not ok[i]]
+        else:
+            rest = list(range(len(lines)))
+        rows, nums = [], []
+        for i in rest:
+            try:
+                rec = bounded_json.loads(lines[i])  # a line nested too deep is a bad line
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                stats.skip(str(path), numbers[i], f"bad JSON: {exc}")
+                continue
+            rows.append(rec)
+            nums.append(numbers[i])
+        if rows:
+            raw, ts, refs, types = python_columns(rows)
+            yield _observations(raw, ts, nums, refs, types, path)
     if cut:
         raise cut[0]
 
 
-def _table(rows: list[dict[str, Any]], lines: list[int], path: Path) -> Observations:
-    cols: dict[str, Any] = {
-        TS: pa.array([parse_time(r["timestamp"]) if isinstance(r.get("timestamp"), str)
-                      else None for r in rows], pa.int64()),
-        LINE: pa.array(lines, pa.int64()),
-    }
+def _blocks(path: Path, cut: list[Truncated]) -> Iterator[tuple[list[int], list[bytes]]]:
+    """(line numbers, lines) of up to `CHUNK` non-blank lines; a damaged stream ends them,
+    the lines before it delivered and the damage left in `cut` (as `damage.records`)."""
+    numbers: list[int] = []
+    lines: list[bytes] = []
+    last = 0
+    try:
+        with open_text(path) as fh:
+            for n, raw in enumerate(fh, 1):
+                if raw.isspace():
+                    continue
+                numbers.append(n)
+                lines.append(raw)
+                if len(lines) >= CHUNK:
+                    last = numbers[-1]
+                    yield numbers, lines
+                    numbers, lines = [], []
+    except DAMAGED as exc:
+        cut.append(Truncated(path, numbers[-1] if numbers else last, str(exc) or
+                             type(exc).__name__))
+    if lines:
+        yield numbers, lines
+
+
+def python_columns(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], Any, Any, Any]:
+    """(raw columns by STIX path, time in microseconds, referrers, event types) of parsed
+    EVE objects, one extractor per column (`COLUMNS`)."""
+    ts = pa.array([parse_time(r["timestamp"]) if isinstance(r.get("timestamp"), str)
+                   else None for r in rows], pa.int64())
+    raw: dict[str, Any] = {}
     for name, (typ, get) in COLUMNS.items():
         vals = [get(r) for r in rows]
-        if any(v is not None for v in vals):
-            if typ == pa.int64():
-                vals = [v if isinstance(v, int) else None for v in vals]
-            cols[name] = canonical_column(name, pa.array(vals, typ))
-    more: dict[str, Any] = {}
+        if typ == pa.int64():
+            vals = [v if isinstance(v, int) else None for v in vals]
+        raw[name] = pa.array(vals, typ)
     refs = [_REFERRER(r) for r in rows]
-    if any(isinstance(v, str) for v in refs):
-        ref = canonical_column("url:value", pa.array(
-            [v if isinstance(v, str) else None for v in refs], pa.string()))
-        none = pa.nulls(len(rows), pa.string())
+    refs_arr = pa.array([v if isinstance(v, str) else None for v in refs], pa.string())
+    return raw, ts, refs_arr, pa.array([r.get("event_type") for r in rows], pa.string())
+
+
+def _observations(raw: dict[str, Any], ts: Any, lines: list[int], refs: Any, types: Any,
+                  path: Path) -> Observations:
+    """One batch from its raw columns (the Arrow or the Python reading of its lines): values
+    in canonical form, columns no event of the batch has left out, and the referrer's URL
+    and host as further values of the event (`elements`)."""
+    cols: dict[str, Any] = {TS: ts, LINE: pa.array(lines, pa.int64())}
+    for name, arr in raw.items():
+        if arr.null_count < len(arr):
+            cols[name] = canonical_column(name, arr)
+    more: dict[str, Any] = {}
+    if refs.null_count < len(refs):
+        ref = canonical_column("url:value", refs)
+        none = pa.nulls(len(lines), pa.string())
         built, more = assemble({
             "url:value": [cols.get("url:value", none), ref],
             "domain-name:value": [cols.get("domain-name:value", none), url_hosts(ref)],
-        }, len(rows))
+        }, len(lines))
         cols.update(built)
-    kinds = pc.unique(pa.array([r.get("event_type") for r in rows], pa.string())).to_pylist()
+    kinds = pc.unique(types).to_pylist()
     kind = "suricata." + ("mixed" if len(kinds) > 1 else str(kinds[0]))
     table, event = spread(pa.table(cols), more)
     return Observations(table, str(path), kind, event=event)
