@@ -136,6 +136,12 @@ def test_a_case_whose_incident_the_reader_may_not_see_is_not_exported(
     with pytest.raises(RespondError, match=f"no case {cid} that cert-east may read"):
         export(store, cid, EAST, "md")
     assert "Capture memory" in export(store, cid, NORTH, "md")
+    # A partner or an organisation reads CLEAR and GREEN only: an AMBER case is not theirs.
+    amber = build_case(store, tmp_path / "amber")
+    for tier in ("partner", "organisation"):
+        with pytest.raises(RespondError, match="no case"):
+            export_case(store, amber, access_for(Member("gov-x", tier)), "html", io.StringIO(),
+                        reader="gov-x")
 
 
 def test_timesketch_lines_have_message_datetime_and_timestamp_desc(
