@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from shieldwall.keys.signing import keyring, node_keys
 from shieldwall.respond.custody import object_hash, signed_bytes
 from shieldwall.respond.verify import Report, verify_custody
@@ -125,3 +127,46 @@ def test_a_missing_event_and_a_cut_chain(tmp_path: Path) -> None:
                             remembered=good.heads)
     assert _kinds(report) == {"missing"}
     assert "verified here before" in report.findings[0].message
+
+
+# ---- key objects over a real TAXII server ----------------------------------------------
+
+
+def test_only_a_member_s_nodes_publish_its_keys(backend: str | None, tmp_path: Path) -> None:
+    """A member posting a key object in another member's name is refused (so what it
+    signs in that member's name stays `unknown-key` there); the member's own is accepted
+    and binds its key to it."""
+    from taxii2client.v21 import ApiRoot
+
+    from shieldwall.respond.verify import store_keyring
+    from shieldwall.store import Store
+    from tests.taxii.conftest import add_members, db_url, make_home, start_server
+
+    home = make_home(tmp_path, backend)
+    tokens = add_members(home, {"cert-north": "ally", "mallory": "ally"})
+    server = start_server(home, "--rate-limit", "0")
+    north = node_keys(tmp_path / "north", "cert-north")
+    mallory = node_keys(tmp_path / "mallory", "mallory")
+    forged = mallory.card() | {"member": "cert-north", "created_by_ref": member_identity_id(
+        "cert-north"), "identity_ref": member_identity_id("cert-north")}
+    from shieldwall.keys.signing import node_key_id
+
+    forged["id"] = node_key_id("cert-north", mallory.signing_public)
+    try:
+        def post(member: str, obj: dict[str, Any]) -> str:
+            api = ApiRoot(server.api(), user=member, password=tokens[member])
+            coll = next(c for c in api.collections if c.alias == "alliance")
+            status = coll.add_objects(orjson.dumps({"objects": [obj]}).decode())
+            return "ok" if status.successes else status.failures[0]["message"]
+
+        assert "another member" in post("mallory", forged)
+        assert post("cert-north", north.card()) == "ok"
+    finally:
+        server.stop()
+    store = Store.open(db_url(home))
+    try:
+        ring = store_keyring(store)
+    finally:
+        store.close()
+    assert ring.members_of(north.signing_public) == {"cert-north"}
+    assert ring.members_of(mallory.signing_public) == set()
