@@ -156,40 +156,9 @@ def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table
     return tables
 
 
-@dataclass(frozen=True)
-class Source:
-    """The relation the atoms are joined with, and how a column's values are read from it.
-
-    `events`: the stored events, one column per STIX path (a full scan); `summary`: the
-    per-day summaries, one row per (day, type, value), `type` naming the column.
-    """
-
-    relation: str
-    keys: tuple[str, ...]  # what each candidate row carries besides (slot, atom, _col)
-    value: Callable[[Dialect, str, list[str]], str]
-    ip: Callable[[Dialect, str, list[str]], str | None]
-    where: Callable[[Dialect, str], str]
-
-
-def _event_value(d: Dialect, col: str, columns: list[str]) -> str:
-    return f"e.{d.ident(col)}"
-
-
-def _event_ip(d: Dialect, col: str, columns: list[str]) -> str | None:
-    if col not in IP_COLUMNS:
-        return None
-    parsed = _ipv4_int_sql(d, f"e.{d.ident(col)}")
-    if IP4 + col in columns:  # telemetry written before `_ip4:` columns is parsed in SQL
-        return f"CAST(coalesce(e.{d.ident(IP4 + col)}, {parsed}) AS BIGINT)"
-    return parsed
-
-
-EVENTS = Source("events", (TS, LINE), _event_value, _event_ip, lambda d, col: "")
-SUMMARY = Source(
-    "summary", ("day", "value", "sources"),
-    lambda d, col, columns: "e.value",
-    lambda d, col, columns: "e.ip4" if col in IP_COLUMNS else None,
-    lambda d, col: f"e.type = {d.string(col)}")
+def is_string(type_name: str) -> bool:
+    """A column type, as DuckDB (`VARCHAR`) or Spark (`string`) names it, holding text."""
+    return type_name.lower() in ("varchar", "string", "text")
 
 
 def plan_columns(columns: list[str]) -> list[str]:
@@ -201,65 +170,99 @@ def plan_columns(columns: list[str]) -> list[str]:
             and not c.endswith(("_port", "_count", "_packets"))]
 
 
-def plan_sql(columns: list[str], tables: dict[str, pa.Table], d: Dialect = DUCKDB,
-             source: Source = EVENTS, value_columns: list[str] | None = None) -> str:
-    """The candidates: every column joined with the atoms that can hold its values.
+def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None) -> str:
+    """The events as the relation the plan joins: one row per non-null text value,
+    `(_ts, _line, type, value, ip4)`, `type` naming the column, `ip4` the value as an IPv4
+    integer on address columns (the `_ip4:` column written with it; telemetry kept before
+    those columns existed is parsed in SQL). One scan of the events' columns named in
+    `only` (all when None), whatever their number: Spark's `stack`, DuckDB's `unnest` of a
+    list of structs."""
+    rows = []
+    for col in plan_columns(list(columns)):
+        if not is_string(columns[col]) or (only is not None and col not in only):
+            continue
+        c = f"e.{d.ident(col)}"
+        ip = "CAST(NULL AS BIGINT)"
+        if col in IP_COLUMNS:
+            ip = _ipv4_int_sql(d, c)
+            if IP4 + col in columns:
+                ip = f"CAST(coalesce(e.{d.ident(IP4 + col)}, {ip}) AS BIGINT)"
+        rows.append((d.string(col), c, ip))
+    if not rows:
+        return ""
+    ts, line = d.ident(TS), d.ident(LINE)
+    if d.name == "spark":
+        flat = ", ".join(x for row in rows for x in row)
+        inner = (f"SELECT e.{ts} AS {ts}, e.{line} AS {line}, stack({len(rows)}, {flat}) "
+                 f"AS (type, value, ip4) FROM events e")
+    else:
+        structs = ", ".join(f"{{'type': {t}, 'value': {v}, 'ip4': {i}}}" for t, v, i in rows)
+        inner = (f"SELECT e.{ts} AS {ts}, e.{line} AS {line}, "
+                 f"unnest([{structs}], recursive := true) FROM events e")
+    return f"(SELECT * FROM ({inner}) v WHERE v.value IS NOT NULL)"
 
-    `columns` are the relation's own (for `events`: whether `_ip4:` integers exist);
-    `value_columns` the STIX paths to match (for `events` its columns, for `summary` the
-    `type`s present). Each join keeps only the source's keys and the atom, so a scan reads
-    the joined column and a few narrow ones; `fetch_sql` then reads the few candidate events
-    whole. (time, line) is a key in practice; where two files share one, the extra event
-    gets the verdict on its own values, so a collision costs time, never a false hit.
+
+EVENT_KEYS = (TS, LINE)
+SUMMARY_KEYS = ("day", "value", "sources")
+
+
+def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
+             relation: Callable[[set[str]], str] | str = "summary",
+             keys: tuple[str, ...] = SUMMARY_KEYS) -> str:
+    """The candidates: a relation of values (the summaries, or `values_sql`'s over the
+    events: `relation` then makes it for the columns a branch needs) joined with the atoms
+    that can hold each value, on (type, value).
+
+    A branch per atom kind (and per suffix length and prefix length present), whatever
+    the number of columns: each an equi-join whose key includes the column. Each keeps
+    only the relation's keys and the atom, so `fetch_sql` then reads the few candidate
+    events whole. (time, line) is a key in practice; where two files share one, the extra
+    event gets the verdict on its own values, so a collision costs time, never a false hit.
     """
-    used = {name: set(t.column("col").to_pylist()) for name, t in tables.items()}
-    keys = ", ".join(f"e.{d.ident(k)}" for k in source.keys)
+    out = ", ".join(f"e.{d.ident(k)}" for k in keys)
+    host = ", ".join(d.string(c) for c in HOST_COLUMNS)
     parts: list[str] = []
 
-    def part(lit: str, join: str, where: str = "") -> None:
-        conds = " AND ".join(w for w in (source.where(d, col), where) if w)
-        parts.append(f"SELECT {keys}, a.slot, a.atom, {lit} AS _col "
-                     f"FROM {source.relation} e JOIN {join}"
-                     + (f" WHERE {conds}" if conds else ""))
+    def rel(table: pa.Table) -> str:
+        return relation if isinstance(relation, str) else relation(
+            set(table.column("col").to_pylist()))
 
-    for col in plan_columns(value_columns if value_columns is not None else columns):
-        c = source.value(d, col, columns)
-        lit = d.string(col)
-        ip = source.ip(d, col, columns)
-        not_ip = f"{ip} IS NULL" if ip else ""
-        host = f"{not_ip} AND NOT contains({c}, ':')" if col in HOST_COLUMNS else not_ip
-        if col in used["eq4_atoms"] and ip:
-            part(lit, f"eq4_atoms a ON a.col = {lit} AND {ip} = a.value")
-        if col in used["eq_atoms"]:
-            part(lit, f"eq_atoms a ON a.col = {lit} AND {c} = a.value", not_ip)
-        sfx = _rows_of(tables["suffix_atoms"], col)
-        for k in sorted(set(sfx.column("labels").to_pylist())):
-            tail = f"regexp_extract({c}, '([^.]+([.][^.]+){{{k - 1}}})$', 1)"
-            part(lit, f"suffix_atoms a ON a.col = {lit} AND a.labels = {k} "
-                      f"AND {tail} = a.suffix AND {c} <> a.suffix", host)
-        if col in used["cidr_atoms"] and ip:
-            cidr = _rows_of(tables["cidr_atoms"], col)
-            for bits in sorted(set(cidr.column("bits").to_pylist())):
-                part(lit, f"cidr_atoms a ON a.col = {lit} AND a.bits = {bits} "
-                          f"AND ({ip} >> {32 - bits}) = a.net")
-        if col in used["regex_atoms"]:
-            rx = _rows_of(tables["regex_atoms"], col)
-            exprs = dict(zip(rx.column("rid").to_pylist(), rx.column("regex").to_pylist(),
-                             strict=True))
-            matched = d.explode_nonnull([f"CASE WHEN {d.search(c, r)} THEN {rid} END"
-                                         for rid, r in sorted(exprs.items())])
-            inner_keys = ", ".join(f"e.{d.ident(k)} AS {d.ident(k)}" for k in source.keys)
-            conds = " AND ".join(w for w in (source.where(d, col), f"{c} IS NOT NULL") if w)
-            outer = ", ".join(f"m.{d.ident(k)}" for k in source.keys)
-            parts.append(f"SELECT {outer}, a.slot, a.atom, {lit} AS _col FROM "
-                         f"(SELECT {inner_keys}, {matched} AS rid FROM {source.relation} e "
-                         f"WHERE {conds}) m "
-                         f"JOIN regex_atoms a ON a.col = {lit} AND a.rid = m.rid")
+    def part(table: pa.Table, join: str, where: str = "") -> None:
+        parts.append(f"SELECT {out}, a.slot, a.atom, e.type AS _col FROM {rel(table)} e "
+                     f"JOIN {join}" + (f" WHERE {where}" if where else ""))
+
+    if tables["eq4_atoms"].num_rows:
+        part(tables["eq4_atoms"], "eq4_atoms a ON a.col = e.type AND e.ip4 = a.value")
+    if tables["eq_atoms"].num_rows:  # on address columns, only what is not IPv4
+        part(tables["eq_atoms"], "eq_atoms a ON a.col = e.type AND e.value = a.value",
+             "e.ip4 IS NULL")
+    sfx = tables["suffix_atoms"]
+    for k in sorted(set(sfx.column("labels").to_pylist())):
+        tail = f"regexp_extract(e.value, '([^.]+([.][^.]+){{{k - 1}}})$', 1)"
+        part(sfx.filter(pc.equal(sfx.column("labels"), k)),
+             f"suffix_atoms a ON a.col = e.type AND a.labels = {k} "
+             f"AND {tail} = a.suffix AND e.value <> a.suffix",
+             f"e.ip4 IS NULL AND (e.type NOT IN ({host}) OR NOT contains(e.value, ':'))")
+    cidr = tables["cidr_atoms"]
+    for bits in sorted(set(cidr.column("bits").to_pylist())):
+        part(cidr.filter(pc.equal(cidr.column("bits"), bits)),
+             f"cidr_atoms a ON a.col = e.type AND a.bits = {bits} "
+             f"AND (e.ip4 >> {32 - bits}) = a.net")
+    rx = tables["regex_atoms"]
+    if rx.num_rows:
+        exprs = sorted(set(zip(rx.column("rid").to_pylist(), rx.column("col").to_pylist(),
+                               rx.column("regex").to_pylist(), strict=True)))
+        matched = d.explode_nonnull(
+            [f"CASE WHEN e.type = {d.string(col)} AND {d.search('e.value', r)} THEN {rid} END"
+             for rid, col, r in exprs])
+        inner = ", ".join(f"e.{d.ident(k)} AS {d.ident(k)}" for k in keys)
+        cols = ", ".join(d.string(c) for c in sorted({c for _, c, _ in exprs}))
+        outer = ", ".join(f"m.{d.ident(k)}" for k in keys)
+        parts.append(f"SELECT {outer}, a.slot, a.atom, m.type AS _col FROM "
+                     f"(SELECT {inner}, e.type AS type, {matched} AS rid FROM {rel(rx)} e "
+                     f"WHERE e.type IN ({cols})) m "
+                     f"JOIN regex_atoms a ON a.col = m.type AND a.rid = m.rid")
     return "\nUNION ALL\n".join(parts)
-
-
-def _rows_of(table: pa.Table, col: str) -> pa.Table:
-    return table.filter(pc.equal(table.column("col"), col))
 
 
 def drill_sql(d: Dialect, columns: list[str], hit_columns: list[str]) -> str:

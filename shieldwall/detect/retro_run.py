@@ -22,7 +22,15 @@ from shieldwall.detect import summaries
 from shieldwall.detect.engines import Engine, open_engine
 from shieldwall.detect.index import IndicatorIndex
 from shieldwall.detect.readers.base import TS
-from shieldwall.detect.retro_plan import SUMMARY, atom_tables, drill_sql, fetch_sql, plan_sql
+from shieldwall.detect.retro_plan import (
+    EVENT_KEYS,
+    SUMMARY_KEYS,
+    atom_tables,
+    drill_sql,
+    fetch_sql,
+    plan_sql,
+    values_sql,
+)
 from shieldwall.stix.timestamps import now_us
 
 DAY_US = 86_400 * 1_000_000
@@ -53,7 +61,7 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
         engine.view("summary", sfiles, f"last_seen >= {int(start)}")
         tables = atom_tables(index, sorted(types))
         _register(engine, tables)
-        sql = plan_sql([], tables, d, SUMMARY, sorted(types))
+        sql = plan_sql(tables, d, "summary", SUMMARY_KEYS)
         if not sql:
             return None
         hits = engine.arrow(sql)
@@ -62,7 +70,7 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
             return None
         files = _drill_files(root, hits)
         info["drill_files"] = len(files)
-        columns = engine.view("events", files, since)
+        columns = list(engine.view("events", files, since))
         distinct = hits.select(["_col", "value", "slot", "atom"]).group_by(
             ["_col", "value", "slot", "atom"], use_threads=False).aggregate([])
         engine.register("hits", distinct.select(["_col", "value", "slot", "atom"]))
@@ -71,10 +79,10 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
         files = [f for day in days for f in summaries.event_files(root, day)]
         if not files:
             return None
-        columns = engine.view("events", files, since)
-        tables = atom_tables(index, columns)
+        types = engine.view("events", files, since)
+        tables = atom_tables(index, list(types))
         _register(engine, tables)
-        sql = plan_sql(columns, tables, d)
+        sql = plan_sql(tables, d, lambda only: values_sql(d, types, only), EVENT_KEYS)
     if not sql:
         return None
     cands = engine.arrow(sql)

@@ -26,8 +26,9 @@ class EngineError(ShieldwallError):
 class Engine(Protocol):
     dialect: Dialect
 
-    def view(self, name: str, files: list[Path], where: str = "") -> list[str]:
-        """Parquet files (their columns unified by name) as relation `name`; its columns."""
+    def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
+        """Parquet files (their columns unified by name) as relation `name`; its columns
+        and their types (`retro_plan.is_string` reads them)."""
         ...
 
     def register(self, name: str, table: pa.Table) -> None:

@@ -24,11 +24,11 @@ class DuckDBEngine:
         # Keep the Arrow tables registered here alive as long as the connection.
         self._tables: dict[str, pa.Table] = {}
 
-    def view(self, name: str, files: list[Path], where: str = "") -> list[str]:
+    def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("
                          f"{file_list(files)}, union_by_name = true, hive_partitioning = false)"
                          + (f" WHERE {where}" if where else ""))
-        return [r[0] for r in self.con.execute(f"DESCRIBE {name}").fetchall()]
+        return {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {name}").fetchall()}
 
     def register(self, name: str, table: pa.Table) -> None:
         self._tables[name] = table

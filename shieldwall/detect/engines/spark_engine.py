@@ -116,12 +116,12 @@ class SparkEngine:
         session.sparkContext.setLogLevel("ERROR")
         return cls(session, owned=True)
 
-    def view(self, name: str, files: list[Path], where: str = "") -> list[str]:
+    def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
         df = self.spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in files])
         if where:
             df = df.where(where)
         df.createOrReplaceTempView(name)
-        return list(df.columns)
+        return dict(df.dtypes)
 
     def register(self, name: str, table: pa.Table) -> None:
         self.spark.createDataFrame(table).createOrReplaceTempView(name)
