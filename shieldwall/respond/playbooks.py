@@ -32,10 +32,15 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shieldwall.errors import ShieldwallError
 from shieldwall.stix import bounded_json
+
+if TYPE_CHECKING:
+    from shieldwall.respond.cases import Case
+    from shieldwall.stix.markings import TLP
+    from shieldwall.store import Store
 
 _DATA = Path(__file__).resolve().parents[1] / "data" / "respond"
 SCHEMA_DIR = _DATA / "cacao-schemas"
@@ -348,8 +353,8 @@ def task_description(playbook: Mapping[str, Any], step: Step) -> str:
     return "\n".join(lines)
 
 
-def apply(store: Any, member: str, case: Any, playbook: Mapping[str, Any], *,
-          tlp: Any = None) -> list[dict[str, Any]]:
+def apply(store: Store, member: str, case: Case, playbook: Mapping[str, Any], *,
+          tlp: TLP | None = None) -> list[dict[str, Any]]:
     """Add one task per step of `playbook` to `case` (a `respond.cases.Case` the node's
     member may read), marked as any new item of the case (`cases.item_marking`); the steps
     whose task the case already holds are skipped. Returns the tasks added, in order."""

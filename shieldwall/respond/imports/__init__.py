@@ -45,7 +45,8 @@ class ImportResult:
     duplicates: int
 
     def summary(self) -> str:
-        parts = [f"{n:,} {k}" for k, n in sorted(self.counts.items())]
+        parts = [f"{n:,} {k[:-1] if n == 1 and k.endswith('s') else k}"
+                 for k, n in sorted(self.counts.items())]
         return (", ".join(parts) or "the case alone") + (
             f"; {self.stored:,} objects stored, {self.duplicates:,} already held")
 
