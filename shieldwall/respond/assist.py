@@ -25,7 +25,6 @@ from typing import Any
 from shieldwall.respond import roster
 from shieldwall.respond.cases import (
     Case,
-    add_to_case,
     load_case,
     put_items,
     rows_by_ids,
@@ -148,9 +147,12 @@ def _views(store: Store, requests: list[dict[str, Any]], access: Access,
 
     requests = [r for r in requests
                 if r.get("created_by_ref") == member_identity_id(str(r.get("requester")))]
-    cases = sorted({str(r.get("incident_ref")) for r in requests})
-    linked = {rel.obj().get("source_ref") for rel in store.linked(cases, access)}
-    ids = sorted(i for i in linked if isinstance(i, str) and i.startswith(DISPATCH + "--"))
+    # A dispatch is linked to its request as well as to its case (`dispatch_team`): the
+    # request's few links, not the case's every item, say which dispatches answer it.
+    mark = f'"source_ref":"{DISPATCH}--'
+    linked = {rel.obj().get("source_ref") for rel in store.linked([r["id"] for r in requests],
+                                                                  access) if mark in rel.json}
+    ids = sorted(i for i in linked if isinstance(i, str))
     dispatches = [r.obj() for r in rows_by_ids(store, ids, access)]
     campaigns = _campaigns(store, access) if with_campaigns else {}
     out = []
@@ -227,7 +229,7 @@ def dispatch_team(store: Store, *, cell: str, request_id: str, team: Sequence[st
                               "incident_ref": req.get("incident_ref"),
                               "campaign_ref": campaign},
                     allowed=DISPATCH_DECISIONS)
-    add_to_case(store, cell, str(req["incident_ref"]), obj)
+    put_items(store, cell, [obj, link(obj, str(req["incident_ref"])), link(obj, request_id)])
     roster.set_availability(store, obj["team"], "on-mission")
     return obj
 

@@ -4,6 +4,7 @@ of any respond type is refused by the validation every inbound path applies."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,13 @@ from shieldwall.detect.hunt import Hunter
 from shieldwall.detect.index import IndicatorIndex
 from shieldwall.detect.retro import TelemetryStore
 from shieldwall.detect.sightings import Sightings
+from shieldwall.keys.signing import node_keys
 from shieldwall.respond.cases import Case
+from shieldwall.respond.custody import custody_event
+from shieldwall.respond.evidence import evidence_item
 from shieldwall.respond.hunting import hunt_case, pattern_of
 from shieldwall.respond.model import (
-    CUSTODY_EVENT,
     EVENT_EXTENSION,
-    EVIDENCE,
     IMPACT_EXTENSION,
     INCIDENT_CORE_EXTENSION,
     SHIELDWALL_EXTENSION,
@@ -32,7 +34,6 @@ from shieldwall.respond.model import (
     extension_definition,
     impact,
     link,
-    new_sdo,
     next_version,
     note,
     observable,
@@ -64,6 +65,13 @@ def _request() -> dict[str, Any]:
                               needs=["forensics"], marking=M)
 
 
+def _evidence() -> dict[str, Any]:
+    return evidence_item(creator="cert-south", case_id=CASE, name="disk.e01",
+                         sha256="ab" * 32, size=1024, kept_at="locker 3",
+                         collected_by="cert-south:carol", collected_how="write-blocked image",
+                         marking=M)
+
+
 def _all() -> dict[str, dict[str, Any]]:
     req = _request()
     return {
@@ -80,8 +88,10 @@ def _all() -> dict[str, dict[str, Any]]:
         "note": note(creator="cert-south", case_id=CASE, content="n", marking=M),
         "observed-data": observable("url:HTTP://Evil.EXAMPLE/Path", creator="cert-north",
                                     marking=M),
-        "evidence": new_sdo(EVIDENCE, "cert-south", M, case_ref=CASE),
-        "custody": new_sdo(CUSTODY_EVENT, "cert-north", M, case_ref=CASE),
+        "evidence": _evidence(),
+        "custody": custody_event(keys=node_keys(Path(tempfile.mkdtemp()), "cert-south"),
+                                 case_id=CASE, evidence=_evidence(), action="collected",
+                                 actor="cert-south:carol", chain_heads={}),
         "definition": extension_definition(),
     }
 

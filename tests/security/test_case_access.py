@@ -13,7 +13,9 @@ meet), over a real `shieldwall serve` on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,8 +25,11 @@ from taxii2client.v21 import ApiRoot, Collection, as_pages
 
 from shieldwall.config import PeerConfig
 from shieldwall.federation.rules import Arrival
+from shieldwall.keys.signing import node_keys
 from shieldwall.policy import Member, member_identity_id
 from shieldwall.respond.cases import load_case
+from shieldwall.respond.custody import custody_event
+from shieldwall.respond.evidence import evidence_item
 from shieldwall.respond.model import (
     CUSTODY_EVENT,
     EVIDENCE,
@@ -35,7 +40,6 @@ from shieldwall.respond.model import (
     event,
     impact,
     link,
-    new_sdo,
     note,
     observable,
     published_objects,
@@ -97,9 +101,23 @@ MAKERS: dict[str, tuple[str, Any]] = {
     "indicator": (NORTH, lambda m, c: _stix_item("indicator", NORTH, m)),
     "attack-pattern": (NORTH, lambda m, c: _stix_item("attack-pattern", NORTH, m)),
     "malware": (NORTH, lambda m, c: _stix_item("malware", NORTH, m)),
-    EVIDENCE: (SOUTH, lambda m, c: new_sdo(EVIDENCE, SOUTH, m, case_ref=c)),
-    CUSTODY_EVENT: (NORTH, lambda m, c: new_sdo(CUSTODY_EVENT, NORTH, m, case_ref=c)),
+    EVIDENCE: (SOUTH, lambda m, c: _evidence(m, c)),
+    CUSTODY_EVENT: (SOUTH, lambda m, c: _custody(m, c)),
 }
+
+
+def _evidence(m: Marking, case_id: str) -> dict[str, Any]:
+    return evidence_item(creator=SOUTH, case_id=case_id, name="disk.e01", sha256="ab" * 32,
+                         size=1024, kept_at="south evidence locker 3",
+                         collected_by=f"{SOUTH}:carol", collected_how="write-blocked image",
+                         marking=m)
+
+
+def _custody(m: Marking, case_id: str) -> dict[str, Any]:
+    """A custody event signed by south's node key, carrying its evidence's marking."""
+    keys = node_keys(Path(tempfile.mkdtemp()), SOUTH)
+    return custody_event(keys=keys, case_id=case_id, evidence=_evidence(m, case_id),
+                         action="analysed", actor=f"{SOUTH}:carol", chain_heads={})
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +136,8 @@ def node(backend: str | None, tmp_path_factory: pytest.TempPathFactory
     disp = dispatch(request=req, cell=CELL, team=TEAM, lead=TEAM[0], reason="north knows it")
     items: dict[tuple[str, TLP], dict[str, Any]] = {}
     by_creator: dict[str, list[dict[str, Any]]] = {SOUTH: [inc, req, link(req, inc["id"])],
-                                                   CELL: [disp, link(disp, inc["id"])]}
+                                                   CELL: [disp, link(disp, inc["id"]),
+                                                          link(disp, req["id"])]}
     for kind, (creator, make) in MAKERS.items():
         for level in TLP:
             obj = make(Marking(level, AUDIENCE), inc["id"])
@@ -148,6 +167,7 @@ def _expected(case: dict[str, Any], reader: str) -> tuple[set[str], set[str]]:
         (good if reader in AUDIENCE else bad).add(obj["id"])
     for link_of in (case["request"], case["dispatch"]):
         (good if reader in AUDIENCE else bad).add(link(link_of, case["incident"]["id"])["id"])
+    (good if reader in AUDIENCE else bad).add(link(case["dispatch"], case["request"]["id"])["id"])
     for (_, level), obj in case["items"].items():
         target = good if owed(reader, level) else bad
         target.update({obj["id"], link(obj, case["incident"]["id"])["id"]})
