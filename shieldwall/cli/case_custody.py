@@ -219,9 +219,14 @@ def verify(case_id: CaseArg, home: HomeOpt = None) -> None:
     the one the event names is reported with its reason, and the exit code is 1."""
     from shieldwall.respond.verify import verify_case
 
+    from shieldwall.respond.model import RespondError
+
     node = open_node(home)
     try:
-        report = verify_case(node.store, case_id, case_access(node),
+        access = case_access(node)
+        if not case_id.startswith("incident--") or node.store.get(case_id, access) is None:
+            raise RespondError(f"no case {case_id} this node may read")
+        report = verify_case(node.store, case_id, access,
                              heads_file=node.config.home / HEADS_FILE)
     finally:
         node.close()

@@ -144,6 +144,8 @@ def test_a_changed_or_removed_stored_custody_event_fails_verify(tmp_path: Path) 
     assert sw(south, "case", "custody", "copy", case, item["id"], "--actor",
               "cert-south:carol", "--location", "south share 2").code == 0
     assert sw(south, "case", "verify", case).code == 0
+    r = sw(south, "case", "verify", "incident--00000000-0000-4000-8000-000000000000")
+    assert r.code == 2 and "no case incident--00000000" in r.err
     import sqlite3
 
     db = sqlite3.connect(south / "shieldwall.db")
