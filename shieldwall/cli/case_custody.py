@@ -217,9 +217,8 @@ def verify(case_id: CaseArg, home: HomeOpt = None) -> None:
     """Check every evidence item and custody event of the case this node may read: any
     changed byte, missing event, reordering, replay, or signature by a node that is not
     the one the event names is reported with its reason, and the exit code is 1."""
-    from shieldwall.respond.verify import verify_case
-
     from shieldwall.respond.model import RespondError
+    from shieldwall.respond.verify import verify_case
 
     node = open_node(home)
     try:
