@@ -210,3 +210,19 @@ def test_the_case_commands_import_apply_export_and_refuse(tmp_path: Path) -> Non
     assert r.stderr.strip().splitlines() == [
         "shieldwall: error: not a DFIR-IRIS case export: no 'case' object (expected the "
         "JSON of GET /case/export)"]
+
+
+def test_a_later_export_of_the_same_case_updates_what_changed(store: Store) -> None:
+    doc = json.loads(THEHIVE.read_text())
+    first = import_doc(store, MEMBER, doc, "thehive")
+    reset = next(t for t in doc["tasks"] if t["title"].startswith("Reset"))
+    reset["status"] = "Completed"
+    reset["_updatedAt"] = 1764940000000
+    later = import_doc(store, MEMBER, doc, "thehive")
+    assert later.case_id == first.case_id
+    assert later.stored == 1  # the task's new version; everything else already held
+    case = case_of(store, first.case_id)
+    (task,) = [t for t in case.tasks if t["name"].startswith("Reset")]
+    assert task["outcome"] == "successful"
+    assert len(store.versions(task["id"])) == 2
+    assert len(case.tasks) == 3

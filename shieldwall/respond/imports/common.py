@@ -122,11 +122,15 @@ class Builder:
         level = tlp if tlp is not None else self.default_tlp
         return Marking(level, (self.member,))
 
-    def settle(self, obj: dict[str, Any], *key: Any, at: Any = None) -> dict[str, Any]:
-        """Give `obj` its stable id and the source's time (created = modified)."""
+    def settle(self, obj: dict[str, Any], *key: Any, at: Any = None,
+               updated: Any = None) -> dict[str, Any]:
+        """Give `obj` its stable id and the source's times: created `at`, modified when the
+        source last updated it (so a later export of a changed task imports as a new
+        version of the same task, and an unchanged one as a duplicate)."""
         ts = when(at) or self.fallback_time
         obj["id"] = deterministic_id(obj["type"], self.key(*key))
-        obj["created"] = obj["modified"] = ts
+        obj["created"] = ts
+        obj["modified"] = max(ts, when(updated) or ts)
         for prop in ("first_observed", "last_observed", "collected"):
             if prop in obj:
                 obj[prop] = ts
@@ -139,16 +143,17 @@ class Builder:
         return obj
 
     def note(self, content: str | None, *key: Any, abstract: str | None = None, at: Any = None,
-             tlp: TLP | None = None, refs: tuple[str, ...] = ()) -> None:
+             updated: Any = None, tlp: TLP | None = None, refs: tuple[str, ...] = ()) -> None:
         """A note of the case (nothing when `content` is empty)."""
         if content:
             self.add(self.settle(note(creator=self.member, case_id=self.case_id,
                                       marking=self.marking(tlp), content=content,
-                                      abstract=abstract, object_refs=refs), *key, at=at),
-                     "notes")
+                                      abstract=abstract, object_refs=refs), *key, at=at,
+                                 updated=updated), "notes")
 
     def observable(self, kind: str | None, value: str, label: str, details: Mapping[str, Any],
-                   *key: Any, at: Any = None, tlp: TLP | None = None) -> str | None:
+                   *key: Any, at: Any = None, updated: Any = None, tlp: TLP | None = None
+                   ) -> str | None:
         """The source's IOC as an observable of the case when Shieldwall has its type
         (returns its id), else as a note holding the value and `details`."""
         mapped = observable_text(kind, value)
@@ -158,10 +163,10 @@ class Builder:
             except RespondError:
                 obj = None  # a value the source took that is not one: kept as a note
             if obj is not None:
-                self.add(self.settle(obj, *key, at=at), "observables")
+                self.add(self.settle(obj, *key, at=at, updated=updated), "observables")
                 return str(obj["id"])
         self.note(self.summary_of({"value": value, "type": label, **details}), *key, "note",
-                  abstract=f"IOC ({label or 'untyped'})", at=at, tlp=tlp)
+                  abstract=f"IOC ({label or 'untyped'})", at=at, updated=updated, tlp=tlp)
         return None
 
     def incident(self, inc: dict[str, Any]) -> None:

@@ -121,7 +121,7 @@ def convert(doc: Any, b: Builder) -> None:
                    marking=b.marking(), description=desc, assignee=who,
                    outcome=_STATUS.get(str(t.get("task_status") or "").lower(), "unknown"))
         b.add(b.settle(obj, "task", t.get("task_uuid") or t.get("id"),
-                       at=t.get("task_open_date")), "tasks")
+                       at=t.get("task_open_date"), updated=t.get("task_last_update")), "tasks")
 
     for e in listed(data, "timeline", _SOURCE):
         start = when(e.get("event_date"))
@@ -168,7 +168,8 @@ def convert(doc: Any, b: Builder) -> None:
 
     for n in listed(data, "notes", _SOURCE):
         b.note(text(n.get("note_content")), "note", n.get("note_uuid") or n.get("note_id"),
-               abstract=text(n.get("note_title"), 250), at=n.get("note_creationdate"))
+               abstract=text(n.get("note_title"), 250), at=n.get("note_creationdate"),
+               updated=n.get("note_lastupdate"))
         for c in n.get("comments") or ():
             _comment(b, c, "note-comment")
     for c in listed(data, "comments", _SOURCE):

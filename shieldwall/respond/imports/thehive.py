@@ -91,7 +91,8 @@ def convert(doc: Any, b: Builder) -> None:
     inc = new_incident(member_identity_id(b.member), IncidentFields(
         name=title, description=text(case.get("description"))), tlp=b.default_tlp)[0]
     inc.update(b.marking().props())
-    b.incident(b.settle(inc, "case", at=case.get("startDate") or case.get("_createdAt")))
+    b.incident(b.settle(inc, "case", at=case.get("startDate") or case.get("_createdAt"),
+                        updated=case.get("_updatedAt")))
 
     custom = case.get("customFields")
     meta = b.summary_of({
@@ -106,7 +107,8 @@ def convert(doc: Any, b: Builder) -> None:
                                    if isinstance(c, Mapping)) if isinstance(custom, list)
         else None,
     })
-    b.note(meta, "case-note", abstract="Imported from TheHive 5", at=case.get("_createdAt"))
+    b.note(meta, "case-note", abstract="Imported from TheHive 5", at=case.get("_createdAt"),
+           updated=case.get("_updatedAt"))
 
     for t in _list(doc, "tasks"):
         extra = b.summary_of({"group": t.get("group"), "mandatory": t.get("mandatory") or None,
@@ -117,7 +119,8 @@ def convert(doc: Any, b: Builder) -> None:
                    assignee=person(b.member, t.get("assignee")) if t.get("assignee") else None,
                    due=when(t.get("dueDate")),
                    outcome=_STATUS.get(str(t.get("status") or "").lower(), "unknown"))
-        b.add(b.settle(obj, "task", t.get("_id"), at=t.get("_createdAt")), "tasks")
+        b.add(b.settle(obj, "task", t.get("_id"), at=t.get("_createdAt"),
+                       updated=t.get("_updatedAt")), "tasks")
         for log in t.get("logs") or ():
             if isinstance(log, Mapping):
                 b.note(text(log.get("message")), "task-log", log.get("_id"),
@@ -133,12 +136,14 @@ def convert(doc: Any, b: Builder) -> None:
                           "sighted": o.get("sighted"),
                           "tags": ", ".join(map(str, o.get("tags") or ()))},
                          "observable", o.get("_id"), at=o.get("startDate") or o.get("_createdAt"),
-                         tlp=tlp_of(o))
+                         updated=o.get("_updatedAt"), tlp=tlp_of(o))
     for c in _list(doc, "comments"):
         b.note(text(c.get("message")), "comment", c.get("_id"), at=c.get("_createdAt"),
+               updated=c.get("_updatedAt"),
                abstract=f"Comment by {c.get('_createdBy') or '?'}")
     for p in _list(doc, "pages"):
         b.note(text(p.get("content")), "page", p.get("_id"), at=p.get("_createdAt"),
+               updated=p.get("_updatedAt"),
                abstract=text(p.get("title"), 250))
     for p in _list(doc, "procedures"):
         technique = text(p.get("patternId"), 40)
