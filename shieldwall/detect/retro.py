@@ -18,6 +18,7 @@ SQL instead (slower, same result).
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -64,13 +65,15 @@ class TelemetryStore:
             d = self.root / f"day={name}"
             d.mkdir(parents=True, exist_ok=True)
             raw = d / f"{obs.kind}-{uuid.uuid4().hex}.parquet"
-            pq.write_table(part, raw, compression="zstd")
+            tmp = raw.with_name(f".{raw.name}.tmp")  # a killed hunt leaves no half file
+            pq.write_table(part, tmp, compression="zstd")
+            os.replace(tmp, raw)
             summaries.write_for(self.root, raw, part)
 
 
 def retro_hunt(root: Path, index: IndicatorIndex, hunter: Any, since_us: int,
                now: int | None = None, timings: dict[str, Any] | None = None,
-               engine: str = "duckdb", master: str | None = None,
+               engine: Any = "duckdb", master: str | None = None,
                summary_first: bool = True) -> int:
     """Match stored telemetry of the last `since_us` against the index; returns hits.
 
