@@ -214,3 +214,40 @@ def test_kits_merge_to_the_same_state_whatever_their_order(tmp_path: Path) -> No
         states.append((versions, latest))
     assert states[0] == states[1] == states[2]
     assert sum(c.endswith(" v2") for c in states[0][1].values()) == 20
+
+
+def test_connected_the_laptop_s_custody_federates_and_verifies(tmp_path: Path) -> None:
+    """Without a kit: the laptop syncs with the case's node over TAXII (a real server),
+    gets the case and the node's key, records custody, pushes it back; it verifies there."""
+    from shieldwall.config import load_config
+    from shieldwall.federation import add_peer
+    from shieldwall.policy import Members
+    from tests.taxii.conftest import start_server
+
+    south = make_node(tmp_path / "south", "cert-south")
+    laptop = make_node(tmp_path / "laptop", "cert-north")
+    case = make_case(south)
+    r = sw(south, "case", "evidence", "add", case, "--name", "memory", "--kept-at", "share",
+           "--collected-by", "cert-south:carol", "--how", "winpmem", "--sha256", "cd" * 32,
+           "--size", "7", "--json")
+    ev = orjson.loads(r.out)[0]["id"]
+    node = Node.load(south)
+    try:
+        token = Members(node.store.engine).add("cert-north", "ally")
+    finally:
+        node.close()
+    (laptop / "token-at-south").write_text(token + "\n")
+    server = start_server(south, "--rate-limit", "0")
+    try:
+        add_peer(load_config(laptop), "cert-south", server.url, laptop / "token-at-south")
+        assert sw(laptop, "sync").code == 0
+        r = sw(laptop, "case", "verify", case)
+        assert r.code == 0 and "1 evidence item, 1 custody event" in r.out, r.out + r.err
+        assert sw(laptop, "case", "custody", "analysis", case, ev, "--actor",
+                  "cert-north:alice", "--tool", "strings").code == 0
+        r = sw(laptop, "sync")
+        assert r.code == 0, r.err
+    finally:
+        server.stop()
+    r = sw(south, "case", "verify", case)
+    assert r.code == 0 and "1 evidence item, 2 custody events in 2 chains" in r.out, r.out
