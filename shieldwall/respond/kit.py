@@ -68,7 +68,7 @@ MAGIC = b"SWK1\n"
 FORMAT = "shieldwall-kit"
 KINDS = ("checkout", "return")
 # A kit larger than this is refused before any of it is decrypted. 24 h of a team's work
-# (850 objects) is ~0.5 MB; a case with 10,000 custody events ~10 MB.
+# (1,743 objects in bench/respond_bench.py) packs into ~100 kB.
 MAX_KIT_BYTES = 256 * 1024 * 1024
 MAX_EXPANSION = 20  # the payload may expand to at most 20x the kit (JSON compresses ~5-10x)
 MAX_OBJECTS = 1_000_000
@@ -110,6 +110,8 @@ class MergeResult:
 
 
 def _key(shared: bytes, eph: bytes, to: bytes) -> bytes:
+    """The kit's AEAD key. Every kit has a fresh ephemeral key, so every kit has its own
+    AEAD key, and the one message sealed under it may use a fixed nonce."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                 info=_INFO + eph + to).derive(shared)
 
