@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from shieldwall.config import resolve_home
-from shieldwall.node import Node
+if TYPE_CHECKING:
+    from shieldwall.node import Node
 
 console = Console(stderr=True)
 out = Console()
@@ -21,6 +21,11 @@ HomeOpt = Annotated[
 
 
 def open_node(home: Path | None) -> Node:
+    # Imported here, not at the top: every command module imports this one when the CLI
+    # starts, and these imports (SQLAlchemy, pydantic) are most of its start-up time.
+    from shieldwall.config import resolve_home
+    from shieldwall.node import Node
+
     return Node.load(resolve_home(home))
 
 

@@ -12,12 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from shieldwall.cli.common import HomeOpt, console, counted, open_node, out
-from shieldwall.config import TIERS, init_home, resolve_home
 from shieldwall.errors import ShieldwallError
+from shieldwall.policy.model import TIERS
 from shieldwall.stix.markings import TLP
 
 if TYPE_CHECKING:
-    from shieldwall.ingest.runner import Flagger
+    from shieldwall.ingest.runner import Flagger, Prefetch
     from shieldwall.node import Node
     from shieldwall.store import Access
 
@@ -64,6 +64,8 @@ def init(
     ] = None,
 ) -> None:
     """Create a node home: config and database."""
+    from shieldwall.config import init_home, resolve_home
+
     path = resolve_home(home)
     try:
         cfg = init_home(path, member, tier=tier, default_tlp=default_tlp,
@@ -98,6 +100,22 @@ def import_(
 
     A file that cannot be read as a whole (malformed, too deeply nested) is reported in
     one line and skipped; the others are imported; the exit code is then 2."""
+    from shieldwall.ingest.runner import prefetch
+
+    level = _tlp(tlp)
+    # One large file (the common case of a feed's bundle): its worker starts now, before the
+    # node is opened, and reads while this process imports and opens the store.
+    early = prefetch(files[0], fmt=fmt, tlp=level, strict=strict,
+                     warninglists=not no_warninglists) if len(files) == 1 else None
+    try:
+        _import_files(files, home, fmt, level, strict, no_warninglists, early)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _import_files(files: list[Path], home: Path | None, fmt: str | None, level: TLP | None,
+                  strict: bool, no_warninglists: bool, early: Prefetch | None) -> None:
     from shieldwall.ingest.base import ImportError_
     from shieldwall.ingest.runner import (
         FileReport,
@@ -108,7 +126,6 @@ def import_(
     )
 
     node = open_node(home)
-    level = _tlp(tlp)
     flagger = None if no_warninglists else _warninglist_flagger()
     reports = []
     unusable: list[str] = []
@@ -126,6 +143,7 @@ def import_(
                     node.store, path, source=node.member, producer=node.identity(),
                     default_tlp=node.config.default_tlp_level, tlp=level, fmt=fmt,
                     flagger=flagger, strict=strict, markings=markings,
+                    prefetched=early if path == files[0] else None,
                     progress=lambda n, t=task: progress.advance(t, n),
                 ))
             except ImportError_ as exc:

@@ -8,6 +8,7 @@ what happened per file.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import multiprocessing as mp
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from queue import Full
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shieldwall.errors import ShieldwallError
 from shieldwall.ingest.base import Format, ImportError_, ReadOptions, Rejected, formats
@@ -26,9 +27,11 @@ from shieldwall.ingest.sniff import head_of, looks_binary, open_maybe_gzip
 from shieldwall.stix.markings import TLP, declared_tlp, stricter
 from shieldwall.stix.timestamps import now_us
 from shieldwall.stix.validate import object_error, validate_strict
-from shieldwall.store import Provenance, Store
-from shieldwall.store.audience import record_tlp_definitions, stored_tlp_markings
 from shieldwall.store.prepare import PreparedVersion, Unprepared, prepare_many
+from shieldwall.store.types import Provenance
+
+if TYPE_CHECKING:
+    from shieldwall.store import Store
 
 # Given an indicator, the warning lists it hits, as (list name, matched value).
 Flagger = Callable[[dict[str, Any]], list[tuple[str, str]]]
@@ -101,6 +104,7 @@ def _batches(
     flagger: Flagger | None,
     batch_size: int,
     share: bool = False,
+    late: Callable[[], tuple[TLP, dict[str, TLP]]] | None = None,
 ) -> Iterator[_Batch]:
     """The CPU-bound half of an import: read, validate, prepare rows, check warning lists.
 
@@ -108,12 +112,23 @@ def _batches(
     costs about as much as reading, validating and preparing an indicator (~10 µs), and
     the writer, which waits for the worker, has that much to spare: shared, the two halves
     stay even.
+
+    `late` (a worker started before the node was open, see `prefetch`): gives the default
+    level and the stored overrides, waiting for them, when the first batch is prepared;
+    `default_tlp` and `overrides` are ignored. Definitions read before then count as well.
     """
     now = now_us()
     batch = _Batch([], [], 0, [])
     valid: list[dict[str, Any]] = []
+    early: list[dict[str, Any]] = []  # definitions read while `late` is pending
 
     def finish(b: _Batch) -> _Batch:
+        nonlocal default_tlp, overrides, late
+        if late is not None:
+            default_tlp, overrides = late()
+            declared_tlp(early, overrides)
+            late = None
+            early.clear()
         # Rows are prepared at the end of the batch so that a marking definition
         # anywhere in the batch already counts for every object in it. Plain tuples,
         # not named ones: a batch is pickled to the writer process (see PreparedVersion).
@@ -136,6 +151,8 @@ def _batches(
             # Already known from the pre-pass (`defined_markings`); where the id is also
             # stored, the stricter level wins: redefining it cannot lower what it marks.
             declared_tlp((item,), overrides)
+            if late is not None:
+                early.append(item)
         err = check(item)
         if err is not None:
             batch.rejected.append(Rejected(str(item.get("id", "?")), err))
@@ -283,8 +300,13 @@ def import_file(
     progress: Callable[[int], None] | None = None,
     parallel: bool | None = None,
     markings: Mapping[str, TLP] | None = None,
+    prefetched: Prefetch | None = None,
 ) -> FileReport:
     """Import one file. Raises ImportError_ when the file as a whole is unusable.
+
+    `prefetched`: the worker `prefetch` started for this file (same format, TLP, strict
+    and warning-list choices); it gets this node's settings here and its batches are
+    written as they come.
 
     `markings`: the custom TLP definitions of the whole import (`defined_markings` over
     all its files); None reads this file's own first. With those the import applies the
@@ -294,6 +316,9 @@ def import_file(
     validating and canonicalising is half of an import's CPU time and the database
     writes the other half, so on two cores the two halves overlap.
     """
+    # Imported here: a worker `prefetch` forks before the node is open must not need them.
+    from shieldwall.store.audience import record_tlp_definitions, stored_tlp_markings
+
     format_ = detect_format(path, fmt)
     report = FileReport(str(path), format_.name)
     opts = ReadOptions(producer=producer, tlp=tlp)
@@ -304,17 +329,24 @@ def import_file(
     overrides = stricter(stored_tlp_markings(store, [source]), markings)
     args = (path, format_, opts, check, tlp if tlp is not None else default_tlp,
             overrides, flagger, batch_size)
-    if parallel is None:
+    if prefetched is not None:
+        # A worker that already failed (a file cut before its first batch) has closed its
+        # end: its error waits in the queue, and `_drain` raises it.
+        with contextlib.suppress(BrokenPipeError):
+            prefetched.settings.send((producer, args[4], overrides))
+        batches: Iterator[_Batch] = _drain(prefetched.worker, prefetched.queue)
+    elif parallel is None:
         parallel = path.stat().st_size >= _PARALLEL_MIN_BYTES
-    if not parallel:
+    if prefetched is None and not parallel:
         return _write_batches(store, _batches(*args), report, source, progress)
+    if prefetched is None:
+        batches = _in_worker((*args, True))
     # The writer too collects rarely while it runs (see _IMPORT_GC_THRESHOLDS).
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(*_IMPORT_GC_THRESHOLDS)
     try:
-        return _write_batches(store, _in_worker((*args, True)), report, source, progress,
-                              flagger)
+        return _write_batches(store, batches, report, source, progress, flagger)
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
@@ -405,6 +437,90 @@ def _in_worker(args: tuple[Any, ...]) -> Iterator[_Batch]:
     queue: Any = ctx.Queue(maxsize=2)  # bounded: at most ~3 batches in memory at once
     worker = ctx.Process(target=_produce, args=(queue, args, os.getpid()), daemon=True)
     worker.start()
+    return _drain(worker, queue)
+
+
+@dataclass
+class Prefetch:
+    """An import's worker, started by `prefetch` before the node was opened."""
+
+    worker: Any
+    queue: Any
+    settings: Any  # the pipe end `import_file` sends (producer, default TLP, overrides) on
+
+    def close(self) -> None:
+        """Stop the worker (the import failed before reading its batches)."""
+        if self.worker.is_alive():
+            self.worker.terminate()
+        self.worker.join()
+
+
+# Formats whose reader takes nothing from the node (a STIX bundle names its own producers):
+# a prefetching worker reads them before the node's settings arrive.
+_READS_ALONE = frozenset({"stix"})
+
+
+def prefetch(path: Path, *, fmt: str | None, tlp: TLP | None, strict: bool,
+             warninglists: bool, batch_size: int = 5_000) -> Prefetch | None:
+    """Start preparing a large file in a worker before the command opens the node.
+
+    Opening a node imports SQLAlchemy and pydantic and checks the schema: ~0.45 s in which
+    the worker, the slower half of an import, would otherwise wait (the 100k bench's
+    import: 3.49 s). Forked first, the worker reads, validates and checks a STIX bundle
+    meanwhile and waits for the node's settings only to prepare its first batch's rows.
+    None for a file too small for a worker or not a regular file (`import_file` decides).
+    """
+    try:
+        if not path.is_file() or path.stat().st_size < _PARALLEL_MIN_BYTES:
+            return None
+    except OSError:
+        return None
+    ctx = mp.get_context("fork")
+    queue: Any = ctx.Queue(maxsize=2)
+    receive, send = ctx.Pipe(duplex=False)
+    spec = (path, fmt, tlp, strict, warninglists, batch_size)
+    worker = ctx.Process(target=_produce_early, args=(queue, receive, spec, os.getpid()),
+                         daemon=True)
+    worker.start()
+    receive.close()
+    return Prefetch(worker, queue, send)
+
+
+def _produce_early(queue: Any, receive: Any, spec: tuple[Any, ...], parent: int) -> None:
+    path, fmt, tlp, strict, warninglists, batch_size = spec
+
+    def settings() -> tuple[dict[str, Any], TLP, dict[str, TLP]]:
+        while not receive.poll(1):
+            if os.getppid() != parent:  # the command failed or was killed: write nothing
+                os._exit(0)
+        return receive.recv()  # type: ignore[no-any-return]
+
+    def late() -> tuple[TLP, dict[str, TLP]]:
+        _, default_tlp, overrides = settings()
+        return default_tlp, overrides
+
+    def batches() -> Iterator[_Batch]:
+        format_ = detect_format(path, fmt)
+        flagger: Flagger | None = None
+        if warninglists:
+            from shieldwall.ingest.warninglists import check_indicator
+
+            flagger = check_indicator
+        check = validate_strict if strict else object_error
+        if format_.name in _READS_ALONE:
+            opts = ReadOptions(producer={}, tlp=tlp)
+            yield from _batches(path, format_, opts, check, TLP.CLEAR, {}, flagger,
+                                batch_size, True, late)
+        else:
+            producer, default_tlp, overrides = settings()
+            yield from _batches(path, format_, ReadOptions(producer=producer, tlp=tlp),
+                                check, default_tlp, overrides, flagger, batch_size, True)
+
+    _produce(queue, batches(), parent)
+
+
+def _drain(worker: Any, queue: Any) -> Iterator[_Batch]:
+    """The batches a worker hands over, until it is done; its error raised here."""
     try:
         while True:
             kind, payload = queue.get()
@@ -427,7 +543,8 @@ def _in_worker(args: tuple[Any, ...]) -> Iterator[_Batch]:
 _IMPORT_GC_THRESHOLDS = (50_000, 20, 100)
 
 
-def _produce(queue: Any, args: tuple[Any, ...], parent: int) -> None:
+def _produce(queue: Any, args: tuple[Any, ...] | Iterator[_Batch], parent: int) -> None:
+    """The worker: `args` are `_batches`' (or the batches themselves, `_produce_early`)."""
     gc.freeze()
     gc.set_threshold(*_IMPORT_GC_THRESHOLDS)
 
@@ -441,7 +558,7 @@ def _produce(queue: Any, args: tuple[Any, ...], parent: int) -> None:
                     os._exit(0)
 
     try:
-        for batch in _batches(*args):
+        for batch in (_batches(*args) if isinstance(args, tuple) else args):
             put(("batch", batch))
         put(("done", None))
     except ShieldwallError as exc:

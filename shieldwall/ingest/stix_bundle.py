@@ -99,7 +99,9 @@ def _stream(path: Path) -> Iterator[Item]:
         except TooDeep as exc:
             raise ImportError_(f"{path}: {exc}") from None
         except ijson.JSONError as exc:
-            raise ImportError_(f"{path}: malformed JSON: {exc}") from None
+            # yajl's message draws the place on two more lines: the first says it all.
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+            raise ImportError_(f"{path}: malformed JSON: {why}") from None
 
 
 def _sniff(head: bytes, path: Path) -> bool:
