@@ -140,6 +140,49 @@ def event_files(root: Path, day_dir: str) -> list[Path]:
     return sorted((root / day_dir).glob("*.parquet"))
 
 
+def summarise_file(raw: Path, day: str, source: str) -> pa.Table:
+    """`summarise` of an event file already on disk, by DuckDB: streamed, in memory that
+    grows with its distinct values, not its events (a file another tool wrote can be big)."""
+    import duckdb
+
+    from shieldwall.detect.engines.duckdb_engine import file_list
+    from shieldwall.detect.retro_plan import DUCKDB, is_string
+
+    d = DUCKDB
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads TO 2")
+        con.execute(f"CREATE VIEW ev AS SELECT * FROM read_parquet({file_list([raw])})")
+        types = {r[0]: r[1] for r in con.execute("DESCRIBE ev").fetchall()}
+        ts = d.ident(TS) if TS in types else "CAST(NULL AS BIGINT)"
+        parts = [f"SELECT {d.string(col)} AS type, {d.ident(col)} AS value, "
+                 f"count(*) AS count, min({ts}) AS first_seen, max({ts}) AS last_seen "
+                 f"FROM ev WHERE {d.ident(col)} IS NOT NULL GROUP BY {d.ident(col)}"
+                 for col in plan_columns(list(types)) if is_string(types[col])]
+        if not parts:
+            return SCHEMA.empty_table()
+        got = con.sql(" UNION ALL ".join(parts)).to_arrow_table()
+    finally:
+        con.close()
+    n = got.num_rows
+    ip4 = np.zeros(n, dtype=np.int64)
+    known = np.zeros(n, dtype=bool)
+    on_ip = np.asarray(pc.is_in(got.column("type"), value_set=pa.array(list(IP_COLUMNS)))
+                       .to_numpy(zero_copy_only=False), dtype=bool)
+    pos, ints = ipv4_ints(got.column("value"))
+    ip4[pos] = ints
+    known[pos] = True
+    known &= on_ip
+    return pa.table({
+        "day": pa.array([day] * n, pa.string()), "type": got.column("type"),
+        "value": got.column("value"), "ip4": pa.array(ip4, mask=~known),
+        "count": got.column("count").cast(pa.int64()),
+        "first_seen": got.column("first_seen").cast(pa.int64()),
+        "last_seen": got.column("last_seen").cast(pa.int64()),
+        "sources": pa.array([[source]] * n, pa.list_(pa.string())),
+    }, schema=SCHEMA)
+
+
 def ensure(root: Path, day_dirs: Iterable[str]) -> int:
     """Build the summaries the given days lack (telemetry kept before summaries existed, or
     a summary lost in a crash); returns how many event files were summarised."""
@@ -147,8 +190,11 @@ def ensure(root: Path, day_dirs: Iterable[str]) -> int:
     for day_dir in day_dirs:
         _, covers, _ = covered(root, day_dir)
         for raw in event_files(root, day_dir):
-            if raw.relative_to(root).as_posix() not in covers:
-                write_for(root, raw, pq.read_table(raw))
+            rel = raw.relative_to(root).as_posix()
+            if rel not in covers:
+                day = day_dir.removeprefix("day=")
+                _write(summary_root(root) / day_dir / raw.name,
+                       summarise_file(raw, day, rel), [rel])
                 built += 1
     return built
 

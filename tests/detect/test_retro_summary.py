@@ -149,3 +149,14 @@ def test_hunt_keeps_summaries_and_telemetry_summarise_compacts(tmp_path: Path) -
                               "--json"])
     assert res.exit_code == 0, res.output
     assert res.stdout.strip() == "[]"
+
+
+def test_a_file_on_disk_is_summarised_as_when_it_was_written(kept: Path) -> None:
+    """The lazy summariser (DuckDB, streamed) and the writer's (Arrow, in memory) agree."""
+    for raw in sorted(kept.glob("day=*/*.parquet"))[:6]:
+        rel = raw.relative_to(kept).as_posix()
+        day = raw.parent.name.removeprefix("day=")
+        keys = [("type", "ascending"), ("value", "ascending")]
+        a = summaries.summarise(pq.read_table(raw), day, rel).sort_by(keys)
+        b = summaries.summarise_file(raw, day, rel).sort_by(keys)
+        assert a.num_rows > 0 and a.equals(b), raw
