@@ -231,7 +231,7 @@ def _retro(inds: list[dict[str, Any]], ix: IndicatorIndex, n_events: int, root: 
     h = Hunter(ix, Sightings(MEMBER, TLP.AMBER))
     tm: dict[str, float] = {}
     el, hits = _timed(lambda: retro_hunt(root, ix, h, 10 * 365 * 86_400 * 1_000_000,
-                                         timings=tm))
+                                         timings=tm, summary_first=False))  # the full scan
     print(f"retro-hunt: {n_events:,} stored events ({size:,.0f} MiB Parquet, {gen_s:.0f} s to "
           f"generate), {len(inds):,} indicators: {el:.1f} s ({n_events / el:,.0f} events/s): "
           f"plan {tm.get('plan', 0):.1f} s (DuckDB), verdicts {tm.get('verdicts', 0):.1f} s, "
