@@ -258,6 +258,18 @@ def case_slice(store: Store, case_id: str, access: Access, *,
     return objs
 
 
+def payload(kind: str, case_id: str, keys: NodeKeys, to: NodeRef,
+            objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a kit carries, before `seal`: its kind, case, sender, recipient and objects."""
+    return {
+        "kind": kind, "case": case_id, "created": format_ts(now_us()),
+        "from": {"member": keys.member, "signing_key": keys.signing_public,
+                 "kit_key": keys.kit_public},
+        "to": {"member": to.member, "signing_key": to.signing_key, "kit_key": to.kit_key},
+        "objects": objects,
+    }
+
+
 def pack(store: Store, keys: NodeKeys, case_id: str, access: Access, to: NodeRef, *,
          kind: str, created_by: str | None = None) -> tuple[bytes, int]:
     """A kit of the case slice `access` admits (the recipient member's), for `to`."""
@@ -266,14 +278,7 @@ def pack(store: Store, keys: NodeKeys, case_id: str, access: Access, to: NodeRef
         raise KitError(f"nothing of case {case_id} to pack for {to.member}")
     objs += [keys.card(), *published_objects()]
     objs = list({(o["id"], o.get("modified") or o.get("created")): o for o in objs}.values())
-    payload = {
-        "kind": kind, "case": case_id, "created": format_ts(now_us()),
-        "from": {"member": keys.member, "signing_key": keys.signing_public,
-                 "kit_key": keys.kit_public},
-        "to": {"member": to.member, "signing_key": to.signing_key, "kit_key": to.kit_key},
-        "objects": objs,
-    }
-    return seal(payload, keys, to.kit_key), len(objs)
+    return seal(payload(kind, case_id, keys, to, objs), keys, to.kit_key), len(objs)
 
 
 # ---- merging -----------------------------------------------------------------------------

@@ -173,7 +173,7 @@ def test_a_changed_or_removed_stored_custody_event_fails_verify(tmp_path: Path) 
 
 def test_kits_merge_to_the_same_state_whatever_their_order(tmp_path: Path) -> None:
     from shieldwall.keys.signing import fingerprint, node_keys
-    from shieldwall.respond.kit import seal, write_kit
+    from shieldwall.respond.kit import NodeRef, payload, seal, write_kit
     from shieldwall.respond.model import Marking, next_version, note
     from shieldwall.stix.ids import new_id
     from shieldwall.stix.markings import TLP
@@ -191,14 +191,11 @@ def test_kits_merge_to_the_same_state_whatever_their_order(tmp_path: Path) -> No
         assert sw(home, "member", "add", "cert-north").code == 0
         keys = node_keys(home, "cert-south")
         for i, objs in enumerate(order):
-            payload = {"kind": "return", "case": case, "created": "2026-12-06T10:00:00Z",
-                       "from": {"member": "cert-north", "signing_key": laptop.signing_public,
-                                "kit_key": laptop.kit_public},
-                       "to": {"member": "cert-south", "signing_key": keys.signing_public,
-                              "kit_key": keys.kit_public},
-                       "objects": [*objs, laptop.card()]}
+            to = NodeRef("cert-south", keys.signing_public, keys.kit_public)
+            data = seal(payload("return", case, laptop, to, [*objs, laptop.card()]), laptop,
+                        keys.kit_public)
             path = tmp_path / f"kit{len(states)}-{i}.swk"
-            write_kit(path, seal(payload, laptop, keys.kit_public))
+            write_kit(path, data)
             r = sw(home, "case", "checkin", str(path), "--trust-signer",
                    fingerprint(laptop.signing_public))
             assert r.code == 0 and "0 refused" in r.out, r.out + r.err

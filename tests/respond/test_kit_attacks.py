@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from shieldwall.keys.signing import KeyRing, NodeKeys, b64, keyring, node_keys
-from shieldwall.respond.kit import MAGIC, KitError, NodeRef, open_kit, seal, write_kit
+from shieldwall.respond.kit import MAGIC, KitError, NodeRef, open_kit, payload, seal, write_kit
 from shieldwall.stix.ids import new_id
 from tests.respond.kit_nodes import make_node, sw
 
@@ -21,12 +21,9 @@ Parties = tuple[NodeKeys, NodeKeys, NodeKeys, KeyRing]
 
 def _payload(sender: NodeKeys, to: NodeKeys, objects: list[dict[str, Any]] | None = None
              ) -> dict[str, Any]:
-    return {"kind": "return", "case": new_id("incident"), "created": "2026-12-06T10:00:00Z",
-            "from": {"member": sender.member, "signing_key": sender.signing_public,
-                     "kit_key": sender.kit_public},
-            "to": {"member": to.member, "signing_key": to.signing_public,
-                   "kit_key": to.kit_public},
-            "objects": objects if objects is not None else [sender.card()]}
+    return payload("return", new_id("incident"), sender,
+                   NodeRef(to.member, to.signing_public, to.kit_public),
+                   objects if objects is not None else [sender.card()])
 
 
 @pytest.fixture
@@ -95,12 +92,12 @@ def test_a_kit_for_another_node_or_re_addressed(tmp_path: Path, parties: Parties
     plain = ChaCha20Poly1305(_key(home.kit.exchange(X25519PublicKey.from_public_bytes(eph)),
                                   eph, unb64(home.kit_public))).decrypt(
         b"\0" * 12, sealed, data[:head_end])
-    payload = orjson.loads(zlib.decompress(plain[64:]))
-    payload["to"] = {"member": other.member, "signing_key": other.signing_public,
+    inner = orjson.loads(zlib.decompress(plain[64:]))
+    inner["to"] = {"member": other.member, "signing_key": other.signing_public,
                      "kit_key": other.kit_public}
     new_eph = X25519PrivateKey.generate()
     new_pub = new_eph.public_key().public_bytes_raw()
-    body = zlib.compress(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
+    body = zlib.compress(orjson.dumps(inner, option=orjson.OPT_SORT_KEYS))
     new_head = orjson.dumps({"format": "shieldwall-kit", "version": 1,
                              "to": other.kit_public, "ephemeral": b64(new_pub),
                              "length": 64 + len(body) + 16}, option=orjson.OPT_SORT_KEYS)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from shieldwall.keys.signing import fingerprint, node_keys
-from shieldwall.respond.kit import seal, write_kit
+from shieldwall.respond.kit import NodeRef, payload, seal, write_kit
 from shieldwall.respond.model import Marking, next_version, note
 from shieldwall.stix.ids import new_id
 from shieldwall.stix.markings import TLP
@@ -31,14 +31,9 @@ def test_sigkill_mid_merge_then_rerun_loses_and_doubles_nothing(tmp_path: Path) 
                  marking=Marking(TLP.AMBER)) for i in range(N)]
     objs += [next_version(o, content=o["content"] + " (confirmed)") for o in objs[::10]]
     objs.append(laptop.card())
-    payload = {"kind": "return", "case": case, "created": "2026-12-06T10:00:00Z",
-               "from": {"member": "cert-north", "signing_key": laptop.signing_public,
-                        "kit_key": laptop.kit_public},
-               "to": {"member": "cert-south", "signing_key": home.signing_public,
-                      "kit_key": home.kit_public},
-               "objects": objs}
+    to = NodeRef("cert-south", home.signing_public, home.kit_public)
     kit = tmp_path / "back.swk"
-    write_kit(kit, seal(payload, laptop, home.kit_public))
+    write_kit(kit, seal(payload("return", case, laptop, to, objs), laptop, home.kit_public))
 
     cli = [sys.executable, "-m", "shieldwall.cli.main", "case", "checkin", str(kit),
            "--trust-signer", fingerprint(laptop.signing_public), "--home", str(south)]
