@@ -9,6 +9,10 @@ received on the wire, digests as a build prints them). Every DNS layout is read:
 `quic`, `smtp`, `email`) is read like the event of that type. The HTTP referrer
 (`http.http_refer`) is a URL of the event too, and its host a domain name: each in a row of
 its own after the event's (`elements`), so both the request and the referrer are matched.
+
+Blocks of lines are parsed by Arrow (`eve_arrow`, ~4x); what Arrow cannot read as Suricata
+writes it is read here, line by line, with one extractor per column (`COLUMNS`), which is
+also the definition the Arrow reading is tested against.
 """
 
 from __future__ import annotations
