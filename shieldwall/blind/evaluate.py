@@ -89,7 +89,8 @@ class Evaluator:
         self.limits = limits or Limits()
         self._key: tuple[int, Any, OprfKey] | None = None
         self._lock = threading.Lock()
-        self._usage_lock = threading.Lock()  # one quota check-and-count at a time
+        # One quota check-and-count, one audit row, at a time: SQLite takes one writer.
+        self._usage_lock = threading.RLock()
 
     def _evaluator(self) -> tuple[int, Any]:
         epoch = current_epoch(self.home)
@@ -179,7 +180,7 @@ class Evaluator:
         return Answer(status, message=message, headers=headers)
 
     def _audit(self, member: str, epoch: int, n: int, outcome: str, detail: str) -> None:
-        with self.store.engine.begin() as conn:
+        with self._usage_lock, self.store.engine.begin() as conn:
             conn.execute(insert(blind_audit).values(
                 at_us=now_us(), member=member, epoch=epoch, asked=n, outcome=outcome,
                 detail=detail[:500]))
