@@ -182,10 +182,10 @@ def outage(n: int, down: float) -> dict[str, Any]:
         time.sleep(max(0.0, down - (time.monotonic() - t0)))
         waiting = sum(box.depth().values())
         rec = Receiver(port, Path(tmp) / "received").start()
-        up = time.monotonic()
+        up, cpu = time.monotonic(), time.process_time()
         while sum(box.depth().values()) and time.monotonic() - up < 900:
             time.sleep(0.2)
-        drained = time.monotonic() - up
+        drained, cpu = time.monotonic() - up, time.process_time() - cpu
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
         keys = [key for _, key, _ in rec.lines()]
@@ -195,6 +195,7 @@ def outage(n: int, down: float) -> dict[str, Any]:
         store.close()
     return {"alerts": n, "recorded_s": round(recorded, 2), "down_s": down,
             "waiting_when_up": waiting, "drained_after_up_s": round(drained, 1),
+            "cpu_after_up_s": round(cpu, 1),  # this process: routing, outbox, HTTP client
             "delivered": len(set(keys)), "requests": len(keys),
             "delivered_twice": len(keys) - len(set(keys)), "outbox_depth": depth,
             "max_attempts": attempts}

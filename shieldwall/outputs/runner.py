@@ -25,6 +25,7 @@ log = logging.getLogger("shieldwall.outputs")
 # The longest a delivery loop sleeps with nothing due: a bound on noticing alerts that
 # another runner put back (a lease that ran out).
 IDLE_SECONDS = 5.0
+PRUNE_SECONDS = 3_600.0  # how often delivered alerts older than `keep_days` are dropped
 
 
 class Sender(Protocol):
@@ -125,10 +126,14 @@ class Runner:
 
     async def _route_loop(self, stop: asyncio.Event) -> None:
         watch = self.router.store.seq_watch()
-        seen = -1
+        seen, pruned = -1, 0.0
         try:
             while not stop.is_set():
                 try:
+                    if time.monotonic() - pruned > PRUNE_SECONDS:  # delivered, kept a while
+                        keep = int((time.time() - self.config.keep_days * 86_400) * 1e6)
+                        await asyncio.to_thread(self.outbox.prune, keep)
+                        pruned = time.monotonic()
                     head = await asyncio.to_thread(watch.newest)
                     if head != seen:  # anything new since the last look?
                         if await asyncio.to_thread(self.router.route):

@@ -102,3 +102,15 @@ def test_runner_once_with_no_alerts_delivers_nothing(sqlite_store: Store, tmp_pa
     asyncio.run(runner.close())
     assert tallies["soc"].delivered == tallies["soc"].failed == 0
     assert sqlite_store.kv_get(CURSOR_KEY + "soc") is not None
+
+
+def test_prune_forgets_only_delivered_alerts(store: Store) -> None:
+    from shieldwall.stix.timestamps import now_us
+
+    box = Outbox(store)
+    box.add([Pending("soc", f"k{i}", "sighting", "{}") for i in range(3)])
+    taken = box.claim("soc")
+    box.delivered([taken[0].id])
+    assert box.prune(now_us() - 3_600_000_000) == 0  # delivered just now: kept
+    assert box.prune(now_us() + 1) == 1
+    assert [k for k, _ in box.keys("soc")] == ["k1", "k2"]
