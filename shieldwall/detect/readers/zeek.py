@@ -374,7 +374,8 @@ def _normalise_tsv(
     for zf, stix in mapping.items():
         if zf not in table.column_names or not stix:
             continue
-        col = table.column(zf).combine_chunks()
+        col = table.column(zf)
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()  # no copy
         ztype = types.get(zf, "string")
         if ztype.startswith(("set[", "vector[", "table[")):
             col = pc.if_else(pc.equal(col, h.empty), None, col)
