@@ -7,12 +7,12 @@ roster and hands back; federation carries each side to the other.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from shieldwall.cli.case import case_access, parse_tlp, print_json, split
-from shieldwall.cli.common import HomeOpt, open_node, out
+from shieldwall.cli.common import HomeOpt, console, open_node, out
 
 assist_app = typer.Typer(help="Assistance: request, list, dispatch a team, hand back.",
                          no_args_is_help=True)
@@ -58,6 +58,20 @@ def request(incident: Annotated[str, typer.Option(
         _say(f"request {req['id']} to {req['cell']}: needs {', '.join(req['needs'])}")
 
 
+def _share(node: Any, views: list[Any], access: Any) -> None:
+    """On the requesting member's node, share each dispatched case with its team
+    (`respond.cases.share_with_team`), as `case show` does."""
+    from shieldwall.respond.cases import load_case, share_with_team
+
+    for v in views:
+        if v.request.get("requester") == node.member and v.dispatch is not None:
+            case = load_case(node.store, str(v.request["incident_ref"]), access)
+            if share_with_team(node.store, node.member, case):
+                console.print(f"shared {case.id} with the dispatched team "
+                              f"({', '.join(case.audience())})", markup=False, soft_wrap=True,
+                              highlight=False)
+
+
 @assist_app.command("list")
 def list_(limit: Annotated[int, typer.Option("--limit", help="Requests per page.")] = 100,
           after: Annotated[int | None, typer.Option(
@@ -71,8 +85,10 @@ def list_(limit: Annotated[int, typer.Option("--limit", help="Requests per page.
 
     node = open_node(home)
     try:
-        views = list_requests(node.store, case_access(node), limit=max(1, min(limit, 1000)),
+        access = case_access(node)
+        views = list_requests(node.store, access, limit=max(1, min(limit, 1000)),
                               after_seq=after)
+        _share(node, views, access)
     finally:
         node.close()
     if as_json:

@@ -174,7 +174,8 @@ def _refreshed(node: Node, case: Any, access: Access) -> Any:
 
     if case.requester == node.member and share_with_team(node.store, node.member, case):
         console.print("shared the case with the dispatched team "
-                      f"({', '.join(case.audience())})", markup=False, highlight=False)
+                      f"({', '.join(case.audience())})", markup=False, highlight=False,
+                      soft_wrap=True)
         return load_case(node.store, case.id, access)
     return case
 
