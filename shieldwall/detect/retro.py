@@ -2,18 +2,13 @@
 
 `TelemetryStore` writes every batch a hunt reads to `<home>/telemetry/day=YYYY-MM-DD/` (the
 same STIX-path columns, plus `_file`, plus `_ip4:<column>`: each address column's canonical
-IPv4 addresses as integers, parsed once at write time so that no retro-hunt parses strings).
-`retro_hunt` turns the index's atoms into small tables (`eq4_atoms` on those integers,
-`eq_atoms` on strings, `suffix_atoms`, `cidr_atoms` as (prefix length, network) pairs,
-`regex_atoms`) and runs `plan_sql()`: a UNION ALL of equi-joins between the events and those
-tables (a CIDR join is an equi-join on `address >> (32 - prefix length)`, one per prefix length
-present, never a range join). It uses only SQL that Spark SQL also has (equi-joins, `>>` is
-Spark's `shiftright`, `regexp_full_match` its anchored `rlike`, `split_part`, `contains`,
-`regexp_extract`, UNION ALL), so the same plan runs on a cluster when the telemetry outgrows
-one machine. Candidate rows come back as Arrow and go
-through the streaming hunt's verdicts (`Hunter.judge`). List-valued columns (DNS answers) are
-matched by streaming hunts only. Telemetry written before `_ip4:` columns existed is parsed in
-SQL instead (slower, same result).
+IPv4 addresses as integers, parsed once at write time so that no retro-hunt parses strings),
+each file whole (written under a temporary name, then renamed), and beside it the file's
+summary of distinct values (`detect.summaries`). `retro_hunt` runs `detect.retro_run`:
+summary-first by default, the plan's SQL in `detect.retro_plan`, on DuckDB or Spark
+(`detect.engines`). Candidate rows come back as Arrow and go through the streaming hunt's
+verdicts (`_judge`, `Hunter.judge`). List-valued columns (DNS answers) are matched by
+streaming hunts only.
 """
 
 from __future__ import annotations

@@ -1,23 +1,26 @@
 """The retro-hunt's one relational plan, as SQL text for DuckDB and for Spark SQL.
 
 The index's atoms become small tables (`atom_tables`) and `plan_sql` joins them with a
-relation of values: the stored events (a full scan) or the per-day summaries of distinct
-values (`detect.summaries`). Every branch is an equi-join or a filter, never a range or a
-nested-loop join, so Spark plans them as hash joins (the Spark differential test asserts no
-`BroadcastNestedLoopJoin` in `explain()`):
+relation of values `(keys…, type, value, ip4)`, `type` naming the column (a STIX path):
+the per-day summaries of distinct values (`detect.summaries`), or the stored events
+unpivoted by `values_sql` in one scan (a full scan). Every branch is an equi-join whose key
+includes the column, never a range or a nested-loop join, so Spark plans them as hash or
+sort-merge joins (the Spark differential test asserts no `BroadcastNestedLoopJoin` in any
+`explain()`), and the number of branches follows the atom kinds, not the columns:
 
-- equality: `value = a.value` (IPv4 literals on address columns as integers);
-- CIDR: `(address >> (32 - bits)) = a.net`, one branch per prefix length present;
+- equality: `(type, value) = (a.col, a.value)`; IPv4 literals on address columns as
+  integers, `(type, ip4)`;
+- CIDR: `(type, ip4 >> (32 - bits)) = (a.col, a.net)`, one branch per prefix length present;
 - domain suffix: the value's last k labels (`regexp_extract`) = `a.suffix`, one branch per k;
-- `MATCHES` / general `LIKE`: the column's distinct expressions written into the SQL as
-  literals, evaluated once per value in one scan; the ids of those that match are exploded
-  and joined with `regex_atoms` on `(col, rid)`.
+- `MATCHES` / general `LIKE`: the distinct expressions written into the SQL as literals,
+  each evaluated once per value in one scan; the ids of those that match are exploded and
+  joined with `regex_atoms` on `(col, rid)`.
 
 The two engines differ only in spelling, which `Dialect` holds: identifier quoting, string
 literals (Spark reads backslashes in literals unless `spark.sql.parser.escapedStringLiterals`;
 its sessions set it, and any quote or backslash is written as hex besides), anchored and
-unanchored regular expressions, and the array explode. Which rows are returned is the same
-SQL on both; `_judge` then gives the exact verdicts.
+unanchored regular expressions, the array explode, the unpivot. Which rows are returned is
+the same SQL on both; `retro._judge` then gives the exact verdicts.
 """
 
 from __future__ import annotations

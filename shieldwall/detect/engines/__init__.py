@@ -54,5 +54,5 @@ def open_engine(name: str = "duckdb", master: str | None = None) -> Engine:
     if name == "spark":
         from shieldwall.detect.engines.spark_engine import SparkEngine
 
-        return SparkEngine.start(master or "local[2]")
+        return SparkEngine.start(master)
     raise EngineError(f"--engine {name!r}: choose one of {', '.join(ENGINES)}")

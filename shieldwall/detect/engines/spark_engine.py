@@ -16,6 +16,8 @@ import re
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +28,18 @@ from shieldwall.detect.retro_plan import SPARK
 
 PYSPARK = "pyspark==4.3.0"
 JAVA_MIN = 17
-SESSION_CONF = {
+# What the plan needs of any session: its literals are written as DuckDB reads them (a
+# backslash is a backslash), and times are UTC.
+REQUIRED_CONF = {
+    "spark.sql.parser.escapedStringLiterals": "true",
+    "spark.sql.session.timeZone": "UTC",
+}
+# A session this process starts on `local[...]` is kept small: it shares a machine.
+LOCAL_CONF = {
     "spark.driver.memory": "1g",
     "spark.sql.shuffle.partitions": "4",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    # The plan's literals are written as DuckDB reads them: a backslash is a backslash.
-    "spark.sql.parser.escapedStringLiterals": "true",
-    "spark.sql.session.timeZone": "UTC",
 }
 
 
@@ -82,6 +88,20 @@ def check_master(master: str, timeout: float | None = None) -> None:
     raise EngineError(f"Spark master {master} unreachable ({'; '.join(reasons)})")
 
 
+@contextmanager
+def _said(doing: str) -> Iterator[None]:
+    """A failed Spark job (the application killed, executors lost, the master gone) is one
+    line, not a JVM stack; nothing was recorded, and a re-run starts over."""
+    try:
+        yield
+    except EngineError:
+        raise
+    except Exception as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0][:300] if text else type(exc).__name__
+        raise EngineError(f"Spark failed {doing}: {first}") from None
+
+
 class SparkEngine:
     dialect = SPARK
 
@@ -90,10 +110,11 @@ class SparkEngine:
         self._owned = owned
 
     @classmethod
-    def start(cls, master: str = "local[2]", conf: dict[str, str] | None = None,
+    def start(cls, master: str | None = None, conf: dict[str, str] | None = None,
               app_name: str = "shieldwall-retro-hunt") -> SparkEngine:
-        """A session on `master`, or the one this process already runs (a test run's, or
-        the one `spark-submit` made), which is then left running at `close`."""
+        """A session on `master` (default `local[2]`), or the one this process already runs
+        (a test run's), which is then left running at `close`. Under `spark-submit` the
+        master and the session's resources are spark-submit's (`--master`, `--conf`)."""
         try:
             from pyspark.sql import SparkSession
         except ImportError:
@@ -101,33 +122,46 @@ class SparkEngine:
                               f"'{PYSPARK}' (or the project's spark extra)") from None
         active = SparkSession.getActiveSession()
         if active is not None:
+            for key, value in REQUIRED_CONF.items():
+                active.conf.set(key, value)
             return cls(active)
-        if not os.environ.get("SPARK_HOME"):  # spark-submit sets it and brings its own Java
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM
+        builder = SparkSession.builder.appName(app_name)
+        settings = dict(REQUIRED_CONF)
+        if not submitted or master:
+            master = master or "local[2]"
             java_version()
-        check_master(master)
-        builder = SparkSession.builder.master(master).appName(app_name)
-        for key, value in {**SESSION_CONF, **(conf or {})}.items():
+            check_master(master)
+            builder = builder.master(master)
+            if master.startswith("local"):
+                settings |= LOCAL_CONF
+        for key, value in {**settings, **(conf or {})}.items():
             builder = builder.config(key, value)
         try:
             session = builder.getOrCreate()
         except Exception as exc:  # py4j / JVM start-up: one line, not a Java stack
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EngineError(f"Spark did not start on {master}: {first}") from None
+            raise EngineError(f"Spark did not start ({master or 'the spark-submit master'}): "
+                              f"{first}") from None
         session.sparkContext.setLogLevel("ERROR")
         return cls(session, owned=True)
 
     def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
-        df = self.spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in files])
-        if where:
-            df = df.where(where)
-        df.createOrReplaceTempView(name)
-        return dict(df.dtypes)
+        with _said("reading the telemetry"):
+            df = self.spark.read.option("mergeSchema", "true").parquet(
+                *[str(f) for f in files])
+            if where:
+                df = df.where(where)
+            df.createOrReplaceTempView(name)
+            return dict(df.dtypes)
 
     def register(self, name: str, table: pa.Table) -> None:
-        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        with _said("sending the indicators"):
+            self.spark.createDataFrame(table).createOrReplaceTempView(name)
 
     def arrow(self, sql: str) -> pa.Table:
-        return self.spark.sql(sql).toArrow()
+        with _said("running the plan"):
+            return self.spark.sql(sql).toArrow()
 
     def explain(self, sql: str) -> str:
         return str(self.spark.sql(sql)._jdf.queryExecution().toString())
