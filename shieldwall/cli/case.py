@@ -47,15 +47,10 @@ def case_access(node: Node) -> Access:
 
 
 def parse_tlp(value: str | None) -> Any:
-    from shieldwall.errors import ShieldwallError
-    from shieldwall.stix.markings import TLP
+    """`--tlp` as a level (None when not given), parsed as `import --tlp` parses it."""
+    from shieldwall.cli.intel import _tlp
 
-    if value is None:
-        return None
-    try:
-        return TLP.parse(value)
-    except ValueError as exc:
-        raise ShieldwallError(str(exc)) from None
+    return _tlp(value)
 
 
 def split(values: list[str] | None) -> list[str]:
