@@ -87,7 +87,7 @@ class ActiveSet:
             q.after_seq, q.limit = after, _PAGE
             rows, more = self.store.read_rows(q)
             for r in rows:
-                self._take(r.id, r.json, r.tlp)
+                self._take(r.id, r.json, r.tlp, now=now)
             if not more or not rows:
                 break
             after = rows[-1].seq
@@ -145,7 +145,10 @@ class ActiveSet:
 
     # ---- internals -----------------------------------------------------------------
 
-    def _take(self, iid: str, text: str, tlp: int, push: bool = False) -> None:
+    def _take(self, iid: str, text: str, tlp: int, push: bool = False,
+              now: int | None = None) -> None:
+        """Hold one version. `now` (a full load): validity bounds already past are not kept
+        (nothing will change at them), and every bucket is rendered anyway."""
         try:
             obj = orjson.loads(text)
             pattern = obj.get("pattern")
@@ -173,9 +176,10 @@ class ActiveSet:
                   bucket_of(iid), plain(name, 200))
         self.entries[iid] = e
         self.members.setdefault(e.bucket, set()).add(iid)
-        self.changed_buckets.add(e.bucket)
+        if now is None:
+            self.changed_buckets.add(e.bucket)
         for t in (from_us, until_us):
-            if t is not None:
+            if t is not None and (now is None or t > now):
                 if push:
                     heapq.heappush(self._bounds, (t, iid))
                 else:

@@ -76,6 +76,9 @@ def form_of(pattern: str) -> Form:
         lit = lit.replace("\\'", "'").replace("\\\\", "\\")
     op, path = m.group("op").strip(), m.group("path")
     if op == "=":
+        direct = _DIRECT.get(path)
+        if direct is not None and len(lit) <= MAX_VALUE:
+            return direct(lit)
         return _equality(path, lit)
     if op == "LIKE" and path == "domain-name:value":
         return _suffix(lit)
@@ -113,6 +116,23 @@ def _equality(path: str, lit: Any) -> Form:
     if obj == "network-traffic" and steps in (["src_ref", "value"], ["dst_ref", "value"]):
         return _flow([(steps[0], lit)])
     raise NoForm(f"{path}: no sensor form for this property")
+
+
+def _hashed(kind: str) -> Any:
+    return lambda lit: Value(kind, _hash(kind, lit))
+
+
+# The paths most indicators use, each straight to its check (what `_equality` would find).
+_DIRECT: dict[str, Any] = {
+    "ipv4-addr:value": lambda lit: _address(lit),
+    "ipv6-addr:value": lambda lit: _address(lit),
+    "domain-name:value": lambda lit: Value(DOMAIN, _domain(lit)),
+    "url:value": lambda lit: Value(URL, _url(lit)),
+    "email-addr:value": lambda lit: Value(EMAIL, _email(lit)),
+    **{f"file:hashes.{name}": _hashed(kind) for kind, names in (
+        (MD5, ("MD5", "'MD5'")), (SHA1, ("'SHA-1'", "SHA1")),
+        (SHA256, ("'SHA-256'", "SHA256"))) for name in names},
+}
 
 
 def _address(text: str) -> Value:

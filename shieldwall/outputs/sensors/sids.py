@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    select,
+    update,
+)
 
 from shieldwall.errors import ShieldwallError
 from shieldwall.store import Store
@@ -87,9 +97,12 @@ class SidBook:
                 conn.execute(sensor_sids.insert(), [
                     {"indicator_id": i, "sid": s, "rev": r, "fingerprint": f}
                     for i, (s, r, f) in self.new.items()])
-            for i, (_, r, f) in self.changed.items():
-                conn.execute(update(sensor_sids).where(sensor_sids.c.indicator_id == i)
-                             .values(rev=r, fingerprint=f))
+            if self.changed:
+                c = sensor_sids.c
+                conn.execute(update(sensor_sids).where(c.indicator_id == bindparam("iid"))
+                             .values(rev=bindparam("new_rev"), fingerprint=bindparam("fp")),
+                             [{"iid": i, "new_rev": r, "fp": f}
+                              for i, (_, r, f) in self.changed.items()])
         self.new, self.changed = {}, {}
 
 

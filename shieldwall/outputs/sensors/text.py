@@ -19,9 +19,14 @@ def safe_id(indicator_id: str) -> bool:
     return _ID.fullmatch(indicator_id) is not None
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9 .,_:/+=@()#-]*")  # no nested repetition: linear
+
+
 def plain(text: str, limit: int = 120) -> str:
     """`text` with every character outside a small printable ASCII set turned into one
     space (tabs, newlines, quotes, semicolons, pipes, backslashes, non-ASCII), trimmed."""
+    if _PLAIN.fullmatch(text) and "  " not in text:  # already plain (most names)
+        return text[:limit].strip()
     out = " ".join(_UNSAFE.sub(" ", text).split())
     return out[:limit].strip()
 
