@@ -158,7 +158,10 @@ def next_version(obj: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
         else:
             out[key] = value
     for fixed in ("id", "type", "created", "created_by_ref"):
-        out[fixed] = obj[fixed]
+        if fixed in obj:
+            out[fixed] = obj[fixed]
+        else:
+            out.pop(fixed, None)
     out["modified"] = stamp(str(obj.get("modified") or obj.get("created")))
     return out
 
