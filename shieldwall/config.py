@@ -34,6 +34,7 @@ class ServerConfig(BaseModel):
     port: int = 8021
     tls_cert: str | None = None
     tls_key: str | None = None
+    tls_client_ca: str | None = None  # mutual TLS: peers' client certificates' CA
     allow_anonymous_discovery: bool = False
     # How members reach this server (https://taxii.cert-a.example:8021): discovery's
     # absolute API root URLs start with it; unset, with the URL of each request.

@@ -19,6 +19,10 @@ def register(app: typer.Typer) -> None:
         = None,
         tls_cert: Annotated[str | None, typer.Option(help="PEM certificate for HTTPS.")] = None,
         tls_key: Annotated[str | None, typer.Option(help="PEM private key for HTTPS.")] = None,
+        tls_client_ca: Annotated[
+            str | None,
+            typer.Option(help="Mutual TLS: require client certificates signed by this CA."),
+        ] = None,
         rate_limit: Annotated[
             float, typer.Option(help="Requests a second per member (bursts twice that); 0: off.")
         ] = 200.0,
@@ -79,4 +83,5 @@ def register(app: typer.Typer) -> None:
             port=cfg.server.port if port is None else port,
             tls_cert=tls_cert or cfg.server.tls_cert,
             tls_key=tls_key or cfg.server.tls_key,
+            tls_client_ca=tls_client_ca or cfg.server.tls_client_ca,
         )

@@ -58,9 +58,36 @@ def _at(engine: Engine, revision: str | None) -> bool:
     return [r[0] for r in rows] == [revision]
 
 
+def known_revisions() -> set[str]:
+    """Every revision this Shieldwall's migrations know."""
+    found = set()
+    for path in (_HERE / "versions").glob("*.py"):
+        match = _REVISION_RE.search(path.read_text(encoding="utf-8"))
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def _stored_revisions(engine: Engine) -> list[str]:
+    try:
+        with engine.connect() as conn:
+            return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    except SQLAlchemyError:  # no version table yet: a new database
+        return []
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate in place; refuse a database a newer Shieldwall wrote (older code would
+    misread, or write without, the tables it added)."""
     if revision == "head" and _at(engine, script_head()):
         return
+    unknown = sorted(set(_stored_revisions(engine)) - known_revisions())
+    if unknown:
+        from shieldwall.store.store import StoreError
+
+        raise StoreError(f"the database is at schema revision {unknown[0]}, newer than this "
+                         f"Shieldwall knows (newest {script_head()}): run the Shieldwall "
+                         "release that wrote it, or a newer one")
     from alembic import command
 
     cfg = alembic_config()

@@ -57,15 +57,23 @@ def serve(
     port: int,
     tls_cert: str | None = None,
     tls_key: str | None = None,
+    tls_client_ca: str | None = None,
     extend: Callable[[FastAPI], str | None] | None = None,
 ) -> None:
     """`extend` adds more to the app (the CLI mounts the dashboard there, since TAXII knows
-    nothing of the web) and returns the path it serves, announced beside TAXII's."""
+    nothing of the web) and returns the path it serves, announced beside TAXII's.
+
+    `tls_client_ca`: mutual TLS; a client without a certificate that CA signed is refused
+    in the handshake, before any request (its member token is still required after)."""
+    import ssl
+
     import uvicorn
 
     if bool(tls_cert) != bool(tls_key):
         raise ServeError("TLS needs both --tls-cert and --tls-key")
-    for path in (tls_cert, tls_key):
+    if tls_client_ca and not tls_cert:
+        raise ServeError("client certificates (--tls-client-ca) need --tls-cert and --tls-key")
+    for path in (tls_cert, tls_key, tls_client_ca):
         if path and not Path(path).is_file():
             raise ServeError(f"no such file: {path}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -86,6 +94,8 @@ def serve(
     extra = extend(app) if extend is not None else None
     config = uvicorn.Config(
         app, log_config=None, access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+        ssl_ca_certs=tls_client_ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if tls_client_ca else ssl.CERT_NONE,
         timeout_keep_alive=30, server_header=False,
     )
     _quiet_gc()
