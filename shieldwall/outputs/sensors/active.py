@@ -32,6 +32,7 @@ WARNINGLIST_TAG = "warninglist"  # the tag ingest writes (detect.index reads the
 # changes among 1,000,000 indicators touch ~1,000 buckets of ~60 indicators each).
 BUCKETS = 16_384
 _PAGE = 20_000
+_TLPS = {int(t): t for t in TLP}  # ~0.1 us against ~1 us for TLP(n)
 _IDS = 500
 
 
@@ -172,7 +173,7 @@ class ActiveSet:
         except NoForm as exc:
             form, reason = None, str(exc)
         name = str(obj.get("name") or "")
-        e = Entry(iid, name, TLP(tlp), modified, from_us, until_us, form, reason,
+        e = Entry(iid, name, _TLPS[tlp], modified, from_us, until_us, form, reason,
                   bucket_of(iid), plain(name, 200))
         self.entries[iid] = e
         self.members.setdefault(e.bucket, set()).add(iid)

@@ -35,7 +35,8 @@ _V4 = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _HASHES = {"md5": MD5, "sha-1": SHA1, "sha1": SHA1, "sha-256": SHA256, "sha256": SHA256}
 _HASH_LEN = {MD5: 32, SHA1: 40, SHA256: 64, CERT_SHA1: 40}
 _HEX = re.compile(r"[0-9a-f]+")
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")  # labels end at dots: no backtracking
 _PROTOCOLS = frozenset({"tcp", "udp", "icmp", "sctp", "http", "tls", "dns", "ssh", "smtp",
                         "ftp", "smb"})
 
@@ -150,8 +151,7 @@ def _address(text: str) -> Value:
 
 def _domain(text: str) -> str:
     value = canon.domain(text)
-    labels = value.split(".")
-    if len(value) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+    if len(value) > 253 or not _NAME.fullmatch(value):
         raise NoForm(f"not a DNS name (letters, digits, '-', '_' per label): {text[:80]!r}")
     return value
 

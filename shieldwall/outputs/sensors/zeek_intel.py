@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from shieldwall.outputs.sensors import forms as f
 from shieldwall.outputs.sensors.active import Entry
+from shieldwall.stix.markings import TLP
 
 FILE = "shieldwall.intel"
+_LABELS = {t: t.label for t in TLP}
 HEADER = "#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n"
 TYPES = {
     f.IP: "Intel::ADDR", f.CIDR: "Intel::SUBNET", f.DOMAIN: "Intel::DOMAIN",
@@ -32,5 +34,6 @@ def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
     if kind is None:
         return [], "a domain suffix: Zeek's Intel framework matches whole names only"
     value = form.value.partition("://")[2] if form.kind == f.URL else form.value
-    desc = f"{e.label} ({e.tlp.label})" if e.label else e.tlp.label
+    tlp = _LABELS[e.tlp]
+    desc = f"{e.label} ({tlp})" if e.label else tlp
     return [(FILE, f"{value}\t{kind}\t{e.id}\t{desc}\t-\n")], ""
