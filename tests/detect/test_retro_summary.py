@@ -56,8 +56,11 @@ def test_summary_first_equals_full_scan(kept: Path, patterns: list[str]) -> None
 
 def test_real_hits_are_the_streaming_hunts(kept: Path) -> None:
     """On the real logs, the retro-hunt's hits are the streaming hunt's, hit for hit (file,
-    line), but for those met only in DNS answers (list-valued: streaming only)."""
-    index = index_of(REAL_PATTERNS)
+    line), but for those met only in DNS answers (list-valued: streaming only). Patterns
+    over several observations are left out here: a streaming hit of theirs names the first
+    candidate of its row, which may be a DNS answer where the retro-hunt names the query."""
+    index = index_of([p if "] AND [" not in p else "[file:name = 'not-here']"
+                      for p in REAL_PATTERNS])
     real = [h for h in hits_of(index, kept) if not h[1].startswith("gen/")]
     assert real == streaming_hits(index, REAL_LOGS)
     assert by_indicator(real)[indicator(3, REAL_PATTERNS[2])["id"]] == 89  # 87 http + 2 dns
