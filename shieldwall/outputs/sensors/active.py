@@ -29,8 +29,8 @@ from shieldwall.store import Access, Query, Store
 
 WARNINGLIST_TAG = "warninglist"  # the tag ingest writes (detect.index reads the same)
 # Outputs are assembled from per-bucket texts: a change re-renders its bucket only (1,000
-# changes among 1,000,000 indicators touch ~1,000 buckets of ~60 indicators each).
-BUCKETS = 16_384
+# changes among 1,000,000 indicators touch ~1,000 buckets of ~15 indicators each).
+BUCKETS = 65_536
 _PAGE = 20_000
 _TLPS = {int(t): t for t in TLP}  # ~0.1 us against ~1 us for TLP(n)
 _IDS = 500
