@@ -5,9 +5,10 @@ Both private keys are 32-byte seeds kept in the home like every other node secre
 once, the same for every process of the node). The node signs custody events and kits
 with the first, and opens kits encrypted to it with the second.
 
-A node publishes its two public keys as an `x-shieldwall-node-key` object that speaks for
-its member: `created_by_ref` is the member's identity, and its id is derived from the
-member and the signing key. Only the member's own nodes may write objects whose
+A node publishes its two public keys as an `x-shieldwall-node-key` object (a new SDO of
+Shieldwall's extension-definition, `stix.respond_types`) that speaks for its member:
+`created_by_ref` is the member's identity, and its id is derived from the member and the
+signing key. Only the member's own nodes may write objects whose
 `created_by_ref` names that member (`policy.write_refusal`, federation's arrival rules),
 so a key object held here for member M came from one of M's nodes, or from a peer
 trusted to relay for M. A member may run several nodes (its home node and responders'
@@ -37,8 +38,9 @@ from shieldwall.keys.home import node_key
 from shieldwall.stix.identity import member_identity_id
 from shieldwall.stix.ids import deterministic_id
 from shieldwall.stix.markings import TLP, tlp_marking_ref
+from shieldwall.stix.respond_types import NODE_KEY, SHIELDWALL_EXTENSION
 
-NODE_KEY_TYPE = "x-shieldwall-node-key"
+NODE_KEY_TYPE = NODE_KEY
 # Key objects are versioned by their member only to revoke them; the first version has a
 # fixed stamp, so every publication of the same key is the same version (a duplicate).
 _PUBLISHED = "2020-01-01T00:00:00.000Z"
@@ -120,6 +122,7 @@ def node_key_object(member: str, signing_public: str, kit_public: str) -> dict[s
         "signing_key": signing_public,
         "kit_key": kit_public,
         "object_marking_refs": [tlp_marking_ref(TLP.CLEAR)],
+        "extensions": {SHIELDWALL_EXTENSION: {"extension_type": "new-sdo"}},
     }
 
 

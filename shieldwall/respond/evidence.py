@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shieldwall.keys.signing import NodeKeys
-from shieldwall.respond.cases import LOCAL, Case, add_to_case, item_marking
+from shieldwall.respond.cases import LOCAL, Case, add_to_case, ensure_published, item_marking
 from shieldwall.respond.custody import custody_event, heads
 from shieldwall.respond.model import (
     EVIDENCE,
@@ -107,6 +107,7 @@ def publish_keys(store: Store, keys: NodeKeys) -> None:
     any object of its member, can verify what it signs (`keys.signing`)."""
     card = keys.card()
     if store.get(card["id"]) is None:
+        ensure_published(store, keys.member)
         store.put(card, Provenance(keys.member, LOCAL))
 
 

@@ -31,7 +31,9 @@ ASSISTANCE_REQUEST = "x-shieldwall-assistance-request"
 DISPATCH = "x-shieldwall-dispatch"
 EVIDENCE = "x-shieldwall-evidence"
 CUSTODY_EVENT = "x-shieldwall-custody-event"
-SHIELDWALL_TYPES = frozenset({ASSISTANCE_REQUEST, DISPATCH, EVIDENCE, CUSTODY_EVENT})
+NODE_KEY = "x-shieldwall-node-key"  # a node's public keys, speaking for its member (keys/)
+SHIELDWALL_TYPES = frozenset({ASSISTANCE_REQUEST, DISPATCH, EVIDENCE, CUSTODY_EVENT,
+                              NODE_KEY})
 
 # Closed vocabularies (the Incident Core schemas' enums, and Shieldwall's own).
 TASK_OUTCOMES = ("pending", "ongoing", "successful", "failed", "cancelled", "unknown")
@@ -165,5 +167,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "copy_ref": _ref(EVIDENCE),
         **{k: _TEXT for k in ("from_holder", "to_holder", "location", "tool", "result",
                               "description")},
+    }),
+    NODE_KEY: _sdo(SHIELDWALL_EXTENSION, [
+        "created_by_ref", "identity_ref", "member", "signing_key", "kit_key"], {
+        "identity_ref": _ref("identity"),
+        "member": {"type": "string", "pattern": _MEMBER},
+        "signing_key": {"type": "string", "pattern": _KEY},
+        "kit_key": {"type": "string", "pattern": _KEY},
     }),
 }
