@@ -140,7 +140,7 @@ def show(case_id: CaseArg, as_json: AsJson = False, home: HomeOpt = None) -> Non
 @case_app.command("stats")
 def stats(as_json: AsJson = False, home: HomeOpt = None) -> None:
     """Counts of what this node's member may read of rapid reaction: requests, dispatches
-    and tasks by status, items by type."""
+    and tasks by status."""
     from shieldwall.respond.cases import statistics
 
     node = open_node(home)
@@ -151,9 +151,8 @@ def stats(as_json: AsJson = False, home: HomeOpt = None) -> None:
     if as_json:
         print_json(data)
         return
-    for kind, tally in data["by_status"].items():
-        _say(f"{kind}: " + ", ".join(f"{k} {v:,}" for k, v in tally.items()))
-    _say("items: " + ", ".join(f"{k} {v:,}" for k, v in data["objects"].items()))
+    for kind, tally in data.items():
+        _say(f"{kind}: " + (", ".join(f"{k} {v:,}" for k, v in tally.items()) or "none"))
 
 
 def _error(message: str) -> Exception:

@@ -154,13 +154,14 @@ def _views(store: Store, requests: list[dict[str, Any]], access: Access,
                                                                   access) if mark in rel.json}
     ids = sorted(i for i in linked if isinstance(i, str))
     dispatches = [r.obj() for r in rows_by_ids(store, ids, access)]
+    answering: dict[str, list[dict[str, Any]]] = {}
+    for d in sorted(dispatches, key=lambda d: d["created"]):
+        answering.setdefault(str(d.get("request_ref")), []).append(d)
     campaigns = _campaigns(store, access) if with_campaigns else {}
     out = []
     for req in requests:
         view = RequestView(req)
-        for d in sorted(dispatches, key=lambda d: d["created"]):
-            if d.get("request_ref") != req["id"]:
-                continue
+        for d in answering.get(req["id"], ()):
             if valid_dispatch(d, req):
                 view.dispatch = d
             else:

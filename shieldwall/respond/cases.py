@@ -339,34 +339,25 @@ def add_observable(store: Store, member: str, case: Case, text: str, *,
 
 # ---- statistics ------------------------------------------------------------------------
 
-STAT_TYPES = ("x-shieldwall-assistance-request", "x-shieldwall-dispatch", "task", "event",
-              "impact", "note", "observed-data", EVIDENCE, CUSTODY_EVENT)
+# What the statistics count: each type by the property that holds its status.
+STATUS_OF = {ASSISTANCE_REQUEST: "status", DISPATCH: "status", "task": "outcome"}
+# A stored property, read in SQL by each database (STATUS_OF's names only: never input).
+_JSON_PROP = {"sqlite": "json_extract(o.json, '$.{}')", "postgresql": "(o.json::jsonb ->> '{}')"}
 
 
-def statistics(store: Store, access: Access) -> dict[str, Any]:
-    """What `access` may read of rapid reaction, counted: objects by type (one indexed
-    count each, what the reader may read), requests by status and tasks by outcome (their
-    latest versions, read as stored text: no JSON parsing)."""
-    counts = {t: store.count(Query(types=[t], access=access)) for t in STAT_TYPES}
-    by_status: dict[str, dict[str, int]] = {}
-    for kind, prop, values in ((ASSISTANCE_REQUEST, "status", ("open", "withdrawn", "closed")),
-                               (DISPATCH, "status", ("dispatched", "closed")),
-                               ("task", "outcome", ("pending", "ongoing", "successful",
-                                                    "failed", "cancelled", "unknown"))):
-        tally = dict.fromkeys(values, 0)
-        marks = {v: f'"{prop}":"{v}"' for v in values}
-        after = None
-        while True:  # pages of 5,000: bounded memory however many cases
-            rows, more = store.read_rows(Query(types=[kind], access=access, limit=5_000,
-                                               after_seq=after))
-            for row in rows:
-                # canonical JSON (sorted keys, no spaces): a value's own quotes are escaped
-                for v, mark in marks.items():
-                    if mark in row.json:
-                        tally[v] += 1
-                        break
-            if not more or not rows:
-                break
-            after = rows[-1].seq
-        by_status[kind] = tally
-    return {"objects": counts, "by_status": by_status}
+def statistics(store: Store, access: Access) -> dict[str, dict[str, int]]:
+    """Requests, dispatches and tasks by status, counting only what `access` may read:
+    one grouped query a type, the store's own Access clause in SQL (`store.where`), so no
+    row's JSON reaches Python (20,000 cases: 100,000 tasks)."""
+    from shieldwall.store.where import where_of
+
+    mark = "?" if store.dialect == "sqlite" else "%s"
+    out: dict[str, dict[str, int]] = {}
+    for kind, prop in STATUS_OF.items():
+        w = where_of(Query(types=[kind], access=access), mark)
+        expr = _JSON_PROP.get(store.dialect, _JSON_PROP["postgresql"]).format(prop)
+        sql = f"SELECT {expr}, count(*) FROM objects o{w.sql()} GROUP BY 1"
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql, tuple(w.params)).all()
+        out[kind] = {str(k): int(n) for k, n in sorted(rows, key=lambda r: str(r[0]))}
+    return out
