@@ -60,6 +60,13 @@ def register(app: typer.Typer) -> None:
             from shieldwall.federation import start_in_background
 
             start_in_background(cfg.home, store)  # pull/push with peers (docs/federation.md)
+        from shieldwall.detect import arrivals
+
+        # New indicators (from peers, imports, published findings) are looked for in the
+        # telemetry this node keeps, once each (docs/detection.md, "What arrives").
+        arrivals.start_in_background(store, cfg.home / "telemetry", member=cfg.member,
+                                     identity=node.identity(),
+                                     sighting_tlp=cfg.sighting_tlp_level)
         tls = bool(tls_cert or cfg.server.tls_cert)
 
         def dashboard(app: Any) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from shieldwall.cli.common import HomeOpt, open_node, out
+from shieldwall.cli.common import HomeOpt, counted, open_node, out
 
 
 def sync(
@@ -14,9 +14,15 @@ def sync(
     pull: Annotated[bool, typer.Option(help="Pull from peers.")] = True,
     push: Annotated[bool, typer.Option(help="Push this node's objects to peers.")] = True,
     retries: Annotated[int, typer.Option(help="Retries per peer (backoff with jitter).")] = 2,
+    retro: Annotated[
+        bool, typer.Option(help="Look for new indicators in the stored telemetry.")
+    ] = True,
     home: HomeOpt = None,
 ) -> None:
-    """Sync with every peer once; exit code 1 when a peer failed (see 'peer list')."""
+    """Sync with every peer once; exit code 1 when a peer failed (see 'peer list').
+
+    Indicators new to this node are then looked for in the telemetry it keeps, and the
+    sightings found are pushed at once (serve does the same as they arrive)."""
     from rich.table import Table
 
     from shieldwall.errors import ShieldwallError
@@ -28,6 +34,18 @@ def sync(
     fed = Federation(node.config.home, node.store)
     try:
         results = fed.sync_all(peer, pull=pull, push=push, retries=retries)
+        found = None
+        if retro:
+            from shieldwall.detect.arrivals import hunt_arrivals
+
+            found = hunt_arrivals(node.store, node.config.home / "telemetry",
+                                  member=node.member, identity=node.identity(),
+                                  sighting_tlp=node.config.sighting_tlp_level)
+            if found.sightings and push:
+                for again in fed.sync_all(peer, pull=False, push=True, retries=retries):
+                    for r in results:
+                        if r.peer == again.peer:
+                            r.pushed += again.pushed
     finally:
         fed.close()
     table = Table("peer", "pulled", "pushed", "refused", "rejected", "error")
@@ -35,6 +53,10 @@ def sync(
         table.add_row(r.peer, f"{r.pulled:,}", f"{r.pushed:,}", f"{r.refused:,}",
                       f"{r.rejected:,}", f"[red]{r.error}[/]" if r.error else "")
     out.print(table)
+    if found is not None and found.indicators:
+        out.print(f"retro-hunt: {counted(found.indicators, 'new indicator')} in stored "
+                  f"telemetry, {counted(found.hits, 'hit')}, "
+                  f"{counted(len(found.sightings), 'sighting')} recorded")
     if any(r.error for r in results):
         raise typer.Exit(1)
 
