@@ -78,6 +78,36 @@ def gen_day(con: Any, root: Path, day: int, n: int) -> None:
     """)
 
 
+def _generate(root: Path, args: Any, total: int) -> None:
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from shieldwall.detect import summaries
+
+    print(f"generating {args.days} days x {args.events_per_day:,} events in {root}", flush=True)
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    t0 = time.perf_counter()
+    for day in range(args.days):
+        gen_day(con, root, day, args.events_per_day)
+    con.close()
+    gen_s = time.perf_counter() - t0
+    size = sum(f.stat().st_size for f in root.rglob("*.parquet")) / 2**20
+    t0, c0 = time.perf_counter(), _cpu()
+    days = summaries.day_dirs(root)
+    summaries.ensure(root, days)
+    for day in days:
+        summaries.compact(root, day)
+    build_s, build_cpu = time.perf_counter() - t0, _cpu() - c0
+    sfiles = list(summaries.summary_root(root).rglob("*.parquet"))
+    srows = sum(pq.read_metadata(f).num_rows for f in sfiles)
+    ssize = sum(f.stat().st_size for f in sfiles)
+    print(f"events: {total:,} ({size:,.0f} MiB Parquet, {gen_s:.0f} s to generate); "
+          f"summaries: {srows:,} rows ({srows / args.days:,.0f} a day, "
+          f"{ssize / 2**20:,.0f} MiB), built in {build_s:.0f} s "
+          f"({build_cpu:.0f} CPU-s, {total / build_s:,.0f} events/s)", flush=True)
+
+
 def _hunter(ix: Any) -> Any:
     from shieldwall.detect.hunt import Hunter
     from shieldwall.detect.sightings import Sightings
@@ -103,40 +133,19 @@ def main() -> None:
     ap.add_argument("--no-spark", action="store_true")
     ap.add_argument("--dir", type=Path, default=None, help="where to generate (default: tmp)")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="a telemetry root a --keep run generated (summaries built)")
     args = ap.parse_args()
 
-    import duckdb
-
-    from shieldwall.detect import summaries
     from shieldwall.detect.index import IndicatorIndex
     from shieldwall.detect.retro_run import retro_hunt
 
     base = Path(tempfile.mkdtemp(prefix="retro-scale-", dir=args.dir))
-    root = base / "telemetry"
-    print(f"generating {args.days} days x {args.events_per_day:,} events in {root}", flush=True)
+    root = args.reuse or base / "telemetry"
+    total = args.days * args.events_per_day
     try:
-        con = duckdb.connect()
-        con.execute("SET threads TO 2")
-        t0 = time.perf_counter()
-        for day in range(args.days):
-            gen_day(con, root, day, args.events_per_day)
-        con.close()
-        gen_s = time.perf_counter() - t0
-        size = sum(f.stat().st_size for f in root.rglob("*.parquet")) / 2**20
-        total = args.days * args.events_per_day
-        t0, c0 = time.perf_counter(), _cpu()
-        days = summaries.day_dirs(root)
-        summaries.ensure(root, days)
-        for day in days:
-            summaries.compact(root, day)
-        build_s, build_cpu = time.perf_counter() - t0, _cpu() - c0
-        srows = sum(__import__("pyarrow.parquet").parquet.read_metadata(f).num_rows
-                    for f in summaries.summary_root(root).rglob("*.parquet"))
-        ssize = sum(f.stat().st_size for f in summaries.summary_root(root).rglob("*.parquet"))
-        print(f"events: {total:,} ({size:,.0f} MiB Parquet, {gen_s:.0f} s to generate); "
-              f"summaries: {srows:,} rows ({srows / args.days:,.0f} a day, "
-              f"{ssize / 2**20:,.0f} MiB), built in {build_s:.0f} s "
-              f"({build_cpu:.0f} CPU-s, {total / build_s:,.0f} events/s)", flush=True)
+        if args.reuse is None:
+            _generate(root, args, total)
 
         ix = IndicatorIndex()
         ix.add(_indicator(1, f"[ipv4-addr:value = '{PLANT}']"))
@@ -165,8 +174,8 @@ def main() -> None:
         if not args.no_spark:
             _spark_vs_duckdb(root, args, since, now)
     finally:
-        if args.keep:
-            print(f"kept {base}")
+        if args.keep or args.reuse:
+            print(f"kept {root}")
         else:
             shutil.rmtree(base, ignore_errors=True)
 
@@ -181,7 +190,7 @@ def _spark_vs_duckdb(root: Path, args: Any, since: int, now: int) -> None:
     from shieldwall.detect.retro_run import retro_hunt
 
     n_days = max(1, args.spark_events // args.events_per_day)
-    sub = root.parent / "spark-subset"
+    sub = Path(tempfile.mkdtemp(prefix="retro-spark-", dir=args.dir)) / "telemetry"
     for day in summaries.day_dirs(root)[:n_days]:
         shutil.copytree(root / day, sub / day)
     events = n_days * args.events_per_day
@@ -221,6 +230,7 @@ def _spark_vs_duckdb(root: Path, args: Any, since: int, now: int) -> None:
               f"{hits:,} hits", flush=True)
     print(f"  same hits: {out['spark'][1] == out['duckdb'][1]}; Spark/DuckDB time "
           f"{out['spark'][0] / out['duckdb'][0]:.1f}x", flush=True)
+    shutil.rmtree(sub.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -177,9 +177,9 @@ def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None
     """The events as the relation the plan joins: one row per non-null text value,
     `(_ts, _line, type, value, ip4)`, `type` naming the column, `ip4` the value as an IPv4
     integer on address columns (the `_ip4:` column written with it; telemetry kept before
-    those columns existed is parsed in SQL). One scan of the events' columns named in
-    `only` (all when None), whatever their number: Spark's `stack`, DuckDB's `unnest` of a
-    list of structs."""
+    those columns existed is parsed in SQL), over the columns named in `only` (all when
+    None). Spark: one scan, whatever their number (`stack`); DuckDB: a UNION ALL of one
+    projection per column (its scans read only their column)."""
     rows = []
     for col in plan_columns(list(columns)):
         if not is_string(columns[col]) or (only is not None and col not in only):
@@ -198,10 +198,11 @@ def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None
         flat = ", ".join(x for row in rows for x in row)
         inner = (f"SELECT e.{ts} AS {ts}, e.{line} AS {line}, stack({len(rows)}, {flat}) "
                  f"AS (type, value, ip4) FROM events e")
-    else:
-        structs = ", ".join(f"{{'type': {t}, 'value': {v}, 'ip4': {i}}}" for t, v, i in rows)
-        inner = (f"SELECT e.{ts} AS {ts}, e.{line} AS {line}, "
-                 f"unnest([{structs}], recursive := true) FROM events e")
+    else:  # DuckDB: a projection per column, each reading its own column: 4M events, one
+        # address indicator, 0.10-0.19 CPU-s against 1.26-1.46 for a list of structs unnested
+        return "(" + " UNION ALL ".join(
+            f"SELECT e.{ts} AS {ts}, e.{line} AS {line}, {t} AS type, {v} AS value, "
+            f"{i} AS ip4 FROM events e WHERE {v} IS NOT NULL" for t, v, i in rows) + ")"
     return f"(SELECT * FROM ({inner}) v WHERE v.value IS NOT NULL)"
 
 
