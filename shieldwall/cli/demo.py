@@ -200,6 +200,7 @@ def _hunt(n: _Node, logs: Path) -> tuple[int, list[dict[str, Any]]]:
     """What `shieldwall hunt` does, in process: index, read, match, record sightings."""
     from shieldwall.detect.hunt import Hunter
     from shieldwall.detect.index import IndicatorIndex
+    from shieldwall.detect.retro import TelemetryStore
     from shieldwall.detect.sightings import Sightings
     from shieldwall.node import member_identity, member_identity_id
     from shieldwall.stix.markings import TLP
@@ -210,7 +211,9 @@ def _hunt(n: _Node, logs: Path) -> tuple[int, list[dict[str, Any]]]:
     index.sync(n.store)
     sightings = Sightings(member_identity_id(n.name), TLP.AMBER,
                           marking_of=stored_marking(n.store), member=n.name)
-    hunter = Hunter(index, sightings)
+    # The telemetry is kept, as `shieldwall hunt` keeps it: indicators shared later are
+    # looked for in it (the rapid-reaction act).
+    hunter = Hunter(index, sightings, TelemetryStore(n.home / "telemetry").write)
     hunter.run([logs])
     objs = hunter.objects()
     n.store.put_many([member_identity(n.name), *objs], Provenance(n.name, "detect"),
@@ -218,7 +221,7 @@ def _hunt(n: _Node, logs: Path) -> tuple[int, list[dict[str, Any]]]:
     return hunter.sightings.hits, [o for o in objs if o["type"] == "sighting"]
 
 
-def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
+def _play(nodes: list[_Node], tl: _Timeline) -> tuple[list[Any], bool]:
     import orjson
 
     from shieldwall.federation import alliance_view
@@ -237,7 +240,7 @@ def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
 
     now = time.time()
     south_logs = _zeek_logs(south.home / "zeek", now - 120, victim="10.20.4.17",
-                            scan=True, files=True)
+                            scan=True, files=True, beacons=5)
     tl(south.name, f"Zeek sensor: {south_logs} SMB connections to 445/tcp from 10.20.4.17 "
        "(a scan), a kill-switch lookup, the worm's file")
     hits, found = _hunt(south, south.home / "zeek")
@@ -248,7 +251,7 @@ def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
                      f"{south.name}'s sightings")
 
     east_logs = _zeek_logs(east.home / "zeek", now - 60, victim="172.16.9.23",
-                           scan=False, files=False)
+                           scan=False, files=False, beacons=1)
     tl(east.name, f"Zeek sensor: the kill-switch lookup from 172.16.9.23 ({east_logs} SMB "
        "connections)")
     hits, found = _hunt(east, east.home / "zeek")
@@ -256,8 +259,11 @@ def _play(nodes: list[_Node], tl: _Timeline) -> list[Any]:
        f"{counted(len(found), 'sighting')} recorded")
     _wait_everywhere([north, south, coord], [s["id"] for s in found], tl,
                      f"{east.name}'s sightings")
-    _assess(south, east, coord, south_found, found, tl)
-    return alliance_view(coord.store, NODES)
+    incident, campaign = _assess(south, east, coord, south_found, found, tl)
+    from shieldwall.cli.demo_respond import play
+
+    responded = incident is not None and play(nodes, incident, campaign, tl)
+    return alliance_view(coord.store, NODES), responded
 
 
 # Techniques each victim's responders report: ATT&CK's own profile of WannaCry (S0366).
@@ -268,9 +274,10 @@ _INCIDENTS = {
 
 
 def _assess(south: _Node, east: _Node, coord: _Node, south_found: list[dict[str, Any]],
-            east_found: list[dict[str, Any]], tl: _Timeline) -> None:
+            east_found: list[dict[str, Any]], tl: _Timeline) -> tuple[str | None, str | None]:
     """The coordination cell's judgement: incidents, a campaign, severity, attribution, and a
-    consultation recommendation that waits for a named person's decision."""
+    consultation recommendation that waits for a named person's decision. Returns cert-
+    south's incident and the campaign (None when a step failed)."""
     from dataclasses import replace
 
     from shieldwall.assess.attribution import attribute, attributed_to, ranking_note
@@ -310,7 +317,7 @@ def _assess(south: _Node, east: _Node, coord: _Node, south_found: list[dict[str,
                  if len(c.get("x_shieldwall_members", [])) >= 2]
     if not campaigns:
         tl(coord.name, "[red]correlation found no campaign across members[/]")
-        return
+        return incidents[0], None
     camp = campaigns[0]
     sev = camp["x_shieldwall_severity"]
     tl(coord.name, f"correlates a candidate campaign across "
@@ -329,6 +336,7 @@ def _assess(south: _Node, east: _Node, coord: _Node, south_found: list[dict[str,
     rec = recommend(facts_from_store(coord.store, camp["id"]), policy)
     tl(coord.name, f"consultation policy recommends [bold]{rec.level}[/]: "
        f"{status_of(coord.store, camp['id'])} (shieldwall consult show {camp['id']})")
+    return incidents[0], camp["id"]
 
 
 # ---- Zeek logs in Zeek's own TSV format --------------------------------------------------------
@@ -373,10 +381,14 @@ def _uid(i: int, prefix: str = "C") -> str:
     return prefix + hashlib.sha1(str(i).encode()).hexdigest()[:17]
 
 
-def _zeek_logs(folder: Path, t0: float, *, victim: str, scan: bool, files: bool) -> int:
-    """conn.log (SMB scanning on 445/tcp when `scan`), dns.log (the kill-switch lookup among
-    ordinary ones), files.log (the worm's binary over SMB when `files`). Returns the number of
-    445/tcp connections."""
+def _zeek_logs(folder: Path, t0: float, *, victim: str, scan: bool, files: bool,
+               beacons: int = 0) -> int:
+    """conn.log (SMB scanning on 445/tcp when `scan`; `beacons` connections a minute apart
+    to the command-and-control address no feed knows yet), dns.log (the kill-switch lookup
+    among ordinary ones), files.log (the worm's binary over SMB when `files`). Returns the
+    number of 445/tcp connections."""
+    from shieldwall.cli.demo_respond import C2
+
     folder.mkdir(parents=True, exist_ok=True)
     net = victim.rsplit(".", 1)[0]
     conn: list[list[str]] = []
@@ -395,6 +407,10 @@ def _zeek_logs(folder: Path, t0: float, *, victim: str, scan: bool, files: bool)
     conn.append([f"{t0 - 1:.6f}", _uid(900), victim, "51234", f"{net}.1", "53", "udp", "dns",
                  "0.021000", "63", "79", "SF", "T", "0", "Dd", "1", "91", "1", "107",
                  "(empty)"])
+    for k in range(beacons):
+        conn.append([f"{t0 - 600 + 60 * k:.6f}", _uid(800 + k), victim, str(50100 + k), C2,
+                     "443", "tcp", "ssl", "0.320000", "517", "1042", "SF", "T", "0",
+                     "ShADadFf", "8", "937", "6", "1362", "(empty)"])
     _write_log(folder / "conn.log", "conn", conn, t0)
     dns = [
         [f"{t0 - 5:.6f}", _uid(901), victim, "51230", f"{net}.1", "53", "udp", "4114",
@@ -457,14 +473,15 @@ def demo(
         _peer_up(nodes)
         tl("alliance", "every node peers with every other (push on record, background "
                        "pulls paced one peer a second)")
-        view = _play(nodes, tl)
+        view, responded = _play(nodes, tl)
         out.print()
         render_alliance(view)
         hit = {m for ms in members_hit(view).values() for m in ms}
-        ok = len(hit) >= 2
+        ok = len(hit) >= 2 and responded
         msg = (f"{counted(len(hit), 'member')} hit: {', '.join(sorted(hit))}; every node "
-               "knows it" if ok else
-               f"[red]only {counted(len(hit), 'member')} hit: {', '.join(sorted(hit))}[/]")
+               "knows it; the team's finding protected cert-east" if ok else
+               f"[red]{counted(len(hit), 'member')} hit: {', '.join(sorted(hit))}"
+               f"{'' if responded else '; the rapid-reaction act did not complete'}[/]")
         out.print(f"[bold]Outcome:[/] {msg}")
         if once:
             out.print("The nodes stop now. To sign in to their dashboards and query their "
