@@ -141,8 +141,14 @@ class SensorAlerts:
             if b'"alert"' not in raw or (marker not in raw and not self.sids):
                 continue
             if count is not None and b'"event_type":"alert"' in raw:
-                one, ts = _META_ONE.search(raw), _EVE_TS.search(raw)
-                if one and ts and count(one.group(1).decode(), _eve_ts(ts.group(1).decode())):
+                one = _META_ONE.search(raw)
+                # Suricata writes the time first, in one fixed width
+                stamp = raw[14:45] if raw.startswith(b'{"timestamp":"') and \
+                    raw[45:46] == b'"' else None
+                if stamp is None:
+                    found = _EVE_TS.search(raw)
+                    stamp = found.group(1) if found else None
+                if one and stamp and count(one.group(1).decode(), _eve_ts(stamp.decode())):
                     out.claimed.add(n)
                     out.counted += 1
                     continue

@@ -102,7 +102,7 @@ class Exporter:
         for key in sorted(self.texts):
             path = self._path(*key)
             if key in self.dirty or not path.exists():
-                write_atomic(path, self._header(*key) + "".join(self.texts[key]))
+                write_atomic(path, [self._header(*key), *self.texts[key]])
                 report.written.append(path)
         self.dirty = set()
         report.changed = bool(report.written)
@@ -168,14 +168,17 @@ def _files(out: str) -> list[str]:
     return [rpz.FILE if out == "rpz" else csv_export.FILE, SKIPPED]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` at once: a sensor reading it sees the old or the new file,
-    never half of one."""
+def write_atomic(path: Path, text: str | list[str]) -> None:
+    """Replace `path` with `text` (or its parts, written in turn: a 100 MB file is never one
+    string) at once: a sensor reading it sees the old or the new file, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
