@@ -117,13 +117,17 @@ class ProfileSet:
         technique_filter: Mapping[str, set[str]] | None = None,
         exclude_software_use: Callable[[str, Use], bool] | None = None,
         weights: Weights = DEFAULT_WEIGHTS,
+        confirmed: Mapping[str, Evidence] | None = None,
     ) -> ProfileSet:
         """Profiles from ATT&CK groups plus the campaigns attributed to them.
 
         `technique_filter` keeps only the listed techniques of the listed groups (a
         training split); `exclude` drops single relationships (a held-out report), and
         `exclude_software_use` drops a software's own technique relationships (what the
-        held-out report says the malware does).
+        held-out report says the malware does). `confirmed` (ATT&CK id -> evidence of the
+        alliance's confirmed cases of that group, `assess.confirmed`) adds what those
+        cases showed to the group's documented behaviour, as ATT&CK adds a campaign's:
+        neither filter nor exclusion applies to it, since ATT&CK never held it.
         """
         catalog = catalog or attack_catalog()
         raw: dict[str, dict[str, float]] = {}
@@ -151,6 +155,10 @@ class ProfileSet:
                     if exclude is not None and exclude(gid, "software", use, origin):
                         continue
                     seen[sid] = 1.0
+            extra = (confirmed or {}).get(gid)
+            if extra is not None:
+                for key in (*extra.techniques, *extra.software):
+                    seen[key] = 1.0
             for key in seen:
                 if key.startswith("T"):
                     _add(feats, key, 1.0)
@@ -364,6 +372,7 @@ def rank(
     profiles: ProfileSet | None = None,
     calibration: Calibration | None = None,
     infrastructure_links: Mapping[str, set[str]] | None = None,
+    confirmed: Mapping[str, Evidence] | None = None,
     limit: int = 5,
     missing_limit: int = 10,
     unknown: Sequence[str] = (),
@@ -377,11 +386,23 @@ def rank(
     coverage score, weighted by the same IDF as a technique: a value the store ties to one
     group counts as much as a technique only one group documents, and one tied to many
     groups counts for little.
+
+    `confirmed` (ATT&CK id -> evidence of the alliance's confirmed cases of that group,
+    `assess.confirmed.confirmed_evidence`) counts for the group: its techniques and
+    software join the group's profile (built here unless `profiles` is given, which must
+    then be built with the same `confirmed`), and its infrastructure ties each value to
+    the group as a link of the node's intelligence does. Without it the ranking is
+    ATT&CK's alone.
     """
-    profiles = profiles or default_profiles()
     calibration = calibration or load_calibration()
+    if confirmed and profiles is None:
+        profiles = ProfileSet.build(weights=calibration.weights, confirmed=confirmed)
+    profiles = profiles or default_profiles()
     catalog = attack_catalog()
-    links = infrastructure_links or {}
+    links = dict(infrastructure_links or {})
+    from_cases = confirmed_links(evidence.infrastructure, confirmed or {})
+    for value, gids in from_cases.items():
+        links[value] = set(links.get(value, ())) | gids
     linked = {v: {g for g in links.get(v, ()) if g in catalog.groups}
               for v in evidence.infrastructure}
     linked = {v: gids for v, gids in linked.items() if gids}
@@ -403,13 +424,25 @@ def rank(
         s, margin = candidate_features(values, i)
         conf = calibration.probability(s, margin, evidence.size)
         shared, missing = _explain(evidence, p, catalog, missing_limit) if p else ([], [])
-        shared += [f"infrastructure:{v}" for v in infra_hits.get(gid, ())]
+        shared += [f"infrastructure:{v}" + (" (confirmed case)" if gid in from_cases.get(
+            v, ()) else "") for v in infra_hits.get(gid, ())]
         g = catalog.groups[gid]
         kind = actor_type(gid)
         candidates.append(Candidate(gid, g.name, g.stix_id, score, conf, shared, missing,
                                     kind.kind, kind.reason))
     return Assessment(candidates, verdict(candidates, evidence, calibration), evidence,
                       list(unknown))
+
+
+def confirmed_links(values: Iterable[str], confirmed: Mapping[str, Evidence]
+                    ) -> dict[str, set[str]]:
+    """Observed value -> the groups whose confirmed cases showed it (case-insensitive:
+    both sides hold the canonical forms `stix.values` gives, which only case can split)."""
+    seen: dict[str, set[str]] = {}
+    for gid, ev in confirmed.items():
+        for v in ev.infrastructure:
+            seen.setdefault(v.lower(), set()).add(gid)
+    return {v: seen[v.lower()] for v in values if v.lower() in seen}
 
 
 def verdict(candidates: Sequence[Candidate], evidence: Evidence, cal: Calibration) -> str:

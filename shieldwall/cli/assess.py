@@ -23,6 +23,19 @@ def _print_json(data: Any) -> None:
     out.print(orjson.dumps(data).decode(), soft_wrap=True, highlight=False)
 
 
+def _node_if_any(home: Any, *, required: bool) -> Any:
+    """The node, when the ranking needs it or one is set up here: without one, the
+    ranking is ATT&CK's alone (no stored links, no confirmed cases)."""
+    from shieldwall.errors import ShieldwallError
+
+    try:
+        return open_node(home)
+    except (ShieldwallError, OSError):
+        if required:
+            raise
+        return None
+
+
 def attribute(
     techniques: Annotated[list[str] | None, typer.Option(
         "--techniques", "-t", help="Observed ATT&CK technique ids, comma-separated "
@@ -51,11 +64,17 @@ def attribute(
     evidence, unknown = resolve_evidence(_split(techniques), _split(software),
                                          _split(infrastructure))
     links: dict[str, set[str]] = {}
-    if incident or evidence.infrastructure:
+    confirmed: dict[str, Any] = {}
+    node = _node_if_any(home, required=bool(incident or evidence.infrastructure))
+    if node is not None:
+        from shieldwall.assess.confirmed import confirmed_evidence
         from shieldwall.assess.infrastructure import infrastructure_links
+        from shieldwall.cli.case import case_access
 
-        node = open_node(home)
         try:
+            # The alliance's confirmed cases count as this node's member may read them.
+            confirmed = confirmed_evidence(node.store, case_access(node),
+                                           exclude=[incident] if incident else [])
             if incident:
                 stored, more_unknown = evidence_from_store(node.store, incident)
                 evidence, unknown2 = resolve_evidence(
@@ -67,14 +86,16 @@ def attribute(
             links = infrastructure_links(node.store, evidence.infrastructure)
         finally:
             node.close()
-    if not (evidence.techniques or evidence.software or links):
+    if not (evidence.techniques or evidence.software or links or (
+            confirmed and evidence.infrastructure)):
         from shieldwall.assess.attribution import AttributionError
 
         raise AttributionError(
             "no known ATT&CK technique or software id to rank on"
             + (f" (unknown: {', '.join(unknown)})" if unknown else "")
             + "; give --techniques T1566.001,... or --software S0366")
-    result = rank(evidence, limit=limit, unknown=unknown, infrastructure_links=links)
+    result = rank(evidence, limit=limit, unknown=unknown, infrastructure_links=links,
+                  confirmed=confirmed)
     if unknown:
         console.print(f"[yellow]ignored unknown ids:[/] {', '.join(unknown)}")
     if stix:
