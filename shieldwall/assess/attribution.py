@@ -615,6 +615,11 @@ def _infra_value(obj: Mapping[str, Any]) -> list[str]:
         return [str(obj["value"])]
     if obj.get("type") == "file":
         return [str(v) for v in (obj.get("hashes") or {}).values()]
+    if obj.get("type") == "observed-data":  # a case's observable: its SCO embedded
+        from shieldwall.assess.correlation import sco_values
+
+        return [v for sco in (obj.get("objects") or {}).values() if isinstance(sco, Mapping)
+                for _, v in sorted(sco_values(sco))]
     return []
 
 

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from shieldwall.assess.actors import attack_catalog
-from shieldwall.assess.attribution import Evidence, _attack_id, resolve_evidence
+from shieldwall.assess.attribution import (
+    Evidence,
+    _attack_id,
+    _infra_value,
+    resolve_evidence,
+)
 from shieldwall.stix.identity import member_identity_id
 from shieldwall.stix.markings import AUDIENCE_PROPERTY
 from shieldwall.stix.respond_types import ASSISTANCE_REQUEST, DISPATCH
@@ -80,7 +85,7 @@ def case_evidence(incident: Mapping[str, Any], items: Iterable[Mapping[str, Any]
     attack-patterns and malware or tools with an ATT&CK id, observables' values (their
     canonical forms), indicators' pattern values (warning-listed indicators left out: a
     public resolver says nothing of who attacked), the incident's own techniques."""
-    from shieldwall.assess.correlation import pattern_values, sco_values
+    from shieldwall.assess.correlation import pattern_values
 
     techniques = [str(t) for t in incident.get("x_shieldwall_techniques") or ()]
     software: list[str] = []
@@ -92,20 +97,13 @@ def case_evidence(incident: Mapping[str, Any], items: Iterable[Mapping[str, Any]
             techniques.append(aid)
         elif kind in ("malware", "tool") and aid:
             software.append(aid)
-        elif kind == "observed-data":
-            for sco in (obj.get("objects") or {}).values():
-                if isinstance(sco, Mapping):
-                    infra += [v for _, v in sorted(sco_values(sco))]
-        elif kind == "indicator" and obj["id"] not in warninglisted:
-            infra += [v for _, v in sorted(pattern_values(str(obj.get("pattern", ""))))]
-        elif isinstance(kind, str) and kind in _SCO_TYPES:
-            infra += [v for _, v in sorted(sco_values(obj))]
+        elif kind == "indicator":
+            if obj["id"] not in warninglisted:
+                infra += [v for _, v in sorted(pattern_values(str(obj.get("pattern", ""))))]
+        else:
+            infra += _infra_value(obj)
     evidence, _ = resolve_evidence(techniques, software, infra)
     return evidence
-
-
-_SCO_TYPES = frozenset({"ipv4-addr", "ipv6-addr", "domain-name", "url", "file",
-                        "x509-certificate", "email-addr"})
 
 
 def confirmed_cases(store: Store, access: Access | None, *,
