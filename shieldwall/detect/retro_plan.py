@@ -249,9 +249,15 @@ def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
              f"e.ip4 IS NULL AND (e.type NOT IN ({host}) OR NOT contains(e.value, ':'))")
     cidr = tables["cidr_atoms"]
     for bits in sorted(set(cidr.column("bits").to_pylist())):
-        part(cidr.filter(pc.equal(cidr.column("bits"), bits)),
-             f"cidr_atoms a ON a.col = e.type AND a.bits = {bits} "
-             f"AND (e.ip4 >> {32 - bits}) = a.net")
+        these = cidr.filter(pc.equal(cidr.column("bits"), bits))
+        nets = these.column("net")
+        # The range the networks span, as literals: a scan of summaries sorted by ip4
+        # reads only the row groups whose min/max meet it (the shift hides it from them).
+        lo = pc.min(nets).as_py() << (32 - bits)
+        hi = ((pc.max(nets).as_py() + 1) << (32 - bits)) - 1
+        part(these, f"cidr_atoms a ON a.col = e.type AND a.bits = {bits} "
+                    f"AND (e.ip4 >> {32 - bits}) = a.net",
+             f"e.ip4 BETWEEN {lo} AND {hi}")
     rx = tables["regex_atoms"]
     if rx.num_rows:
         exprs = sorted(set(zip(rx.column("rid").to_pylist(), rx.column("col").to_pylist(),
