@@ -3,6 +3,7 @@ process, then of the peer) resumes with nothing lost and nothing stored twice.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -28,8 +29,17 @@ def test_demo_once_two_members_hit(tmp_path: Path) -> None:
     view = subprocess.run([SHIELDWALL, "alliance", "--json", "--home",
                            str(tmp_path / "demo" / "coordination")],
                           capture_output=True, text=True, timeout=60, check=True)
-    members = {orjson.loads(line)["member"] for line in view.stdout.splitlines()}
-    assert members == {"cert-south", "cert-east"}
+    rows = [orjson.loads(line) for line in view.stdout.splitlines()]
+    assert {r["member"] for r in rows} == {"cert-south", "cert-east"}
+    # The rapid-reaction act: the team's published C2 address was found by cert-east's
+    # node in the telemetry it kept, and that sighting reached the cell.
+    said = " ".join(res.stdout.split())  # the console wraps at its width
+    assert "the team's finding protected cert-east" in said
+    for step in ("asks the alliance for help", "dispatches a rapid reaction team",
+                 "opens the case from the ransomware template", "case verify: verified",
+                 "publishes it at TLP:GREEN", "sighting of the team's finding reaches every"):
+        assert step in " ".join(res.stderr.split()), step  # the timeline, on stderr
+    assert any(r["member"] == "cert-east" and "198.51.100.23" in json.dumps(r) for r in rows)
 
 
 def _free_port() -> int:
