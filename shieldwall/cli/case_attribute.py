@@ -14,10 +14,13 @@ from shieldwall.cli.common import HomeOpt, open_node, out
 def attribute(case_id: CaseArg,
               group: Annotated[str, typer.Option(
                   "--group", help="The ATT&CK group: its id (G0032) or a known name.")],
-              confidence: Annotated[int, typer.Option(
-                  "--confidence", help="The team's confidence, 0-100.")],
-              reason: Annotated[str, typer.Option(
-                  "--reason", help="Why: what ties the case to the group.")],
+              confidence: Annotated[int | None, typer.Option(
+                  "--confidence", help="The team's confidence, 0-100.")] = None,
+              reason: Annotated[str | None, typer.Option(
+                  "--reason", help="Why: what ties the case to the group.")] = None,
+              withdraw: Annotated[bool, typer.Option(
+                  "--withdraw", help="Take back this member's attribution to the group "
+                  "(a new version, revoked).")] = False,
               tlp: TlpOpt = None,
               as_json: Annotated[bool, typer.Option("--json", help="Print the STIX.")]
               = False,
@@ -26,13 +29,21 @@ def attribute(case_id: CaseArg,
     tool's ranking); again later: a new version of the same object. The case's evidence
     then counts for the group in later `shieldwall attribute` rankings."""
     from shieldwall.respond.attribution import attribute_case
+    from shieldwall.respond.attribution import withdraw as take_back
+    from shieldwall.respond.model import RespondError
 
+    if not withdraw and (confidence is None or reason is None):
+        raise RespondError("give --confidence and --reason (or --withdraw)")
     level = parse_tlp(tlp)
     node = open_node(home)
     try:
         case, access = _open(node, case_id)
-        rel = attribute_case(node.store, node.member, node.identity(), case, access,
-                             group=group, confidence=confidence, reason=reason, tlp=level)
+        if withdraw:
+            rel = take_back(node.store, node.member, case, access, group=group)
+        else:
+            rel = attribute_case(node.store, node.member, node.identity(), case, access,
+                                 group=group, confidence=int(confidence or 0),
+                                 reason=str(reason), tlp=level)
     finally:
         node.close()
     if as_json:
@@ -40,8 +51,9 @@ def attribute(case_id: CaseArg,
         return
     gid = rel["external_references"][0]["external_id"]
     out.print(f"{case_id} attributed-to {gid} ({rel['target_ref']}), confidence "
-              f"{rel['confidence']}: {rel['id']}", markup=False, highlight=False,
-              soft_wrap=True)
+              f"{rel['confidence']}: {rel['id']}" + (" (withdrawn)" if rel.get("revoked")
+                                                   else ""),
+              markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:  # the `case` group is registered by cli/case.py

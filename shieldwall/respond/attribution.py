@@ -77,9 +77,9 @@ def attribute_case(store: Store, member: str, identity: Mapping[str, Any], case:
         if old.get("created_by_ref") != member_identity_id(member):
             raise RespondError(f"{rid} was created by another member: only its creator "
                                "makes new versions")
-        if all(old.get(k) == v for k, v in body.items()):
+        if not old.get("revoked") and all(old.get(k) == v for k, v in body.items()):
             return old
-        rel = next_version(old, **body)
+        rel = next_version(old, **body, revoked=None)  # recorded again after a withdrawal
     else:
         ts = stamp()
         rel = {"type": "relationship", "spec_version": "2.1", "id": rid,
@@ -101,3 +101,14 @@ def revise(store: Store, member: str, rel_id: str, access: Access, **changes: An
     if set(changes) - allowed:
         raise RespondError(f"a confirmed attribution changes only {', '.join(sorted(allowed))}")
     return own_version(store, member, rel_id, access, **changes)
+
+
+def withdraw(store: Store, member: str, case: Case, access: Access, *, group: str
+             ) -> dict[str, Any]:
+    """Take back `member`'s confirmed attribution of `case` to `group`: a new version,
+    revoked, so it no longer counts in rankings (its history stays)."""
+    gid = resolve_group(group)
+    rid = attribution_id(member, case.id, gid)
+    if store.get(rid, access) is None:
+        raise RespondError(f"{member} has recorded no attribution of {case.id} to {gid}")
+    return revise(store, member, rid, access, revoked=True)

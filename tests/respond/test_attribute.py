@@ -154,3 +154,13 @@ def test_case_attribute_command(tmp_path: Path) -> None:
     top = json.loads(r.stdout)["candidates"][0]
     assert top["attack_id"] == "G0032"
     assert f"infrastructure:{C2} (confirmed case)" in top["shared"]
+    # Withdrawn: a revoked version by its creator, and the case no longer counts.
+    r = sw(home, "case", "attribute", inc, "--group", "G0032", "--withdraw")
+    assert r.returncode == 0 and "(withdrawn)" in r.stdout, r.stdout + r.stderr
+    r = sw(home, "attribute", "-t", ",".join(COMMON), "--infrastructure", C2, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert all("confirmed case" not in " ".join(c["shared"])
+               for c in json.loads(r.stdout)["candidates"])
+    r = sw(home, "case", "attribute", inc, "--group", "G0032", "--confidence", "60",
+           "--reason", "recorded again", "--json")
+    assert r.returncode == 0 and "revoked" not in json.loads(r.stdout), r.stdout + r.stderr
