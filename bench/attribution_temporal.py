@@ -51,8 +51,12 @@ from shieldwall.assess.evaluation import (  # noqa: E402
     Case,
     Metrics,
     Outcome,
+    _half,
+    _p,
+    calibration_rows,
     campaign_cases,
     cross_fitted,
+    fit_logistic_cv,
     run,
 )
 
@@ -157,6 +161,48 @@ def bands(outs: Sequence[Outcome], top: int = 5) -> list[tuple[float, float, flo
     return out
 
 
+def _pav(pairs: Sequence[tuple[float, int]]) -> list[tuple[float, float]]:
+    """Isotonic regression (pool adjacent violators): (upper predicted, observed) steps."""
+    blocks: list[list[float]] = []  # [sum of labels, count, highest prediction]
+    for p, y in sorted(pairs):
+        blocks.append([float(y), 1.0, p])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
+            y2, n2, p2 = blocks.pop()
+            blocks[-1][0] += y2
+            blocks[-1][1] += n2
+            blocks[-1][2] = p2
+    return [(b[2], b[0] / b[1]) for b in blocks]
+
+
+def _step(steps: Sequence[tuple[float, float]], p: float) -> float:
+    return next((v for hi, v in steps if p <= hi), steps[-1][1])
+
+
+def two_stage(outs: Sequence[Outcome]) -> tuple[float, list[tuple[float, float, int]]]:
+    """Tried, not shipped: the Platt map followed by an isotonic map fitted on the Platt
+    predictions of held-out groups, judged cross-fitted twice over (outer halves as
+    `cross_fitted`; inside each training half, the isotonic map learns from Platt
+    predictions made on groups the Platt fit did not see). Brier and bins."""
+    rows = calibration_rows(outs)
+    preds: list[tuple[float, int]] = []
+    for fold in (0, 1):
+        train = [r for r in rows if _half(r[2]) != fold]
+        inner: list[tuple[float, int]] = []
+        for k in (0, 1):
+            coef, _ = fit_logistic_cv([r for r in train if _half(r[2], "iso:") != k])
+            inner += [(_p(coef, f), y) for f, y, g in train if _half(g, "iso:") == k]
+        steps = _pav(inner)
+        coef, _ = fit_logistic_cv(train)
+        preds += [(_step(steps, _p(coef, f)), y) for f, y, g in rows if _half(g) == fold]
+    bins = []
+    for lo in [i / 10 for i in range(10)]:
+        inside = [(p, y) for p, y in preds if lo <= p < lo + 0.1 or (lo == 0.9 and p == 1.0)]
+        if inside:
+            bins.append((sum(p for p, _ in inside) / len(inside),
+                         sum(y for _, y in inside) / len(inside), len(inside)))
+    return sum((p - y) ** 2 for p, y in preds) / len(preds), bins
+
+
 def metrics(outs: Sequence[Outcome]) -> Metrics:
     m = Metrics()
     for o in outs:
@@ -213,6 +259,11 @@ def main() -> None:
         print(f"cross-fitted, {label} ({len(pooled)} rankings): Brier {rep.brier:.4f}, "
               f"ECE {rep.ece:.4f}; " + ", ".join(
                   f"{mp:.2f}->{obs:.2f} (n={n})" for mp, obs, n in rep.bins)
+              + f"; over-confident by >{OVERCONFIDENT}: {', '.join(over) or 'none'}")
+        brier, bins = two_stage(pooled)
+        over = [f"{mp:.2f}->{obs:.2f}" for mp, obs, _ in bins if mp - obs > OVERCONFIDENT]
+        print(f"  two-stage (Platt, then isotonic; not shipped): Brier {brier:.4f}; "
+              + ", ".join(f"{mp:.2f}->{obs:.2f} (n={n})" for mp, obs, n in bins)
               + f"; over-confident by >{OVERCONFIDENT}: {', '.join(over) or 'none'}")
     print(f"{len(cases)} groups, {sum(len(v) for v in by_arm.values())} rankings in "
           f"{elapsed:.1f} s on {platform.machine()}, Python {platform.python_version()}, "
