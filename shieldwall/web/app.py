@@ -32,7 +32,7 @@ from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import format_ts
 from shieldwall.store import Access, Query, Store
 from shieldwall.store.cursors import CursorError, Cursors
-from shieldwall.web import picture
+from shieldwall.web import cases, picture
 from shieldwall.web.graph import campaign_graph
 from shieldwall.web.picture import Filters, Names
 from shieldwall.web.users import ROLES, Session, Users
@@ -449,6 +449,10 @@ def create_dashboard(store: Store, access_for: AccessFor, *, secure: bool = Fals
     def hygiene_json(viewer: ApiViewer) -> Response:
         members = picture.hygiene(store, viewer.access)
         return _json({"members": [{**m, "tlp": m["tlp"].label} for m in members]})
+
+    # ---- rapid reaction: assistance requests and cases (shieldwall/web/cases.py) ---------
+
+    cases.add_routes(app, store, page_viewer, render, cursors)
 
     @app.get("/api/{stix_type}")
     def listing_json(viewer: ApiViewer, stix_type: str) -> Response:

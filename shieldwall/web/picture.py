@@ -78,6 +78,7 @@ class SightingView:
     source: str
     explanation: list[dict[str, Any]] = field(default_factory=list)
     indicator_name: str | None = None
+    blind_owner: str | None = None  # a blind hit: the member whose protected indicator hit
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -97,7 +98,15 @@ def sighting_view(row: StoredVersion, names: Names) -> SightingView:
         last_seen=str(obj.get("last_seen") or obj.get("first_seen") or obj.get("created", "")),
         modified_us=row.version_us, source=row.source,
         explanation=list(obj.get(EXPLANATION) or []),
+        blind_owner=_blind_owner(obj),
     )
+
+
+def _blind_owner(obj: dict[str, Any]) -> str | None:
+    """The owner a blind hit names (`blind/hits.py`); the sighting carries the entry's
+    opaque handle, never the protected value, and nothing more is looked up."""
+    owner = obj.get("x_shieldwall_blind_owner")
+    return owner if isinstance(owner, str) and obj.get("x_shieldwall_blind_handle") else None
 
 
 def sightings(store: Store, access: Access, names: Names, *, after_seq: int | None = None,
