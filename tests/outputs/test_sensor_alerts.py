@@ -229,3 +229,23 @@ def test_a_flood_of_alerts_is_one_sighting_counting_each(store: Store, tmp_path:
     assert hunter.sensor_hits == 25
     report = hunter.files[0]
     assert (report.events, report.hits, report.outcome) == (25, 25, "read")
+
+
+def test_watch_reads_a_growing_zeek_intel_log(store: Store, tmp_path: Path) -> None:
+    hunter, tmp = setup(store, tmp_path)
+    full = intel_log(tmp).read_text().splitlines(keepends=True)
+    body = [ln for ln in full if not ln.startswith("#")]
+    log = tmp / "followed" / "intel.log"
+    log.parent.mkdir()
+    log.write_text("".join(ln for ln in full if ln.startswith("#fields") or
+                           ln.startswith("#types") or ln.startswith("#separator")
+                           or ln.startswith("#set_separator") or ln.startswith("#unset")
+                           or ln.startswith("#path")) + body[0])
+    watcher = SensorWatcher(hunter, log, from_start=True)
+    assert watcher.poll() == 1  # the e@mail.com item
+    with open(log, "a") as fh:
+        fh.write(body[1])
+    assert watcher.poll() == 1
+    got = sightings_by_indicator(hunter)
+    assert set(got) == {EMAIL, IP} and got[IP]["count"] == 1
+    assert got[IP][EXPLANATION][0]["line"] == 8  # six header lines, then the two items
