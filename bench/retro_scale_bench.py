@@ -108,6 +108,17 @@ def _generate(root: Path, args: Any, total: int) -> None:
           f"({build_cpu:.0f} CPU-s, {total / build_s:,.0f} events/s)", flush=True)
 
 
+def _cpu_run(label: str, root: Path, ix: Any, since: int, now: int, total: int,
+             summary_first: bool) -> None:
+    from shieldwall.detect.retro_run import retro_hunt
+
+    t0, c0 = time.perf_counter(), _cpu()
+    hits = retro_hunt(root, ix, _hunter(ix), since, now=now, summary_first=summary_first)
+    el, cpu = time.perf_counter() - t0, _cpu() - c0
+    print(f"{label}: {el:.1f} s, {cpu:.1f} CPU-s: {total / cpu:,.0f} rows per CPU-second "
+          f"({total / el:,.0f} rows/s wall); {hits} hits", flush=True)
+
+
 def _hunter(ix: Any) -> Any:
     from shieldwall.detect.hunt import Hunter
     from shieldwall.detect.sightings import Sightings
@@ -164,12 +175,7 @@ def main() -> None:
               f"drilled, plan {info.get('plan', 0):.2f} s, verdicts "
               f"{info.get('verdicts', 0):.2f} s", flush=True)
 
-        t0, c0 = time.perf_counter(), _cpu()
-        full_hits = retro_hunt(root, ix, _hunter(ix), since, now=now, summary_first=False)
-        el, cpu = time.perf_counter() - t0, _cpu() - c0
-        print(f"full scan, same indicator: {el:.1f} s, {cpu:.1f} CPU-s: "
-              f"{total / cpu:,.0f} rows per CPU-second ({total / el:,.0f} rows/s wall); "
-              f"{full_hits} hits (summary-first: {hits})", flush=True)
+        _cpu_run("full scan, same indicator", root, ix, since, now, total, False)
 
         # Values inside the generated ranges, so that no row group can be skipped by its
         # min/max (the planted address lies above every generated one: a best case).
@@ -179,12 +185,9 @@ def main() -> None:
                                  "[ipv4-addr:value ISSUBSET '90.0.7.0/24']"], 2):
             mix.add(_indicator(n, pat))
         for first in (True, False):
-            t0, c0 = time.perf_counter(), _cpu()
-            got = retro_hunt(root, mix, _hunter(mix), since, now=now, summary_first=first)
-            el, cpu = time.perf_counter() - t0, _cpu() - c0
-            print(f"{'summary-first' if first else 'full scan'}, 3 indicators inside the "
-                  f"generated ranges (address, name, /24): {el:.1f} s, {cpu:.1f} CPU-s: "
-                  f"{total / cpu:,.0f} rows per CPU-second; {got} hits", flush=True)
+            _cpu_run(f"{'summary-first' if first else 'full scan'}, 3 indicators inside "
+                     "the generated ranges (address, name, /24)", root, mix, since, now,
+                     total, first)
 
         if not args.no_spark:
             _spark_vs_duckdb(root, args, since, now)

@@ -59,9 +59,7 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
         if not sfiles or not types:
             return None
         engine.view("summary", sfiles, f"last_seen >= {int(start)}")
-        tables = atom_tables(index, sorted(types))
-        _register(engine, tables)
-        sql = plan_sql(tables, d, "summary", SUMMARY_KEYS)
+        sql = _plan(engine, index, sorted(types), "summary", SUMMARY_KEYS)
         if not sql:
             return None
         hits = engine.arrow(sql)
@@ -80,9 +78,8 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
         if not files:
             return None
         types = engine.view("events", files, since)
-        tables = atom_tables(index, list(types))
-        _register(engine, tables)
-        sql = plan_sql(tables, d, lambda only: values_sql(d, types, only), EVENT_KEYS)
+        sql = _plan(engine, index, list(types),
+                    lambda only: values_sql(d, types, only), EVENT_KEYS)
     if not sql:
         return None
     cands = engine.arrow(sql)
@@ -93,9 +90,13 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
     return engine.arrow(fetch_sql(d))
 
 
-def _register(engine: Engine, tables: dict[str, pa.Table]) -> None:
+def _plan(engine: Engine, index: IndicatorIndex, columns: list[str], relation: Any,
+          keys: tuple[str, ...]) -> str:
+    """The atom tables sent to the engine, and the plan over `relation`."""
+    tables = atom_tables(index, columns)
     for name, t in tables.items():
         engine.register(name, t)
+    return plan_sql(tables, engine.dialect, relation, keys)
 
 
 def _drill_files(root: Path, hits: pa.Table) -> list[Path]:
