@@ -156,12 +156,25 @@ def custody_chains(case: Case, report: Report) -> list[dict[str, Any]]:
         events = sorted(by_evidence.get(text(ev.get("id")), []),
                         key=lambda c: (text(c.get("occurred")), _int(c.get("chain_seq"))))
         findings = list(about.get(text(ev.get("id")), []))
-        for c in events:
-            findings += about.get(text(c.get("id")), [])
-        out.append({"obj": ev, "events": events, "findings": findings,
-                    "event_findings": {text(c.get("id")): about.get(text(c.get("id")), [])
-                                       for c in events}})
+        out.append(_chain(ev, events, about, findings))
+    # custody events about an item the reader does not hold (not shared, or gone): shown
+    # under the id they name, with what verification says of them
+    held = {text(ev.get("id")) for ev in case.evidence}
+    for ref, events in sorted(by_evidence.items()):
+        if ref not in held:
+            events.sort(key=lambda c: (text(c.get("occurred")), _int(c.get("chain_seq"))))
+            out.append(_chain(None, events, about, list(about.get(ref, [])), ref=ref))
     return out
+
+
+def _chain(ev: dict[str, Any] | None, events: list[dict[str, Any]],
+           about: Mapping[str, list[Any]], findings: list[Any], ref: str = ""
+           ) -> dict[str, Any]:
+    for c in events:
+        findings += about.get(text(c.get("id")), [])
+    return {"obj": ev, "ref": ref, "events": events, "findings": findings,
+            "event_findings": {text(c.get("id")): about.get(text(c.get("id")), [])
+                               for c in events}}
 
 
 def observables(case: Case) -> list[dict[str, Any]]:
