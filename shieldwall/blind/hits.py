@@ -93,6 +93,12 @@ class BlindMatcher:
                 if len(flat):
                     yield path, name, flat, parents
 
+    @property
+    def hitting(self) -> int:
+        """Distinct values resolved so far that hit a set: when none, a two-pass hunt skips
+        its event pass (`feed`), since no row can hit."""
+        return sum(len(v) for v in self._hit.values())
+
     def learn(self, obs: Observations) -> None:
         """Collect the values of `obs` this matcher has not seen (resolved by `flush`)."""
         for path, _, flat, _ in self._columns(obs):

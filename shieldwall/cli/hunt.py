@@ -42,6 +42,88 @@ def _setup(home: Path | None, force: bool, window_minutes: int) -> tuple[Any, An
     return node, index, sightings
 
 
+class _Blind:
+    """The allies' blind sets this node holds, matched beside the plain hunt (docs/blind.md).
+
+    A `BlindMatcher` rides the hunt as a sink: `hunt` learns every distinct value in its
+    one reading pass, resolves them with their owners in large batches, and reads the files
+    a second time (the event path: one `is_in` per column) only when a resolved value hits;
+    `watch` resolves each batch's new values as it goes. Hits become sightings addressed to
+    the owner alone (AMBER+STRICT, audience {owner, this member}) carrying the entry's
+    opaque handle, never the value."""
+
+    def __init__(self, node: Any, sets: list[Any], *, learn: bool) -> None:
+        import os
+
+        from shieldwall.blind.hits import BlindMatcher, BlindSightings
+        from shieldwall.blind.resolve import Resolver
+        from shieldwall.cli.blind import sender
+
+        resolvers: dict[str, Any] = {}
+        for s in sets:
+            if s.public_key.hex() not in resolvers:
+                resolvers[s.public_key.hex()] = Resolver(
+                    node.store, s.public_key, s.epoch, sender(node, s.owner),
+                    processes=os.cpu_count() or 1)
+        self.node = node
+        self.sightings = BlindSightings(node.member)
+        self.hits = 0
+        self.matcher = BlindMatcher(sets, resolvers, self._hit, learn=learn)
+        self._said = 0
+
+    def _hit(self, hit: Any) -> None:
+        self.hits += 1
+        self.sightings.add(hit)
+
+    def second_pass(self, paths: list[Path], fmt: str | None, mapping: Any) -> None:
+        """Resolve what the hunt learned; read the files again only if something hits."""
+        from shieldwall.detect.hunt import Hunter
+        from shieldwall.detect.index import IndicatorIndex
+        from shieldwall.detect.sightings import Sightings
+        from shieldwall.stix.markings import TLP
+
+        self.matcher.flush()
+        if self.matcher.hitting:
+            Hunter(IndicatorIndex(), Sightings(self.node.identity_id, TLP.AMBER),
+                   sink=self.matcher.feed).run(paths, fmt, mapping)
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The blind sightings new or changed since the last call (merged with the stored)."""
+        return self.sightings.objects(_latest(self.node))
+
+    def report(self) -> None:
+        """What this member's analyst may read: which owner's protected indicator matched
+        which line, and which sets could not be matched; never a value."""
+        for said in self.sightings.said[self._said:self._said + 50]:
+            console.print(said, markup=False, emoji=False, highlight=False, soft_wrap=True)
+        self._said = len(self.sightings.said)
+        for why in dict.fromkeys(self.matcher.failed.values()):
+            console.print(f"not matched against the blind set of {why}", markup=False,
+                          emoji=False, highlight=False, soft_wrap=True)
+
+
+def _blind(node: Any, *, learn: bool) -> _Blind | None:
+    """A blind run when this node holds an ally's blind set; None (the plain hunt, no
+    second pass) when it holds none."""
+    from shieldwall.blind.sets import held_sets
+
+    sets = list(held_sets(node.store, exclude_owner=node.member))
+    return _Blind(node, sets, learn=learn) if sets else None
+
+
+def _sinks(*sinks: Any) -> Any:
+    """One sink calling each given one (None when none is given)."""
+    given = [s for s in sinks if s is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def both(obs: Any) -> None:
+        for s in given:
+            s(obs)
+
+    return both
+
+
 def _sids(node: Any) -> dict[int, str]:
     """The Suricata sids this node handed out (`sensors export`): an alert logged without
     its rule's metadata still names its indicator by sid."""
@@ -178,7 +260,9 @@ def hunt(
             from shieldwall.detect.retro import TelemetryStore
 
             sink = TelemetryStore(node.config.home / "telemetry").write
-        hunter = SensorHunter(index, sightings, sink, _sids(node))
+        blind = _blind(node, learn=False) if paths else None
+        hunter = SensorHunter(index, sightings,
+                              _sinks(sink, blind.matcher.learn if blind else None), _sids(node))
         started = time.perf_counter()
         if since:
             from shieldwall.detect.retro import retro_hunt
@@ -207,16 +291,25 @@ def hunt(
                                     if el else "")
 
                 hunter.run(paths, fmt, m, advance)
+            if blind is not None:
+                blind.second_pass(paths, fmt, m)
         else:
             hunter.finish()
         # A retro-hunt recounts its range: merged with the stored sightings, a re-run over
         # the same telemetry writes no new version (detect.sightings.Sightings.objects).
         objects = hunter.sightings.objects(stored=_latest(node) if since else None)
+        if blind is not None:
+            objects += blind.objects()
         _store(node, objects)
         from shieldwall.observe.counters import record_hunt  # /metrics: events hunted
 
         record_hunt(node.store, hunter.stats.events, time.perf_counter() - started)
         _report(hunter, objects, as_json, time.perf_counter() - started)
+        if blind is not None:
+            blind.report()
+            console.print(f"{counted(blind.hits, 'blind hit')} on protected indicators of "
+                          f"allies; {counted(len(blind.sightings.windows), 'sighting')} "
+                          "for their owners only")
     finally:
         node.close()
     for r in hunter.files:  # one line each on stderr too, as other commands do
@@ -241,17 +334,27 @@ def watch(
     from shieldwall.detect.sensor_hunt import SensorHunter, SensorWatcher
 
     node, index, sightings = _setup(home, force_warninglisted, window)
-    hunter = SensorHunter(index, sightings, sids=_sids(node))
+    blind = _blind(node, learn=True)  # one pass: each batch's new values resolved as read
+    hunter = SensorHunter(index, sightings, blind.matcher.feed if blind else None,
+                          sids=_sids(node))
     watcher = SensorWatcher(hunter, path, from_start=from_start)
     last_sync = time.monotonic()
+    blind_hits = 0
 
     def on_poll(hits: int) -> None:
-        nonlocal last_sync
+        nonlocal last_sync, blind_hits
         if hits:
             objs = hunter.objects()
             _store(node, objs)
             console.print(f"{hits} hit(s); {sum(o['type'] == 'sighting' for o in objs)} "
                           "sighting(s) recorded")
+        if blind is not None and blind.hits > blind_hits:
+            objs = blind.objects()
+            _store(node, objs)
+            blind.report()
+            console.print(f"{blind.hits - blind_hits} blind hit(s); {len(objs)} sighting(s) "
+                          "for the owners only")
+            blind_hits = blind.hits
         if time.monotonic() - last_sync > 30:  # new and expired indicators, incrementally
             index.sync(node.store)
             last_sync = time.monotonic()

@@ -1,0 +1,143 @@
+"""Blind sets ride `shieldwall hunt` and `watch`, with two real nodes on 127.0.0.1.
+
+cert-north publishes a blind set of a TLP:RED indicator; it federates to cert-east. cert-
+east's ordinary `hunt` of a Zeek log with the protected address on one line records a blind
+hit as a sighting addressed to cert-north alone, which federates back; `watch` on a growing
+log does the same as lines arrive. The value appears in no output of either node, and in
+cert-east's home only in the telemetry it kept of its own log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shieldwall.blind.hits import HANDLE_PROPERTY, OWNER_PROPERTY
+from shieldwall.blind.sets import BLIND_SET_TYPE
+from shieldwall.stix.markings import AUDIENCE_PROPERTY
+from shieldwall.store import Query
+from tests.blind.helpers import OWNER, SECRET_IP, protected
+from tests.federation.conftest import (
+    SHIELDWALL,
+    fast_sync,  # noqa: F401  (fixture)
+    make_node,
+    peer,
+    put,
+    register,
+    wait_for,
+)
+
+pytestmark = pytest.mark.xdist_group("blind-hunt-cli")
+
+ZEEK = Path(__file__).parents[1] / "data" / "zeek" / "conn.log"
+
+
+def _conn_log(out: Path, shift_s: int = 0, secret_row: int | None = 1) -> Path:
+    """The shipped conn.log's first rows, times shifted by `shift_s`, the responder of
+    `secret_row` set to the protected address."""
+    lines = ZEEK.read_text().splitlines()
+    header = [ln for ln in lines if ln.startswith("#") and not ln.startswith("#close")]
+    names = next(ln for ln in header if ln.startswith("#fields")).split("\t")[1:]
+    rows = [ln.split("\t") for ln in lines if not ln.startswith("#")][:4]
+    for r in rows:
+        r[0] = f"{float(r[0]) + shift_s:.6f}"
+    if secret_row is not None:
+        rows[secret_row][names.index("id.resp_h")] = SECRET_IP
+    out.write_text("\n".join([*header, *("\t".join(r) for r in rows)]) + "\n")
+    return out
+
+
+def _stored(node, kind: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    s = node.store()
+    try:
+        return [r.obj() for r in s.iter_query(Query(types=[kind]))]
+    finally:
+        s.close()
+
+
+def _blind_sightings(node) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [o for o in _stored(node, "sighting") if HANDLE_PROPERTY in o]
+
+
+def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
+    north = make_node(tmp_path, OWNER)
+    east = make_node(tmp_path, "cert-east")
+    register(north, east)
+    register(east, north)
+    outputs: list[str] = []
+
+    def cli(node, *args: str) -> str:  # type: ignore[no-untyped-def]
+        r = node.cli(*args, check=False)
+        outputs.extend([r.stdout, r.stderr])
+        assert r.returncode == 0, r.stderr
+        return " ".join((r.stdout + r.stderr).split())  # the console wraps
+
+    put(north, [protected(name="Operation Lantern exfiltration server")])
+    cli(north, "blind", "publish", "--tlp", "red")
+    # Before any set is held, a hunt is the plain hunt: nothing blind is said.
+    clean = _conn_log(tmp_path / "clean.log", secret_row=None)
+    assert "blind hit" not in cli(east, "hunt", str(clean))
+    north.start()
+    east.start()
+    servers, watcher = [north.server, east.server], None
+    try:
+        peer(east, north)
+        peer(north, east)
+        wait_for(lambda: bool(_stored(east, BLIND_SET_TYPE)), 60, "the set at cert-east")
+
+        # A hunt whose telemetry holds no protected value: resolved, no hit, no sighting.
+        said = cli(east, "hunt", str(clean))
+        assert "0 blind hits on protected indicators of allies; 0 sightings" in said
+        assert not _blind_sightings(east)
+
+        log = _conn_log(tmp_path / "conn.log")
+        said = cli(east, "hunt", str(log))
+        m = re.search(rf"a protected indicator of {OWNER} matched {re.escape(str(log))} "
+                      r"line (\d+) \(network-traffic:dst_ref.value\)", said)
+        assert m, said
+        assert log.read_text().splitlines()[int(m.group(1)) - 1].count(SECRET_IP) == 1
+        assert "1 blind hit on protected indicators of allies; 1 sighting for their " \
+               "owners only" in said
+        (mine,) = _blind_sightings(east)
+        assert mine[OWNER_PROPERTY] == OWNER
+        assert mine[AUDIENCE_PROPERTY] == sorted([OWNER, "cert-east"])
+        assert mine["sighting_of_ref"].startswith(BLIND_SET_TYPE)
+
+        wait_for(lambda: any(s["id"] == mine["id"] for s in _blind_sightings(north)), 60,
+                 "the hunt's blind sighting at cert-north")
+        assert "hit on Operation Lantern exfiltration server" in cli(north, "blind", "list")
+
+        # watch: lines two hours later, followed as they are; a new window, a new sighting
+        later = _conn_log(tmp_path / "later.log", shift_s=7_200)
+        watcher = subprocess.Popen(
+            [SHIELDWALL, "watch", str(later), "--from-start", "--interval", "0.2", "--home",
+             str(east.home)], text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+        wait_for(lambda: len(_blind_sightings(north)) == 2, 90,
+                 "the watch's blind sighting at cert-north")
+        watcher.send_signal(signal.SIGTERM)  # unbuffered: what it said is in the pipe
+        watched, _ = watcher.communicate(timeout=30)
+        watcher = None
+        outputs.append(watched)
+        assert f"a protected indicator of {OWNER} matched" in watched
+        assert "1 blind hit(s); 1 sighting(s) for the owners only" in " ".join(watched.split())
+    finally:
+        if watcher is not None:
+            watcher.kill()
+            watcher.wait(30)
+        north.stop()
+        east.stop()
+    for server in servers:
+        assert server is not None and server.log
+        outputs += server.log
+    assert not [o[:200] for o in outputs if SECRET_IP in o]
+    # cert-east keeps its own log's telemetry (its line, its value); nothing else holds it
+    assert SECRET_IP.encode() not in (east.home / "shieldwall.db").read_bytes()
+    for f in east.home.rglob("*"):
+        if f.is_file() and "telemetry" not in f.relative_to(east.home).parts:
+            assert SECRET_IP.encode() not in f.read_bytes(), f
