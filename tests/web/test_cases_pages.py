@@ -6,15 +6,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+from shieldwall.config import init_home, load_config
 from shieldwall.store import Store
 from shieldwall.taxii.app import Settings, access_for, create_app
 from shieldwall.web import cases as case_pages
 from shieldwall.web import mount
+from tests.web import test_browser
 from tests.web.case_seed import (
     CELL,
     EAST_CASE,
@@ -25,8 +28,11 @@ from tests.web.case_seed import (
     seed_cases,
 )
 from tests.web.test_auth_policy import sign_in
+from tests.web.test_browser import ARTIFACTS, CHROMIUM, Node
 
 D = "/dashboard"
+browser = test_browser.browser  # the browser tests' fixtures (Debian's Chromium), by name
+page = test_browser.page
 
 
 @pytest.fixture
@@ -120,7 +126,7 @@ def test_case_page_shows_status_board_timeline_evidence(app_client: TestClient,
     times = [int(t) for t in re.findall(r'class="tevent" data-event="[^"]+" data-time="(\d+)"',
                                         page)]
     assert times == sorted(times) and len(times) == len(EVENT_TIMES) + 1
-    assert "±hour" in page and "±minute" in page
+    assert "to the hour" in page and "to the minute" in page
     # evidence, custody and verification: the changed item is flagged, the other verified
     assert 'id="verification" class="failed"' in page
     changed = page.split(f'data-evidence="{seeded_cases.changed_evidence}"')[1]
@@ -216,3 +222,70 @@ def test_case_reads_are_bounded(store: Store, seeded_cases: CaseSeed) -> None:
     store.put_many(more, Provenance(NORTH, "taxii"))
     assert reads() == before
     assert before < 40
+
+
+# ---- in a browser: Debian's Chromium (Playwright) against a real `shieldwall serve` --------
+
+
+@pytest.fixture(scope="module")
+def case_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, CaseSeed]]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (scripts/ensure-test-deps.sh installs Debian's "
+                    "chromium)")
+    home = tmp_path_factory.mktemp("web-cases") / "node"
+    init_home(home, CELL)
+    store = Store.open(load_config(home).db_url)
+    try:
+        seeded = seed_cases(store, home.parent / "south-keys")
+    finally:
+        store.close()
+    node = Node(home, None)  # type: ignore[arg-type]
+    node.start()
+    yield node, seeded
+    node.stop()
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("web-browser")
+def test_case_page_in_a_browser(case_server: tuple[Node, CaseSeed], page: object) -> None:
+    from playwright.sync_api import expect
+
+    node, seeded = case_server
+    p: Any = page
+    errors: list[str] = []
+    failed: list[str] = []
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400
+         else None)
+    p.goto(node.url + "/login")
+    p.get_by_label("User name").fill("cora")
+    p.get_by_label("Password").fill(seeded.passwords["cora"])
+    p.get_by_role("button", name="Sign in").click()
+    p.wait_for_url(node.url + "/")
+    p.get_by_role("link", name="Assistance").click()
+    expect(p.locator("#requests tbody tr")).to_have_count(2)
+    p.get_by_role("link", name="Cases", exact=True).click()
+    p.locator(f'tr[data-case="{seeded.case_id}"] a').click()
+    p.wait_for_load_state("networkidle")
+    expect(p.locator("#investigation")).to_have_text("open")
+    expect(p.locator('[data-status="ongoing"] .tname')).to_have_text(HOSTILE)  # as text
+    events = p.locator("#timeline-events li.tevent")
+    expect(events).to_have_count(len(EVENT_TIMES) + 1)
+    times = [int(t) for t in events.evaluate_all("els => els.map(e => e.dataset.time)")]
+    tops = events.evaluate_all("els => els.map(e => e.getBoundingClientRect().top)")
+    names = events.locator(".ename").all_text_contents()
+    by_time = [n for n, _, _ in sorted(EVENT_TIMES, key=lambda e: e[1])]
+    assert times == sorted(times)
+    assert tops == sorted(tops) and len(set(tops)) == len(tops)
+    assert [n for n in names if n in by_time] == by_time
+    ticks = p.locator(".axis .tick").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect().left)")
+    assert ticks == sorted(ticks) and ticks[0] < ticks[-1]
+    expect(p.locator("#verification")).to_contain_text("Verification failed")
+    expect(p.locator(f'[data-evidence="{seeded.changed_evidence}"] h3')).to_contain_text(
+        "changed")
+    assert p.evaluate("() => window.__sw_xss === undefined")
+    ARTIFACTS.mkdir(exist_ok=True)
+    p.screenshot(path=str(ARTIFACTS / "web-case.png"), full_page=True)
+    assert errors == [] and failed == []
