@@ -263,7 +263,10 @@ def _play(nodes: list[_Node], tl: _Timeline) -> tuple[list[Any], bool]:
     from shieldwall.cli.demo_respond import play
 
     responded = incident is not None and play(nodes, incident, campaign, tl)
-    return alliance_view(coord.store, NODES), responded
+    from shieldwall.cli.demo_blind import play as play_blind
+
+    blind = play_blind(nodes, tl)  # a RED indicator of cert-north protects cert-east
+    return alliance_view(coord.store, NODES), responded and blind
 
 
 # Techniques each victim's responders report: ATT&CK's own profile of WannaCry (S0366).
@@ -473,7 +476,10 @@ def demo(
         _peer_up(nodes)
         tl("alliance", "every node peers with every other (push on record, background "
                        "pulls paced one peer a second)")
-        view, responded = _play(nodes, tl)
+        from shieldwall.cli.demo_outputs import webhook_outputs
+
+        with webhook_outputs(nodes, tl):  # one line per output, once the acts are done
+            view, responded = _play(nodes, tl)
         out.print()
         render_alliance(view)
         hit = {m for ms in members_hit(view).values() for m in ms}
@@ -481,7 +487,8 @@ def demo(
         msg = (f"{counted(len(hit), 'member')} hit: {', '.join(sorted(hit))}; every node "
                "knows it; the team's finding protected cert-east" if ok else
                f"[red]{counted(len(hit), 'member')} hit: {', '.join(sorted(hit))}"
-               f"{'' if responded else '; the rapid-reaction act did not complete'}[/]")
+               f"{'' if responded else '; the rapid-reaction or blind act did not complete'}"
+               "[/]")
         out.print(f"[bold]Outcome:[/] {msg}")
         if once:
             out.print("The nodes stop now. To sign in to their dashboards and query their "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import orjson
 from sqlalchemy import func, select
 
 from shieldwall.federation.peers import PULL_KEY
-from shieldwall.store import Query
+from shieldwall.store import Query, Store
 from shieldwall.store.schema import objects
 from tests.factories import indicator
 from tests.federation.conftest import SHIELDWALL, make_node, peer, put, register, wait_for
@@ -40,6 +41,34 @@ def test_demo_once_two_members_hit(tmp_path: Path) -> None:
                  "publishes it at TLP:GREEN", "sighting of the team's finding reaches every"):
         assert step in " ".join(res.stderr.split()), step  # the timeline, on stderr
     assert any(r["member"] == "cert-east" and "198.51.100.23" in json.dumps(r) for r in rows)
+    timeline = " ".join(res.stderr.split())
+    # The blind act (#18): a RED indicator of cert-north protects cert-east, which never
+    # learns it; the sighting is cert-north's alone.
+    for step in ("cert-north publishes a blind set of 1 TLP:RED indicator",
+                 "cert-east its hunt matches a protected indicator of cert-north",
+                 "the sighting goes to cert-north only",
+                 "maps its handle to \"Operation Lantern exfiltration server\"",
+                 "the blind sighting is at cert-north only (not at cert-south or coordination",
+                 "the protected value is nowhere in cert-east's store"):
+        assert step in timeline, step
+    assert "203.0.113.45" not in res.stdout + res.stderr  # the RED value, never said
+    blind = {}
+    for who in ("cert-north", "cert-south", "cert-east", "coordination"):
+        s = Store.open(f"sqlite:///{tmp_path / 'demo' / who / 'shieldwall.db'}")
+        try:
+            blind[who] = [r.id for r in s.iter_query(Query(types=["sighting"]))
+                          if "x_shieldwall_blind_handle" in r.obj()]
+        finally:
+            s.close()
+    assert blind["cert-north"] and blind["cert-north"] == blind["cert-east"]
+    assert not blind["cert-south"] and not blind["coordination"]
+    # The outputs (#16): each SOC's receiver inside the demo got signed alerts.
+    north = re.search(r"cert-north its webhook receiver got (\d+) alerts \(signed, HMAC "
+                      r"checked; 0 repeated, 0 refused\): sighting-elsewhere (\d+); "
+                      r"sightings at cert-east, cert-south, 1 of them the blind hit", timeline)
+    assert north and int(north.group(1)) == int(north.group(2)) >= 4, timeline[-1500:]
+    assert ("coordination its webhook receiver got 2 alerts (signed, HMAC checked; 0 "
+            "repeated, 0 refused): assistance-request 1, consultation 1") in timeline
 
 
 def _free_port() -> int:
