@@ -85,6 +85,7 @@ class SightingView:
             "id": self.id, "tlp": self.tlp.label, "member": self.member,
             "indicator_id": self.indicator_id, "indicator_name": self.indicator_name,
             "count": self.count, "first_seen": self.first_seen, "last_seen": self.last_seen,
+            "blind_owner": self.blind_owner,
         }
 
 

@@ -178,6 +178,10 @@ def test_blind_hit_badge_shows_owner_not_value(app_client: TestClient,
     row = page.split(f'data-sighting="{seeded_cases.blind_sighting}"')[1].split("</tr>")[0]
     assert "protected indicator of cert-north" in row
     assert "h-0f3a" not in page  # the handle stays in the stored object
+    api = c.get(f"{D}/api/sightings")
+    blind = [x for x in api.json()["sightings"] if x["id"] == seeded_cases.blind_sighting]
+    assert [x["blind_owner"] for x in blind] == ["cert-north"]  # the live rows' badge
+    assert "h-0f3a" not in api.text
     c = as_user(app_client, seeded_cases, "eve")
     assert seeded_cases.blind_sighting not in c.get(f"{D}/sightings").text
 

@@ -55,6 +55,12 @@
     badge.className = "tlp " + s.tlp_class; badge.textContent = s.tlp;
     var ind = s.indicator_name ? link(s.indicator_url, s.indicator_name)
                                : document.createTextNode(s.indicator_id);
+    if (s.blind_owner) {  // a blind hit: the owner's name, nothing of the protected value
+      var wrap = document.createElement("span"), blind = document.createElement("span");
+      blind.className = "blind"; blind.textContent = "protected indicator of " + s.blind_owner;
+      wrap.appendChild(ind); wrap.appendChild(document.createTextNode(" "));
+      wrap.appendChild(blind); ind = wrap;
+    }
     [cell(shortTs(s.last_seen)), cell(s.member), cell(ind), cell(String(s.count), "num"),
      cell(badge), cell(link(s.url, "details"))].forEach(function (td) { tr.appendChild(td); });
     var body = table.tBodies[0];
