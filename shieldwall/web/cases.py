@@ -7,10 +7,11 @@ page as it is from TAXII. A case the member may not read answers the same 404 as
 never existed.
 
 Reads are bounded, whatever the size of the store or of a case: a page of requests is one
-query for the requests, one for their links and one for their dispatches, plus one for the
-incidents of the case list; a case page is `load_case` (the incident, its links, its items
-by id in batches of 500), `verify_case` (its custody in the same way, and the node keys)
-and the member names. No query runs per listed item.
+query for the requests, one for their links, one for their dispatches and one that asks
+whether a next page exists, plus one for the incidents of the case list; a case page is
+`load_case` (the incident, its links, its items by id in batches of 500), `verify_case`
+(its custody in the same way, and the node keys) and the member names. No query runs per
+listed item.
 """
 
 from collections import defaultdict
@@ -23,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from shieldwall.respond.assist import RequestView, list_requests
 from shieldwall.respond.cases import Case, open_case, rows_by_ids
 from shieldwall.respond.model import (
+    ASSISTANCE_REQUEST,
     FIDELITIES,
     TASK_OUTCOMES,
     Marking,
@@ -32,7 +34,7 @@ from shieldwall.respond.model import (
 from shieldwall.respond.verify import Report, verify_case
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.timestamps import parse_ts
-from shieldwall.store import Store
+from shieldwall.store import Query, Store
 from shieldwall.store.cursors import CursorError, Cursors
 from shieldwall.web.picture import incident_core
 
@@ -229,10 +231,13 @@ def add_routes(app: FastAPI, store: Store, page_viewer: Callable[[Request], Any]
     def page(viewer: Any, token: str, purpose: str) -> tuple[list[RequestView], str]:
         """A page of the requests the viewer may read, and the sealed cursor of the next
         (empty on the last page)."""
-        views = list_requests(store, viewer.access, limit=PAGE + 1,
+        views = list_requests(store, viewer.access, limit=PAGE,
                               after_seq=opened(viewer, token, purpose), with_campaigns=False)
-        more = len(views) > PAGE
-        views = views[:PAGE]
+        # one probe for a next page: a request that does not speak for its requester is
+        # left out of a page (`assist._views`), so the page's length cannot tell
+        more = bool(views) and bool(store.query(Query(
+            types=[ASSISTANCE_REQUEST], access=viewer.access, after_seq=views[-1].seq,
+            limit=1)).rows)
         nxt = cursors.seal(views[-1].seq, purpose, viewer.member.name) if more else ""
         return views, nxt
 
