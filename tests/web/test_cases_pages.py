@@ -293,3 +293,29 @@ def test_case_page_in_a_browser(case_server: tuple[Node, CaseSeed], page: object
     ARTIFACTS.mkdir(exist_ok=True)
     p.screenshot(path=str(ARTIFACTS / "web-case.png"), full_page=True)
     assert errors == [] and failed == []
+
+
+def test_malformed_stored_items_do_not_break_the_page(store: Store, app_client: TestClient,
+                                                      seeded_cases: CaseSeed) -> None:
+    """Items that reached the store before validation was what it is now (any shape of
+    any property): the page still answers, and shows the rest."""
+    from shieldwall.respond.model import link
+    from shieldwall.store import Provenance
+    from tests.web.case_seed import NORTH
+
+    base = dict(seeded_cases.items["event-0"])
+    odd_event = {**base, "id": "event--6f1c3f4e-2c7b-4bd4-9b3e-111111111111",
+                 "start_time": 12345, "start_time_fidelity": ["x"], "name": ["not", "text"],
+                 "sighting_refs": "sighting--nope", "x_shieldwall_observable_refs": 7}
+    odd_task = {**seeded_cases.items["task-green"],
+                "id": "task--6f1c3f4e-2c7b-4bd4-9b3e-222222222222", "outcome": 5,
+                "priority": "high", "x_shieldwall_due": {"a": 1}}
+    objs = [odd_event, link(odd_event, seeded_cases.case_id), odd_task,
+            link(odd_task, seeded_cases.case_id)]
+    result = store.put_many(objs, Provenance(NORTH, "taxii"))
+    assert not result.rejected, result.rejected
+    c = as_user(app_client, seeded_cases, "cora")
+    page = c.get(f"{D}/cases/{seeded_cases.case_id}")
+    assert page.status_code == 200
+    assert odd_event["id"] in page.text and odd_task["id"] in page.text
+    assert "Phishing mail opened" in page.text
