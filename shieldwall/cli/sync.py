@@ -41,7 +41,7 @@ def sync(
             found = hunt_arrivals(node.store, node.config.home / "telemetry",
                                   member=node.member, identity=node.identity(),
                                   sighting_tlp=node.config.sighting_tlp_level)
-            if found.sightings and push:
+            if found.objects and push:
                 for again in fed.sync_all(peer, pull=False, push=True, retries=retries):
                     for r in results:
                         if r.peer == again.peer:
@@ -56,7 +56,7 @@ def sync(
     if found is not None and found.indicators:
         out.print(f"retro-hunt: {counted(found.indicators, 'new indicator')} in stored "
                   f"telemetry, {counted(found.hits, 'hit')}, "
-                  f"{counted(len(found.sightings), 'sighting')} recorded")
+                  f"{counted(found.sightings, 'sighting')} recorded")
     if any(r.error for r in results):
         raise typer.Exit(1)
 

@@ -35,7 +35,11 @@ DEFAULT_SINCE_DAYS = 90
 class ArrivalHunt:
     indicators: int = 0  # new indicators hunted
     hits: int = 0
-    sightings: list[dict[str, Any]] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)  # sightings, observed-data
+
+    @property
+    def sightings(self) -> int:
+        return sum(1 for o in self.objects if o.get("type") == "sighting")
 
 
 def hunt_arrivals(store: Any, telemetry: Path, *, member: str, identity: dict[str, Any],
@@ -70,9 +74,9 @@ def hunt_arrivals(store: Any, telemetry: Path, *, member: str, identity: dict[st
                 v = store.get(stix_id)
                 return v.obj() if v is not None else None
 
-            result.sightings = sightings.objects(stored=latest)
-            if result.sightings:
-                store.put_many([identity, *result.sightings], Provenance(member, "detect"),
+            result.objects = sightings.objects(stored=latest)
+            if result.objects:
+                store.put_many([identity, *result.objects], Provenance(member, "detect"),
                                default_tlp=sighting_tlp)
     store.kv_set(CURSOR_KEY, str(newest))
     return result
@@ -99,7 +103,7 @@ def run_arrivals(stop: threading.Event, store: Any, telemetry: Path, *, member: 
                     if found.hits:
                         log.info("retro-hunt of %d new indicator(s) in stored telemetry: "
                                  "%d hit(s), %d sighting(s)", found.indicators, found.hits,
-                                 len(found.sightings))
+                                 found.sightings)
             except Exception as exc:  # a bad telemetry file must not stop the loop
                 log.warning("retro-hunt of new indicators failed: %s: %s",
                             type(exc).__name__, exc)

@@ -124,3 +124,26 @@ def test_a_published_finding_is_retro_hunted_at_an_ally_and_its_sighting_comes_b
     finally:
         south.stop()
         east.stop()
+
+
+def test_sync_retro_hunts_what_it_pulled(tmp_path: Path) -> None:
+    """`shieldwall sync` (no serve loop) looks for what it pulled in the telemetry kept."""
+    south, east = make_node(tmp_path, "cert-south"), make_node(tmp_path, "cert-east")
+    east.cli("hunt", str(_zeek_conn(tmp_path / "conn.log", C2)))
+    register(south, east)
+    try:
+        south.start("--no-federate")
+        peer(east, south)
+        inc = _case(south)
+        south.cli("case", "publish", inc, "--tlp", "green", "--only", f"ipv4-addr:{C2}")
+        (ind,) = _objects(south, "indicator")
+        done = east.cli("sync", "--no-push")
+        said = " ".join(done.stdout.split())
+        assert "retro-hunt: 1 new indicator in stored telemetry, 1 hit, 1 sighting recorded" \
+            in said, said
+        assert [s["sighting_of_ref"] for s in _objects(east, "sighting")] == [ind["id"]]
+        again = east.cli("sync", "--no-push")
+        assert "retro-hunt" not in again.stdout  # each indicator is hunted once
+        assert len(_objects(east, "sighting")) == 1
+    finally:
+        south.stop()
