@@ -6,7 +6,10 @@ registered with each other as members and peers. cert-north publishes real publi
 WannaCry indicators (TLP:GREEN, shieldwall/data/demo/wannacry.json); cert-south's Zeek
 sensor saw SMB scanning on 445/tcp, the kill-switch lookup and the worm's file; cert-east's
 saw the kill-switch lookup. Each hunts its logs, records sightings, and federation carries
-them to every node: the alliance view shows two members hit.
+them to every node: the alliance view shows two members hit. Then the cell assesses, a
+rapid reaction team responds (demo_respond.py), a TLP:RED indicator of cert-north protects
+cert-east without cert-east learning it (demo_blind.py), and webhook outputs deliver the
+alerts to a receiver inside the demo (demo_outputs.py).
 """
 
 from __future__ import annotations

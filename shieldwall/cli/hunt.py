@@ -229,6 +229,9 @@ def hunt(
 ) -> None:
     """Match logs against the node's active indicators and record sightings.
 
+    The allies' blind sets this node holds are matched too: their hits become sightings
+    for each set's owner alone (docs/blind.md).
+
     Every file is read or skipped with a note, and the run ends with a table of files. Exit
     code 0: every file read (corrupt lines counted and skipped) or skipped (not telemetry:
     a CSV, a Zeek stats log); 1: a compressed stream was cut short (the lines before the
