@@ -182,6 +182,10 @@ def test_blind_hit_badge_shows_owner_not_value(app_client: TestClient,
     blind = [x for x in api.json()["sightings"] if x["id"] == seeded_cases.blind_sighting]
     assert [x["blind_owner"] for x in blind] == ["cert-north"]  # the live rows' badge
     assert "h-0f3a" not in api.text
+    detail = c.get(f"{D}/objects/{seeded_cases.blind_sighting}").text
+    assert "protected indicator of cert-north" in detail  # (its stored JSON is shown too)
+    incident = c.get(f"{D}/objects/{seeded_cases.case_id}").text
+    assert f'href="/dashboard/cases/{seeded_cases.case_id}"' in incident
     c = as_user(app_client, seeded_cases, "eve")
     assert seeded_cases.blind_sighting not in c.get(f"{D}/sightings").text
 
