@@ -31,6 +31,7 @@ from shieldwall.blind.resolve import ResolveError, Resolver
 from shieldwall.blind.sets import BlindSet, oprf_input
 from shieldwall.detect.index import columns_for
 from shieldwall.detect.readers import LINE, TS, Observations
+from shieldwall.detect.readers.base import canonical_column
 from shieldwall.stix import values as canon
 from shieldwall.stix.identity import member_identity_id
 from shieldwall.stix.ids import deterministic_id
@@ -42,6 +43,7 @@ HANDLE_PROPERTY = "x_shieldwall_blind_handle"
 OWNER_PROPERTY = "x_shieldwall_blind_owner"
 EXPLANATION = "x_shieldwall_explanation"
 MAX_EXPLANATIONS = 5
+COMPACT_AT = 1 << 20  # pending values of a path before its batches' values are folded
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,15 @@ class BlindMatcher:
         self.learning = learn
         self.paths = sorted({p for s in sets for p in s.outputs})
         self.hits = 0
-        self._seen: dict[str, set[Any]] = defaultdict(set)  # path -> raw values resolved
-        self._pending: dict[str, dict[Any, bytes]] = defaultdict(dict)  # path -> raw -> input
+        # path -> Arrow arrays of the raw values resolved (`flush`), and the Python set of
+        # them, built only when values are collected after a flush (`watch`): a hunt's one
+        # flush never builds it.
+        self._done: dict[str, list[pa.Array]] = defaultdict(list)
+        self._seen: dict[str, set[Any]] = defaultdict(set)
+        self._folded: dict[str, int] = defaultdict(int)  # arrays of `_done` in `_seen`
+        # path -> type -> the distinct values of each batch collected, not yet resolved
+        self._pending: dict[str, dict[pa.DataType, list[pa.Array]]] = defaultdict(dict)
+        self._pending_n: dict[str, int] = defaultdict(int)
         # path -> raw value -> [(set, handle)]: only values that hit (a handful)
         self._hit: dict[str, dict[Any, list[tuple[BlindSet, str]]]] = defaultdict(dict)
         self._hit_arrays: dict[str, pa.Array] = {}
@@ -115,43 +124,71 @@ class BlindMatcher:
         return found
 
     def _collect(self, path: str, flat: pa.Array) -> None:
-        seen, pending = self._seen[path], self._pending[path]
-        new = [v for v in pc.unique(flat).to_pylist()
-               if v is not None and v not in seen and v not in pending]
-        if not new:
+        """Keep the batch's distinct values (Arrow `unique`, no Python per row). Values
+        resolved by an earlier flush are left out here; repeats among the pending batches
+        are folded by `flush` (and here, when many batches pile up)."""
+        new = pc.unique(flat)
+        if new.null_count:
+            new = new.drop_null()
+        if not len(new):
             return
-        form = canon.canonicalizer(path)
-        for v in new:
-            pending[v] = oprf_input(path, form(v) if form and isinstance(v, str) else str(v))
+        if self._done[path]:
+            seen = self._seen_set(path)
+            keep = [v not in seen for v in new.to_pylist()]
+            if not any(keep):
+                return
+            new = new.filter(pa.array(keep, pa.bool_()))
+        chunks = self._pending[path].setdefault(new.type, [])
+        chunks.append(new)
+        self._pending_n[path] += len(new)
+        if self._pending_n[path] > COMPACT_AT and len(chunks) > 1:
+            chunks[:] = [_distinct(chunks)]
+            self._pending_n[path] = sum(len(c) for by in self._pending[path].values()
+                                        for c in by)
+
+    def _seen_set(self, path: str) -> set[Any]:
+        seen, done = self._seen[path], self._done[path]
+        for arr in done[self._folded[path]:]:
+            seen.update(arr.to_pylist())
+        self._folded[path] = len(done)
+        return seen
 
     def flush(self) -> int:
         """Resolve every collected value (cache, else the owners) and note those that hit;
         the number of values resolved."""
         n = 0
-        for path, pending in self._pending.items():
-            if not pending:
-                continue
-            for s in self.sets:
-                outs = s.outputs.get(path)
-                resolver = self.resolvers.get(s.public_key.hex())
-                if not outs or resolver is None:
-                    continue
-                if s.id in self.failed:
-                    continue
-                try:
-                    resolved = resolver.resolve(pending.values())
-                except ResolveError as exc:  # one owner unreachable or refusing: the others
-                    self.failed[s.id] = f"{s.owner}: {exc}"  # still protect this hunt
-                    continue
-                for v, x in pending.items():
-                    handle = outs.get(resolved[x])
-                    if handle is not None:
-                        self._hit[path].setdefault(v, []).append((s, handle))
-                        self._hit_arrays.pop(path, None)
-            n += len(pending)
-            self._seen[path].update(pending)
-            pending.clear()
+        for path, by_type in self._pending.items():
+            for chunks in by_type.values():
+                raw = _distinct(chunks)
+                if len(raw):
+                    self._resolve(path, raw)
+                    self._done[path].append(raw)
+                    n += len(raw)
+            by_type.clear()
+            self._pending_n[path] = 0
         return n
+
+    def _resolve(self, path: str, raw: pa.Array) -> None:
+        """Resolve the distinct raw values `raw` of `path` against every set protecting it."""
+        inputs, index = _oprf_inputs(path, raw)
+        for s in self.sets:
+            outs = s.outputs.get(path)
+            resolver = self.resolvers.get(s.public_key.hex())
+            if not outs or resolver is None or s.id in self.failed:
+                continue
+            try:
+                resolved = resolver.outputs(inputs)
+            except ResolveError as exc:  # one owner unreachable or refusing: the others
+                self.failed[s.id] = f"{s.owner}: {exc}"  # still protect this hunt
+                continue
+            hit = [i for i, o in enumerate(resolved) if o in outs]
+            if not hit:
+                continue
+            for pos in (np.flatnonzero(np.isin(index, hit)) if index is not None else hit):
+                v = raw[int(pos)].as_py()
+                handle = outs[resolved[index[pos] if index is not None else pos]]
+                self._hit[path].setdefault(v, []).append((s, handle))
+            self._hit_arrays.pop(path, None)
 
     def _rows(self, path: str, name: str, flat: pa.Array, parents: Any,
               obs: Observations) -> int:
@@ -185,6 +222,37 @@ def _flat(col: pa.ChunkedArray) -> tuple[pa.Array, Any]:
     if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
         return pc.list_flatten(arr), pc.list_parent_indices(arr).to_numpy()
     return arr, None
+
+
+def _distinct(chunks: list[pa.Array]) -> pa.Array:
+    """The distinct values of same-typed arrays."""
+    return chunks[0] if len(chunks) == 1 else pc.unique(pa.concat_arrays(chunks))
+
+
+def _oprf_inputs(path: str, raw: pa.Array) -> tuple[list[bytes], Any]:
+    """The distinct OPRF inputs of the distinct raw values `raw` of `path`, and for each raw
+    value the position of its input (None when they are one to one, as when the values are
+    already canonical).
+
+    Strings are put in canonical form by the readers' column function (`readers.base.
+    canonical_column`: a column already canonical, such as a Zeek log's, is recognised from
+    its bytes and kept; only the rows that need it are rewritten, by `stix.values`), and the
+    input (`sets.oprf_input`: kind, newline, value) is joined by Arrow. Other types take the
+    per-value path, as `oprf_input(path, str(value))`."""
+    prefix = oprf_input(path, "")
+    if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
+        text = raw.cast(pa.string()) if pa.types.is_large_string(raw.type) else raw
+        canonical = canonical_column(path, text)
+        joined = pc.binary_join_element_wise(prefix.decode(), canonical, "")
+        inputs = pc.cast(joined, pa.large_binary()).to_pylist()
+        if canonical is text:  # distinct values, none rewritten: distinct inputs
+            return inputs, None
+    else:
+        form = canon.canonicalizer(path)
+        inputs = [oprf_input(path, form(v) if form and isinstance(v, str) else str(v))
+                  for v in raw.to_pylist()]
+    position = {x: i for i, x in enumerate(dict.fromkeys(inputs))}
+    return list(position), np.array([position[x] for x in inputs], dtype=np.int64)
 
 
 # ---- sightings -----------------------------------------------------------------------------
