@@ -83,12 +83,8 @@ def publish(store: Any, member: str, identity: Mapping[str, Any], case: Case, *,
         for text in sorted(wanted - seen_texts):
             out.skipped.append((text, "not an observable of this case"))
     refs = [i["id"] for i in out.indicators]
-    level = resolve_tlp
-    for obj in [case.incident, *case.other]:
-        if obj is None:
-            continue
-        if (obj is case.incident or obj.get("type") in _FINDING_TYPES) \
-                and level(obj, TLP.AMBER) <= tlp and obj["id"] not in refs:
+    for obj in [case.incident, *(o for o in case.other if o.get("type") in _FINDING_TYPES)]:
+        if resolve_tlp(obj, TLP.AMBER) <= tlp and obj["id"] not in refs:
             refs.append(obj["id"])
     if not out.indicators and len(refs) <= 1:
         raise RespondError(f"{case.id}: no findings to publish (add observables with "

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -28,28 +26,14 @@ from shieldwall.stix.markings import TLP
 from shieldwall.store import Store
 from shieldwall.store.migrate import current, script_head, upgrade
 from tests.factories import indicator
+from tests.taxii.conftest import _pg_database
 
 CLI = str(Path(sys.executable).parent / "shieldwall")
-PG_URL = os.environ.get("SHIELDWALL_TEST_DATABASE_URL")
 
 
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests need SHIELDWALL_TEST_DATABASE_URL (CI sets it)")
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(PG_URL)
-    name = f"sw_backup_{uuid.uuid4().hex[:12]}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def pg_database() -> contextlib.AbstractContextManager[str]:
+    """A fresh database, dropped afterwards (the TAXII tests' own, skipping without PG)."""
+    return contextlib.contextmanager(_pg_database)()
 
 
 def _bundle(path: Path, n: int) -> Path:
