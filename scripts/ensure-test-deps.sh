@@ -18,3 +18,19 @@ if ! java -version 2>&1 | grep -q 'version "17'; then
     echo "Java 17 missing and cannot be installed here: Spark tests will say so and skip" >&2
   fi
 fi
+# Suricata 7 for the sensor tests (the exported rules loaded and run by the engine): Debian
+# bookworm has none, bookworm-backports has 7.0.
+if ! command -v suricata >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's suricata (bookworm-backports) for the sensor tests" >&2
+    src=/etc/apt/sources.list.d/shieldwall-backports.sources
+    if grep -qs 'bookworm' /etc/os-release && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > "$src"
+      apt-get update -q >/dev/null || true
+    fi
+    (apt-get install -y -q -t bookworm-backports suricata >/dev/null 2>&1) || (apt-get update -q >/dev/null && apt-get install -y -q -t bookworm-backports suricata >/dev/null) \
+      || echo "suricata could not be installed: the Suricata engine tests will say so and skip" >&2
+  else
+    echo "suricata missing and cannot be installed here: the Suricata engine tests will say so and skip" >&2
+  fi
+fi
