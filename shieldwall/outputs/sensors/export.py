@@ -76,6 +76,7 @@ class Exporter:
         self.texts: dict[tuple[str, str], list[str]] = {}
         self.counts: dict[tuple[str, str], list[int]] = {}
         self.dirty: set[tuple[str, str]] = set()
+        self.hashes: frozenset[str] = frozenset()  # hash lists with entries (their rules)
         self.loaded = False
 
     def run(self, now: int | None = None) -> Report:
@@ -93,6 +94,11 @@ class Exporter:
             self.active.changed_buckets = set()
             if self.book is not None:
                 self.book.flush()
+                hashes = frozenset(k for k, name in suricata.HASH_LISTS.items()
+                                   if sum(self.counts[("suricata", name)]))
+                if hashes != self.hashes:  # a hash list's rules come or go
+                    self.hashes = hashes
+                    self.dirty.add(("suricata", suricata.RULES))
         for (out, name), _texts in self.texts.items():
             n = sum(self.counts[(out, name)])
             if name == SKIPPED:
@@ -155,7 +161,7 @@ class Exporter:
         if name == suricata.RULES:
             assert self.book is not None
             return ("# Shieldwall: shared indicators for Suricata (generated; do not edit)\n"
-                    + suricata.dataset_rules(self.book))
+                    + suricata.dataset_rules(self.book, self.hashes))
         return ""
 
 

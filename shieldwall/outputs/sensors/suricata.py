@@ -54,8 +54,11 @@ def content(value: str) -> str:
     return "".join(out)
 
 
-def dataset_rules(book: SidBook) -> str:
-    """The rules that look the datasets and hash lists up (fixed sids, text never changes)."""
+def dataset_rules(book: SidBook, hashes: frozenset[str] = frozenset(HASH_LISTS)) -> str:
+    """The rules that look the datasets and hash lists up (fixed sids). A hash list rule is
+    written only while its list (`hashes`: the kinds with entries) holds something: Suricata
+    refuses a rule on an empty hash list ("rohash: no items"), and the whole rule file with it.
+    """
     def rule(n: int, header: str, msg: str, body: str, name: str) -> str:
         return (f'alert {header} (msg:"SHIELDWALL {msg}"; {body} sid:{book.fixed(n)}; rev:1; '
                 f"metadata:shieldwall_set {name};)\n")
@@ -86,9 +89,10 @@ def dataset_rules(book: SidBook) -> str:
     n = len(sets)
     for kind, keyword in ((f.MD5, "filemd5"), (f.SHA1, "filesha1"), (f.SHA256, "filesha256")):
         for proto in ("http", "smtp", "ftp-data", "smb", "nfs"):
-            out.append(rule(n, f"{proto} any any -> any any",
-                            f"{kind.upper()} of a file on a shared list",
-                            f"{keyword}:{HASH_LISTS[kind]};", kind))
+            if kind in hashes:
+                out.append(rule(n, f"{proto} any any -> any any",
+                                f"{kind.upper()} of a file on a shared list",
+                                f"{keyword}:{HASH_LISTS[kind]};", kind))
             n += 1
     return "".join(out)
 
