@@ -113,6 +113,21 @@ class BlindMatcher:
         for path, _, flat, _ in self._columns(obs):
             self._collect(path, flat)
 
+    def reads(self, column: str) -> list[str]:
+        """The protected paths whose values the column `column` holds (none: not read)."""
+        return [p for p in self.paths if columns_for(p, (column,))]
+
+    def learn_column(self, column: str, values: pa.Array) -> None:
+        """Collect distinct values of the column `column` given without their events (a
+        retro-hunt's per-day summaries, `blind.retro`)."""
+        for path in self.reads(column):
+            self._collect(path, values)
+
+    def hit_values(self, column: str) -> list[Any]:
+        """The values of `column` resolved so far that hit a set (raw, as the column holds
+        them)."""
+        return list(dict.fromkeys(v for p in self.reads(column) for v in self._hit.get(p, ())))
+
     def feed(self, obs: Observations) -> int:
         found = 0
         for path, name, flat, parents in self._columns(obs):

@@ -69,6 +69,7 @@ class _Blind:
         self.sightings = BlindSightings(node.member)
         self.hits = 0
         self.matcher = BlindMatcher(sets, resolvers, self._hit, learn=learn)
+        self.failed: dict[str, str] = {}  # set id -> why (a retro-hunt's matcher)
         self._said = 0
 
     def _hit(self, hit: Any) -> None:
@@ -87,6 +88,16 @@ class _Blind:
             Hunter(IndicatorIndex(), Sightings(self.node.identity_id, TLP.AMBER),
                    sink=self.matcher.feed).run(paths, fmt, mapping)
 
+    def retro(self, root: Path, since_us: int, summary_first: bool) -> None:
+        """Match the kept telemetry of the last `since_us` (`hunt --since`, blind.retro)."""
+        from shieldwall.blind.hits import BlindMatcher
+        from shieldwall.blind.retro import retro
+
+        matcher = BlindMatcher(self.matcher.sets, self.matcher.resolvers, self._hit,
+                               learn=False)
+        retro(matcher, root, since_us, summary_first=summary_first)
+        self.failed.update(matcher.failed)
+
     def objects(self) -> list[dict[str, Any]]:
         """The blind sightings new or changed since the last call (merged with the stored)."""
         return self.sightings.objects(_latest(self.node))
@@ -97,7 +108,7 @@ class _Blind:
         for said in self.sightings.said[self._said:self._said + 50]:
             console.print(said, markup=False, emoji=False, highlight=False, soft_wrap=True)
         self._said = len(self.sightings.said)
-        for why in dict.fromkeys(self.matcher.failed.values()):
+        for why in dict.fromkeys([*self.matcher.failed.values(), *self.failed.values()]):
             console.print(f"not matched against the blind set of {why}", markup=False,
                           emoji=False, highlight=False, soft_wrap=True)
 
@@ -263,9 +274,10 @@ def hunt(
             from shieldwall.detect.retro import TelemetryStore
 
             sink = TelemetryStore(node.config.home / "telemetry").write
-        blind = _blind(node, learn=False) if paths else None
+        blind = _blind(node, learn=False)
         hunter = SensorHunter(index, sightings,
-                              _sinks(sink, blind.matcher.learn if blind else None), _sids(node))
+                              _sinks(sink, blind.matcher.learn if blind and paths else None),
+                              _sids(node))
         started = time.perf_counter()
         if since:
             from shieldwall.detect.retro import retro_hunt
@@ -280,6 +292,8 @@ def hunt(
             if ran.get("summarised"):  # telemetry kept before summaries: built as needed
                 console.print(f"summarised {counted(ran['summarised'], 'event file')} kept "
                               "without a summary")
+            if blind is not None:  # the allies' blind sets over the same kept telemetry
+                blind.retro(node.config.home / "telemetry", since_us, not full_scan)
         if paths:
             m = load_mapping(mapping) if mapping else None
             with Progress(TextColumn("{task.description}"), TextColumn("{task.completed:,} events"),

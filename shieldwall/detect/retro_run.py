@@ -66,7 +66,7 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
         info["summary_hits"] = hits.num_rows
         if hits.num_rows == 0:
             return None
-        files = _drill_files(root, hits)
+        files = drill_files(root, hits)
         info["drill_files"] = len(files)
         columns = list(engine.view("events", files, since))
         distinct = hits.select(["_col", "value", "slot", "atom"]).group_by(
@@ -99,7 +99,7 @@ def _plan(engine: Engine, index: IndicatorIndex, columns: list[str], relation: A
     return plan_sql(tables, engine.dialect, relation, keys)
 
 
-def _drill_files(root: Path, hits: pa.Table) -> list[Path]:
+def drill_files(root: Path, hits: pa.Table) -> list[Path]:
     """The event files behind the hits: their `sources`, or the whole day where a summary
     of many files kept none."""
     files: set[Path] = set()

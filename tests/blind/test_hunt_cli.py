@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,10 @@ def _blind_sightings(node) -> list[dict]:  # type: ignore[no-untyped-def]
     return [o for o in _stored(node, "sighting") if HANDLE_PROPERTY in o]
 
 
-def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
+def owner_and_ally(tmp_path: Path) -> tuple[Any, Any, list[str], Any]:
+    """cert-north (which has published a blind set of a RED indicator) and cert-east, each
+    a member of the other's node, not yet serving; the outputs every `cli` call collects,
+    and `cli(node, *args)`: what the command said, on one line (it must succeed)."""
     north = make_node(tmp_path, OWNER)
     east = make_node(tmp_path, "cert-east")
     register(north, east)
@@ -79,16 +83,62 @@ def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
 
     put(north, [protected(name="Operation Lantern exfiltration server")])
     cli(north, "blind", "publish", "--tlp", "red")
+    return north, east, outputs, cli
+
+
+def serve_and_share(north: Any, east: Any, servers: list[Any]) -> None:
+    """Both nodes serving (their servers added to `servers`, whose logs outlive `stop`),
+    each the other's peer, until cert-east holds the set."""
+    north.start()
+    east.start()
+    servers += [north.server, east.server]
+    peer(east, north)
+    peer(north, east)
+    wait_for(lambda: bool(_stored(east, BLIND_SET_TYPE)), 60, "the set at cert-east")
+
+
+def assert_one_hit(said: str, log: Path, north: Any, east: Any, cli: Any) -> dict[str, Any]:
+    """What a hunt that met the protected address on one line of `log` said and stored:
+    the line named, one sighting for cert-north alone, which reaches it; the sighting."""
+    m = re.search(rf"a protected indicator of {OWNER} matched {re.escape(str(log))} "
+                  r"line (\d+) \(network-traffic:dst_ref.value\)", said)
+    assert m, said
+    assert log.read_text().splitlines()[int(m.group(1)) - 1].count(SECRET_IP) == 1
+    assert "1 blind hit on protected indicators of allies; 1 sighting for their " \
+           "owners only" in said
+    (mine,) = _blind_sightings(east)
+    assert mine[OWNER_PROPERTY] == OWNER
+    assert mine[AUDIENCE_PROPERTY] == sorted([OWNER, "cert-east"])
+    assert mine["sighting_of_ref"].startswith(BLIND_SET_TYPE)
+    wait_for(lambda: any(s["id"] == mine["id"] for s in _blind_sightings(north)), 60,
+             "the blind sighting at cert-north")
+    assert "hit on Operation Lantern exfiltration server" in cli(north, "blind", "list")
+    return mine
+
+
+def assert_value_unsaid(outputs: list[str], servers: list[Any], east: Any) -> None:
+    """The protected value is in no output of a command, nor any line either server
+    logged, and in cert-east's home only in the telemetry it kept of its own log."""
+    assert len(servers) == 2
+    for server in servers:
+        assert server is not None and server.log
+        outputs += server.log
+    assert not [o[:200] for o in outputs if SECRET_IP in o]
+    assert SECRET_IP.encode() not in (east.home / "shieldwall.db").read_bytes()
+    for f in east.home.rglob("*"):
+        if f.is_file() and "telemetry" not in f.relative_to(east.home).parts:
+            assert SECRET_IP.encode() not in f.read_bytes(), f
+
+
+def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
+    north, east, outputs, cli = owner_and_ally(tmp_path)
     # Before any set is held, a hunt is the plain hunt: nothing blind is said.
     clean = _conn_log(tmp_path / "clean.log", secret_row=None)
     assert "blind hit" not in cli(east, "hunt", str(clean))
-    north.start()
-    east.start()
-    servers, watcher = [north.server, east.server], None
+    servers: list[Any] = []
+    watcher = None
     try:
-        peer(east, north)
-        peer(north, east)
-        wait_for(lambda: bool(_stored(east, BLIND_SET_TYPE)), 60, "the set at cert-east")
+        serve_and_share(north, east, servers)
 
         # A hunt whose telemetry holds no protected value: resolved, no hit, no sighting.
         said = cli(east, "hunt", str(clean))
@@ -97,20 +147,7 @@ def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
 
         log = _conn_log(tmp_path / "conn.log")
         said = cli(east, "hunt", str(log))
-        m = re.search(rf"a protected indicator of {OWNER} matched {re.escape(str(log))} "
-                      r"line (\d+) \(network-traffic:dst_ref.value\)", said)
-        assert m, said
-        assert log.read_text().splitlines()[int(m.group(1)) - 1].count(SECRET_IP) == 1
-        assert "1 blind hit on protected indicators of allies; 1 sighting for their " \
-               "owners only" in said
-        (mine,) = _blind_sightings(east)
-        assert mine[OWNER_PROPERTY] == OWNER
-        assert mine[AUDIENCE_PROPERTY] == sorted([OWNER, "cert-east"])
-        assert mine["sighting_of_ref"].startswith(BLIND_SET_TYPE)
-
-        wait_for(lambda: any(s["id"] == mine["id"] for s in _blind_sightings(north)), 60,
-                 "the hunt's blind sighting at cert-north")
-        assert "hit on Operation Lantern exfiltration server" in cli(north, "blind", "list")
+        assert_one_hit(said, log, north, east, cli)
 
         # watch: lines two hours later, followed as they are; a new window, a new sighting
         later = _conn_log(tmp_path / "later.log", shift_s=7_200)
@@ -132,12 +169,4 @@ def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
             watcher.wait(30)
         north.stop()
         east.stop()
-    for server in servers:
-        assert server is not None and server.log
-        outputs += server.log
-    assert not [o[:200] for o in outputs if SECRET_IP in o]
-    # cert-east keeps its own log's telemetry (its line, its value); nothing else holds it
-    assert SECRET_IP.encode() not in (east.home / "shieldwall.db").read_bytes()
-    for f in east.home.rglob("*"):
-        if f.is_file() and "telemetry" not in f.relative_to(east.home).parts:
-            assert SECRET_IP.encode() not in f.read_bytes(), f
+    assert_value_unsaid(outputs, servers, east)
