@@ -71,6 +71,12 @@ def where_of(q: Query, mark: str) -> Where:
     if q.spec_versions:
         w.parts.append(w.in_("o.spec_version", q.spec_versions))
     if q.added_after_us is not None:
+        # `seq` grows with `date_added_us` (schema.py), so the first version added after the
+        # instant bounds the seq: a page then starts in the seq index where it belongs. On
+        # the date filter alone PostgreSQL walked the seq index from the start, filtering
+        # every older row (289 ms for a page of 1,000 halfway into 300,000 objects).
+        w.add("o.seq >= (SELECT seq FROM objects WHERE date_added_us > ? "
+              "ORDER BY date_added_us LIMIT 1)", int(q.added_after_us))
         w.add("o.date_added_us > ?", int(q.added_after_us))
     if q.after_seq is not None:
         w.add("o.seq > ?", int(q.after_seq))
