@@ -86,10 +86,12 @@ class Scan:
 
 # An alert of one of our rules names one id in its metadata; the key and its list can only
 # be JSON syntax (a quote inside a logged string value is escaped), so the id and the time
-# are read without parsing the line when it is only to be counted.
-_META_ONE = re.compile(rb'"shieldwall_id":\["(indicator--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
-                       rb'[0-9a-f]{4}-[0-9a-f]{12})"\]')
+# are read without parsing the line when it is only to be counted: the id at a fixed offset
+# after the key, the time at the line's start (where Suricata writes it).
 _EVE_TS = re.compile(rb'"timestamp":"([^"]{20,40})"')
+_META_KEY = b'"shieldwall_id":["'
+_ID_AT = len(_META_KEY)
+_ID_END = _ID_AT + len("indicator--") + 36
 
 
 class SensorAlerts:
@@ -135,23 +137,42 @@ class SensorAlerts:
     def _eve(self, lines: Iterable[tuple[int, bytes]], out: Scan) -> None:
         marker = SENSOR_ID.encode()
         count = self.count
+        sids = bool(self.sids)
+        claimed = out.claimed
+        seconds: dict[bytes, int] = {}  # `2025-06-15T10:00:00` -> its microseconds (UTC)
+        counted = seen = 0
         for n, raw in lines:
-            out.lines += 1
+            seen += 1
             # Only alerts of our rules are parsed: a flow or DNS event costs a find.
-            if b'"alert"' not in raw or (marker not in raw and not self.sids):
-                continue
-            if count is not None and b'"event_type":"alert"' in raw:
-                one = _META_ONE.search(raw)
-                # Suricata writes the time first, in one fixed width
-                stamp = raw[14:45] if raw.startswith(b'{"timestamp":"') and \
-                    raw[45:46] == b'"' else None
-                if stamp is None:
-                    found = _EVE_TS.search(raw)
-                    stamp = found.group(1) if found else None
-                if one and stamp and count(one.group(1).decode(), _eve_ts(stamp.decode())):
-                    out.claimed.add(n)
-                    out.counted += 1
+            if b'"event_type":"alert"' not in raw:
+                if b'"alert"' not in raw or (not sids and marker not in raw):
                     continue
+            elif count is not None:
+                # One id in the metadata list: `"shieldwall_id":["indicator--<36>"]`; a
+                # string that is not an id held here fills no window, so `count` refuses it.
+                i = raw.find(_META_KEY)
+                if i >= 0 and raw[i + _ID_END:i + _ID_END + 2] == b'"]':
+                    # Suricata writes the time first, in one fixed width, UTC
+                    if raw[:14] == b'{"timestamp":"' and raw[33:34] == b"." and \
+                            raw[40:46] == b'+0000"':
+                        second = raw[14:33]
+                        base = seconds.get(second)
+                        if base is None:
+                            base = seconds[second] = _eve_ts(
+                                second.decode("ascii", "replace") + ".000000+0000")
+                        ts = base + int(raw[34:40]) if base and raw[34:40].isdigit() else 0
+                    else:
+                        found = _EVE_TS.search(raw)
+                        ts = _eve_ts(found.group(1).decode("ascii", "replace")) if found else 0
+                    if ts and count(raw[i + _ID_AT:i + _ID_END].decode("ascii", "replace"),
+                                    ts):
+                        claimed.add(n)
+                        counted += 1
+                        continue
+                elif i < 0 and not sids and marker not in raw:
+                    continue
+            elif not sids and marker not in raw:
+                continue
             try:
                 rec = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -172,6 +193,8 @@ class SensorAlerts:
             for iid in ids:
                 out.add(SensorHit(iid, ts, n, text, what, where, sig, obs))
             out.claimed.add(n)
+        out.lines += seen
+        out.counted += counted
 
     def _alert_ids(self, alert: dict[str, Any]) -> tuple[list[str], str]:
         meta = alert.get("metadata")
@@ -193,7 +216,22 @@ class SensorAlerts:
         notices: list[dict[str, Any]] = []
         count = self.count
         si = ti = -1
+        nf = 0
+        counted = 0
+        claimed = out.claimed
         for n, raw in lines:
+            if si >= 0 and ti >= 0 and count is not None and raw[:1] != b"#":
+                # An item of ours only to be counted: its id and time read from the bytes
+                values = raw.rstrip(b"\r\n").split(b"\t")
+                if len(values) == nf:
+                    try:
+                        ts = int(float(values[ti]) * 1_000_000)
+                    except ValueError:
+                        ts = 0
+                    if count(values[si].decode("utf-8", "replace"), ts):
+                        claimed.add(n)
+                        counted += 1
+                        continue
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line.startswith("#"):
                 if line.startswith("#fields\t"):
@@ -202,6 +240,7 @@ class SensorAlerts:
                         return  # neither intel.log nor notice.log
                     si = fields.index("sources") if "sources" in fields else -1
                     ti = fields.index("ts") if "ts" in fields else -1
+                    nf = len(fields)
                 elif line.startswith("#set_separator\t"):
                     sep = line.split("\t", 1)[1]
                 elif line.startswith("#unset_field\t"):
@@ -211,15 +250,12 @@ class SensorAlerts:
             values = line.split("\t")
             if len(values) != len(fields):
                 continue  # the hunt's reader counts it
-            if count is not None and si >= 0 and _ID.fullmatch(values[si].encode()) and \
-                    count(values[si], _zeek_ts(values[ti])):
-                out.claimed.add(n)
-                out.counted += 1
-                continue
             rec = {f: v for f, v in zip(fields, values, strict=True) if v != unset}
             if "sources" in rec:
                 rec["sources"] = rec["sources"].split(sep)
             self._zeek_record(rec, n, line, out, notices)
+        out.lines += counted
+        out.counted += counted
         self._notices(notices, shown, out)
 
     def _zeek_json(self, lines: Iterable[tuple[int, bytes]], out: Scan, shown: str) -> None:
