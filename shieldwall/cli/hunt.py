@@ -354,7 +354,7 @@ def watch(
     blind = _blind(node, learn=True)  # one pass: each batch's new values resolved as read
     hunter = SensorHunter(index, sightings, blind.matcher.feed if blind else None,
                           sids=_sids(node))
-    watcher = SensorWatcher(hunter, path, from_start=from_start)
+    watcher = SensorWatcher(hunter, path, from_start=from_start, metrics=node.store)  # /metrics
     last_sync = time.monotonic()
     blind_hits = 0
 
@@ -381,6 +381,7 @@ def watch(
     try:
         watcher.run(interval=interval, on_poll=on_poll)
     finally:
+        watcher.flush_metrics()
         node.close()
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -28,6 +29,9 @@ from shieldwall.detect.readers.sensor_alerts import Scan, SensorAlerts, SensorHi
 from shieldwall.detect.sightings import Hit, Sightings
 from shieldwall.detect.watch import Watcher
 from shieldwall.errors import ShieldwallError
+
+if TYPE_CHECKING:
+    from shieldwall.store import Store
 
 
 class SensorHunter(Hunter):
@@ -111,9 +115,18 @@ class SensorHunter(Hunter):
 class SensorWatcher(Watcher):
     """A `Watcher` whose hunter also reads the sensor lines the followed file grows by."""
 
-    def __init__(self, hunter: SensorHunter, path: Path, *, from_start: bool = True) -> None:
+    def __init__(self, hunter: SensorHunter, path: Path, *, from_start: bool = True,
+                 metrics: Store | None = None, metrics_every: float = 5.0) -> None:
+        """`metrics`: the node's store, whose hunt totals (`/metrics`: events hunted and the
+        seconds it took) the watch adds to as it reads, at most every `metrics_every`
+        seconds, and at `flush_metrics`."""
         super().__init__(hunter, path, from_start=from_start)
         self.sensor_hunter = hunter
+        self.metrics = metrics
+        self.metrics_every = metrics_every
+        self._busy = 0.0  # seconds spent reading since the totals were last added to
+        self._events = hunter.stats.events  # events counted in the totals so far
+        self._recorded_at: float | None = None
         self._fh: Any = None
         self._inode: int | None = None
         self._lines = 0
@@ -123,8 +136,27 @@ class SensorWatcher(Watcher):
         self._join_at_end = not from_start
 
     def poll(self) -> int:
+        started = time.perf_counter()
         hits = self._scan_new()
-        return hits + super().poll()
+        hits += super().poll()
+        self._busy += time.perf_counter() - started
+        if self.metrics is not None and self.hunter.stats.events > self._events and (
+                self._recorded_at is None
+                or time.monotonic() - self._recorded_at >= self.metrics_every):
+            self.flush_metrics()
+        return hits
+
+    def flush_metrics(self) -> None:
+        """Add what was read since the last call to the node's hunt totals."""
+        events = self.hunter.stats.events - self._events
+        if self.metrics is None or events <= 0:
+            return
+        from shieldwall.observe.counters import record_hunt
+
+        record_hunt(self.metrics, events, self._busy)
+        self._events += events
+        self._busy = 0.0
+        self._recorded_at = time.monotonic()
 
     def _scan_new(self) -> int:
         path = self.f.path
