@@ -16,6 +16,7 @@ from shieldwall.stix.canonical import canonical_json
 from shieldwall.stix.ids import valid_id
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, resolve_tlp
 from shieldwall.stix.timestamps import parse_ts
+from shieldwall.store.schema import STATUS_PROPERTY
 
 # How far in the future a `modified` may lie before it is refused: a version stamped
 # years ahead would stay "latest" forever and hide every real update after it.
@@ -38,6 +39,13 @@ class PreparedVersion(NamedTuple):
     created_by_ref: str | None
     name: str | None
     audience: tuple[str, ...]
+    status: str | None  # the type's STATUS_PROPERTY, when it has one
+
+
+def _status(obj: Mapping[str, Any], stix_type: str) -> str | None:
+    prop = STATUS_PROPERTY.get(stix_type)
+    value = obj.get(prop) if prop else None
+    return value[:100] if isinstance(value, str) else None
 
 
 class Unprepared(NamedTuple):
@@ -69,7 +77,7 @@ def prepare(
         oid, version_us, ts or "", canonical_json(obj), obj["type"],
         str(obj.get("spec_version", "2.1")), bool(obj.get("revoked", False)),
         int(resolve_tlp(obj, default_tlp, overrides)), obj.get("created_by_ref"),
-        str(name)[:500] if name is not None else None, audience,
+        str(name)[:500] if name is not None else None, audience, _status(obj, obj["type"]),
     )
 
 
@@ -127,5 +135,6 @@ def prepare_many(
             str(get("spec_version", "2.1")), bool(get("revoked", False)), tlp,
             get("created_by_ref"), str(name)[:500] if name is not None else None,
             tuple(dict.fromkeys(str(n) for n in names)) if type(names) is list else (),
+            _status(obj, stix_type) if stix_type in STATUS_PROPERTY else None,
         ))
     return out

@@ -23,6 +23,12 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# The property that holds the state of an object of these types, kept in `objects.status`
+# when written: statistics count by state in SQL without reading each row's JSON
+# (a case's requests, dispatches and tasks; respond/cases.statistics).
+STATUS_PROPERTY = {"x-shieldwall-assistance-request": "status", "x-shieldwall-dispatch": "status",
+                   "task": "outcome"}
+
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a million-row store.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -45,6 +51,8 @@ objects = Table(
     Column("channel", String(50), nullable=False),
     Column("collection", String(200)),
     Column("json", Text, nullable=False),
+    # The object's state, for the types of STATUS_PROPERTY (migration 0015).
+    Column("status", String(100)),
     UniqueConstraint("id", "version_us", name="uq_objects_id_version"),
     sqlite_autoincrement=True,
 )

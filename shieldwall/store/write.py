@@ -38,11 +38,11 @@ CHUNK = 5_000
 
 INSERT_COLUMNS = (
     "id", "type", "spec_version", "version_us", "date_added_us", "is_latest", "revoked", "tlp",
-    "created_by_ref", "name", "source", "channel", "collection", "json",
+    "created_by_ref", "name", "source", "channel", "collection", "json", "status",
 )
 
 # Positions in a PreparedVersion (rows may arrive as plain tuples in its field order).
-ID, VER, STAMP, TEXT, CREATOR, AUDIENCE = 0, 1, 2, 3, 8, 10
+ID, VER, STAMP, TEXT, CREATOR, AUDIENCE, STATUS = 0, 1, 2, 3, 8, 10, 11
 
 CONFLICT = "conflict: same id and version already stored with different content"
 CREATOR_KEPT = "created_by_ref differs from the stored object's creator (a new version keeps it)"
@@ -196,7 +196,7 @@ def write_batch(
     audience_rows: list[tuple[int, tuple[str, ...]]] = []
     if becomes_latest is None:
         rows = [(p[0], p[4], p[5], p[1], base + i, True, p[6], p[7], p[8], p[9],
-                 src, chan, coll, p[3])
+                 src, chan, coll, p[3], p[STATUS])
                 for i, p in enumerate(fresh)]
         result.new += len(rows)
         if details:
@@ -206,7 +206,7 @@ def write_batch(
         for i, p in enumerate(fresh):
             is_latest = (p[ID], p[VER]) in becomes_latest
             rows.append((p[0], p[4], p[5], p[1], base + i, is_latest, p[6], p[7], p[8], p[9],
-                         src, chan, coll, p[3]))
+                         src, chan, coll, p[3], p[STATUS]))
             if p[AUDIENCE]:
                 audience_rows.append((i, p[AUDIENCE]))
             if not is_latest:  # older than the stored latest or another in this batch
