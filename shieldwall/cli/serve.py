@@ -67,6 +67,12 @@ def register(app: typer.Typer) -> None:
         arrivals.start_in_background(store, cfg.home / "telemetry", member=cfg.member,
                                      identity=node.identity(),
                                      sighting_tlp=cfg.sighting_tlp_level)
+        from shieldwall.cli.case import case_access
+        from shieldwall.respond import sharing
+
+        # A dispatch for this member's case widens its items to the team as it arrives
+        # (docs/respond.md, "The team gets the case").
+        sharing.start_in_background(store, member=cfg.member, access=case_access(node))
         tls = bool(tls_cert or cfg.server.tls_cert)
 
         def dashboard(app: Any) -> str:
