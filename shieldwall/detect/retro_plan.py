@@ -173,37 +173,65 @@ def plan_columns(columns: list[str]) -> list[str]:
             and not c.endswith(("_port", "_count", "_packets"))]
 
 
-def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None) -> str:
+def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None,
+               keys: tuple[str, ...] = (TS, LINE), ip: bool | None = None) -> str:
     """The events as the relation the plan joins: one row per non-null text value,
-    `(_ts, _line, type, value, ip4)`, `type` naming the column, `ip4` the value as an IPv4
+    `(keys…, type, value, ip4)`, `type` naming the column, `ip4` the value as an IPv4
     integer on address columns (the `_ip4:` column written with it; telemetry kept before
     those columns existed is parsed in SQL), over the columns named in `only` (all when
     None). Spark: one scan, whatever their number (`stack`); DuckDB: a UNION ALL of one
-    projection per column (its scans read only their column)."""
+    projection per column (its scans read only their column).
+
+    `ip`, on DuckDB, says what the branch reading the relation needs of an address column:
+    True its IPv4 integers (the equality and CIDR joins: the `_ip4:` column is read, not
+    the text), False its values that are not IPv4 (the string joins: rows whose `_ip4:` is
+    null), None every value (regular expressions). Where an `_ip4:` column exists, a row's
+    ip4 is that integer, else the text parsed, exactly as `coalesce` of the two would give;
+    a file without it (kept before it existed) reads as nulls there and is parsed."""
     rows = []
+    split = []  # DuckDB, address columns with their integers kept: (type, text, integers)
     for col in plan_columns(list(columns)):
         if not is_string(columns[col]) or (only is not None and col not in only):
             continue
         c = f"e.{d.ident(col)}"
-        ip = "CAST(NULL AS BIGINT)"
+        ip4 = "CAST(NULL AS BIGINT)"
         if col in IP_COLUMNS:
-            ip = _ipv4_int_sql(d, c)
+            ip4 = _ipv4_int_sql(d, c)
             if IP4 + col in columns:
-                ip = f"CAST(coalesce(e.{d.ident(IP4 + col)}, {ip}) AS BIGINT)"
-        rows.append((d.string(col), c, ip))
-    if not rows:
+                if d.name == "duckdb":
+                    split.append((d.string(col), c, f"e.{d.ident(IP4 + col)}", ip4))
+                    continue
+                ip4 = f"CAST(coalesce(e.{d.ident(IP4 + col)}, {ip4}) AS BIGINT)"
+        rows.append((d.string(col), c, ip4))
+    if not rows and not split:
         return ""
-    ts, line = d.ident(TS), d.ident(LINE)
     if d.name == "spark":
         flat = ", ".join(x for row in rows for x in row)
-        inner = (f"SELECT e.{ts} AS {ts}, e.{line} AS {line}, stack({len(rows)}, {flat}) "
-                 f"AS (type, value, ip4) FROM events e")
-    else:  # DuckDB: a projection per column, each reading its own column: 4M events, one
-        # address indicator, 0.10-0.19 CPU-s against 1.26-1.46 for a list of structs unnested
-        return "(" + " UNION ALL ".join(
-            f"SELECT e.{ts} AS {ts}, e.{line} AS {line}, {t} AS type, {v} AS value, "
-            f"{i} AS ip4 FROM events e WHERE {v} IS NOT NULL" for t, v, i in rows) + ")"
-    return f"(SELECT * FROM ({inner}) v WHERE v.value IS NOT NULL)"
+        out = ", ".join(f"e.{d.ident(k)} AS {d.ident(k)}" for k in keys)
+        inner = (f"SELECT {out}, stack({len(rows)}, {flat}) AS (type, value, ip4) "
+                 f"FROM events e")
+        return f"(SELECT * FROM ({inner}) v WHERE v.value IS NOT NULL)"
+    # DuckDB: a projection per column, each reading its own column: 4M events, one address
+    # indicator, 0.10-0.19 CPU-s against 1.26-1.46 for a list of structs unnested. The keys
+    # are the event's file and row number (virtual columns: nothing read).
+    k = ", ".join(f"e.{d.ident(x)} AS {d.ident(x)}" for x in keys)
+    parts = [f"SELECT {k}, {t} AS type, {v} AS value, {i} AS ip4 FROM events e "
+             f"WHERE {v} IS NOT NULL" for t, v, i in rows]
+    for t, v, i4, parsed in split:
+        if ip is None:  # every value with its integer (regular expressions read the text)
+            parts.append(f"SELECT {k}, {t} AS type, {v} AS value, "
+                         f"CAST(coalesce({i4}, {parsed}) AS BIGINT) AS ip4 FROM events e "
+                         f"WHERE {v} IS NOT NULL")
+            continue
+        if ip:  # the integers alone: a CIDR or address join reads no text
+            parts.append(f"SELECT {k}, {t} AS type, CAST(NULL AS VARCHAR) AS value, "
+                         f"{i4} AS ip4 FROM events e WHERE {i4} IS NOT NULL")
+        # The rest of the column: values that are not IPv4 (and a file kept without the
+        # integers, parsed here); a file whose `_ip4:` holds no null is skipped by its
+        # statistics, the text unread.
+        parts.append(f"SELECT {k}, {t} AS type, {v} AS value, {parsed} AS ip4 "
+                     f"FROM events e WHERE {i4} IS NULL AND {v} IS NOT NULL")
+    return "(" + " UNION ALL ".join(parts) + ")"
 
 
 EVENT_KEYS = (TS, LINE)
@@ -211,7 +239,7 @@ SUMMARY_KEYS = ("day", "value", "sources")
 
 
 def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
-             relation: Callable[[set[str]], str] | str = "summary",
+             relation: Callable[[set[str], bool | None], str] | str = "summary",
              keys: tuple[str, ...] = SUMMARY_KEYS) -> str:
     """The candidates: a relation of values (the summaries, or `values_sql`'s over the
     events: `relation` then makes it for the columns a branch needs) joined with the atoms
@@ -227,16 +255,17 @@ def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
     host = ", ".join(d.string(c) for c in HOST_COLUMNS)
     parts: list[str] = []
 
-    def rel(table: pa.Table) -> str:
+    def rel(table: pa.Table, ip: bool | None) -> str:
         return relation if isinstance(relation, str) else relation(
-            set(table.column("col").to_pylist()))
+            set(table.column("col").to_pylist()), ip)
 
-    def part(table: pa.Table, join: str, where: str = "") -> None:
-        parts.append(f"SELECT {out}, a.slot, a.atom, e.type AS _col FROM {rel(table)} e "
+    def part(table: pa.Table, join: str, where: str = "", ip: bool = False) -> None:
+        parts.append(f"SELECT {out}, a.slot, a.atom, e.type AS _col FROM {rel(table, ip)} e "
                      f"JOIN {join}" + (f" WHERE {where}" if where else ""))
 
     if tables["eq4_atoms"].num_rows:
-        part(tables["eq4_atoms"], "eq4_atoms a ON a.col = e.type AND e.ip4 = a.value")
+        part(tables["eq4_atoms"], "eq4_atoms a ON a.col = e.type AND e.ip4 = a.value",
+             ip=True)
     if tables["eq_atoms"].num_rows:  # on address columns, only what is not IPv4
         part(tables["eq_atoms"], "eq_atoms a ON a.col = e.type AND e.value = a.value",
              "e.ip4 IS NULL")
@@ -257,7 +286,7 @@ def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
         hi = ((pc.max(nets).as_py() + 1) << (32 - bits)) - 1
         part(these, f"cidr_atoms a ON a.col = e.type AND a.bits = {bits} "
                     f"AND (e.ip4 >> {32 - bits}) = a.net",
-             f"e.ip4 BETWEEN {lo} AND {hi}")
+             f"e.ip4 BETWEEN {lo} AND {hi}", ip=True)
     rx = tables["regex_atoms"]
     if rx.num_rows:
         exprs = sorted(set(zip(rx.column("rid").to_pylist(), rx.column("col").to_pylist(),
@@ -269,17 +298,19 @@ def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
         cols = ", ".join(d.string(c) for c in sorted({c for _, c, _ in exprs}))
         outer = ", ".join(f"m.{d.ident(k)}" for k in keys)
         parts.append(f"SELECT {outer}, a.slot, a.atom, m.type AS _col FROM "
-                     f"(SELECT {inner}, e.type AS type, {matched} AS rid FROM {rel(rx)} e "
+                     f"(SELECT {inner}, e.type AS type, {matched} AS rid FROM {rel(rx, None)} e "
                      f"WHERE e.type IN ({cols})) m "
                      f"JOIN regex_atoms a ON a.col = m.type AND a.rid = m.rid")
     return "\nUNION ALL\n".join(parts)
 
 
-def drill_sql(d: Dialect, columns: list[str], hit_columns: list[str]) -> str:
+def drill_sql(d: Dialect, columns: list[str], hit_columns: list[str],
+              keys: tuple[str, ...] = EVENT_KEYS) -> str:
     """The events behind the summaries' hits: an equi-join of each hit column with the
     distinct values found in it (`hits`: _col, value, slot, atom). The value is the
     column's own text, as the summary recorded it, so equality is exact by construction."""
-    parts = [f"SELECT e.{d.ident(TS)}, e.{d.ident(LINE)}, h.slot, h.atom, h._col "
+    out = ", ".join(f"e.{d.ident(k)}" for k in keys)
+    parts = [f"SELECT {out}, h.slot, h.atom, h._col "
              f"FROM events e JOIN hits h ON h._col = {d.string(col)} "
              f"AND e.{d.ident(col)} = h.value"
              for col in hit_columns if col in columns]
@@ -287,10 +318,42 @@ def drill_sql(d: Dialect, columns: list[str], hit_columns: list[str]) -> str:
 
 
 def fetch_sql(d: Dialect) -> str:
-    """The candidate events whole, with the atom each was met by."""
+    """The candidate events whole, with the atom each was met by (joined on time and line:
+    Spark's keys)."""
     ts, line = d.ident(TS), d.ident(LINE)
     return (f"SELECT e.*, c.slot, c.atom, c._col FROM cands c JOIN events e "
             f"ON e.{ts} = c.{ts} AND e.{line} = c.{line}")
 
 
 FETCH_SQL = fetch_sql(DUCKDB)
+
+# DuckDB's keys of an event: its file and row number (virtual columns of `read_parquet`,
+# free to read). The candidates then name their rows, and `fetch_rows_sql` reads those rows
+# of those files alone instead of joining every stored event on (time, line).
+ROW_KEYS = ("_event_file", "_event_row")
+# Past this many candidate rows in a file, a list of row numbers is no longer pushed into
+# the scan: the file's rows are joined with them.
+ROWS_LISTED = 4096
+
+
+def fetch_rows_sql(cands: pa.Table) -> str:
+    """DuckDB: the candidate events whole, each file read once for the rows `cands`
+    (registered as `cands`: ROW_KEYS, slot, atom, _col) names in it, with those rows'
+    numbers pushed into the scan (its other columns are decoded only where one is); the
+    files' columns unified by name."""
+    d = DUCKDB
+    f, r = (d.ident(k) for k in ROW_KEYS)
+    by_file = cands.group_by(ROW_KEYS[0], use_threads=False).aggregate(
+        [(ROW_KEYS[1], "distinct")])
+    parts = []
+    for name, rows in zip(by_file.column(0).to_pylist(),
+                          by_file.column(1).to_pylist(), strict=True):
+        lit = d.string(name)
+        where = (f"file_row_number IN ({', '.join(str(int(x)) for x in sorted(rows))})"
+                 if len(rows) <= ROWS_LISTED else
+                 f"file_row_number BETWEEN {min(rows)} AND {max(rows)}")
+        parts.append(f"SELECT e.* EXCLUDE (file_row_number), c.slot, c.atom, c._col "
+                     f"FROM (SELECT *, file_row_number FROM read_parquet([{lit}], "
+                     f"hive_partitioning = false) WHERE {where}) e "
+                     f"JOIN cands c ON c.{f} = {lit} AND c.{r} = e.file_row_number")
+    return "\nUNION ALL BY NAME\n".join(parts)

@@ -27,6 +27,7 @@ from shieldwall.detect.retro_plan import (
     SUMMARY_KEYS,
     atom_tables,
     drill_sql,
+    fetch_rows_sql,
     fetch_sql,
     plan_sql,
     values_sql,
@@ -42,6 +43,7 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
     """The candidate events (whole, with slot, atom and _col) since `start`, or None."""
     info = {} if info is None else info
     d = engine.dialect
+    keys = getattr(engine, "row_keys", EVENT_KEYS)
     first_day = str(np.datetime64(start // DAY_US, "D"))
     days = summaries.day_dirs(root, first_day)
     if not days:
@@ -72,14 +74,14 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
         distinct = hits.select(["_col", "value", "slot", "atom"]).group_by(
             ["_col", "value", "slot", "atom"], use_threads=False).aggregate([])
         engine.register("hits", distinct.select(["_col", "value", "slot", "atom"]))
-        sql = drill_sql(d, columns, sorted(set(distinct.column("_col").to_pylist())))
+        sql = drill_sql(d, columns, sorted(set(distinct.column("_col").to_pylist())), keys)
     else:
         files = [f for day in days for f in summaries.event_files(root, day)]
         if not files:
             return None
         types = engine.view("events", files, since)
         sql = _plan(engine, index, list(types),
-                    lambda only: values_sql(d, types, only), EVENT_KEYS)
+                    lambda only, ip: values_sql(d, types, only, keys, ip), keys)
     if not sql:
         return None
     cands = engine.arrow(sql)
@@ -87,7 +89,7 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
     if cands.num_rows == 0:
         return None
     engine.register("cands", cands)
-    return engine.arrow(fetch_sql(d))
+    return engine.arrow(fetch_sql(d) if keys == EVENT_KEYS else fetch_rows_sql(cands))
 
 
 def _plan(engine: Engine, index: IndicatorIndex, columns: list[str], relation: Any,

@@ -25,6 +25,9 @@ class EngineError(ShieldwallError):
 
 class Engine(Protocol):
     dialect: Dialect
+    # The columns naming an event in the candidates: `retro_plan.ROW_KEYS` (file, row
+    # number: DuckDB fetches those rows alone) or `retro_plan.EVENT_KEYS` (time, line).
+    row_keys: tuple[str, ...]
 
     def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
         """Parquet files (their columns unified by name) as relation `name`; its columns

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from shieldwall.detect.retro_plan import DUCKDB
+from shieldwall.detect.retro_plan import DUCKDB, ROW_KEYS
 
 
 def file_list(files: list[Path]) -> str:
@@ -15,6 +15,9 @@ def file_list(files: list[Path]) -> str:
 
 class DuckDBEngine:
     dialect = DUCKDB
+    # An event is named by its file and row number (free to read, and the fetch of the
+    # candidate events then reads their rows of their files alone).
+    row_keys = ROW_KEYS
 
     def __init__(self, threads: int = 2) -> None:
         import duckdb
@@ -25,10 +28,13 @@ class DuckDBEngine:
         self._tables: dict[str, pa.Table] = {}
 
     def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
-        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("
-                         f"{file_list(files)}, union_by_name = true, hive_partitioning = false)"
+        f, r = (self.dialect.ident(k) for k in ROW_KEYS)
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *, filename AS {f}, "
+                         f"file_row_number AS {r} FROM read_parquet({file_list(files)}, "
+                         "union_by_name = true, hive_partitioning = false)"
                          + (f" WHERE {where}" if where else ""))
-        return {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {name}").fetchall()}
+        return {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {name}").fetchall()
+                if r[0] not in ROW_KEYS}
 
     def register(self, name: str, table: pa.Table) -> None:
         self._tables[name] = table

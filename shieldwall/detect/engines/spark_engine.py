@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from shieldwall.detect.engines import EngineError
-from shieldwall.detect.retro_plan import SPARK
+from shieldwall.detect.retro_plan import EVENT_KEYS, SPARK
 
 PYSPARK = "pyspark==4.3.0"
 JAVA_MIN = 17
@@ -104,6 +104,7 @@ def _said(doing: str) -> Iterator[None]:
 
 class SparkEngine:
     dialect = SPARK
+    row_keys = EVENT_KEYS  # an event is named by its time and line
 
     def __init__(self, session: Any, owned: bool = False) -> None:
         self.spark = session
