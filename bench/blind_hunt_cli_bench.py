@@ -37,7 +37,7 @@ def main() -> None:
     from bench.blind_bench import OWNER, _ips
     from bench.detect_bench import MEMBER, gen_log, indicators
     from shieldwall.blind.hits import BlindMatcher
-    from shieldwall.blind.resolve import Resolver, value_key
+    from shieldwall.blind.resolve import OutputCache, Resolver
     from shieldwall.blind.sets import BlindSet, oprf_input
     from shieldwall.detect.hunt import Hunter
     from shieldwall.detect.index import IndicatorIndex
@@ -74,7 +74,7 @@ def main() -> None:
                         {"ipv4-addr:value": {f(v): f"{i:016x}"
                                              for i, v in enumerate(protected)}})
 
-    cache = {value_key(oprf_input("ipv4-addr:value", v)): f(v) for v in seen}
+    cache = OutputCache.of([oprf_input("ipv4-addr:value", v) for v in seen], [f(v) for v in seen])
 
     def send(epoch: int, body: bytes) -> tuple[int, bytes, str]:
         raise AssertionError("every value is cached")
@@ -86,7 +86,7 @@ def main() -> None:
 
     def wired(s: BlindSet) -> tuple[float, int]:
         r = Resolver(None, s.public_key, 1, send)
-        r._mem = cache  # the warm cache
+        r.mem = cache  # the warm cache
         hits: list[Any] = []
         m = BlindMatcher([s], {s.public_key.hex(): r}, hits.append, learn=False)
         t0 = time.perf_counter()

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shieldwall.blind.resolve import ResolveError, Resolver
+from shieldwall.blind.resolve import ResolveError, Resolver, output_bytes
 from shieldwall.blind.sets import BlindSet, oprf_input
 from shieldwall.detect.index import columns_for
 from shieldwall.detect.readers import LINE, TS, Observations
@@ -93,6 +93,7 @@ class BlindMatcher:
         self._hit: dict[str, dict[Any, list[tuple[BlindSet, str]]]] = defaultdict(dict)
         self._hit_arrays: dict[str, pa.Array] = {}
         self.failed: dict[str, str] = {}  # set id -> why it could not be resolved
+        self._set_firsts: dict[tuple[str, str], np.ndarray] = {}
 
     def _columns(self, obs: Observations) -> Iterator[tuple[str, str, pa.Array, Any]]:
         names = obs.table.column_names
@@ -196,14 +197,28 @@ class BlindMatcher:
             except ResolveError as exc:  # one owner unreachable or refusing: the others
                 self.failed[s.id] = f"{s.owner}: {exc}"  # still protect this hunt
                 continue
-            hit = [i for i, o in enumerate(resolved) if o in outs]
+            # The outputs' first halves against the set's (sorted) in one searchsorted;
+            # the few that agree are compared whole.
+            firsts = self._firsts(s, path)
+            at = np.minimum(np.searchsorted(firsts, resolved[:, 0]), len(firsts) - 1)
+            hit = [i for i in np.flatnonzero(firsts[at] == resolved[:, 0]).tolist()
+                   if output_bytes(resolved[i]) in outs]
             if not hit:
                 continue
             for pos in (np.flatnonzero(np.isin(index, hit)) if index is not None else hit):
                 v = raw[int(pos)].as_py()
-                handle = outs[resolved[index[pos] if index is not None else pos]]
+                handle = outs[output_bytes(resolved[index[pos] if index is not None else pos])]
                 self._hit[path].setdefault(v, []).append((s, handle))
             self._hit_arrays.pop(path, None)
+
+    def _firsts(self, s: BlindSet, path: str) -> np.ndarray:
+        """The sorted first 64-bit halves of the outputs `s` holds for `path`."""
+        got = self._set_firsts.get((s.id, path))
+        if got is None:
+            outs = s.outputs[path]
+            got = self._set_firsts[(s.id, path)] = np.sort(
+                np.frombuffer(b"".join(o[:8] for o in outs), ">u8").astype(np.uint64))
+        return got
 
     def _rows(self, path: str, name: str, flat: pa.Array, parents: Any,
               obs: Observations) -> int:

@@ -5,13 +5,15 @@
 - `blind_usage` (owner): evaluations asked per ally per UTC day, for the daily quota and
   the alarm on an unusual day.
 - `blind_audit` (owner): one row per evaluation request, answered or refused.
-- `blind_cache` (ally): resolved outputs per owner key (one key per epoch), so each distinct
-  value costs one round trip per epoch. Keyed by a digest of the value, never the value.
+- `blind_cache_parts` (ally, migration 0016): resolved outputs per owner key (one key per
+  epoch), so each distinct value costs one round trip per epoch. Keyed by a digest of the
+  value, never the value; packed: each part is `count` sorted 16-byte digests and their
+  16-byte outputs as two blobs, loaded as arrays (`blind.resolve.OutputCache`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -49,10 +51,12 @@ blind_audit = Table(
     sqlite_autoincrement=True,
 )
 
-blind_cache = Table(
-    "blind_cache",
+blind_cache_parts = Table(
+    "blind_cache_parts",
     metadata,
     Column("key_id", String(64), primary_key=True),
-    Column("value_key", String(32), primary_key=True),
-    Column("output", String(32), nullable=False),
+    Column("part", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("value_keys", LargeBinary, nullable=False),
+    Column("outputs", LargeBinary, nullable=False),
 )

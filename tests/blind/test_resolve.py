@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shieldwall.blind.resolve import BadProof, ResolveError, Resolver
+from shieldwall.blind.resolve import BadProof, ResolveError, Resolver, output_bytes
 from shieldwall.blind.sets import held_sets, oprf_input
 from shieldwall.keys.oprf import oprf_key, rotate
 from tests.blind.helpers import SECRET_IP, local_send, owner_with_set
@@ -55,3 +55,49 @@ def test_refusals_are_errors_with_the_owners_reason(store, tmp_path):
     send = local_send(tmp_path, store, tier="partner")
     with pytest.raises(ResolveError, match=r"HTTP 403.*allies only"):
         Resolver(None, s.public_key, s.epoch, send).resolve([b"ip\n198.51.100.9"])
+
+
+def test_the_cache_is_stored_in_parts_and_compacted_on_load(store, tmp_path):
+    from sqlalchemy import func, select
+
+    from shieldwall.blind.resolve import COMPACT_PARTS
+    from shieldwall.blind.tables import blind_cache_parts
+
+    def parts() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(blind_cache_parts))
+                       .scalar_one())
+
+    owner_with_set(store, tmp_path)
+    (s,) = held_sets(store)
+    send = local_send(tmp_path, store)
+    inputs = [oprf_input("ipv4-addr:value", f"198.51.100.{i}") for i in range(COMPACT_PARTS + 2)]
+    inputs.append(oprf_input("ipv4-addr:value", SECRET_IP))
+    # one batch at a time: the owner here writes its usage to the same database
+    out = Resolver(store, s.public_key, s.epoch, send, batch=1, in_flight=1).resolve(inputs)
+    assert parts() == len(inputs)  # a part per batch answered
+    r = Resolver(store, s.public_key, s.epoch, send)
+    got = r.outputs(inputs)  # the bulk path: (n, 2) halves, in order
+    assert r.stats.requests == 0 and r.stats.cached == len(inputs)
+    assert [output_bytes(g) for g in got] == [out[x] for x in inputs]
+    assert parts() == 1  # more than COMPACT_PARTS: merged into one on load
+    assert r.cached(inputs[-1]) in s.outputs["ipv4-addr:value"]
+    assert r.cached(oprf_input("ipv4-addr:value", "192.0.2.1")) is None
+    again = Resolver(store, s.public_key, s.epoch, send)
+    assert again.resolve(inputs) == out and again.stats.requests == 0
+
+
+def test_outputs_of_cached_and_new_inputs_together_are_each_their_own(store, tmp_path):
+    owner_with_set(store, tmp_path)
+    (s,) = held_sets(store)
+    send = local_send(tmp_path, store)
+    earlier = [oprf_input("ipv4-addr:value", f"10.0.0.{i}") for i in range(7)]
+    Resolver(store, s.public_key, s.epoch, send).outputs(earlier)
+    now = [*earlier[:3], *(oprf_input("ipv4-addr:value", v)
+                           for v in ("198.51.100.1", SECRET_IP, "198.51.100.7"))]
+    r = Resolver(store, s.public_key, s.epoch, send)  # loads the earlier ones, asks 3
+    got = [output_bytes(o) for o in r.outputs(now)]
+    assert r.stats.cached == 3 and r.stats.requests == 1
+    truth = Resolver(None, s.public_key, s.epoch, send).resolve(now)
+    assert got == [truth[x] for x in now]
+    assert [o in s.outputs["ipv4-addr:value"] for o in got] == [False] * 4 + [True, False]
