@@ -23,7 +23,8 @@ On PostgreSQL the tables are ANALYZEd after the build, as autovacuum would after
 load (the server the project tests against runs with autovacuum off, and unanalyzed
 tables made the planner hash a million audience rows for each case page: 1.3-1.6 s).
 
-`--profile` prints the top of a cProfile of one call of each.
+`--profile` prints the top of a cProfile of one call of each; `--stats-only` times only
+the statistics (wall and CPU time) of the store as it is, e.g. after an upgrade.
 
     .venv/bin/python -m bench.respond_scale_bench --cases 20000 --budget 600 --repeats 100 \
         [--keep DIR | --db-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_respond]
@@ -95,6 +96,22 @@ def _profile(what: str, fn: Callable[[], Any]) -> None:
     print(f"--- profile: {what}\n{buf.getvalue()}", flush=True)
 
 
+def stats_only(store: Store, repeats: int) -> None:
+    """`cases.statistics` alone, wall and CPU time (user+sys of this process) per run."""
+    for reader in (CELL, TEAM[0].split(":")[0]):
+        access = access_for(Member(reader, "ally"))
+        walls, cpus = [], []
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time()
+            got = case_statistics(store, access)
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        print(f"reader {reader}: case statistics ({sum(got['task'].values()) // 5:,} cases): "
+              f"wall median {statistics.median(walls) * 1000:.0f} ms, CPU median "
+              f"{statistics.median(cpus) * 1000:.0f} ms ({repeats} runs; load average "
+              f"{_load()})", flush=True)
+
+
 def _line(what: str, xs: list[float]) -> str:
     return (f"{what}: median {statistics.median(xs) * 1000:.1f} ms, "
             f"p95 {_p95(xs) * 1000:.1f} ms ({len(xs)} samples)")
@@ -151,12 +168,17 @@ def main() -> None:
     ap.add_argument("--db-url", help="A database to build in (PostgreSQL: an empty database "
                     "of its own; it is extended on the next run).")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--stats-only", action="store_true",
+                    help="Time only the statistics (wall and CPU) of what the store holds.")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = a.db_url or f"sqlite:///{(a.keep or Path(tmp)) / 'respond-scale.db'}"
         store = Store.open(url, pooled=True)
         try:
             print(f"{url.split(':')[0]}; load average {_load()}", flush=True)
+            if a.stats_only:
+                stats_only(store, a.repeats)
+                return
             n, took = build(store, a.cases, a.budget)
             if store.dialect == "postgresql":
                 # What autovacuum does after a bulk load; without it the planner guesses

@@ -64,6 +64,15 @@ Index(
     sqlite_where=objects.c.is_latest,
     postgresql_where=objects.c.is_latest,
 )
+# Counting latest objects by status under an Access reads only this index (migration 0015):
+# it holds every column the Access clause names (the audience check aside).
+Index(
+    "ix_objects_status",
+    objects.c.type, objects.c.status, objects.c.tlp, objects.c.source, objects.c.created_by_ref,
+    objects.c.revoked, objects.c.is_latest,
+    sqlite_where=objects.c.is_latest & objects.c.status.isnot(None),
+    postgresql_where=objects.c.is_latest & objects.c.status.isnot(None),
+)
 # No index on created_by_ref or name: no read can use one (see migration 0008).
 # Relationships are indexed by their ends on expressions of `json` (migration 0009,
 # `where.RELATIONSHIP_ENDS`), which the migrations create, not this metadata.

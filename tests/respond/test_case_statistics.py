@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from shieldwall.policy import Member
 from shieldwall.respond.cases import STATUS_OF, statistics
@@ -134,6 +134,8 @@ def test_upgrade_counts_stored_cases_and_counts_leak_nothing(url: str) -> None:
             held = dict(conn.execute(text(
                 "SELECT id, status FROM objects WHERE is_latest AND type = 'task'")).all())
         assert sorted(held.values()) == sorted(["failed", "ongoing", "successful"] * 3)
+        assert "ix_objects_status" in {ix["name"] for ix in
+                                       inspect(store.engine).get_indexes("objects")}
 
         assert statistics(store, acc(CELL)) == {
             "x-shieldwall-assistance-request": {"open": 3},

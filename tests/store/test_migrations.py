@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
+from shieldwall.stix.timestamps import now_us
 from shieldwall.store import Provenance, Store
 from shieldwall.store.migrate import alembic_config, current, upgrade
+from shieldwall.store.prepare import prepare
 from tests.factories import indicator
 
 
@@ -34,11 +36,18 @@ def _holding_one_indicator_at(tmp_path: Path, revision: str) -> tuple[str, dict]
     engine = create_engine(url)
     upgrade(engine, revision)
     assert current(engine) == revision
-    engine.dispose()
-    old = Store.open(url, migrate=False)
     ind = indicator()
-    old.put(ind, Provenance("x"))
-    old.close()
+    # Written as that revision's code did: its columns only (the current write path
+    # fills columns later revisions added).
+    p = prepare(ind, now_us())
+    row = {"id": p.id, "type": p.type, "spec_version": p.spec_version,
+           "version_us": p.version_us, "date_added_us": 1, "is_latest": True,
+           "revoked": False, "tlp": p.tlp, "created_by_ref": p.created_by_ref, "name": p.name,
+           "source": "x", "channel": "taxii", "collection": None, "json": p.text}
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO objects ({', '.join(row)}) "
+                          f"VALUES ({', '.join(':' + k for k in row)})"), row)
+    engine.dispose()
     return url, ind
 
 

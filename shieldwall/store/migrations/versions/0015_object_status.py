@@ -3,6 +3,9 @@
 `objects.status` holds the property that carries the state of the types listed in
 `store.schema.STATUS_PROPERTY` (an assistance request's or a dispatch's `status`, a
 task's `outcome`), written by `put_many` and filled here for the rows already stored.
+A partial index on the latest rows that have one holds every column the statistics and
+the reader's Access clause read, so counting them reads the index, not the scattered rows
+of a large store (20,000 cases: 140,000 rows over gigabytes of objects).
 
 Revision ID: 0015
 Revises: 0014
@@ -20,6 +23,12 @@ _STATUS = {"x-shieldwall-assistance-request": "status", "x-shieldwall-dispatch":
            "task": "outcome"}
 
 
+# Kept equal to store.schema's ix_objects_status (the statistics query names these).
+STATUS_INDEX_COLUMNS = ("type", "status", "tlp", "source", "created_by_ref", "revoked",
+                        "is_latest")
+STATUS_INDEX_WHERE = "is_latest AND status IS NOT NULL"
+
+
 def _expr(dialect: str, prop: str) -> str:
     if dialect == "postgresql":
         return f"(json::jsonb ->> '{prop}')"
@@ -31,8 +40,12 @@ def upgrade() -> None:
     op.add_column("objects", sa.Column("status", sa.String(100)))
     for kind, prop in _STATUS.items():
         op.execute(f"UPDATE objects SET status = {_expr(dialect, prop)} WHERE type = '{kind}'")
+    op.create_index("ix_objects_status", "objects", list(STATUS_INDEX_COLUMNS),
+                    sqlite_where=sa.text(STATUS_INDEX_WHERE),
+                    postgresql_where=sa.text(STATUS_INDEX_WHERE))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_objects_status", table_name="objects")
     with op.batch_alter_table("objects") as batch:
         batch.drop_column("status")
