@@ -40,7 +40,7 @@ class SensorHunter(Hunter):
                  sids: Mapping[int, str] | None = None) -> None:
         super().__init__(index, sightings, sink)
         self.sensors = SensorAlerts(lambda iid: index.get(iid) is not None, sids,
-                                    sightings.count_only)
+                                    _Tally(sightings))
         self.claimed: dict[str, set[int]] = {}  # source -> lines read as sensor alerts
         self.sensor_hits = 0
 
@@ -110,6 +110,33 @@ class SensorHunter(Hunter):
         cands = [c for c in self.index.candidates(obs.table)
                  if int(lines[c.row]) not in claimed]
         return self.judge(obs, cands)
+
+
+class _Tally:
+    """`readers.sensor_alerts.Tally` over the hunt's sightings: `Sightings.count_only`'s
+    rule (a window takes counts alone once its observed-data and explanations are full),
+    with many hits of one window added at once."""
+
+    def __init__(self, sightings: Sightings) -> None:
+        self.sightings = sightings
+        self.window_us = sightings.window_us
+
+    def full(self, indicator_id: str, ts_us: int) -> bool:
+        s = self.sightings
+        w = s.windows.get((indicator_id, ts_us - ts_us % s.window_us))
+        return w is not None and len(w.observed) >= s.max_refs and \
+            len(w.explanations) >= s.max_explanations
+
+    def add(self, indicator_id: str, start_us: int, n: int, first_us: int,
+            last_us: int) -> None:
+        s = self.sightings
+        key = (indicator_id, start_us)
+        w = s.windows[key]
+        w.count += n
+        s.hits += n
+        w.first_us = min(w.first_us, first_us)
+        w.last_us = max(w.last_us, last_us)
+        s.dirty.add(key)
 
 
 class SensorWatcher(Watcher):

@@ -77,3 +77,17 @@ def test_counted_intel_lines_match_a_full_read(store: Store, tmp_path: Path) -> 
     assert got[IP]["count"] == 40 and hunter.sensor_hits == 40
     assert got[IP]["first_seen"] == format_ts(1718444000_000000)
     assert got[IP]["last_seen"] == format_ts(1718444039_000039)
+
+
+def test_summed_alerts_keep_the_earliest_and_latest_in_any_order(store: Store,
+                                                                  tmp_path: Path) -> None:
+    hunter, tmp = setup(store, tmp_path)
+    url = eve_alert(rule_of(tmp, URL))
+    stamps = [f"2024-06-15T09:{m:02d}:30.{u:06d}+0000" for m, u in
+              [(40, 5)] * 12 + [(45, 7), (12, 999999), (59, 1), (12, 999998), (30, 0)]]
+    got = _run(hunter, tmp / "eve.json", [_with(url, timestamp=t) for t in stamps])
+    assert got[URL]["count"] == 17
+    assert got[URL]["first_seen"] == format_ts(1718444400_000000 - 28 * 60_000_000 +
+                                               30_999_998)  # 09:12:30.999998
+    assert got[URL]["last_seen"] == format_ts(1718444400_000000 + 19 * 60_000_000 +
+                                              30_000_001)  # 09:59:30.000001

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
@@ -94,14 +94,53 @@ _ID_AT = len(_META_KEY)
 _ID_END = _ID_AT + len("indicator--") + 36
 
 
+class Tally(Protocol):
+    """Counts hits whose sighting window needs nothing more of them (its observed-data and
+    explanations are full): a sensor's alert log repeats a few indicators a million times.
+    A window full once stays full, so the lines of one (id, window) seen full are summed
+    and given at once."""
+
+    window_us: int
+
+    def full(self, indicator_id: str, ts_us: int) -> bool:
+        """Does the window of this hit need nothing more than its count?"""
+        ...
+
+    def add(self, indicator_id: str, start_us: int, n: int, first_us: int,
+            last_us: int) -> None:
+        """Count `n` hits of a full window, the earliest and latest at these times."""
+        ...
+
+
+class _Sums:
+    """Lines only to be counted, summed per (id, window) while a file is read."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+        self.sums: dict[tuple[bytes, int], list[Any]] = {}  # -> [n, first, last] (raw)
+
+    def one(self, iid: str, ts: int) -> bool:
+        """A line whose time was read in full: counted at once when its window is full."""
+        if not self.tally.full(iid, ts):
+            return False
+        w = self.tally.window_us
+        self.tally.add(iid, ts - ts % w, 1, ts, ts)
+        return True
+
+    def flush(self, to_us: Callable[[bytes], int]) -> None:
+        for (iid, start), (n, first, last) in self.sums.items():
+            self.tally.add(iid.decode("ascii", "replace"), start, n, to_us(first),
+                           to_us(last))
+        self.sums = {}
+
+
 class SensorAlerts:
     """Reads alert lines of files a hunt is given; `known` says which ids are active here."""
 
     def __init__(self, known: Callable[[str], bool], sids: Mapping[int, str] | None = None,
-                 count: Callable[[str, int], bool] | None = None) -> None:
+                 count: Tally | None = None) -> None:
         """`known`: is this id an indicator active here; `sids`: sid -> indicator id;
-        `count(id, ts)`: counts a hit that needs no details (`Sightings.count_only`), True
-        when it did: the line is then not parsed any further."""
+        `count`: counts hits that need no details (`Tally`): such a line is not parsed."""
         self.known = known
         self.sids = dict(sids or {})
         self.count = count
@@ -136,10 +175,15 @@ class SensorAlerts:
 
     def _eve(self, lines: Iterable[tuple[int, bytes]], out: Scan) -> None:
         marker = SENSOR_ID.encode()
-        count = self.count
         sids = bool(self.sids)
         claimed = out.claimed
-        seconds: dict[bytes, int] = {}  # `2025-06-15T10:00:00` -> its microseconds (UTC)
+        tally = self.count
+        sums = _Sums(tally) if tally is not None else None
+        window = tally.window_us if tally is not None else 0
+        # `2025-06-15T10:00:00` (UTC) -> (its microseconds, its window's start); -1 when it
+        # is not a time, or the window does not start on a whole second
+        seconds: dict[bytes, tuple[int, int]] = {}
+        held = sums.sums if sums is not None else {}
         counted = seen = 0
         for n, raw in lines:
             seen += 1
@@ -147,28 +191,47 @@ class SensorAlerts:
             if b'"event_type":"alert"' not in raw:
                 if b'"alert"' not in raw or (not sids and marker not in raw):
                     continue
-            elif count is not None:
+            elif sums is not None:
                 # One id in the metadata list: `"shieldwall_id":["indicator--<36>"]`; a
-                # string that is not an id held here fills no window, so `count` refuses it.
+                # string that is not an id held here fills no window, so is not counted.
                 i = raw.find(_META_KEY)
                 if i >= 0 and raw[i + _ID_END:i + _ID_END + 2] == b'"]':
-                    # Suricata writes the time first, in one fixed width, UTC
-                    if raw[:14] == b'{"timestamp":"' and raw[33:34] == b"." and \
-                            raw[40:46] == b'+0000"':
+                    # Suricata writes the time first, in one fixed width
+                    if raw[:14] == b'{"timestamp":"' and raw[40:46] == b'+0000"' and \
+                            raw[33:34] == b"." and raw[34:40].isdigit():
                         second = raw[14:33]
-                        base = seconds.get(second)
-                        if base is None:
-                            base = seconds[second] = _eve_ts(
-                                second.decode("ascii", "replace") + ".000000+0000")
-                        ts = base + int(raw[34:40]) if base and raw[34:40].isdigit() else 0
+                        got = seconds.get(second)
+                        if got is None:
+                            base = _eve_ts(second.decode("ascii", "replace") + ".000000+0000")
+                            got = seconds[second] = (base, base - base % window) if base and \
+                                not window % 1_000_000 else (-1, -1)
+                        if got[1] >= 0:
+                            key = (raw[i + _ID_AT:i + _ID_END], got[1])
+                            stamp = raw[14:40]  # one zone, one width: ordered as text
+                            acc = held.get(key)
+                            if acc is not None:
+                                acc[0] += 1
+                                if stamp < acc[1]:
+                                    acc[1] = stamp
+                                elif stamp > acc[2]:
+                                    acc[2] = stamp
+                                claimed.add(n)
+                                counted += 1
+                                continue
+                            if sums.tally.full(key[0].decode("ascii", "replace"),
+                                               got[0] + int(raw[34:40])):
+                                held[key] = [1, stamp, stamp]
+                                claimed.add(n)
+                                counted += 1
+                                continue
                     else:
                         found = _EVE_TS.search(raw)
                         ts = _eve_ts(found.group(1).decode("ascii", "replace")) if found else 0
-                    if ts and count(raw[i + _ID_AT:i + _ID_END].decode("ascii", "replace"),
-                                    ts):
-                        claimed.add(n)
-                        counted += 1
-                        continue
+                        if ts and sums.one(raw[i + _ID_AT:i + _ID_END].decode("ascii",
+                                                                              "replace"), ts):
+                            claimed.add(n)
+                            counted += 1
+                            continue
                 elif i < 0 and not sids and marker not in raw:
                     continue
             elif not sids and marker not in raw:
@@ -193,6 +256,8 @@ class SensorAlerts:
             for iid in ids:
                 out.add(SensorHit(iid, ts, n, text, what, where, sig, obs))
             out.claimed.add(n)
+        if sums is not None:
+            sums.flush(lambda stamp: _eve_ts(stamp.decode("ascii", "replace") + "+0000"))
         out.lines += seen
         out.counted += counted
 
@@ -214,21 +279,46 @@ class SensorAlerts:
         fields: list[str] = []
         sep, unset = ",", "-"
         notices: list[dict[str, Any]] = []
-        count = self.count
+        tally = self.count
+        sums = _Sums(tally) if tally is not None else None
+        held = sums.sums if sums is not None else {}
+        window = tally.window_us if tally is not None else 0
+        starts: dict[bytes, int] = {}  # whole seconds -> their window's start; -1: none
         si = ti = -1
         nf = 0
         counted = 0
         claimed = out.claimed
         for n, raw in lines:
-            if si >= 0 and ti >= 0 and count is not None and raw[:1] != b"#":
+            if si >= 0 and ti >= 0 and sums is not None and raw[:1] != b"#":
                 # An item of ours only to be counted: its id and time read from the bytes
                 values = raw.rstrip(b"\r\n").split(b"\t")
                 if len(values) == nf:
-                    try:
-                        ts = int(float(values[ti]) * 1_000_000)
-                    except ValueError:
-                        ts = 0
-                    if count(values[si].decode("utf-8", "replace"), ts):
+                    tsb = values[ti]
+                    if len(tsb) == 17 and tsb[10:11] == b"." and tsb[11:].isdigit():
+                        start = starts.get(tsb[:10])
+                        if start is None:
+                            sec = int(tsb[:10]) * 1_000_000 if tsb[:10].isdigit() else -1
+                            start = starts[tsb[:10]] = sec - sec % window if sec >= 0 and \
+                                not window % 1_000_000 else -1
+                        if start >= 0:
+                            key = (values[si], start)
+                            acc = held.get(key)
+                            if acc is not None:  # one width: ordered as text
+                                acc[0] += 1
+                                if tsb < acc[1]:
+                                    acc[1] = tsb
+                                elif tsb > acc[2]:
+                                    acc[2] = tsb
+                                claimed.add(n)
+                                counted += 1
+                                continue
+                            if sums.tally.full(values[si].decode("utf-8", "replace"),
+                                               _zeek_ts(tsb)):
+                                held[key] = [1, tsb, tsb]
+                                claimed.add(n)
+                                counted += 1
+                                continue
+                    elif sums.one(values[si].decode("utf-8", "replace"), _zeek_ts(tsb)):
                         claimed.add(n)
                         counted += 1
                         continue
@@ -254,6 +344,8 @@ class SensorAlerts:
             if "sources" in rec:
                 rec["sources"] = rec["sources"].split(sep)
             self._zeek_record(rec, n, line, out, notices)
+        if sums is not None:
+            sums.flush(_zeek_ts)
         out.lines += counted
         out.counted += counted
         self._notices(notices, shown, out)
