@@ -12,6 +12,11 @@
    `--spark-indicators` equality indicators (full scan, same data, same run): rows/s of
    each, and the Spark session's start time.
 
+`--scan-only`: generate the events (no summaries) and time the DuckDB full scan alone, for
+indicators whose values lie inside the generated ranges (no row group can be skipped), the
+plan as it runs against the plan naming events by (time, line) and fetching them by a join
+of every stored event (the reference), alternated, median of `--runs` each.
+
 Generated data is deleted at the end (`--keep` to keep it). Check `df -h` first: about
 20 bytes per event.
 
@@ -78,7 +83,7 @@ def gen_day(con: Any, root: Path, day: int, n: int) -> None:
     """)
 
 
-def _generate(root: Path, args: Any, total: int) -> None:
+def _generate(root: Path, args: Any, total: int, summarise: bool = True) -> None:
     import duckdb
     import pyarrow.parquet as pq
 
@@ -93,6 +98,10 @@ def _generate(root: Path, args: Any, total: int) -> None:
     con.close()
     gen_s = time.perf_counter() - t0
     size = sum(f.stat().st_size for f in root.rglob("*.parquet")) / 2**20
+    if not summarise:
+        print(f"events: {total:,} ({size:,.0f} MiB Parquet, {gen_s:.0f} s to generate)",
+              flush=True)
+        return
     t0, c0 = time.perf_counter(), _cpu()
     days = summaries.day_dirs(root)
     summaries.ensure(root, days)
@@ -142,6 +151,8 @@ def main() -> None:
     ap.add_argument("--spark-events", type=int, default=10_000_000)
     ap.add_argument("--spark-indicators", type=int, default=1_000_000)
     ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument("--scan-only", action="store_true",
+                    help="the DuckDB full scan against the (time, line) reference alone")
     ap.add_argument("--dir", type=Path, default=None, help="where to generate (default: tmp)")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--reuse", type=Path, default=None,
@@ -156,7 +167,10 @@ def main() -> None:
     total = args.days * args.events_per_day
     try:
         if args.reuse is None:
-            _generate(root, args, total)
+            _generate(root, args, total, summarise=not args.scan_only)
+        if args.scan_only:
+            _scan_ab(root, args, total)
+            return
 
         ix = IndicatorIndex()
         ix.add(_indicator(1, f"[ipv4-addr:value = '{PLANT}']"))
@@ -196,6 +210,56 @@ def main() -> None:
             print(f"kept {root}")
         else:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _scan_ab(root: Path, args: Any, total: int) -> None:
+    """The DuckDB full scan as it runs (events named by file and row number, the candidates'
+    rows fetched from their files) against the reference plan (events named by time and
+    line, fetched by a join of every stored event), alternated, `--runs` each."""
+    from shieldwall.detect.engines.duckdb_engine import DuckDBEngine
+    from shieldwall.detect.index import IndicatorIndex
+    from shieldwall.detect.retro_plan import EVENT_KEYS
+    from shieldwall.detect.retro_run import retro_hunt
+
+    class Reference(DuckDBEngine):
+        row_keys = EVENT_KEYS
+
+    since = (args.days + 1) * DAY_US
+    now = (DAY0 + args.days) * DAY_US
+    sets = {"1 address inside the ranges": ["[ipv4-addr:value = '90.0.48.57']"],
+            "3 indicators inside the ranges (address, name, /24)": [
+                "[ipv4-addr:value = '90.0.48.57']",
+                "[domain-name:value = 'd12345.example.net']",
+                "[ipv4-addr:value ISSUBSET '90.0.7.0/24']"]}
+    print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
+    for label, patterns in sets.items():
+        ix = IndicatorIndex()
+        for n, pat in enumerate(patterns, 2):
+            ix.add(_indicator(n, pat))
+        cpu: dict[str, list[float]] = {"plan": [], "reference": []}
+        wall: dict[str, list[float]] = {"plan": [], "reference": []}
+        hits = {}
+        for _ in range(args.runs):
+            for name, cls in (("plan", DuckDBEngine), ("reference", Reference)):
+                eng = cls()
+                try:
+                    t0, c0 = time.perf_counter(), _cpu()
+                    hits[name] = retro_hunt(root, ix, _hunter(ix), since, now=now, engine=eng,
+                                            summary_first=False)
+                    wall[name].append(time.perf_counter() - t0)
+                    cpu[name].append(_cpu() - c0)
+                finally:
+                    eng.close()
+        for name in ("plan", "reference"):
+            c, w = statistics.median(cpu[name]), statistics.median(wall[name])
+            print(f"full scan, {label}, {name}: median {c:.2f} CPU-s "
+                  f"({', '.join(f'{x:.2f}' for x in cpu[name])}), {total / c:,.0f} rows per "
+                  f"CPU-second; wall {w:.2f} s ({total / w:,.0f} rows/s); {hits[name]} hits",
+                  flush=True)
+        ratios = [r / p for p, r in zip(cpu["plan"], cpu["reference"], strict=True)]
+        print(f"  same-run CPU ratio reference/plan: median {statistics.median(ratios):.2f} "
+              f"({', '.join(f'{x:.2f}' for x in ratios)}); load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
 
 
 def _spark_vs_duckdb(root: Path, args: Any, since: int, now: int) -> None:
