@@ -166,3 +166,17 @@ def by_indicator(hits: list[tuple[str, str, int, int]]) -> dict[str, int]:
     for iid, *_ in hits:
         out[iid] = out.get(iid, 0) + 1
     return out
+
+
+def assert_once_each(got: list[dict], want: list[dict], at_least: int) -> None:
+    """The sightings of a killed and re-run retro-hunt (`got`) against those of a run never
+    interrupted (`want`): each once (one per indicator and hour window), the same counts."""
+    assert len(got) == len({s["id"] for s in got})
+    keys = [(s["sighting_of_ref"], s["first_seen"][:13]) for s in got]
+    assert len(keys) == len(set(keys))  # one sighting per indicator and hour window
+    assert len(got) >= at_least
+
+    def counts(ss: list[dict]) -> dict:
+        return {(s["sighting_of_ref"], s["first_seen"], s["last_seen"]): s["count"] for s in ss}
+
+    assert counts(got) == counts(want)

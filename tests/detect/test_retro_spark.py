@@ -7,6 +7,11 @@ and no physical plan may hold a BroadcastNestedLoopJoin: each branch is an equi-
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,7 @@ from tests.detect.retro_data import (
     DAY_US,
     GEN_PATTERNS,
     REAL_PATTERNS,
+    assert_once_each,
     by_indicator,
     hits_of,
     index_of,
@@ -133,3 +139,90 @@ def test_hunt_cli_on_spark(spark: Any, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert sum(s["count"] for s in orjson.loads(res.stdout)) == 89
     assert spark.spark.sparkContext._jsc is not None  # still running for the other tests
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes under `pid` (the JVM pyspark starts is one), from /proc."""
+    kids: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        kids.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for kid in kids.get(todo.pop(), []):
+            out.append(kid)
+            todo.append(kid)
+    return out
+
+
+def _opened_under(pid: int, root: Path) -> bool:
+    """Whether process `pid` holds a file under `root` open (Spark reading the telemetry)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd).startswith(str(root)):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.slow
+def test_spark_application_killed_mid_run_reruns_without_duplicates(spark: Any,
+                                                                    tmp_path: Path) -> None:
+    """`kill -9` of the Spark application (the JVM of `--engine spark --master local[2]`)
+    while it reads the telemetry: the command fails in one line and stores nothing; the
+    re-run on Spark (and one more over the same range) leaves one sighting per indicator and
+    window, with the counts of a run never interrupted."""
+    from shieldwall.cli.main import app
+    from tests.detect.test_hunt import node_with, sightings_in
+
+    patterns = ("[ipv4-addr:value = '198.51.100.7']", "[domain-name:value LIKE '%.bad.example']",
+                "[ipv4-addr:value ISSUBSET '10.9.0.0/16']")
+    homes = {}
+    for name in ("killed", "clean"):
+        home = node_with(tmp_path / name, *patterns)
+        keep_generated(home / "telemetry", days=4, files_per_day=3, rows=1000)
+        homes[name] = home
+    home = homes["killed"]
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_HOME", "PYSPARK_PYTHON")}
+    env["JDK_JAVA_OPTIONS"] = "-XX:TieredStopAtLevel=1"  # C1 only, as the test session
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shieldwall.cli.main", "hunt", "--since", "100000d",
+         "--engine", "spark", "--master", "local[2]", "--home", str(home)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=Path(__file__).parents[2])
+    telemetry = (home / "telemetry").resolve()
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and proc.poll() is None and time.monotonic() < deadline:
+        for pid in _descendants(proc.pid):
+            if _opened_under(pid, telemetry):  # a Spark job is reading the telemetry
+                os.kill(pid, signal.SIGKILL)
+                killed = pid
+                break
+    assert killed is not None, "the Spark application was never seen reading the telemetry"
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    # One line of ours (the JVM's own start-up chatter aside), no Python traceback.
+    ours = [ln for ln in err.splitlines() if ln.startswith("shieldwall:")]
+    assert len(ours) == 1 and ours[0].startswith("shieldwall: error: Spark failed"), err
+    assert "Traceback" not in err, err
+    assert sightings_in(home) == []  # killed before storing anything
+
+    runner = CliRunner()
+    # The re-run on Spark (the test run's session), and one more over the same range.
+    for engine in ("spark", "duckdb"):
+        res = runner.invoke(app, ["hunt", "--since", "100000d", "--engine", engine,
+                                  "--home", str(home)])
+        assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["hunt", "--since", "100000d", "--home", str(homes["clean"])])
+    assert res.exit_code == 0, res.output
+    assert_once_each(sightings_in(home), sightings_in(homes["clean"]), at_least=4)

@@ -17,7 +17,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -169,4 +169,8 @@ class SparkEngine:
 
     def close(self) -> None:
         if self._owned:
-            self.spark.stop()
+            from py4j.protocol import Py4JError
+
+            # The application may be gone (killed, its JVM lost): nothing to stop then.
+            with suppress(Py4JError, OSError):
+                self.spark.stop()
