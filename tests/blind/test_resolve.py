@@ -7,6 +7,7 @@ import pytest
 from shieldwall.blind.resolve import BadProof, ResolveError, Resolver, output_bytes
 from shieldwall.blind.sets import held_sets, oprf_input
 from shieldwall.keys.oprf import oprf_key, rotate
+from shieldwall.store import Store
 from tests.blind.helpers import SECRET_IP, local_send, owner_with_set
 
 
@@ -63,8 +64,10 @@ def test_the_cache_is_stored_in_parts_and_compacted_on_load(store, tmp_path):
     from shieldwall.blind.resolve import COMPACT_PARTS
     from shieldwall.blind.tables import blind_cache_parts
 
+    ally = Store.open(f"sqlite:///{tmp_path / 'ally.db'}")  # the owner writes to `store`
+
     def parts() -> int:
-        with store.engine.connect() as conn:
+        with ally.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(blind_cache_parts))
                        .scalar_one())
 
@@ -73,18 +76,18 @@ def test_the_cache_is_stored_in_parts_and_compacted_on_load(store, tmp_path):
     send = local_send(tmp_path, store)
     inputs = [oprf_input("ipv4-addr:value", f"198.51.100.{i}") for i in range(COMPACT_PARTS + 2)]
     inputs.append(oprf_input("ipv4-addr:value", SECRET_IP))
-    # one batch at a time: the owner here writes its usage to the same database
-    out = Resolver(store, s.public_key, s.epoch, send, batch=1, in_flight=1).resolve(inputs)
+    out = Resolver(ally, s.public_key, s.epoch, send, batch=1).resolve(inputs)
     assert parts() == len(inputs)  # a part per batch answered
-    r = Resolver(store, s.public_key, s.epoch, send)
+    r = Resolver(ally, s.public_key, s.epoch, send)
     got = r.outputs(inputs)  # the bulk path: (n, 2) halves, in order
     assert r.stats.requests == 0 and r.stats.cached == len(inputs)
     assert [output_bytes(g) for g in got] == [out[x] for x in inputs]
     assert parts() == 1  # more than COMPACT_PARTS: merged into one on load
     assert r.cached(inputs[-1]) in s.outputs["ipv4-addr:value"]
     assert r.cached(oprf_input("ipv4-addr:value", "192.0.2.1")) is None
-    again = Resolver(store, s.public_key, s.epoch, send)
+    again = Resolver(ally, s.public_key, s.epoch, send)
     assert again.resolve(inputs) == out and again.stats.requests == 0
+    ally.close()
 
 
 def test_outputs_of_cached_and_new_inputs_together_are_each_their_own(store, tmp_path):
