@@ -122,8 +122,11 @@ class ActiveSet:
         for i in range(0, len(ids), _IDS):
             chunk = ids[i:i + _IDS]
             seen: set[str] = set()
-            q = Query(ids=chunk, types=["indicator"], access=self.access,
-                      tlp_max=self.tlp_max, include_revoked=False)
+            # No `types`: the ids are indicators' (a STIX id names its type), and with a
+            # type SQLite walks the type's index (every indicator, ~0.7 s a chunk at a
+            # million) instead of looking the ids up
+            q = Query(ids=chunk, access=self.access, tlp_max=self.tlp_max,
+                      include_revoked=False)
             for r in self.store.read_rows(q)[0]:
                 seen.add(r.id)
                 self._take(r.id, r.json, r.tlp, push=True)
