@@ -12,6 +12,9 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	# Bytecode now, as a wheel's install writes it: an editable install leaves every command
+	# to compile the modules it imports, each time where bytecode is not written.
+	$(BIN)/python -m compileall -q shieldwall > /dev/null
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -103,15 +103,16 @@ def _batches(
     overrides: dict[str, TLP],
     flagger: Flagger | None,
     batch_size: int,
-    share: bool = False,
+    share: Callable[[], bool] | None = None,
     late: Callable[[], tuple[TLP, dict[str, TLP]]] | None = None,
 ) -> Iterator[_Batch]:
     """The CPU-bound half of an import: read, validate, prepare rows, check warning lists.
 
-    `share` (in a worker): every other indicator is left for the writer to check. A check
-    costs about as much as reading, validating and preparing an indicator (~10 µs), and
-    the writer, which waits for the worker, has that much to spare: shared, the two halves
-    stay even.
+    `share` (in a worker), asked as each batch starts: True leaves every other indicator
+    of the batch for the writer to check. A check costs about as much as reading,
+    validating and preparing an indicator (~10 µs), so which process checks decides which
+    one the other waits for: the worker shares while the writer waits for batches (see
+    `_writer_waiting`) and checks alone while batches queue up.
 
     `late` (a worker started before the node was open, see `prefetch`): gives the default
     level and the stored overrides, waiting for them, when the first batch is prepared;
@@ -119,6 +120,7 @@ def _batches(
     """
     now = now_us()
     batch = _Batch([], [], 0, [])
+    shared = share is not None and share()
     valid: list[dict[str, Any]] = []
     early: list[dict[str, Any]] = []  # definitions read while `late` is pending
 
@@ -159,13 +161,14 @@ def _batches(
             continue
         valid.append(item)
         if flagger is not None and item.get("type") == "indicator":
-            if share and len(valid) % 2:
+            if shared and len(valid) % 2:
                 batch.unchecked.append({k: item[k] for k in _CHECKED if k in item})
             else:
                 batch.flags.extend((item["id"], name, why) for name, why in flagger(item))
         if len(valid) >= batch_size:
             yield finish(batch)
             batch = _Batch([], [], 0, [])
+            shared = share is not None and share()
     if batch.read:
         yield finish(batch)
 
@@ -340,7 +343,7 @@ def import_file(
     if prefetched is None and not parallel:
         return _write_batches(store, _batches(*args), report, source, progress)
     if prefetched is None:
-        batches = _in_worker((*args, True))
+        batches = _in_worker(args)
     # The writer too collects rarely while it runs (see _IMPORT_GC_THRESHOLDS).
     thresholds = gc.get_threshold()
     gc.freeze()
@@ -435,9 +438,21 @@ def _in_worker(args: tuple[Any, ...]) -> Iterator[_Batch]:
     """Run `_batches` in a forked process, handing batches over a bounded queue."""
     ctx = mp.get_context("fork")
     queue: Any = ctx.Queue(maxsize=2)  # bounded: at most ~3 batches in memory at once
+    args = (*args, lambda: _writer_waiting(queue))
     worker = ctx.Process(target=_produce, args=(queue, args, os.getpid()), daemon=True)
     worker.start()
     return _drain(worker, queue)
+
+
+def _writer_waiting(queue: Any) -> bool:
+    """Is the writer waiting for batches (none queued)? Then the worker shares the checks.
+
+    Fixed halves left the writer the busier process in the 100k bench (its writes cost more
+    than the worker's reading), so it paid for checks the worker could have done."""
+    try:
+        return queue.qsize() == 0  # type: ignore[no-any-return]
+    except NotImplementedError:  # no sem_getvalue (macOS): share always, as before
+        return True
 
 
 @dataclass
@@ -510,11 +525,12 @@ def _produce_early(queue: Any, receive: Any, spec: tuple[Any, ...], parent: int)
         if format_.name in _READS_ALONE:
             opts = ReadOptions(producer={}, tlp=tlp)
             yield from _batches(path, format_, opts, check, TLP.CLEAR, {}, flagger,
-                                batch_size, True, late)
+                                batch_size, lambda: _writer_waiting(queue), late)
         else:
             producer, default_tlp, overrides = settings()
             yield from _batches(path, format_, ReadOptions(producer=producer, tlp=tlp),
-                                check, default_tlp, overrides, flagger, batch_size, True)
+                                check, default_tlp, overrides, flagger, batch_size,
+                                lambda: _writer_waiting(queue))
 
     _produce(queue, batches(), parent)
 

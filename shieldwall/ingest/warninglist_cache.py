@@ -368,8 +368,7 @@ class _CachedIndex(wl.WarningIndex):
         self._hostname = _FileMap(file, "hostname", meta["maps"]["hostname"])  # type: ignore[assignment]
         self._kind_regexes = {}
         self._parents = {}
-        self._sub_scan = {}
-        self._sub_grams = {}
+        self._finders = {}
         self._v4 = wl._Intervals(file.section("v4.starts").cast("Q"),  # type: ignore[arg-type]
                                  _Covers(file.section("v4.covers").cast("I"), file.idsets))  # type: ignore[arg-type]
 
@@ -377,7 +376,7 @@ class _CachedIndex(wl.WarningIndex):
         return self._pairs
 
     def _substring_hits(self, value: str, kind: str) -> list[wl.Hit]:
-        if kind not in self._sub_scan:  # indexed for the kinds met (a domain's: ~3 ms)
+        if kind not in self._finders:  # indexed for the kinds met (a domain's: ~9 ms)
             self._index_substrings(kind, [(e, i) for e, i in self._pairs
                                           if kind in self.kinds[i]])
         return super()._substring_hits(value, kind)

@@ -385,9 +385,9 @@ class Store:
         with self.transaction() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                cur.executemany(f"DELETE FROM tags WHERE id = {m} AND tag = {m}",
-                                [row[:2] for row in rows])
-                cur.executemany(f"INSERT INTO tags (id, tag, detail) VALUES ({m}, {m}, {m})",
+                # One upsert a row (SQLite >= 3.24 and PostgreSQL), not a DELETE and an INSERT.
+                cur.executemany(f"INSERT INTO tags (id, tag, detail) VALUES ({m}, {m}, {m}) "
+                                "ON CONFLICT (id, tag) DO UPDATE SET detail = excluded.detail",
                                 rows)
             finally:
                 cur.close()
