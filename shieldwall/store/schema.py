@@ -69,7 +69,7 @@ Index(
 Index(
     "ix_objects_status",
     objects.c.type, objects.c.status, objects.c.tlp, objects.c.source, objects.c.created_by_ref,
-    objects.c.revoked, objects.c.is_latest,
+    objects.c.revoked, objects.c.is_latest, objects.c.seq,
     sqlite_where=objects.c.is_latest & objects.c.status.isnot(None),
     postgresql_where=objects.c.is_latest & objects.c.status.isnot(None),
 )

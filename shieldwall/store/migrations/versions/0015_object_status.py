@@ -24,8 +24,10 @@ _STATUS = {"x-shieldwall-assistance-request": "status", "x-shieldwall-dispatch":
 
 
 # Kept equal to store.schema's ix_objects_status (the statistics query names these).
+# `seq` too: the audience check joins on it, and PostgreSQL (unlike SQLite, whose rowid
+# it is) needs it in the index to count without visiting each row.
 STATUS_INDEX_COLUMNS = ("type", "status", "tlp", "source", "created_by_ref", "revoked",
-                        "is_latest")
+                        "is_latest", "seq")
 STATUS_INDEX_WHERE = "is_latest AND status IS NOT NULL"
 
 
