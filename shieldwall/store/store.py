@@ -48,6 +48,8 @@ from shieldwall.store.where import Where, add_access, where_of
 from shieldwall.store.write import CHUNK as _LOOKUP_CHUNK
 from shieldwall.store.write import INSERT_COLUMNS, BatchWriter, select_by_ids, write_batch
 
+# Ids a `linked` query asks PostgreSQL about (see `Store.linked`).
+_PG_LINKED_CHUNK = 4
 _PG_WRITE_LOCK = 0x5348_4C44  # "SHLD": one advisory lock id for all writers of a node
 
 
@@ -226,9 +228,15 @@ class Store:
     def linked(self, ids: Iterable[str], access: Access | None = None
                ) -> Iterator[StoredVersion]:
         """The latest relationships with one end among `ids`, through the end indexes of
-        migration 0009: a walk of the graph costs what its links cost, not a scan."""
+        migration 0009: a walk of the graph costs what its links cost, not a scan.
+
+        PostgreSQL is asked a few ids a query: with more, its planner leaves the end
+        indexes for a scan of every object (3,780 cases, 400,682 objects, ANALYZEd: links
+        of 250 requests 6.8 s in chunks of 250, 0.37 s in chunks of 4; of 250 cases 14.1
+        s against 0.94 s). SQLite keeps one query per 250 ids (82 ms against 182 ms)."""
         wanted = sorted({i for i in ids if isinstance(i, str)})
-        for chunk in _chunks(wanted, _LOOKUP_CHUNK // 2):
+        size = _PG_LINKED_CHUNK if self.dialect == "postgresql" else _LOOKUP_CHUNK // 2
+        for chunk in _chunks(wanted, size):
             yield from self.iter_query(Query(linked_to=chunk, access=access))
 
     def count(self, q: Query) -> int:
