@@ -66,7 +66,7 @@ class TelemetryStore:
             summaries.write_for(self.root, raw, part)
 
 
-def retro_hunt(root: Path, index: IndicatorIndex, hunter: Any, since_us: int,
+def retro_hunt(root: Path | str, index: IndicatorIndex, hunter: Any, since_us: int,
                now: int | None = None, timings: dict[str, Any] | None = None,
                engine: Any = "duckdb", master: str | None = None,
                summary_first: bool = True) -> int:

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shieldwall.detect import summaries
 from shieldwall.detect.engines import Engine, open_engine
+from shieldwall.detect.engines.storage import LocalTelemetry, RemoteTelemetry, open_telemetry
 from shieldwall.detect.index import IndicatorIndex
 from shieldwall.detect.readers.base import TS
 from shieldwall.detect.retro_plan import (
@@ -37,30 +37,36 @@ from shieldwall.stix.timestamps import now_us
 DAY_US = 86_400 * 1_000_000
 
 
-def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
+def candidates(engine: Engine, root: Path | str, index: IndicatorIndex, start: int,
                summary_first: bool = True, info: dict[str, Any] | None = None,
                ) -> pa.Table | None:
-    """The candidate events (whole, with slot, atom and _col) since `start`, or None."""
+    """The candidate events (whole, with slot, atom and _col) since `start`, or None.
+    `root`: a directory, or an object store's URI (`s3://bucket/prefix`,
+    `engines.storage`)."""
     info = {} if info is None else info
     d = engine.dialect
-    keys = getattr(engine, "row_keys", EVENT_KEYS)
+    tel = open_telemetry(root)
+    fs = tel.filesystem
+    # Over Arrow datasets (an object store) there are no file and row numbers to name an
+    # event by: time and line then.
+    keys = EVENT_KEYS if fs is not None else getattr(engine, "row_keys", EVENT_KEYS)
     first_day = str(np.datetime64(start // DAY_US, "D"))
-    days = summaries.day_dirs(root, first_day)
+    days = tel.day_dirs(first_day)
     if not days:
         return None
     since = f"{d.ident(TS)} >= {int(start)}"
     if summary_first:
-        info["summarised"] = summaries.ensure(root, days)
-        sfiles: list[Path] = []
+        info["summarised"] = tel.ensure(days)
+        sfiles: list[Any] = []
         types: set[str] = set()
         for day in days:
-            files, _, day_types = summaries.covered(root, day)
+            files, _, day_types = tel.covered(day)
             sfiles += files
             types.update(day_types)
         info["summary_files"] = len(sfiles)
         if not sfiles or not types:
             return None
-        engine.view("summary", sfiles, f"last_seen >= {int(start)}")
+        _view(engine, "summary", sfiles, f"last_seen >= {int(start)}", fs)
         sql = _plan(engine, index, sorted(types), "summary", SUMMARY_KEYS)
         if not sql:
             return None
@@ -68,18 +74,20 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
         info["summary_hits"] = hits.num_rows
         if hits.num_rows == 0:
             return None
-        files = drill_files(root, hits)
+        files = _drill(tel, hits)
         info["drill_files"] = len(files)
-        columns = list(engine.view("events", files, since))
+        if not files:
+            return None
+        columns = list(_view(engine, "events", files, since, fs))
         distinct = hits.select(["_col", "value", "slot", "atom"]).group_by(
             ["_col", "value", "slot", "atom"], use_threads=False).aggregate([])
         engine.register("hits", distinct.select(["_col", "value", "slot", "atom"]))
         sql = drill_sql(d, columns, sorted(set(distinct.column("_col").to_pylist())), keys)
     else:
-        files = [f for day in days for f in summaries.event_files(root, day)]
+        files = [f for day in days for f in tel.event_files(day)]
         if not files:
             return None
-        types = engine.view("events", files, since)
+        types = _view(engine, "events", files, since, fs)
         sql = _plan(engine, index, list(types),
                     lambda only, ip: values_sql(d, types, only, keys, ip), keys)
     if not sql:
@@ -90,6 +98,13 @@ def candidates(engine: Engine, root: Path, index: IndicatorIndex, start: int,
         return None
     engine.register("cands", cands)
     return engine.arrow(fetch_sql(d) if keys == EVENT_KEYS else fetch_rows_sql(cands))
+
+
+def _view(engine: Engine, name: str, files: list[Any], where: str, fs: Any) -> dict[str, str]:
+    """Files as relation `name`: local paths, or paths of an object store's filesystem."""
+    if fs is None:
+        return engine.view(name, files, where)
+    return engine.view(name, files, where, filesystem=fs)
 
 
 def _plan(engine: Engine, index: IndicatorIndex, columns: list[str], relation: Any,
@@ -104,16 +119,20 @@ def _plan(engine: Engine, index: IndicatorIndex, columns: list[str], relation: A
 def drill_files(root: Path, hits: pa.Table) -> list[Path]:
     """The event files behind the hits: their `sources`, or the whole day where a summary
     of many files kept none."""
-    files: set[Path] = set()
+    return _drill(LocalTelemetry(root), hits)
+
+
+def _drill(tel: LocalTelemetry | RemoteTelemetry, hits: pa.Table) -> list[Any]:
+    files: set[Any] = set()
     whole = pc.is_null(hits.column("sources"))
     for day in set(pc.filter(hits.column("day"), whole).to_pylist()):
-        files.update(summaries.event_files(root, f"day={day}"))
+        files.update(tel.event_files(f"day={day}"))
     named = pc.list_flatten(pc.filter(hits.column("sources"), pc.invert(whole)))
-    files.update(root / s for s in set(named.to_pylist()))
-    return sorted(f for f in files if f.exists())
+    files.update(tel.named(set(named.to_pylist())))
+    return sorted(files)
 
 
-def retro_hunt(root: Path, index: IndicatorIndex, hunter: Any, since_us: int,
+def retro_hunt(root: Path | str, index: IndicatorIndex, hunter: Any, since_us: int,
                now: int | None = None, timings: dict[str, Any] | None = None,
                engine: str | Engine = "duckdb", master: str | None = None,
                summary_first: bool = True) -> int:

@@ -99,13 +99,19 @@ def summarise(table: pa.Table, day: str, source: str) -> pa.Table:
     return pa.concat_tables(parts) if parts else SCHEMA.empty_table()
 
 
-def _write(path: Path, table: pa.Table, covers: list[str]) -> None:
-    """Whole or not at all: a reader never sees half a summary."""
+def sorted_summary(table: pa.Table, covers: list[str]) -> pa.Table:
+    """A summary as it is written: sorted by (type, ip4, value), its footer naming the event
+    files it covers and the types it holds."""
     table = table.sort_by([("type", "ascending"), ("ip4", "ascending"),
                            ("value", "ascending")])
     types = sorted(set(table.column("type").to_pylist())) if table.num_rows else []
-    table = table.replace_schema_metadata({COVERS: orjson.dumps(covers),
-                                           TYPES: orjson.dumps(types)})
+    return table.replace_schema_metadata({COVERS: orjson.dumps(covers),
+                                          TYPES: orjson.dumps(types)})
+
+
+def _write(path: Path, table: pa.Table, covers: list[str]) -> None:
+    """Whole or not at all: a reader never sees half a summary."""
+    table = sorted_summary(table, covers)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)

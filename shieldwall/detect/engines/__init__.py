@@ -9,7 +9,7 @@ master) into one `EngineError` line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -29,9 +29,11 @@ class Engine(Protocol):
     # number: DuckDB fetches those rows alone) or `retro_plan.EVENT_KEYS` (time, line).
     row_keys: tuple[str, ...]
 
-    def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
+    def view(self, name: str, files: list[Path], where: str = "",
+             filesystem: Any = None) -> dict[str, str]:
         """Parquet files (their columns unified by name) as relation `name`; its columns
-        and their types (`retro_plan.is_string` reads them)."""
+        and their types (`retro_plan.is_string` reads them). `filesystem`: a `pyarrow.fs`
+        filesystem the files are paths of (an object store), None for local paths."""
         ...
 
     def register(self, name: str, table: pa.Table) -> None:

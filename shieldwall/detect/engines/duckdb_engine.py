@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -27,7 +28,15 @@ class DuckDBEngine:
         # Keep the Arrow tables registered here alive as long as the connection.
         self._tables: dict[str, pa.Table] = {}
 
-    def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
+    def view(self, name: str, files: list[Path], where: str = "",
+             filesystem: Any = None) -> dict[str, str]:
+        if filesystem is not None:  # an object store: Arrow reads it, DuckDB scans that
+            from shieldwall.detect.engines.storage import dataset
+
+            self.register(f"{name}_objects", dataset([str(f) for f in files], filesystem))
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}_objects"
+                             + (f" WHERE {where}" if where else ""))
+            return {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {name}").fetchall()}
         f, r = (self.dialect.ident(k) for k in ROW_KEYS)
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *, filename AS {f}, "
                          f"file_row_number AS {r} FROM read_parquet({file_list(files)}, "
@@ -36,7 +45,7 @@ class DuckDBEngine:
         return {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {name}").fetchall()
                 if r[0] not in ROW_KEYS}
 
-    def register(self, name: str, table: pa.Table) -> None:
+    def register(self, name: str, table: Any) -> None:
         self._tables[name] = table
         self.con.register(name, table)
 

@@ -147,7 +147,13 @@ class SparkEngine:
         session.sparkContext.setLogLevel("ERROR")
         return cls(session, owned=True)
 
-    def view(self, name: str, files: list[Path], where: str = "") -> dict[str, str]:
+    def view(self, name: str, files: list[Path], where: str = "",
+             filesystem: Any = None) -> dict[str, str]:
+        if filesystem is not None:
+            raise EngineError("telemetry on an object store (s3://) is read by the DuckDB "
+                              "engine: Spark would need Hadoop's s3a (the hadoop-aws jars), "
+                              "which pyspark does not ship; mount the store, or use "
+                              "--engine duckdb")
         with _said("reading the telemetry"):
             df = self.spark.read.option("mergeSchema", "true").parquet(
                 *[str(f) for f in files])
