@@ -79,36 +79,43 @@ def main() -> None:
     def send(epoch: int, body: bytes) -> tuple[int, bytes, str]:
         raise AssertionError("every value is cached")
 
-    def plain() -> float:
-        t0 = time.perf_counter()
+    def plain() -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         Hunter(ix, Sightings(MEMBER, TLP.AMBER)).run([log])
-        return a.events / (time.perf_counter() - t0)
+        return time.perf_counter() - t0, time.process_time() - c0
 
-    def wired(s: BlindSet) -> tuple[float, int]:
+    def wired(s: BlindSet) -> tuple[float, float, int]:
         r = Resolver(None, s.public_key, 1, send)
         r.mem = cache  # the warm cache
         hits: list[Any] = []
         m = BlindMatcher([s], {s.public_key.hex(): r}, hits.append, learn=False)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         Hunter(ix, Sightings(MEMBER, TLP.AMBER), sink=m.learn).run([log])
         m.flush()
         if m.hitting:
             Hunter(IndicatorIndex(), Sightings(MEMBER, TLP.AMBER), sink=m.feed).run([log])
-        return a.events / (time.perf_counter() - t0), len(hits)
+        return time.perf_counter() - t0, time.process_time() - c0, len(hits)
 
     quiet, hit = blind_set(0), blind_set(50)
-    p, q, h, n_hits = [], [], [], 0
+    p: list[tuple[float, float]] = []
+    q: list[tuple[float, float]] = []
+    h: list[tuple[float, float]] = []
+    n_hits = 0
     for _ in range(a.runs):
         p.append(plain())
-        q.append(wired(quiet)[0])
-        rate, n_hits = wired(hit)
-        h.append(rate)
-    mp, mq, mh = (statistics.median(x) for x in (p, q, h))
+        q.append(wired(quiet)[:2])
+        *took, n_hits = wired(hit)
+        h.append((took[0], took[1]))
+    # each run's ratio to the plain hunt of the same run, wall and CPU; their medians
+    wall = [statistics.median(p[i][0] / x[i][0] for i in range(a.runs)) for x in (q, h)]
+    cpu = [statistics.median(p[i][1] / x[i][1] for i in range(a.runs)) for x in (q, h)]
+    mp = statistics.median(a.events / w for w, _ in p)
     print(f"{a.events:,} conn events ({len(seen):,} distinct addresses), {a.indicators:,} "
-          f"plain indicators: plain {mp:,.0f} ev/s; with a blind set of {a.indicators:,} "
-          f"values (warm cache), no value hitting: {mq:,.0f} ev/s, ratio {mq / mp:.2f}; "
-          f"50 servers protected ({n_hits:,} blind hits, second pass): {mh:,.0f} ev/s, "
-          f"ratio {mh / mp:.2f} (median of {a.runs}, same run)")
+          f"plain indicators: plain {mp:,.0f} ev/s, {statistics.median(c for _, c in p):.3f}"
+          f" CPU-s; with a blind set of {a.indicators:,} values (warm cache), events/s "
+          f"ratio to plain, wall / CPU: no value hitting {wall[0]:.2f} / {cpu[0]:.2f}; "
+          f"50 servers protected ({n_hits:,} blind hits, second pass) {wall[1]:.2f} / "
+          f"{cpu[1]:.2f} (medians of {a.runs} runs' ratios)")
 
 
 if __name__ == "__main__":
