@@ -445,12 +445,10 @@ def _in_worker(args: tuple[Any, ...]) -> Iterator[_Batch]:
 
 
 def _writer_waiting(queue: Any) -> bool:
-    """Is the writer waiting for batches (none queued)? Then the worker shares the checks.
-
-    Fixed halves left the writer the busier process in the 100k bench (its writes cost more
-    than the worker's reading), so it paid for checks the worker could have done."""
+    """Will the writer wait for the next batch (nothing queued but the batch just handed
+    over)? Then the worker shares the checks; while batches queue up, it checks alone."""
     try:
-        return queue.qsize() == 0  # type: ignore[no-any-return]
+        return queue.qsize() <= 1  # type: ignore[no-any-return]
     except NotImplementedError:  # no sem_getvalue (macOS): share always, as before
         return True
 
