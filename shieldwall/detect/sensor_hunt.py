@@ -89,7 +89,7 @@ class SensorHunter(Hunter):
             self._add(source, offset, h)
         hits = len(scan.hits) + scan.emitted + scan.counted
         self.sensor_hits += hits
-        self.claimed[source] = {n + offset for n in scan.claimed}
+        self.claimed[source] = {n + offset for n in scan.claimed} if offset else scan.claimed
         for obs in scan.observations:
             if offset:
                 table = obs.table

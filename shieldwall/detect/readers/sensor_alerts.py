@@ -187,18 +187,20 @@ class SensorAlerts:
         counted = seen = 0
         for n, raw in lines:
             seen += 1
-            # Only alerts of our rules are parsed: a flow or DNS event costs a find.
-            if b'"event_type":"alert"' not in raw:
+            # Only alerts of our rules are parsed: a flow or DNS event costs a find (after
+            # the time Suricata writes first; a line written otherwise takes the full path).
+            if raw.find(b'"event_type":"alert"', 40) < 0:
                 if b'"alert"' not in raw or (not sids and marker not in raw):
                     continue
             elif sums is not None:
-                # One id in the metadata list: `"shieldwall_id":["indicator--<36>"]`; a
-                # string that is not an id held here fills no window, so is not counted.
-                i = raw.find(_META_KEY)
-                if i >= 0 and raw[i + _ID_END:i + _ID_END + 2] == b'"]':
+                # One id in the metadata list: `"shieldwall_id":["indicator--<36>"]` (found
+                # from the end, where Suricata writes the alert); a string that is not an id
+                # held here fills no window, so is not counted.
+                i = raw.rfind(_META_KEY)
+                if i >= 0 and raw.startswith(b'"]', i + _ID_END):
                     # Suricata writes the time first, in one fixed width
-                    if raw[:14] == b'{"timestamp":"' and raw[40:46] == b'+0000"' and \
-                            raw[33:34] == b"." and raw[34:40].isdigit():
+                    if raw.startswith(b'{"timestamp":"') and raw.startswith(b'+0000"', 40) \
+                            and raw.startswith(b".", 33) and raw[34:40].isdigit():
                         second = raw[14:33]
                         got = seconds.get(second)
                         if got is None:
