@@ -44,6 +44,7 @@ from shieldwall.keys.signing import (
 from shieldwall.respond.custody import chain_key, genesis, object_hash, signed_bytes
 from shieldwall.respond.model import CASE_LINK, CUSTODY_EVENT, EVIDENCE, RespondError
 from shieldwall.stix.identity import member_identity_id
+from shieldwall.stix.timestamps import parse_ts
 from shieldwall.store import Access, Query, Store
 
 KINDS = ("changed", "missing", "reordered", "replayed", "wrong-node", "unknown-key")
@@ -239,8 +240,7 @@ def _check_chain(report: Report, key: tuple[str, str], chain: list[dict[str, Any
         oid = str(e.get("id"))
         expected = genesis(*key) if seq == 1 else hashes[id(before)] if before else None
         if expected is None or e["chain_prev"] == expected:
-            if before is not None and id(before) not in bad and \
-                    str(e.get("created", "")) < str(before.get("created", "")):
+            if before is not None and id(before) not in bad and _earlier(e, before):
                 report.add("reordered", oid, f"#{seq} of the chain of {name} is dated "
                            f"before #{seq - 1}")
             continue
@@ -253,6 +253,18 @@ def _check_chain(report: Report, key: tuple[str, str], chain: list[dict[str, Any
         else:
             report.add("missing", oid, f"#{seq} of the chain of {name} follows an event "
                        "that is not here (the one before it was replaced or removed)")
+
+
+def _earlier(e: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
+    """Is `e` dated before `before`? As instants: a timestamp's text has millisecond
+    precision when its microseconds are round (`.123Z` sorts after `.123400Z` as text)."""
+    a, b = str(e.get("created", "")), str(before.get("created", ""))
+    if a >= b:
+        return False
+    try:
+        return parse_ts(a) < parse_ts(b)
+    except ValueError:
+        return True
 
 
 def _check_seen(report: Report, chains: Mapping[tuple[str, str], list[dict[str, Any]]],

@@ -159,3 +159,19 @@ def test_malformed_evidence_and_custody_are_refused_by_validation(tmp_path: Path
                 {**event, "chain_seq": 0}, {**event, "signing_key": "short"},
                 {**event, "chain_seen": [{"signing_key": event["signing_key"]}]}):
         assert object_error(bad), bad
+
+
+def test_events_in_one_millisecond_stay_in_order_whatever_their_precision(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A STIX timestamp has millisecond precision when the microseconds are round
+    (`.123Z`), else microseconds (`.123400Z`): the later of two events in one millisecond
+    must not read as the earlier (as text, `.123Z` sorts after `.123400Z`)."""
+    import shieldwall.respond.model as model
+
+    ticks = iter(range(1_765_000_000_123_000, 1_765_000_001_000_000, 500))  # .123Z, .123500Z, ...
+    monkeypatch.setattr(model, "now_us", lambda: next(ticks))
+    case = custody_case(tmp_path)
+    created = [e["created"] for e in case.events]
+    assert any(len(c) == 24 for c in created) and any(len(c) == 27 for c in created)
+    report = verify_custody(case.case_id, case.evidence, case.events, case.ring)
+    assert report.ok, report.findings
