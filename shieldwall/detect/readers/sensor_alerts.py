@@ -148,7 +148,7 @@ class SensorAlerts:
     def scan(self, path: Path, kind: str, shown: str | None = None,
              sink: Callable[[SensorHit], None] | None = None) -> Scan:
         """The sensor lines of `path` (format `kind` as `readers.detect_format` names it)."""
-        with open_text(path) as fh:
+        with open_text(path, buffering=1 << 20) as fh:
             return self.scan_lines(enumerate(fh, 1), kind, shown or str(path), path.name,
                                    sink=sink)
 
