@@ -151,6 +151,10 @@ def main() -> None:
     ap.add_argument("--spark-events", type=int, default=10_000_000)
     ap.add_argument("--spark-indicators", type=int, default=1_000_000)
     ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument("--spark-only", action="store_true",
+                    help="Spark against DuckDB alone (on --reuse telemetry: no summaries)")
+    ap.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="a Spark setting for the bench's session (repeatable)")
     ap.add_argument("--scan-only", action="store_true",
                     help="the DuckDB full scan against the (time, line) reference alone")
     ap.add_argument("--dir", type=Path, default=None, help="where to generate (default: tmp)")
@@ -170,6 +174,9 @@ def main() -> None:
             _generate(root, args, total, summarise=not args.scan_only)
         if args.scan_only:
             _scan_ab(root, args, total)
+            return
+        if args.spark_only:
+            _spark_vs_duckdb(root, args, (args.days + 1) * DAY_US, (DAY0 + args.days) * DAY_US)
             return
 
         ix = IndicatorIndex()
@@ -292,9 +299,11 @@ def _spark_vs_duckdb(root: Path, args: Any, since: int, now: int) -> None:
     for name in ("duckdb", "spark"):
         if name == "spark":
             t0 = time.perf_counter()
-            eng: Any = SparkEngine.start("local[2]")
-            print(f"  Spark session start (local[2], driver 1g): "
-                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+            conf = dict(kv.split("=", 1) for kv in args.spark_conf)
+            eng: Any = SparkEngine.start("local[2]", conf=conf)
+            print(f"  Spark session start (local[2], driver 1g{', ' if conf else ''}"
+                  f"{', '.join(args.spark_conf)}): {time.perf_counter() - t0:.1f} s",
+                  flush=True)
         else:
             eng = DuckDBEngine()
         try:

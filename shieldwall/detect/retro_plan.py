@@ -42,6 +42,11 @@ _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_RE = rf"{_OCTET}([.]{_OCTET}){{3}}"
 
 
+# Spark broadcasts an atom table up to this many rows (one per indicator value and
+# column: ~100 MB as a hashed relation at the most); past it, a sort-merge join.
+BROADCAST_ROWS = 2_000_000
+
+
 @dataclass(frozen=True)
 class Dialect:
     """How one engine spells what the plan needs."""
@@ -67,6 +72,15 @@ class Dialect:
         if self.name == "spark":
             return f"({expr} RLIKE {self.string(regex)})"
         return f"regexp_matches({expr}, {self.string(regex)})"
+
+    def broadcast(self, alias: str, rows: int) -> str:
+        """Spark: a hint that the atoms (`alias`, `rows` rows) be broadcast. Spark's own
+        choice goes by size estimates, which put a relation of millions of events under
+        one of 400,000 atoms and broadcast the events (out of memory), or, above
+        `autoBroadcastJoinThreshold`, sort-merge join with a shuffle of every value."""
+        if self.name == "spark" and rows <= BROADCAST_ROWS:
+            return f"/*+ BROADCAST({alias}) */ "
+        return ""
 
     def explode_nonnull(self, items: list[str]) -> str:
         if self.name == "spark":
@@ -179,17 +193,20 @@ def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None
     `(keys…, type, value, ip4)`, `type` naming the column, `ip4` the value as an IPv4
     integer on address columns (the `_ip4:` column written with it; telemetry kept before
     those columns existed is parsed in SQL), over the columns named in `only` (all when
-    None). Spark: one scan, whatever their number (`stack`); DuckDB: a UNION ALL of one
-    projection per column (its scans read only their column).
+    None). Spark: one scan, whatever their number (`stack`; with `ip` given, one of the
+    address columns' integers and one of the text); DuckDB: a UNION ALL of one projection
+    per column (its scans read only their column).
 
-    `ip`, on DuckDB, says what the branch reading the relation needs of an address column:
+    `ip` says what the branch reading the relation needs of an address column:
     True its IPv4 integers (the equality and CIDR joins: the `_ip4:` column is read, not
     the text), False its values that are not IPv4 (the string joins: rows whose `_ip4:` is
     null), None every value (regular expressions). Where an `_ip4:` column exists, a row's
     ip4 is that integer, else the text parsed, exactly as `coalesce` of the two would give;
     a file without it (kept before it existed) reads as nulls there and is parsed."""
     rows = []
-    split = []  # DuckDB, address columns with their integers kept: (type, text, integers)
+    # Address columns with their integers kept, read apart when `ip` is given:
+    # (type, text, integers, the text parsed).
+    split = []
     for col in plan_columns(list(columns)):
         if not is_string(columns[col]) or (only is not None and col not in only):
             continue
@@ -198,7 +215,7 @@ def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None
         if col in IP_COLUMNS:
             ip4 = _ipv4_int_sql(d, c)
             if IP4 + col in columns:
-                if d.name == "duckdb":
+                if ip is not None:
                     split.append((d.string(col), c, f"e.{d.ident(IP4 + col)}", ip4))
                     continue
                 ip4 = f"CAST(coalesce(e.{d.ident(IP4 + col)}, {ip4}) AS BIGINT)"
@@ -206,11 +223,29 @@ def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None
     if not rows and not split:
         return ""
     if d.name == "spark":
-        flat = ", ".join(x for row in rows for x in row)
         out = ", ".join(f"e.{d.ident(k)} AS {d.ident(k)}" for k in keys)
-        inner = (f"SELECT {out}, stack({len(rows)}, {flat}) AS (type, value, ip4) "
-                 f"FROM events e")
-        return f"(SELECT * FROM ({inner}) v WHERE v.value IS NOT NULL)"
+
+        def stacked(items: list[tuple[str, str, str]], keep: str, where: str = "") -> str:
+            flat = ", ".join(x for row in items for x in row)
+            return (f"SELECT * FROM (SELECT {out}, stack({len(items)}, {flat}) AS (type, "
+                    f"value, ip4) FROM events e{where}) v WHERE v.{keep} IS NOT NULL")
+
+        # One scan of the address columns' integers (the text unread), and one of the
+        # text where an integer is missing (values that are not IPv4, telemetry kept
+        # without them): row groups whose `_ip4:` columns hold no null are skipped by
+        # their statistics.
+        parts = []
+        if split and ip:
+            parts.append(stacked([(t, "CAST(NULL AS STRING)", i4) for t, _, i4, _ in split],
+                                 "ip4"))
+        text = rows + [(t, f"CASE WHEN {i4} IS NULL THEN {v} END",
+                        _ipv4_int_sql(d, f"CASE WHEN {i4} IS NULL THEN {v} END"))
+                       for t, v, i4, _ in split]
+        where = ("" if rows or not split else
+                 " WHERE " + " OR ".join(f"{i4} IS NULL" for _, _, i4, _ in split))
+        if text:
+            parts.append(stacked(text, "value", where))
+        return "(" + " UNION ALL ".join(parts) + ")"
     # DuckDB: a projection per column, each reading its own column: 4M events, one address
     # indicator, 0.10-0.19 CPU-s against 1.26-1.46 for a list of structs unnested. The keys
     # are the event's file and row number (virtual columns: nothing read).
@@ -218,11 +253,6 @@ def values_sql(d: Dialect, columns: dict[str, str], only: set[str] | None = None
     parts = [f"SELECT {k}, {t} AS type, {v} AS value, {i} AS ip4 FROM events e "
              f"WHERE {v} IS NOT NULL" for t, v, i in rows]
     for t, v, i4, parsed in split:
-        if ip is None:  # every value with its integer (regular expressions read the text)
-            parts.append(f"SELECT {k}, {t} AS type, {v} AS value, "
-                         f"CAST(coalesce({i4}, {parsed}) AS BIGINT) AS ip4 FROM events e "
-                         f"WHERE {v} IS NOT NULL")
-            continue
         if ip:  # the integers alone: a CIDR or address join reads no text
             parts.append(f"SELECT {k}, {t} AS type, CAST(NULL AS VARCHAR) AS value, "
                          f"{i4} AS ip4 FROM events e WHERE {i4} IS NOT NULL")
@@ -260,7 +290,8 @@ def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
             set(table.column("col").to_pylist()), ip)
 
     def part(table: pa.Table, join: str, where: str = "", ip: bool = False) -> None:
-        parts.append(f"SELECT {out}, a.slot, a.atom, e.type AS _col FROM {rel(table, ip)} e "
+        parts.append(f"SELECT {d.broadcast('a', table.num_rows)}{out}, a.slot, a.atom, "
+                     f"e.type AS _col FROM {rel(table, ip)} e "
                      f"JOIN {join}" + (f" WHERE {where}" if where else ""))
 
     if tables["eq4_atoms"].num_rows:
@@ -297,7 +328,8 @@ def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
         inner = ", ".join(f"e.{d.ident(k)} AS {d.ident(k)}" for k in keys)
         cols = ", ".join(d.string(c) for c in sorted({c for _, c, _ in exprs}))
         outer = ", ".join(f"m.{d.ident(k)}" for k in keys)
-        parts.append(f"SELECT {outer}, a.slot, a.atom, m.type AS _col FROM "
+        parts.append(f"SELECT {d.broadcast('a', rx.num_rows)}{outer}, a.slot, a.atom, "
+                     f"m.type AS _col FROM "
                      f"(SELECT {inner}, e.type AS type, {matched} AS rid FROM {rel(rx, None)} e "
                      f"WHERE e.type IN ({cols})) m "
                      f"JOIN regex_atoms a ON a.col = m.type AND a.rid = m.rid")
@@ -317,11 +349,12 @@ def drill_sql(d: Dialect, columns: list[str], hit_columns: list[str],
     return "\nUNION ALL\n".join(parts)
 
 
-def fetch_sql(d: Dialect) -> str:
+def fetch_sql(d: Dialect, rows: int = 0) -> str:
     """The candidate events whole, with the atom each was met by (joined on time and line:
     Spark's keys)."""
     ts, line = d.ident(TS), d.ident(LINE)
-    return (f"SELECT e.*, c.slot, c.atom, c._col FROM cands c JOIN events e "
+    return (f"SELECT {d.broadcast('c', rows)}e.*, c.slot, c.atom, c._col FROM cands c "
+            f"JOIN events e "
             f"ON e.{ts} = c.{ts} AND e.{line} = c.{line}")
 
 

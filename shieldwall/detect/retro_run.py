@@ -97,7 +97,8 @@ def candidates(engine: Engine, root: Path | str, index: IndicatorIndex, start: i
     if cands.num_rows == 0:
         return None
     engine.register("cands", cands)
-    return engine.arrow(fetch_sql(d) if keys == EVENT_KEYS else fetch_rows_sql(cands))
+    return engine.arrow(fetch_sql(d, cands.num_rows) if keys == EVENT_KEYS
+                       else fetch_rows_sql(cands))
 
 
 def _view(engine: Engine, name: str, files: list[Any], where: str, fs: Any) -> dict[str, str]:
