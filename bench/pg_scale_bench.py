@@ -4,6 +4,7 @@
     .venv/bin/python bench/pg_scale_bench.py \
         --db-url postgresql+psycopg://postgres@127.0.0.1:5432/sw_scale10m \
         --work /tmp/sw-scale10m [--n 10000000] [--phases import,analyze,store,taxii]
+        [--fill 9500000 --phases fill] [--phases search] [--workers 1,2] [--no-walk]
 
 Phases (each may be run alone; `--work` keeps what a later phase needs):
 
@@ -15,9 +16,14 @@ Phases (each may be run alone; `--work` keeps what a later phase needs):
   sightings of those indicators by 30 members, 10 % `related-to` relationships between
   them. Per bundle: objects/s, CPU of the importer and its worker, CPU of the PostgreSQL
   backends serving it, and the load average.
+- fill: rows up to `--fill`, made inside PostgreSQL (`INSERT ... SELECT`) in the same
+  mix and shape as the import writes them: on a busy machine ten million objects through
+  the import take hours, and what is measured at that size is the next import and reads.
+  The import phase goes on from however many objects the store holds.
 - analyze: `ANALYZE` (the project's PostgreSQL runs with autovacuum off).
 - store: `Store.get` by id and `Store.query` pages of 1,000 after a random `seq` (the
   database half of a TAXII read, without HTTP).
+- search: `Store.search` for a stored IPv4 and for a SHA-256 written in upper case.
 - taxii: `shieldwall serve` workers on the store (1, then 2, each on its own port as
   behind a reverse proxy), driven with OASIS taxii2-client: GET of single objects by id
   (`/objects/{id}/`), pages of 1,000 at random depths (`added_after` a random stored
@@ -188,11 +194,12 @@ def phase_import(args: argparse.Namespace, state: dict[str, Any]) -> None:
 
     store = Store.open(args.db_url)
     backends = Backends(dsn_of(args.db_url))
-    recent: list[str] = []
     sample: list[str] = state.setdefault("sample", [])
     runs: list[dict[str, Any]] = state.setdefault("import", [])
     done = store.count(Query())  # after a fill, the import goes on from there
     rng = random.Random(f"import-{done}")  # ids never those of an earlier import
+    # what the first sightings and relationships refer to, when the stream starts mid-ten
+    recent = [r.id for r in store.query(Query(types=["indicator"], limit=100)).rows]
     every = max(1, args.n // 20_000)
     bundle = args.work / "bundle.json"
     t_all = time.perf_counter()
