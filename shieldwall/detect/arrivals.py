@@ -29,6 +29,8 @@ log = logging.getLogger("shieldwall.detect")
 CURSOR_KEY = "retro-arrivals"
 # How far back a new indicator is looked for; summaries make the span cheap.
 DEFAULT_SINCE_DAYS = 90
+# New indicators hunted at once (an index of 100,000 is ~100 MB).
+CHUNK = 100_000
 
 
 @dataclass
@@ -44,42 +46,73 @@ class ArrivalHunt:
 
 def hunt_arrivals(store: Any, telemetry: Path, *, member: str, identity: dict[str, Any],
                   sighting_tlp: TLP, since_days: int = DEFAULT_SINCE_DAYS,
-                  now: int | None = None) -> ArrivalHunt:
-    """Hunt the indicators stored since the last call in `telemetry`; store the sightings."""
-    from shieldwall.detect.retro import retro_hunt
-    from shieldwall.detect.sensor_hunt import SensorHunter
-    from shieldwall.store.audience import stored_marking
+                  now: int | None = None, chunk: int = CHUNK) -> ArrivalHunt:
+    """Hunt the indicators stored since the last call in `telemetry`; store the sightings.
 
+    With no telemetry kept, nothing is read: the cursor moves to the newest object (a
+    node of ten million objects would otherwise read every indicator at its first start).
+    Otherwise the new indicators are hunted `chunk` at a time, the cursor moved after each,
+    so memory stays bounded and a stopped node resumes where it was."""
     now = now_us() if now is None else now
     start = int(store.kv_get(CURSOR_KEY) or 0)
     newest = store.newest_seq()
     result = ArrivalHunt()
     if newest <= start:
         return result
-    listed = {i for i, _ in store.tagged(WARNINGLIST_TAG)}
-    fresh = [row.obj() for row in store.iter_query(Query(types=["indicator"], after_seq=start))
-             if row.is_latest and row.id not in listed]
-    if fresh and _has_telemetry(telemetry):
-        index = IndicatorIndex()
-        index.add_many(fresh, now)
-        if len(index):
-            result.indicators = len(index)
-            sightings = Sightings(identity["id"], sighting_tlp, marking_of=stored_marking(store),
-                                  member=member)
-            hunter = SensorHunter(index, sightings)
-            result.hits = retro_hunt(telemetry, index, hunter, since_days * 86_400_000_000,
-                                     now)
-
-            def latest(stix_id: str) -> dict[str, Any] | None:
-                v = store.get(stix_id)
-                return v.obj() if v is not None else None
-
-            result.objects = sightings.objects(stored=latest)
-            if result.objects:
-                store.put_many([identity, *result.objects], Provenance(member, "detect"),
-                               default_tlp=sighting_tlp)
+    if not _has_telemetry(telemetry):
+        store.kv_set(CURSOR_KEY, str(newest))
+        return result
+    listed: set[str] | None = None
+    fresh: list[dict[str, Any]] = []
+    for row in store.iter_query(Query(types=["indicator"], after_seq=start)):
+        if row.seq > newest:
+            break
+        if row.is_latest:
+            fresh.append(row.obj())
+        if len(fresh) >= chunk:
+            listed = _hunt_chunk(store, telemetry, fresh, listed, result, member, identity,
+                                 sighting_tlp, since_days, now)
+            fresh = []
+            store.kv_set(CURSOR_KEY, str(row.seq))
+    if fresh:
+        _hunt_chunk(store, telemetry, fresh, listed, result, member, identity, sighting_tlp,
+                    since_days, now)
     store.kv_set(CURSOR_KEY, str(newest))
     return result
+
+
+def _hunt_chunk(store: Any, telemetry: Path, fresh: list[dict[str, Any]],
+                listed: set[str] | None, result: ArrivalHunt, member: str,
+                identity: dict[str, Any], sighting_tlp: TLP, since_days: int,
+                now: int) -> set[str]:
+    """Hunt `fresh` (less those on warning lists) and store the sightings; the warning-
+    listed ids, read at the first chunk, are returned for the next."""
+    from shieldwall.detect.retro import retro_hunt
+    from shieldwall.detect.sensor_hunt import SensorHunter
+    from shieldwall.store.audience import stored_marking
+
+    if listed is None:
+        listed = {i for i, _ in store.tagged(WARNINGLIST_TAG)}
+    index = IndicatorIndex()
+    index.add_many([o for o in fresh if o["id"] not in listed], now)
+    if not len(index):
+        return listed
+    result.indicators += len(index)
+    sightings = Sightings(identity["id"], sighting_tlp, marking_of=stored_marking(store),
+                          member=member)
+    hunter = SensorHunter(index, sightings)
+    result.hits += retro_hunt(telemetry, index, hunter, since_days * 86_400_000_000, now)
+
+    def latest(stix_id: str) -> dict[str, Any] | None:
+        v = store.get(stix_id)
+        return v.obj() if v is not None else None
+
+    objects = sightings.objects(stored=latest)
+    if objects:
+        store.put_many([identity, *objects], Provenance(member, "detect"),
+                       default_tlp=sighting_tlp)
+        result.objects += objects
+    return listed
 
 
 def _has_telemetry(root: Path) -> bool:
