@@ -118,25 +118,9 @@ class _Tally:
     with many hits of one window added at once."""
 
     def __init__(self, sightings: Sightings) -> None:
-        self.sightings = sightings
         self.window_us = sightings.window_us
-
-    def full(self, indicator_id: str, ts_us: int) -> bool:
-        s = self.sightings
-        w = s.windows.get((indicator_id, ts_us - ts_us % s.window_us))
-        return w is not None and len(w.observed) >= s.max_refs and \
-            len(w.explanations) >= s.max_explanations
-
-    def add(self, indicator_id: str, start_us: int, n: int, first_us: int,
-            last_us: int) -> None:
-        s = self.sightings
-        key = (indicator_id, start_us)
-        w = s.windows[key]
-        w.count += n
-        s.hits += n
-        w.first_us = min(w.first_us, first_us)
-        w.last_us = max(w.last_us, last_us)
-        s.dirty.add(key)
+        self.full = sightings.is_full
+        self.add = sightings.count_many
 
 
 class SensorWatcher(Watcher):

@@ -169,6 +169,24 @@ class Sightings:
         self.dirty.add(key)
         return True
 
+    def is_full(self, indicator_id: str, ts_us: int) -> bool:
+        """Does the window of a hit at `ts_us` take counts alone (`count_only`'s rule)?"""
+        w = self.windows.get((indicator_id, ts_us - ts_us % self.window_us))
+        return w is not None and len(w.observed) >= self.max_refs and \
+            len(w.explanations) >= self.max_explanations
+
+    def count_many(self, indicator_id: str, start_us: int, n: int, first_us: int,
+                   last_us: int) -> None:
+        """Add `n` hits, the earliest at `first_us` and the latest at `last_us`, to the full
+        window starting at `start_us` at once (a sensor's alert lines summed as read)."""
+        key = (indicator_id, start_us)
+        w = self.windows[key]
+        w.count += n
+        self.hits += n
+        w.first_us = min(w.first_us, first_us)
+        w.last_us = max(w.last_us, last_us)
+        self.dirty.add(key)
+
     def by_indicator(self) -> dict[str, tuple[str, int, int]]:
         """indicator id -> (name, hits, sightings)."""
         out: dict[str, tuple[str, int, int]] = {}
