@@ -44,6 +44,29 @@ def _register_all() -> None:
 _register_all()
 
 
+def _only(name: str) -> typer.Typer | None:
+    """The app with only the command or group `name` (None when `name` names none): click's
+    whole tree of 29 commands and groups costs ~0.1-0.25 s to build, every command, though
+    one is run. A callback keeps it a group, so `shieldwall NAME ...` parses as before."""
+    from typer.main import get_command_name
+
+    commands = [c for c in app.registered_commands
+                if (c.name or get_command_name(c.callback.__name__)) == name]  # type: ignore[union-attr]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if len(commands) + len(groups) != 1:
+        return None
+    one = typer.Typer(name=app.info.name, help=app.info.help, no_args_is_help=True,
+                      add_completion=False, pretty_exceptions_enable=False)
+    one.registered_commands = commands
+    one.registered_groups = groups
+    one.callback()(_group)
+    return one
+
+
+def _group() -> None:
+    """A node of an alliance's collective cyber defence."""
+
+
 def main() -> None:
     """Run the CLI; user errors become one line on stderr and exit code 2."""
     # At exit the interpreter's last collections walk every object still alive (SQLAlchemy's,
@@ -52,7 +75,8 @@ def main() -> None:
     atexit.register(gc.freeze)
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.
-        code = app(standalone_mode=False)
+        run = (_only(sys.argv[1]) if len(sys.argv) > 1 else None) or app
+        code = run(standalone_mode=False)
     except ShieldwallError as exc:
         print(f"shieldwall: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -64,9 +88,12 @@ def main() -> None:
     except Exception as exc:  # click's usage errors and anything unforeseen
         import click
 
-        if isinstance(exc, click.ClickException):
+        # Typer carries its own click, whose usage errors are not `click.ClickException`s:
+        # shown as click shows them (usage, one line, exit 2), not as an internal error.
+        if isinstance(exc, click.ClickException | typer.TyperException) and \
+                hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         if os.environ.get("SHIELDWALL_DEBUG"):
             raise
         print(f"shieldwall: internal error: {type(exc).__name__}: {exc} "
