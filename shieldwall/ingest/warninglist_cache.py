@@ -22,7 +22,8 @@ is on, where each section lies, a CRC-32 per 64 KiB block of the body); then, fr
 - `exact`, `hostname`: open-addressing hash tables (CRC-32 of the UTF-8 key, linear probing,
   at most half full, no wrapping: the slots run on past the last home slot by the longest
   probe): slots of (hash, entry number + 1); entries of (key offset, key length, id set);
-  the keys, end to end;
+  the keys, end to end; and a filter, a bitmap of the keys' hashes' top bits (checked whole
+  when the file is opened), which answers most lookups of absent values by itself;
 - `v4`: the elementary intervals of the IPv4 CIDR lists, starts as u64, id sets as u32;
 - `v6`, `regexes`, `substrings` (each entry with its list): JSON, parsed on first use (the
   substring entries indexed then for the kinds met).
@@ -58,7 +59,7 @@ from shieldwall.ingest.warninglists import CorruptIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3
+FORMAT = 4
 _MAGIC = b"SWWLIDX\0"
 _HEADER = struct.Struct("<8sIIIQ")  # magic, format, metadata length, its CRC-32, file length
 _SHIFT = 16  # 64 KiB blocks, each with its CRC-32
@@ -192,11 +193,12 @@ def _write(index: wl.WarningIndex, path: Path, key: str) -> None:
 
     maps: dict[str, dict[str, int]] = {}
     for name, table in (("exact", index._exact), ("hostname", index._hostname)):
-        size, probes, slots, entries, keys = _hash_table(table, idset)
+        size, probes, slots, entries, keys, (bits, shift) = _hash_table(table, idset)
         add(f"{name}.slots", slots)
         add(f"{name}.entries", entries)
         add(f"{name}.keys", keys)
-        maps[name] = {"slots": size, "probes": probes}
+        add(f"{name}.filter", bits)
+        maps[name] = {"slots": size, "probes": probes, "filter_shift": shift}
     add("v4.starts", array.array("Q", index._v4.starts).tobytes())
     add("v4.covers", array.array("I", map(idset, index._v4.covers)).tobytes())
     add("v6", orjson.dumps({"starts": [format(s, "x") for s in index._v6.starts],
@@ -227,11 +229,16 @@ def _write(index: wl.WarningIndex, path: Path, key: str) -> None:
 
 
 def _hash_table(table: dict[str, Any], idset: Callable[[Any], int]
-                ) -> tuple[int, int, bytes, bytes, bytes]:
-    """(home slots, longest probe, slots, entries, keys) of an open-addressing table at most
-    half full. Placed in numpy, not by probing in a Python loop (2.3M keys: ~1 s, not ~4):
-    entries sorted by home slot take their home slot or the one after the previous entry's,
-    which is where linear probing puts them."""
+                ) -> tuple[int, int, bytes, bytes, bytes, tuple[bytes, int]]:
+    """(home slots, longest probe, slots, entries, keys, filter) of an open-addressing table
+    at most half full. Placed in numpy, not by probing in a Python loop (2.3M keys: ~1 s, not
+    ~4): entries sorted by home slot take their home slot or the one after the previous
+    entry's, which is where linear probing puts them.
+
+    The filter: one bit per 2^shift hash values, set for every key's CRC-32 (at least 8 bits
+    a key: ~1 in 9 absent keys passes). Most values checked are on no list, and a lookup
+    that the filter answers reads one byte of a few MB instead of probing slots and entries
+    across ~100 MB (100,000 checks: ~20% less CPU)."""
     import numpy as np
 
     n = len(table)
@@ -252,7 +259,11 @@ def _hash_table(table: dict[str, Any], idset: Callable[[Any], int]
     entries[:, 0] = np.cumsum(lengths, dtype=np.uint64) - lengths
     entries[:, 1] = lengths
     entries[:, 2] = sets
-    return size, probes, slots.tobytes(), entries.tobytes(), b"".join(keys)
+    width = max(16, (8 * n - 1).bit_length())
+    bits = np.zeros(1 << width, dtype=bool)
+    bits[hashes >> np.uint32(32 - width)] = True
+    return (size, probes, slots.tobytes(), entries.tobytes(), b"".join(keys),
+            (np.packbits(bits, bitorder="little").tobytes(), 32 - width))
 
 
 # ------------------------------------------------------------------------------- reading
@@ -308,10 +319,15 @@ class _FileMap:
                                   file.start + self._entries_at + entries_len].cast("I")
         self._mask = spec["slots"] - 1
         self._probes = spec["probes"]
+        self._filter = file.section(f"{name}.filter")  # a few MB, checked whole: ~3 ms
+        self._shift = spec["filter_shift"]
 
     def get(self, key: str, default: Any = None) -> Any:
         kb = key.encode("utf-8", "surrogatepass")
         h = zlib.crc32(kb)
+        bit = h >> self._shift
+        if not self._filter[bit >> 3] & (1 << (bit & 7)):
+            return default  # no key has this hash
         file, ok, slots = self._file, self._file.ok, self._slots
         i = h & self._mask
         try:

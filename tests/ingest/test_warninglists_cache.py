@@ -84,6 +84,11 @@ def test_lookups_through_the_cache_equal_the_index_built_in_memory(
             assert cached.check(value, kind) == expected, (value, kind)
             hits += bool(expected)
     assert hits > 200  # the comparison is not between two empty answers
+    # Every stored key passes the maps' filters (a filter that hid one would drop a hit).
+    for name in ("_exact", "_hostname"):
+        table, mapped = getattr(built, name), getattr(cached, name)
+        assert len(table) > 100
+        assert all(mapped.get(key) == wl._ids(found) for key, found in table.items()), name
     ind = indicator(pattern="[ipv4-addr:value = '8.8.8.8'] OR [url:value = "
                             "'https://mail.google.com/x'] OR [email-addr:value = 'a@0815.ru']")
     assert cached.check_indicator(ind) == built.check_indicator(ind)
