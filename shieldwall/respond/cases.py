@@ -33,7 +33,7 @@ from shieldwall.stix.identity import member_identity_id
 from shieldwall.stix.markings import TLP
 from shieldwall.stix.validate import object_error
 from shieldwall.store import Access, Provenance, PutResult, Query, Store, StoredVersion
-from shieldwall.store.schema import STATUS_PROPERTY
+from shieldwall.store.types import STATUS_PROPERTY
 
 LOCAL = "local"  # the channel of what the node's own member writes through respond
 

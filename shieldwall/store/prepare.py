@@ -16,7 +16,7 @@ from shieldwall.stix.canonical import canonical_json
 from shieldwall.stix.ids import valid_id
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP, resolve_tlp
 from shieldwall.stix.timestamps import parse_ts
-from shieldwall.store.schema import STATUS_PROPERTY
+from shieldwall.store.types import STATUS_PROPERTY
 
 # How far in the future a `modified` may lie before it is refused: a version stamped
 # years ahead would stay "latest" forever and hide every real update after it.

@@ -23,11 +23,6 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# The property that holds the state of an object of these types, kept in `objects.status`
-# when written: statistics count by state in SQL without reading each row's JSON
-# (a case's requests, dispatches and tasks; respond/cases.statistics).
-STATUS_PROPERTY = {"x-shieldwall-assistance-request": "status", "x-shieldwall-dispatch": "status",
-                   "task": "outcome"}
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a million-row store.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")

@@ -14,6 +14,13 @@ import orjson
 
 from shieldwall.stix.markings import AUDIENCE_ONLY_TYPES, TLP
 
+# The property that holds the state of an object of these types, kept in `objects.status`
+# when written: statistics count by state in SQL without reading each row's JSON
+# (a case's requests, dispatches and tasks; respond/cases.statistics). Here, not in
+# `schema`, so that an import's worker prepares rows without importing SQLAlchemy.
+STATUS_PROPERTY = {"x-shieldwall-assistance-request": "status", "x-shieldwall-dispatch": "status",
+                   "task": "outcome"}
+
 
 @dataclass(frozen=True)
 class Provenance:

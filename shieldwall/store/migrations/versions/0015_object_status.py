@@ -1,7 +1,7 @@
 """An object's status as a column: case statistics count by it without reading JSON.
 
 `objects.status` holds the property that carries the state of the types listed in
-`store.schema.STATUS_PROPERTY` (an assistance request's or a dispatch's `status`, a
+`store.types.STATUS_PROPERTY` (an assistance request's or a dispatch's `status`, a
 task's `outcome`), written by `put_many` and filled here for the rows already stored.
 A partial index on the latest rows that have one holds every column the statistics and
 the reader's Access clause read, so counting them reads the index, not the scattered rows
@@ -17,7 +17,7 @@ from alembic import op
 revision = "0015"
 down_revision = "0014"
 
-# The types and properties of store.schema.STATUS_PROPERTY when this revision was written
+# The types and properties of store.types.STATUS_PROPERTY when this revision was written
 # (a migration keeps its own copy: later code may list more).
 _STATUS = {"x-shieldwall-assistance-request": "status", "x-shieldwall-dispatch": "status",
            "task": "outcome"}
