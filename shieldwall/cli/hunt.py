@@ -9,8 +9,22 @@ from typing import Annotated, Any
 import typer
 
 from shieldwall.cli.common import HomeOpt, console, counted, open_node, out
+from shieldwall.errors import ShieldwallError
 
 FORMATS = ["zeek", "suricata", "stix", "jsonl"]
+
+
+def _telemetry_root(text: str) -> Path | str:
+    """`--telemetry`: an object store's URI as given, else an existing directory."""
+    if text.startswith("s3://"):
+        return text
+    if "://" in text:
+        raise ShieldwallError(f"--telemetry {text.split('://')[0]}://: only a directory or "
+                              "s3:// is read (docs/scale.md)")
+    root = Path(text)
+    if not root.is_dir():
+        raise ShieldwallError(f"--telemetry {text}: no such directory")
+    return root
 
 
 def _parse_since(text: str) -> int:
@@ -236,6 +250,10 @@ def hunt(
     full_scan: Annotated[bool, typer.Option(
         help="--since: scan every stored event instead of the per-day summaries first.")]
     = False,
+    telemetry: Annotated[str | None, typer.Option(
+        help="--since: the kept telemetry to read instead of the node's: a directory, or "
+             "s3://bucket/prefix (credentials from the AWS environment; an endpoint as "
+             "?endpoint_override=host:port&scheme=http). DuckDB engine.")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Match logs against the node's active indicators and record sightings.
@@ -258,6 +276,8 @@ def hunt(
     if not paths and not since:
         raise ReaderError("give log files or directories, or --since for a retro-hunt")
     since_us = _parse_since(since) if since else 0
+    if telemetry is not None and not since:
+        raise ReaderError("--telemetry is for a retro-hunt (--since)")
     if engine != "duckdb" or master:
         if not since:
             raise ReaderError("--engine and --master are for a retro-hunt (--since)")
@@ -283,8 +303,9 @@ def hunt(
             from shieldwall.detect.retro import retro_hunt
 
             ran: dict[str, Any] = {}
+            kept = _telemetry_root(telemetry) if telemetry else node.config.home / "telemetry"
             try:
-                retro_hunt(node.config.home / "telemetry", index, hunter, since_us,
+                retro_hunt(kept, index, hunter, since_us,
                            timings=ran, engine=engine_run, summary_first=not full_scan)
             finally:
                 if not isinstance(engine_run, str):
@@ -292,8 +313,10 @@ def hunt(
             if ran.get("summarised"):  # telemetry kept before summaries: built as needed
                 console.print(f"summarised {counted(ran['summarised'], 'event file')} kept "
                               "without a summary")
-            if blind is not None:  # the allies' blind sets over the same kept telemetry
-                blind.retro(node.config.home / "telemetry", since_us, not full_scan)
+            if blind is not None and isinstance(kept, Path):  # the allies' blind sets too
+                blind.retro(kept, since_us, not full_scan)
+            elif blind is not None:
+                console.print("blind sets: not matched over an object store (docs/blind.md)")
         if paths:
             m = load_mapping(mapping) if mapping else None
             with Progress(TextColumn("{task.description}"), TextColumn("{task.completed:,} events"),

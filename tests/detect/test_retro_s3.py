@@ -127,3 +127,44 @@ def test_spark_refuses_s3_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(EngineError, match=r"object store .* DuckDB engine.*hadoop-aws"):
         SparkEngine(None).view("events", ["bucket/x.parquet"],
                                filesystem=pafs.LocalFileSystem())
+
+
+def test_hunt_since_reads_a_bucket_named_on_the_command_line(
+        s3: tuple[str, Any], kept: Path, tmp_path: Path) -> None:
+    """`shieldwall hunt --since ... --telemetry s3://...`, a real process: the sightings it
+    stores are those of the same hunt over the directory; a scheme it cannot read and a
+    missing directory are refused in one line."""
+    import json
+    import subprocess
+    import sys
+
+    query, fs = s3
+    prefix = "cli"
+    _upload(kept, fs, prefix)
+    cli = str(Path(sys.executable).parent / "shieldwall")
+    bundle = tmp_path / "indicators.json"
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--" + "0" * 8 + "-0000-4000-8000-"
+                                  + "0" * 12, "objects": [rd.indicator(i, p) for i, p in
+                                                          enumerate(PATTERNS, 1)]}))
+    found = {}
+    for name, root in (("bucket", f"s3://{BUCKET}/{prefix}?{query}"), ("directory", str(kept))):
+        home = tmp_path / name
+        for args in (["init", "--member", "cert-test"],
+                     ["import", str(bundle), "--no-warninglists"]):
+            subprocess.run([cli, *args, "--home", str(home)], check=True, capture_output=True,
+                           timeout=300)
+        done = subprocess.run([cli, "hunt", "--since", "40000d", "--telemetry", root, "--json",
+                               "--home", str(home)], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        sightings = json.loads(done.stdout[done.stdout.index("["):])
+        found[name] = sorted((s["sighting_of_ref"], s["count"]) for s in sightings)
+    assert found["bucket"] == found["directory"]
+    assert len({ref for ref, _ in found["bucket"]}) == len(PATTERNS) - 4
+    for bad, why in (("hdfs://namenode/telemetry", "only a directory or s3://"),
+                     (str(tmp_path / "nowhere"), "no such directory")):
+        done = subprocess.run([cli, "hunt", "--since", "1d", "--telemetry", bad, "--home",
+                               str(tmp_path / "directory")], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 2 and why in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
