@@ -41,7 +41,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the STIX objects.")]
 def case_access(node: Node) -> Access:
     """The `Access` of this node's member, as TAXII computes it (`taxii.access_for`)."""
     from shieldwall.policy import Member
-    from shieldwall.taxii.app import access_for
+    from shieldwall.policy.access import access_for
 
     return access_for(Member(node.member, node.config.tier))
 

@@ -325,9 +325,9 @@ def checkout(case_id: CaseArg,
     """Pack the case slice the responder's member may read into a kit, signed by this
     node and encrypted to the responder's node, for working offline."""
     from shieldwall.policy import Members, PolicyError
+    from shieldwall.policy.access import access_for
     from shieldwall.respond.kit import pack, write_kit
     from shieldwall.respond.model import RespondError
-    from shieldwall.taxii.app import access_for
 
     node = open_node(home)
     try:

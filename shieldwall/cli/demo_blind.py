@@ -85,9 +85,9 @@ def play(nodes: Sequence[Any], tl: Callable[[str, str], None]) -> bool:
     from shieldwall.blind.sets import publish as publish_set
     from shieldwall.keys.oprf import oprf_key
     from shieldwall.policy import Member
+    from shieldwall.policy.access import access_for
     from shieldwall.stix.markings import TLP
     from shieldwall.store import Provenance, Query
-    from shieldwall.taxii.app import access_for
 
     by = {n.name: n for n in nodes}
     north, south, east, cell = (by[x] for x in ("cert-north", "cert-south", "cert-east",

@@ -25,7 +25,7 @@ WAIT = 30.0
 
 def _access(member: str) -> Any:
     from shieldwall.policy import Member
-    from shieldwall.taxii.app import access_for
+    from shieldwall.policy.access import access_for
 
     return access_for(Member(member, "ally"))
 

@@ -43,7 +43,7 @@ def _access_for(node: Node, member: str | None) -> Access | None:
     if member is None:
         return None
     from shieldwall.policy import Members, PolicyError
-    from shieldwall.taxii.app import access_for
+    from shieldwall.policy.access import access_for
 
     try:
         found = Members(node.store.engine).get(member, required=True)

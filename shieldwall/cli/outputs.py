@@ -26,7 +26,7 @@ def audiences(node: Node) -> list[Audience]:
     own member, and refused otherwise)."""
     from shieldwall.outputs.alerts import Audience
     from shieldwall.policy import Member, Members, member_identity_id
-    from shieldwall.taxii.app import access_for
+    from shieldwall.policy.access import access_for
 
     cfg = node.config
     registry = Members(node.store.engine)

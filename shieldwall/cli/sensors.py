@@ -84,8 +84,8 @@ def export(
 def _own_access(node: Node) -> Access:
     """What this node's own member may read: its TAXII view, as if it asked as itself."""
     from shieldwall.policy import Members
+    from shieldwall.policy.access import access_for
     from shieldwall.policy.model import Member
-    from shieldwall.taxii.app import access_for
 
     found = Members(node.store.engine).get(node.member)
     return access_for(found or Member(node.member, node.config.tier))

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
 
         def dashboard(app: Any) -> str:
             from shieldwall.observe import logs, metrics
-            from shieldwall.taxii.app import access_for
+            from shieldwall.policy.access import access_for
             from shieldwall.web import mount
 
             if cfg.observe.json_logs:  # after the server set up its own log handlers

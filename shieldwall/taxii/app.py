@@ -32,9 +32,9 @@ from shieldwall.policy import (
     may_read,
     may_write,
     member_identity_id,
-    visibility,
     write_refusal,
 )
+from shieldwall.policy.access import access_for
 from shieldwall.stix.bounded_json import TooDeep, oversized
 from shieldwall.stix.bounded_json import loads as bounded_loads
 from shieldwall.stix.markings import (
@@ -46,7 +46,7 @@ from shieldwall.stix.markings import (
 )
 from shieldwall.stix.outbound import held_text
 from shieldwall.stix.timestamps import format_ts, now_us, parse_ts
-from shieldwall.store import Access, Provenance, Store
+from shieldwall.store import Provenance, Store
 from shieldwall.store import Query as StoreQuery
 from shieldwall.store.audience import record_tlp_definitions, stored_tlp_markings
 from shieldwall.store.cursors import CursorError, Cursors
@@ -146,19 +146,6 @@ class _Ctx:
             names = self.members.names()
             self._names = (time.monotonic(), names)
         return names
-
-
-def access_for(member: Member) -> Access:
-    """The policy decision for `member`, in the form the store applies in SQL."""
-    v = visibility(member)
-    return Access(
-        open_levels=frozenset(int(t) for t in v.open_levels),
-        named_levels=frozenset(int(t) for t in v.named_levels),
-        names=v.names,
-        identities=v.identities,
-        group_levels=frozenset(int(t) for t in v.group_levels),
-        groups=v.groups,
-    )
 
 
 # ---- request parsing ----------------------------------------------------------------------
