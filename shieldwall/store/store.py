@@ -472,24 +472,34 @@ class SeqWatch:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.conn: Any = None
+        # One driver connection, so one thread at a time: an asyncio loop polls it with
+        # `to_thread`, and a poll cancelled at shutdown still runs while the loop's
+        # `finally` closes the watch. Unguarded, SQLite's connection was closed under the
+        # running query and the process died (SIGSEGV; tests/store/test_seq_watch.py).
+        self._lock = threading.Lock()
 
     def newest(self) -> int:
-        try:
-            if self.conn is None:
-                self.conn = self.store.engine.raw_connection()
-            cur = self.conn.cursor()
+        with self._lock:
             try:
-                cur.execute("SELECT max(seq) FROM objects")
-                value = cur.fetchone()[0]
-            finally:
-                cur.close()
-            self.conn.rollback()  # end the read: a held snapshot would never see new rows
-            return int(value or 0)
-        except Exception:
-            self.close()
-            raise
+                if self.conn is None:
+                    self.conn = self.store.engine.raw_connection()
+                cur = self.conn.cursor()
+                try:
+                    cur.execute("SELECT max(seq) FROM objects")
+                    value = cur.fetchone()[0]
+                finally:
+                    cur.close()
+                self.conn.rollback()  # end the read: a held snapshot would never see new rows
+                return int(value or 0)
+            except Exception:
+                self._close()
+                raise
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.conn.close()
