@@ -138,29 +138,33 @@ class Evaluator:
     # ---- quota, alarm, audit ----------------------------------------------------------------
 
     def _take(self, member: str, n: int) -> str | None:
-        """Count `n` against today's quota; the refusal's message when it would exceed it."""
+        """Count `n` against today's quota; the refusal's message when it would exceed it.
+
+        The read and the update are one write transaction serialised with the store's other
+        writes: on SQLite a transaction that began by reading cannot upgrade once another
+        connection has committed, and the evaluation would fail with "database is locked"."""
         day = _today()
         lim = self.limits
-        with self.store.engine.begin() as conn:
+        with self.store.transaction() as conn:
             row = conn.execute(select(blind_usage.c.asked).where(and_(
                 blind_usage.c.member == member, blind_usage.c.day == day))).first()
             asked = int(row[0]) if row else 0
-            if asked + n > lim.daily_quota:
-                self._alarm(member, asked + n, f"over its daily quota of {lim.daily_quota:,} "
-                            f"evaluations ({asked:,} answered today, {n:,} more asked)")
-                return (f"daily quota of {lim.daily_quota:,} blind evaluations reached "
-                        f"({asked:,} answered today); try again tomorrow (UTC)")
-            if row is None:
-                conn.execute(insert(blind_usage).values(member=member, day=day, asked=n,
-                                                        requests=1))
-            else:
-                conn.execute(update(blind_usage).where(and_(
-                    blind_usage.c.member == member, blind_usage.c.day == day)).values(
-                    asked=blind_usage.c.asked + n, requests=blind_usage.c.requests + 1))
+            over = asked + n > lim.daily_quota
+            if not over:
+                conn.execute(insert(blind_usage).values(
+                    member=member, day=day, asked=n, requests=1) if row is None else
+                    update(blind_usage).where(and_(
+                        blind_usage.c.member == member, blind_usage.c.day == day)).values(
+                        asked=blind_usage.c.asked + n, requests=blind_usage.c.requests + 1))
             since = (datetime.now(UTC) - timedelta(days=lim.history_days)).strftime("%Y-%m-%d")
             past = [int(r[0]) for r in conn.execute(select(blind_usage.c.asked).where(and_(
                 blind_usage.c.member == member, blind_usage.c.day < day,
                 blind_usage.c.day >= since)))]
+        if over:  # alarmed after the transaction: the alarm's audit row is a write of its own
+            self._alarm(member, asked + n, f"over its daily quota of {lim.daily_quota:,} "
+                        f"evaluations ({asked:,} answered today, {n:,} more asked)")
+            return (f"daily quota of {lim.daily_quota:,} blind evaluations reached "
+                    f"({asked:,} answered today); try again tomorrow (UTC)")
         usual = statistics.median(past) if past else 0
         limit = max(lim.alarm_floor, lim.alarm_factor * usual)
         if asked <= limit < asked + n:  # the request that crosses the line raises it, once

@@ -11,6 +11,7 @@ minute). The session is small by default (driver 1 GiB, 4 shuffle partitions, no
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -88,6 +89,26 @@ def check_master(master: str, timeout: float | None = None) -> None:
     raise EngineError(f"Spark master {master} unreachable ({'; '.join(reasons)})")
 
 
+class _Py4JRootRecords(logging.Filter):
+    """py4j reports a connection lost mid-command (the application killed while a result
+    streams back) with `logging.exception` on the root logger, and Python's logging, finding
+    no handler, prints the whole traceback under our one-line error. `_said` already turns
+    that failure into the line; the record itself is dropped, and only py4j's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "root" and f"{os.sep}py4j{os.sep}" in record.pathname)
+
+
+def quiet_py4j() -> None:
+    """Drop py4j's root-logger records (once per process), and keep its own loggers' records
+    (a lost connection's shutdown, logged with a traceback) from reaching the handler that
+    the first of those root records installs."""
+    logging.getLogger("py4j").propagate = False
+    root = logging.getLogger()
+    if not any(isinstance(f, _Py4JRootRecords) for f in root.filters):
+        root.addFilter(_Py4JRootRecords())
+
+
 @contextmanager
 def _said(doing: str) -> Iterator[None]:
     """A failed Spark job (the application killed, executors lost, the master gone) is one
@@ -134,6 +155,7 @@ class SparkEngine:
         """A session on `master` (default `local[2]`), or the one this process already runs
         (a test run's), which is then left running at `close`. Under `spark-submit` the
         master and the session's resources are spark-submit's (`--master`, `--conf`)."""
+        quiet_py4j()
         try:
             from pyspark.sql import SparkSession
         except ImportError:
