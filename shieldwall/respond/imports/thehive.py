@@ -43,6 +43,10 @@ from shieldwall.stix.markings import TLP
 _STATUS = {"waiting": "pending", "inprogress": "ongoing", "completed": "successful",
            "cancel": "cancelled"}
 _TLP_NUMBERS = {0: TLP.CLEAR, 1: TLP.GREEN, 2: TLP.AMBER, 3: TLP.AMBER_STRICT, 4: TLP.RED}
+# A case as TheHive 5's API returns it may carry only the numbers (a real answer of a case
+# search has no severityLabel, papLabel nor tlpLabel: tests/data/respond/thehive5-cases-list.json).
+_SEVERITIES = {1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "CRITICAL"}
+_PAPS = {0: "CLEAR", 1: "GREEN", 2: "AMBER", 3: "RED"}
 _KINDS = {"ip": "ip", "domain": "domain-name", "fqdn": "domain-name", "hostname": "domain-name",
           "url": "url", "uri_path": None, "mail": "email-addr", "email": "email-addr",
           "hash": "hash"}
@@ -53,6 +57,10 @@ def _case(doc: Any) -> Mapping[str, Any]:
         return doc["case"]
     if isinstance(doc, Mapping) and str(doc.get("_type", "")).lower() == "case":
         return doc
+    if isinstance(doc, list) and doc and all(
+            isinstance(c, Mapping) and str(c.get("_type", "")).lower() == "case" for c in doc):
+        raise RespondError(f"a list of {len(doc)} TheHive 5 cases (a case search's answer): "
+                           "import each case on its own")
     raise RespondError("not a TheHive 5 case: no 'case' object (expected the JSON of "
                        "GET /api/v1/case/{id}, with its tasks and observables)")
 
@@ -78,6 +86,10 @@ def tlp_of(item: Mapping[str, Any]) -> TLP | None:
     return _TLP_NUMBERS.get(number) if isinstance(number, int) else None
 
 
+def _label(labels: Mapping[int, str], number: Any) -> Any:
+    return labels.get(number, number) if isinstance(number, int) else number
+
+
 def _list(doc: Any, key: str) -> list[Mapping[str, Any]]:
     return [] if doc is _case(doc) else listed(doc, key, "TheHive")
 
@@ -97,8 +109,8 @@ def convert(doc: Any, b: Builder) -> None:
     custom = case.get("customFields")
     meta = b.summary_of({
         "TheHive case": f"#{case.get('number')} ({case.get('_id')})",
-        "severity": case.get("severityLabel") or case.get("severity"),
-        "PAP": case.get("papLabel") or case.get("pap"),
+        "severity": case.get("severityLabel") or _label(_SEVERITIES, case.get("severity")),
+        "PAP": case.get("papLabel") or _label(_PAPS, case.get("pap")),
         "status": case.get("status"), "stage": case.get("stage"),
         "impact": case.get("impactStatus"), "assignee": case.get("assignee"),
         "tags": ", ".join(map(str, case.get("tags") or ())), "flag": case.get("flag") or None,
