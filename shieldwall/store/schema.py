@@ -48,6 +48,10 @@ objects = Table(
     Column("json", Text, nullable=False),
     # The object's state, for the types of STATUS_PROPERTY (migration 0015).
     Column("status", String(100)),
+    # Where `status` is kept: the digest of the row's audience (`types.audience_key`, whose
+    # names `audience_sets` holds), so statistics test a reader's names per audience, not
+    # per row (migration 0017).
+    Column("audience_key", String(64)),
     UniqueConstraint("id", "version_us", name="uq_objects_id_version"),
     sqlite_autoincrement=True,
 )
@@ -59,12 +63,12 @@ Index(
     sqlite_where=objects.c.is_latest,
     postgresql_where=objects.c.is_latest,
 )
-# Counting latest objects by status under an Access reads only this index (migration 0015):
-# it holds every column the Access clause names (the audience check aside).
+# Counting latest objects by status under an Access reads only this index (migrations 0015,
+# 0017): it holds every column the Access clause names, the audience as its key.
 Index(
     "ix_objects_status",
     objects.c.type, objects.c.status, objects.c.tlp, objects.c.source, objects.c.created_by_ref,
-    objects.c.revoked, objects.c.is_latest, objects.c.seq,
+    objects.c.audience_key, objects.c.revoked, objects.c.is_latest, objects.c.seq,
     sqlite_where=objects.c.is_latest & objects.c.status.isnot(None),
     postgresql_where=objects.c.is_latest & objects.c.status.isnot(None),
 )
@@ -81,6 +85,16 @@ audience = Table(
     Column("name", String(200), primary_key=True),
 )
 Index("ix_audience_name", audience.c.name)
+
+# The names of each audience key (`objects.audience_key`, `types.audience_key`), by name:
+# which keys name a reader is one indexed range a name. A key's names never change (it is
+# their digest), so rows are only added, and stay when the objects that used them go.
+audience_sets = Table(
+    "audience_sets",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("audience_key", String(64), primary_key=True),
+)
 
 # Things the node knows *about* an object without changing it (warning-list hits, ...).
 tags = Table(

@@ -6,6 +6,7 @@ writer (`write.py`) can name them without importing the Store itself.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -20,6 +21,16 @@ from shieldwall.stix.markings import AUDIENCE_ONLY_TYPES, TLP
 # `schema`, so that an import's worker prepares rows without importing SQLAlchemy.
 STATUS_PROPERTY = {"x-shieldwall-assistance-request": "status", "x-shieldwall-dispatch": "status",
                    "task": "outcome"}
+
+
+def audience_key(names: Sequence[str]) -> str | None:
+    """The digest of a named audience as a set (SHA-256 of its sorted names as JSON), kept
+    in `objects.audience_key` beside a status and in `audience_sets` (migration 0017): rows
+    of one key are named to the same members and groups, so counting them under an Access
+    tests each reader's names against the few keys, not each row's audience."""
+    if not names:
+        return None
+    return hashlib.sha256(orjson.dumps(sorted(set(names)))).hexdigest()
 
 
 @dataclass(frozen=True)

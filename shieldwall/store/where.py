@@ -109,11 +109,16 @@ def _first(w: Where, q: Query) -> str:
     return f"o.version_us = (SELECT min(o2.version_us) FROM objects o2{sub.sql()})"
 
 
-def add_access(w: Where, a: Access, table: str = "o") -> None:
+def add_access(w: Where, a: Access, table: str = "o", *, by_key: bool = False) -> None:
     """Visible when the TLP is open to the reader; or named to it (directly or through a
     group) at that level; or the reader delivered or created the row, when its type is
     not one whose audience alone decides (`a.audience_only_types`): a member must not
-    read those only because its own node stored them. `table`: the alias of `objects`."""
+    read those only because its own node stored them. `table`: the alias of `objects`.
+
+    `by_key`: the audience is read from the row's `audience_key` (the keys naming the
+    reader, found once, `audience_sets`) instead of the row's own `audience` rows: the
+    same answer for the rows that carry a key (those with a status, migration 0017), with
+    no lookup a row (case statistics: 140,000 rows at 20,000 cases)."""
     o = table
     parts = []
     if a.open_levels:
@@ -122,8 +127,12 @@ def add_access(w: Where, a: Access, table: str = "o") -> None:
         if levels and names:
             lv = w.in_(f"{o}.tlp", sorted(levels))
             nm = w.in_("au.name", sorted(names))
-            parts.append(f"({lv} AND EXISTS (SELECT 1 FROM audience au "
-                         f"WHERE au.seq = {o}.seq AND {nm}))")
+            if by_key:
+                parts.append(f"({lv} AND {o}.audience_key IN (SELECT au.audience_key "
+                             f"FROM audience_sets au WHERE {nm}))")
+            else:
+                parts.append(f"({lv} AND EXISTS (SELECT 1 FROM audience au "
+                             f"WHERE au.seq = {o}.seq AND {nm}))")
     own = []
     if a.names:
         own.append(w.in_(f"{o}.source", sorted(a.names)))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from shieldwall.store.types import ObjectResult, Provenance, PutResult, reject
+from shieldwall.store.types import ObjectResult, Provenance, PutResult, audience_key, reject
 
 if TYPE_CHECKING:
     from shieldwall.store.prepare import PreparedVersion
@@ -38,7 +38,7 @@ CHUNK = 5_000
 
 INSERT_COLUMNS = (
     "id", "type", "spec_version", "version_us", "date_added_us", "is_latest", "revoked", "tlp",
-    "created_by_ref", "name", "source", "channel", "collection", "json", "status",
+    "created_by_ref", "name", "source", "channel", "collection", "json", "status", "audience_key",
 )
 
 # Positions in a PreparedVersion (rows may arrive as plain tuples in its field order).
@@ -132,6 +132,11 @@ class BatchWriter:
         m = self.mark
         self.cur.executemany(f"INSERT INTO audience (seq, name) VALUES ({m}, {m})", rows)
 
+    def insert_audience_sets(self, rows: list[tuple[str, str]]) -> None:
+        m = self.mark
+        self.cur.executemany(f"INSERT INTO audience_sets (name, audience_key) VALUES ({m}, {m}) "
+                             "ON CONFLICT DO NOTHING", rows)
+
 
 def write_batch(
     w: BatchWriter,
@@ -192,11 +197,18 @@ def write_batch(
 
     base = max(now, w.last_added() + 1)
     src, chan, coll = prov.source, prov.channel, prov.collection
+    # Rows with a status carry their audience's key (types.audience_key), its names in
+    # audience_sets: case statistics test a reader against keys, not rows' audiences.
+    keys: dict[tuple[str, ...], str | None] = {}
+    for p in fresh:
+        if p[STATUS] is not None and p[AUDIENCE] not in keys:
+            keys[p[AUDIENCE]] = audience_key(p[AUDIENCE])
     rows: list[tuple[Any, ...]] = []
     audience_rows: list[tuple[int, tuple[str, ...]]] = []
     if becomes_latest is None:
         rows = [(p[0], p[4], p[5], p[1], base + i, True, p[6], p[7], p[8], p[9],
-                 src, chan, coll, p[3], p[STATUS])
+                 src, chan, coll, p[3], p[STATUS],
+                 None if p[STATUS] is None else keys[p[AUDIENCE]])
                 for i, p in enumerate(fresh)]
         result.new += len(rows)
         if details:
@@ -206,7 +218,8 @@ def write_batch(
         for i, p in enumerate(fresh):
             is_latest = (p[ID], p[VER]) in becomes_latest
             rows.append((p[0], p[4], p[5], p[1], base + i, is_latest, p[6], p[7], p[8], p[9],
-                         src, chan, coll, p[3], p[STATUS]))
+                         src, chan, coll, p[3], p[STATUS],
+                         None if p[STATUS] is None else keys[p[AUDIENCE]]))
             if p[AUDIENCE]:
                 audience_rows.append((i, p[AUDIENCE]))
             if not is_latest:  # older than the stored latest or another in this batch
@@ -221,6 +234,9 @@ def write_batch(
             if details:
                 result.details.append(ObjectResult(p[ID], p[STAMP], outcome))  # type: ignore[arg-type]
     w.insert(rows)
+    sets = sorted({(n, k) for names, k in keys.items() if k is not None for n in names})
+    if sets:
+        w.insert_audience_sets(sets)
     if audience_rows:
         seq_of = w.seqs_by_added(base, len(rows))
         w.insert_audience([(seq_of[base + i], n) for i, names in audience_rows for n in names])
