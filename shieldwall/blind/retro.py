@@ -12,8 +12,10 @@ out, are matched too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shieldwall.blind.hits import BlindMatcher
+from shieldwall.blind.sets import BLIND_SET_TYPE, held_sets
 from shieldwall.detect import summaries
 from shieldwall.detect.readers.base import LINE, TS, Observations
 from shieldwall.detect.retro_run import drill_files
@@ -116,3 +119,65 @@ def _events(path: Path, start: int) -> Observations:
     table = table.select([c for c in table.column_names if not c.startswith("_")
                           or c in (TS, LINE)])
     return Observations(table, source, "retro")
+
+
+# ---- blind sets that arrive ------------------------------------------------------------------
+
+
+@dataclass
+class ArrivedResult:
+    sets: int = 0  # new sets hunted
+    hits: int = 0
+    objects: list[dict[str, Any]] | None = None  # the sightings stored (new or changed)
+    failed: dict[str, str] | None = None  # set id -> why it was not resolved
+
+
+class ArrivedSets:
+    """The retro-hunt of blind sets as they arrive. `detect.arrivals` calls it with the ids
+    of the set objects stored since its cursor (`serve` and `sync` hand it in: `detect`
+    does not know blind matching). The kept telemetry of the last `since_us` is matched
+    against the sets among them this node holds (another owner's, its newest epoch),
+    resolving with each owner over `send_for(owner)` (the peer's credentials, read when
+    asked, so a peer added to a serving node is used); the hits become sightings for each
+    owner alone, merged with the stored ones (a re-run records nothing new), stored with
+    `identity`.
+
+    `processes` stays 1 inside `serve`: its thread must not fork a process full of threads.
+    """
+
+    types = (BLIND_SET_TYPE,)
+
+    def __init__(self, send_for: Callable[[str], Any], *, processes: int = 1) -> None:
+        self.send_for = send_for
+        self.processes = processes
+
+    def __call__(self, store: Any, telemetry: Path, arrived: set[str], *,
+                 member: str, identity: dict[str, Any], since_us: int,
+                 now: int | None = None) -> ArrivedResult:
+        from shieldwall.blind.hits import BlindSightings
+        from shieldwall.blind.resolve import Resolver
+        from shieldwall.store import Provenance
+
+        sets = [s for s in held_sets(store, exclude_owner=member) if s.id in arrived]
+        result = ArrivedResult(len(sets), 0, [], {})
+        if not sets:
+            return result
+        resolvers: dict[str, Resolver] = {}
+        for s in sets:
+            if s.public_key.hex() not in resolvers:
+                resolvers[s.public_key.hex()] = Resolver(
+                    store, s.public_key, s.epoch, self.send_for(s.owner),
+                    processes=self.processes)
+        sightings = BlindSightings(member)
+        matcher = BlindMatcher(sets, resolvers, sightings.add, learn=False)
+        retro(matcher, telemetry, since_us, now)
+        result.hits, result.failed = matcher.hits, dict(matcher.failed)
+
+        def stored(sid: str) -> dict[str, Any] | None:
+            row = store.get(sid)
+            return row.obj() if row is not None else None
+
+        result.objects = sightings.objects(stored)
+        if result.objects:
+            store.put_many([identity, *result.objects], Provenance(member, "detect"))
+        return result

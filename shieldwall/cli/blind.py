@@ -111,11 +111,27 @@ def _level(obj: dict[str, Any]) -> str:
 
 def sender(node: Any, owner: str) -> Any:
     """How this node asks `owner`'s node to evaluate: over the peer of that name."""
+    return _sender(node.config.peers, owner)
+
+
+def senders(home: Path) -> Any:
+    """`sender` for a process that runs for long (`serve`'s retro-hunt of arrivals): the
+    peers are read from the home's configuration when asked, so a peer added or changed
+    while the node serves is the one used."""
+    def send_for(owner: str) -> Any:
+        from shieldwall.config import load_config
+
+        return _sender(load_config(home).peers, owner)
+
+    return send_for
+
+
+def _sender(peers: Any, owner: str) -> Any:
     from shieldwall.blind.resolve import ResolveError
     from shieldwall.federation.peers import credentials
     from shieldwall.taxii.blind_routes import RemoteEvaluate
 
-    peer = next((p for p in node.config.peers if p.name == owner), None)
+    peer = next((p for p in peers if p.name == owner), None)
     if peer is None:
         def missing(epoch: int, body: bytes) -> tuple[int, bytes, str]:
             raise ResolveError(f"no peer named {owner!r}: add the owner's node as a peer "

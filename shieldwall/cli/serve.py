@@ -60,13 +60,17 @@ def register(app: typer.Typer) -> None:
             from shieldwall.federation import start_in_background
 
             start_in_background(cfg.home, store)  # pull/push with peers (docs/federation.md)
+        from shieldwall.blind.retro import ArrivedSets
+        from shieldwall.cli.blind import senders
         from shieldwall.detect import arrivals
 
         # New indicators (from peers, imports, published findings) are looked for in the
-        # telemetry this node keeps, once each (docs/detection.md, "What arrives").
+        # telemetry this node keeps, once each (docs/detection.md, "What arrives"), and so
+        # are the allies' blind sets, resolved with their owners (docs/blind.md).
         arrivals.start_in_background(store, cfg.home / "telemetry", member=cfg.member,
                                      identity=node.identity(),
-                                     sighting_tlp=cfg.sighting_tlp_level)
+                                     sighting_tlp=cfg.sighting_tlp_level,
+                                     blind=ArrivedSets(senders(cfg.home)))
         from shieldwall.cli.case import case_access
         from shieldwall.respond import sharing
 

@@ -36,11 +36,18 @@ def sync(
         results = fed.sync_all(peer, pull=pull, push=push, retries=retries)
         found = None
         if retro:
+            import os
+
+            from shieldwall.blind.retro import ArrivedSets
+            from shieldwall.cli.blind import sender
             from shieldwall.detect.arrivals import hunt_arrivals
 
+            # The allies' blind sets that arrived too, resolved with their owners.
+            blind = ArrivedSets(lambda owner: sender(node, owner),
+                                processes=os.cpu_count() or 1)
             found = hunt_arrivals(node.store, node.config.home / "telemetry",
                                   member=node.member, identity=node.identity(),
-                                  sighting_tlp=node.config.sighting_tlp_level)
+                                  sighting_tlp=node.config.sighting_tlp_level, blind=blind)
             if found.objects and push:
                 for again in fed.sync_all(peer, pull=False, push=True, retries=retries):
                     for r in results:
@@ -53,10 +60,18 @@ def sync(
         table.add_row(r.peer, f"{r.pulled:,}", f"{r.pushed:,}", f"{r.refused:,}",
                       f"{r.rejected:,}", f"[red]{r.error}[/]" if r.error else "")
     out.print(table)
+    blind = sum(1 for o in found.objects if "x_shieldwall_blind_handle" in o) if found else 0
     if found is not None and found.indicators:
         out.print(f"retro-hunt: {counted(found.indicators, 'new indicator')} in stored "
-                  f"telemetry, {counted(found.hits, 'hit')}, "
-                  f"{counted(found.sightings, 'sighting')} recorded")
+                  f"telemetry, {counted(found.hits - found.blind_hits, 'hit')}, "
+                  f"{counted(found.sightings - blind, 'sighting')} recorded")
+    if found is not None and found.blind_sets:
+        out.print(f"retro-hunt: {counted(found.blind_sets, 'new blind set')} of allies in "
+                  f"stored telemetry, {counted(found.blind_hits, 'blind hit')}, "
+                  f"{counted(blind, 'sighting')} for their owners only")
+        for why in dict.fromkeys(found.blind_failed.values()):
+            out.print(f"not matched against the blind set of {why}", markup=False,
+                      highlight=False, emoji=False, soft_wrap=True)
     if any(r.error for r in results):
         raise typer.Exit(1)
 

@@ -8,6 +8,10 @@ every other member's stored months of telemetry, not only in what their sensors 
 A cursor in the store (`retro-arrivals`: the newest object seq looked at) makes each
 indicator cost one hunt; a re-run over the same range merges with the stored sightings
 and writes nothing new (`Sightings.objects(stored=...)`).
+
+Blind sets that arrive are looked for the same way when the caller hands in how
+(`blind`: `blind.retro.ArrivedSets`, which `serve` and `sync` build with the peers'
+credentials, since resolving a value asks the set's owner): the same cursor covers them.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ CHUNK = 100_000
 @dataclass
 class ArrivalHunt:
     indicators: int = 0  # new indicators hunted
-    hits: int = 0
+    hits: int = 0  # plain and blind
+    blind_sets: int = 0  # new blind sets hunted
+    blind_hits: int = 0
+    blind_failed: dict[str, str] = field(default_factory=dict)  # set id -> why not resolved
     objects: list[dict[str, Any]] = field(default_factory=list)  # sightings, observed-data
 
     @property
@@ -46,8 +53,10 @@ class ArrivalHunt:
 
 def hunt_arrivals(store: Any, telemetry: Path, *, member: str, identity: dict[str, Any],
                   sighting_tlp: TLP, since_days: int = DEFAULT_SINCE_DAYS,
-                  now: int | None = None, chunk: int = CHUNK) -> ArrivalHunt:
+                  now: int | None = None, chunk: int = CHUNK,
+                  blind: Any = None) -> ArrivalHunt:
     """Hunt the indicators stored since the last call in `telemetry`; store the sightings.
+    With `blind` (`blind.retro.ArrivedSets`), the blind sets stored since then too.
 
     With no telemetry kept, nothing is read: the cursor moves to the newest object (a
     node of ten million objects would otherwise read every indicator at its first start).
@@ -62,6 +71,9 @@ def hunt_arrivals(store: Any, telemetry: Path, *, member: str, identity: dict[st
     if not _has_telemetry(telemetry):
         store.kv_set(CURSOR_KEY, str(newest))
         return result
+    if blind is not None:  # first: the chunks below move the cursor as they go
+        _hunt_blind(store, telemetry, blind, start, newest, result, member, identity,
+                    since_days, now)
     listed: set[str] | None = None
     fresh: list[dict[str, Any]] = []
     for row in store.iter_query(Query(types=["indicator"], after_seq=start)):
@@ -79,6 +91,27 @@ def hunt_arrivals(store: Any, telemetry: Path, *, member: str, identity: dict[st
                     since_days, now)
     store.kv_set(CURSOR_KEY, str(newest))
     return result
+
+
+def _hunt_blind(store: Any, telemetry: Path, blind: Any, start: int, newest: int,
+                result: ArrivalHunt, member: str, identity: dict[str, Any],
+                since_days: int, now: int) -> None:
+    """The blind sets stored in (start, newest], matched against the kept telemetry."""
+    arrived = {row.id for row in store.iter_query(Query(types=list(blind.types),
+                                                        after_seq=start))
+               if row.seq <= newest and row.is_latest}
+    if not arrived:
+        return
+    found = blind(store, telemetry, arrived, member=member, identity=identity,
+                  since_us=since_days * 86_400_000_000, now=now)
+    result.blind_sets += found.sets
+    result.blind_hits += found.hits
+    result.hits += found.hits
+    result.blind_failed.update(found.failed or {})
+    result.objects += found.objects or []
+    for why in dict.fromkeys((found.failed or {}).values()):
+        log.warning("retro-hunt of a new blind set: not matched against the set of %s; "
+                    "'shieldwall hunt --since' matches it later", why)
 
 
 def _hunt_chunk(store: Any, telemetry: Path, fresh: list[dict[str, Any]],
@@ -120,7 +153,8 @@ def _has_telemetry(root: Path) -> bool:
 
 
 def run_arrivals(stop: threading.Event, store: Any, telemetry: Path, *, member: str,
-                 identity: dict[str, Any], sighting_tlp: TLP, interval: float = 2.0) -> None:
+                 identity: dict[str, Any], sighting_tlp: TLP, interval: float = 2.0,
+                 blind: Any = None) -> None:
     """`hunt_arrivals` whenever the store has grown, until `stop` (inside `serve`): a
     published finding is hunted within `interval` seconds of its arrival."""
     watch = store.seq_watch()
@@ -132,10 +166,11 @@ def run_arrivals(stop: threading.Event, store: Any, telemetry: Path, *, member: 
                 if seq != last:
                     last = seq
                     found = hunt_arrivals(store, telemetry, member=member, identity=identity,
-                                          sighting_tlp=sighting_tlp)
+                                          sighting_tlp=sighting_tlp, blind=blind)
                     if found.hits:
-                        log.info("retro-hunt of %d new indicator(s) in stored telemetry: "
-                                 "%d hit(s), %d sighting(s)", found.indicators, found.hits,
+                        log.info("retro-hunt of %d new indicator(s) and %d blind set(s) in "
+                                 "stored telemetry: %d hit(s), %d sighting(s)",
+                                 found.indicators, found.blind_sets, found.hits,
                                  found.sightings)
             except Exception as exc:  # a bad telemetry file must not stop the loop
                 log.warning("retro-hunt of new indicators failed: %s: %s",
