@@ -9,8 +9,9 @@ figure: no case votes for the weights that grade it). Then the cross-fitted cali
 of the confidence and the failures of the campaign protocol.
 
 `--write-calibration` writes the shipped model (weights chosen on all campaign cases by
-the same rule, logistic calibration fitted on them); `--section-out PATH` writes the
-"## Attribution (issue 6)" section of docs/benchmarks.md to PATH.
+the same rule, the two-stage confidence of `assess.calibration` fitted on them);
+`--section-out PATH` writes the "## Attribution (issue 6)" section of docs/benchmarks.md
+to PATH.
 """
 
 from __future__ import annotations
@@ -35,17 +36,24 @@ sys.path.insert(0, str(ROOT))
 
 from shieldwall.assess import attribution  # noqa: E402
 from shieldwall.assess.actors import ATTACK_VERSION, AttackCatalog, attack_catalog  # noqa: E402
+from shieldwall.assess.calibration import (  # noqa: E402
+    INNER_SALT,
+    OVERCONFIDENT,
+    PRIOR_STRENGTH,
+    QUANTILE,
+    Judgement,
+    fit_platt,
+    fit_two_stage,
+    judge,
+)
 from shieldwall.assess.evaluation import (  # noqa: E402
     WEIGHT_GRID,
-    CalibrationReport,
     Case,
     Metrics,
     Outcome,
     all_cases,
     calibration_rows,
     choose_weights,
-    cross_fitted,
-    fit_logistic_cv,
     nested_cv,
     profiles_for,
     run,
@@ -70,23 +78,32 @@ def table(metrics: dict[str, Metrics], names: tuple[str, ...] = PROTOCOLS) -> li
     return lines
 
 
-def calibration_lines(report: CalibrationReport) -> list[str]:
-    bins = ", ".join(f"{mp:.2f}→{obs:.2f} (n={n})" for mp, obs, n in report.bins)
-    high = [(mp, obs, n) for mp, obs, n in report.bins if mp >= 0.5]
-    count = sum(n for _, _, n in high)
-    pred = sum(mp * n for mp, _, n in high) / count if count else 0.0
-    seen = sum(obs * n for _, obs, n in high) / count if count else 0.0
-    return [
-        f"Cross-fitted (fit on half the groups, judged on the other half): Brier "
-        f"{report.brier:.4f}, ECE {report.ece:.4f}; reliability, mean predicted → observed: "
-        f"{bins}.",
-        f"Verdict threshold 0.5: a candidate was named in {report.confident_share:.1%} of "
-        f"cases, and was right in {report.confident_precision:.1%} of those; every other "
-        f"case answered \"{attribution.NO_CONFIDENT}\". Above 0.5 the confidence is "
-        f"over-confident: {count} candidates, mean predicted {pred:.2f}, right "
-        f"{seen:.2f}; fitted on 42 cases, it ranks leads but its mid range should be read "
-        "as \"a lead\", not as \"likely\".",
-    ]
+def judgement_line(label: str, j: Judgement) -> str:
+    over = ", ".join(f"{mp:.2f}→{obs:.2f} (n={n})" for mp, obs, n in j.over)
+    return (f"{label}: Brier {j.brier:.4f}, ECE {j.ece:.4f}; mean predicted → observed: "
+            f"{j.band_text()}; over-confident by more than {OVERCONFIDENT}: "
+            f"{over or 'no band'}; highest confidence {j.highest:.2f}; top candidate at "
+            f"0.5 or above in {j.confident_share:.1%} of cases"
+            + (f", right in {j.confident_precision:.1%} of those" if j.confident_share else "")
+            + ".")
+
+
+def calibration_judgements(outcomes: list[Outcome]) -> dict[str, Judgement]:
+    """Both calibrations, cross-fitted two ways: on halves of the groups (each fit sees
+    about half the data) and one group at a time (each fit sees all the other groups)."""
+    return {f"{name}, {folds}": judge(outcomes, fit, folds)
+            for name, fit in (("logistic alone", fit_platt), ("shipped", fit_two_stage))
+            for folds in ("halves", "groups")}
+
+
+def calibration_lines(judged: dict[str, Judgement]) -> list[str]:
+    labels = {"halves": "fit on half the groups, judged on the other half",
+              "groups": "fit on all groups but one, judged on that one"}
+    lines = []
+    for key, j in judged.items():
+        name, folds = key.split(", ")
+        lines.append("- " + judgement_line(f"{name}, {labels[folds]}", j))
+    return lines
 
 
 def failures(outcomes: list[Outcome]) -> list[str]:
@@ -218,14 +235,14 @@ def main() -> None:
     # new behaviour mixed); report and split are near-adversarial by construction and would
     # teach the model that no margin ever means anything.
     realistic = [o for o in nested if o.case.protocol.startswith("campaign")]
-    report = cross_fitted(realistic)
+    judged = calibration_judgements(realistic)
     choices = {fam: Counter(w for key, w in chosen.items() if key.startswith(fam + ":"))
                .most_common(2) for fam in ("campaign", "report", "split", "known")}
     overlap = campaign_overlap(cases, catalog)
     report_overlap = campaign_overlap(cases, catalog, "report")
     fixed_lines, nested_lines = table(summarise(fixed)), table(summarise(nested))
     small_lines = table(summarise(nested_small))
-    calib = calibration_lines(report)
+    calib = calibration_lines(judged)
     fails = failures(nested)
 
     print("shipped weights", asdict(shipped), *fixed_lines, sep="\n")
@@ -249,20 +266,27 @@ def main() -> None:
         camp_idx = [i for i, c in enumerate(cases) if c.protocol.startswith("campaign")]
         new_weights = choose_weights(by_w, camp_idx)
         fit_on = [by_w[new_weights][i] for i in camp_idx]
-        coef, l2 = fit_logistic_cv(calibration_rows(fit_on))
+        fitted = fit_two_stage(calibration_rows(fit_on))
         data = {
             "version": f"attack-{ATTACK_VERSION}/{datetime.now(UTC):%Y-%m-%d}",
-            "coef": [round(c, 6) for c in coef],
+            "coef": [round(c, 6) for c in fitted.coef],
             "features": ["bias", "score", "relative margin over best other",
                          "log(1 + evidence size)"],
             "weights": asdict(new_weights),
-            "l2": l2,
+            "l2": fitted.l2,
+            "steps": [[round(hi, 6), round(v, 6)] for hi, v in fitted.steps],
+            "second_stage": {"prior_strength": PRIOR_STRENGTH, "quantile": QUANTILE,
+                             "inner_split": INNER_SALT},
             "verdict_threshold": 0.5,
             "strong_threshold": 0.8,
             "note": f"weights: best MRR over a {len(WEIGHT_GRID)}-point grid on "
-                    f"{len(fit_on)} held-out ATT&CK campaign cases; Platt-style logistic "
-                    f"fit on their top-5 candidates, L2 by 2-fold CV by group "
-                    f"(bench/attribution_eval.py)",
+                    f"{len(fit_on)} held-out ATT&CK campaign cases; confidence in two "
+                    f"stages fitted on their top-5 candidates: a Platt-style logistic map "
+                    f"(L2 by 2-fold CV by group), then steps (pool adjacent violators on "
+                    f"the logistic values of groups the logistic fit did not see, each "
+                    f"step the {QUANTILE:g} quantile of its Beta posterior with "
+                    f"{PRIOR_STRENGTH:g} pseudo-cases at the base rate); "
+                    f"bench/attribution_eval.py, shieldwall/assess/calibration.py",
         }
         attribution.CALIBRATION_PATH.parent.mkdir(parents=True, exist_ok=True)
         attribution.CALIBRATION_PATH.write_bytes(
@@ -374,8 +398,8 @@ def honest_reading(nested: dict[str, Metrics], small: dict[str, Metrics], overla
         "carry no victim: boosting groups whose Tidal `observed_countries` include a country "
         "the campaign's description names (boost 0.1 to 1.0) changed no first place, since "
         "the large groups that win target those countries too. "
-        "The calibrated confidence is low for most queries and the tool answers \"no "
-        "confident attribution\" for most: intended behaviour, not a defect.",
+        "The calibrated confidence is low for every held-out query and the tool answers "
+        "\"no confident attribution\": intended behaviour, not a defect.",
     ]
 
 
@@ -491,8 +515,24 @@ def section(r: Results) -> str:
         "the confidence calibration fitted on them.",
         "",
         "Confidence is calibrated on the campaign protocols only (report and split would teach "
-        "it that no margin means anything), on the nested outcomes above.",
+        "it that no margin means anything), on the nested outcomes above, in two stages "
+        "(`shieldwall/assess/calibration.py`): the logistic (Platt) map of score, margin and "
+        "evidence size that shipped alone until December 2026, then a non-decreasing step "
+        "map of its value fitted on the logistic values of groups the logistic fit did not "
+        "see (pool adjacent violators), each step shown at a rate the data make 80% sure "
+        f"of (the {QUANTILE:g} quantile of its Beta posterior, {PRIOR_STRENGTH:g} "
+        "pseudo-cases at the base rate as prior), so that a step holding few cases cannot "
+        "be confidently high. Judged cross-fitted (no fit sees the groups it is graded on; "
+        "the top five candidates of each case; bands of 0.1, every band with a case counts, "
+        f"one over-confident by more than {OVERCONFIDENT} fails):",
+        "",
         *calib,
+        "",
+        "So the logistic map alone is over-confident above ~0.2 and the shipped confidence "
+        "is not: it never reaches the verdict threshold on these cases, because what they "
+        "support is that even the best-separated first candidate of a held-out campaign is "
+        "right about half the time. `attribute` answers \"no confident attribution\" and "
+        "names its leads with their confidence; `docs/assessment.md` says how to read them.",
         "",
         *honest_reading(nested, r.small, r.overlap, r.report_overlap, *r.software_effect),
         "",

@@ -1,6 +1,6 @@
 """Confirmed cases as attribution evidence, measured with a temporal protocol (issue 15).
 
-    .venv/bin/python bench/attribution_temporal.py
+    .venv/bin/python bench/attribution_temporal.py [--designs]
 
 For every ATT&CK group with several attributed campaigns (ATT&CK `campaign` objects with
 `first_seen`, from the packaged data), the latest campaign is the new incident and the
@@ -17,16 +17,21 @@ the latest campaign:
   campaign protocol ranks the latest one.
 
 Each with techniques alone and with the campaign's software. Weights and confidence are
-the shipped ones. Then the calibration: the confidence of each ranking's top five against
-whether it was right, by band of 0.1 (as `evaluation.cross_fitted` bins), with every band
-over-confident by more than 0.1 flagged; and the cross-fitted table (fit on half the
-groups, judged on the other half) when the temporal cases join the campaign cases.
+the shipped ones. Then the calibration: the shipped confidence of each ranking's top five
+against whether it was right, by band of 0.1, with every band over-confident by more than
+0.1 flagged; and the cross-fitted judgement (`assess.calibration.judge`: no fit sees the
+groups it is graded on) of the logistic map alone and of the shipped two-stage
+confidence, fitted as shipped (on campaign cases) and graded on the campaign cases, then
+on them with the temporal attack-only or +confirmed rankings. `--designs` also weighs the
+second stage's variants (plain isotonic, shrinkage toward the base rate, minimum step
+sizes, lower bounds) on the same judgements and on 40 other splits of the groups.
 ATT&CK carries no infrastructure, so what a confirmed case's infrastructure adds is not
 graded here (tests/assess/test_confirmed_cases.py shows it at work).
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import platform
@@ -47,22 +52,23 @@ from shieldwall.assess.attribution import (  # noqa: E402
     load_calibration,
     score_all,
 )
+from shieldwall.assess.calibration import (  # noqa: E402
+    OVERCONFIDENT,
+    fit_platt,
+    fit_two_stage,
+    judge,
+)
+from shieldwall.assess.calibration import bands as probability_bands  # noqa: E402
 from shieldwall.assess.evaluation import (  # noqa: E402
     Case,
     Metrics,
     Outcome,
-    _half,
-    _p,
-    calibration_rows,
     campaign_cases,
-    cross_fitted,
-    fit_logistic_cv,
     run,
 )
 
 ARMS = ("attack-only", "+confirmed", "attack-has-them")
 MIN_TECHNIQUES = 3
-OVERCONFIDENT = 0.1
 
 
 @dataclass
@@ -142,8 +148,8 @@ def outcomes(catalog: AttackCatalog, cases: list[Temporal]) -> dict[str, list[Ou
     return out
 
 
-def bands(outs: Sequence[Outcome], top: int = 5) -> list[tuple[float, float, float, int]]:
-    """(band start, mean shipped confidence, observed rate, n) over each ranking's top."""
+def bands(outs: Sequence[Outcome], top: int = 5) -> list[tuple[float, float, int]]:
+    """(mean shipped confidence, observed rate, n) by band over each ranking's top."""
     cal = load_calibration()
     rows: list[tuple[float, int]] = []
     for o in outs:
@@ -152,55 +158,66 @@ def bands(outs: Sequence[Outcome], top: int = 5) -> list[tuple[float, float, flo
             s, margin = candidate_features(values, i)
             rows.append((cal.probability(s, margin, o.case.evidence.size),
                          int(gid in o.case.truth)))
-    out = []
-    for lo in [i / 10 for i in range(10)]:
-        inside = [(p, y) for p, y in rows if lo <= p < lo + 0.1 or (lo == 0.9 and p == 1.0)]
-        if inside:
-            out.append((lo, sum(p for p, _ in inside) / len(inside),
-                        sum(y for _, y in inside) / len(inside), len(inside)))
-    return out
+    return probability_bands(rows)[0]
 
 
-def _pav(pairs: Sequence[tuple[float, int]]) -> list[tuple[float, float]]:
-    """Isotonic regression (pool adjacent violators): (upper predicted, observed) steps."""
-    blocks: list[list[float]] = []  # [sum of labels, count, highest prediction]
-    for p, y in sorted(pairs):
-        blocks.append([float(y), 1.0, p])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-            y2, n2, p2 = blocks.pop()
-            blocks[-1][0] += y2
-            blocks[-1][1] += n2
-            blocks[-1][2] = p2
-    return [(b[2], b[0] / b[1]) for b in blocks]
+# The second stage's variants weighed with --designs: (prior strength, quantile or None
+# for the posterior mean, minimum cases per step). The shipped one is (5, 0.2, 1).
+DESIGNS = {
+    "isotonic": (0.0, None, 1),
+    "isotonic, steps of >= 10": (0.0, None, 10),
+    "shrunk to the base rate, k=5": (5.0, None, 1),
+    "shrunk, k=10": (10.0, None, 1),
+    "shrunk, k=20": (20.0, None, 1),
+    "shrunk, k=10, steps of >= 20": (10.0, None, 20),
+    "lower bound 0.2 (uniform prior)": (0.0, 0.2, 1),
+    "lower bound 0.2, steps of >= 10": (0.0, 0.2, 10),
+    "lower bound 0.1, steps of >= 10": (0.0, 0.1, 10),
+    "lower bound 0.2 of k=2": (2.0, 0.2, 1),
+    "lower bound 0.2 of k=5 (shipped)": (5.0, 0.2, 1),
+    "lower bound 0.3 of k=5": (5.0, 0.3, 1),
+    "lower bound 0.2 of k=10": (10.0, 0.2, 1),
+    "lower bound 0.5 of k=10": (10.0, 0.5, 1),
+}
+SPLITS = 40
 
 
-def _step(steps: Sequence[tuple[float, float]], p: float) -> float:
-    return next((v for hi, v in steps if p <= hi), steps[-1][1])
+def pools(catalog: AttackCatalog, by_arm: dict[str, list[Outcome]]
+          ) -> tuple[dict[str, list[Outcome]], set[int]]:
+    """The rankings judged: campaign cases alone, and with each temporal arm; and the
+    ids of the campaign rankings, the only ones a fit learns from (as shipped)."""
+    camp = run(campaign_cases(catalog) + campaign_cases(catalog, with_software=True),
+               catalog, load_calibration().weights)
+    return {"campaign cases": camp,
+            "with temporal attack-only": [*camp, *by_arm["attack-only"],
+                                          *by_arm["attack-only+software"]],
+            "with temporal +confirmed": [*camp, *by_arm["+confirmed"],
+                                         *by_arm["+confirmed+software"]]}, {id(o) for o in camp}
 
 
-def two_stage(outs: Sequence[Outcome]) -> tuple[float, list[tuple[float, float, int]]]:
-    """Tried, not shipped: the Platt map followed by an isotonic map fitted on the Platt
-    predictions of held-out groups, judged cross-fitted twice over (outer halves as
-    `cross_fitted`; inside each training half, the isotonic map learns from Platt
-    predictions made on groups the Platt fit did not see). Brier and bins."""
-    rows = calibration_rows(outs)
-    preds: list[tuple[float, int]] = []
-    for fold in (0, 1):
-        train = [r for r in rows if _half(r[2]) != fold]
-        inner: list[tuple[float, int]] = []
-        for k in (0, 1):
-            coef, _ = fit_logistic_cv([r for r in train if _half(r[2], "iso:") != k])
-            inner += [(_p(coef, f), y) for f, y, g in train if _half(g, "iso:") == k]
-        steps = _pav(inner)
-        coef, _ = fit_logistic_cv(train)
-        preds += [(_step(steps, _p(coef, f)), y) for f, y, g in rows if _half(g) == fold]
-    bins = []
-    for lo in [i / 10 for i in range(10)]:
-        inside = [(p, y) for p, y in preds if lo <= p < lo + 0.1 or (lo == 0.9 and p == 1.0)]
-        if inside:
-            bins.append((sum(p for p, _ in inside) / len(inside),
-                         sum(y for _, y in inside) / len(inside), len(inside)))
-    return sum((p - y) ** 2 for p, y in preds) / len(preds), bins
+def designs(by_pool: dict[str, list[Outcome]], fit_ids: set[int]) -> None:
+    """Each variant: worst band (mean predicted - observed), Brier and highest confidence
+    under both judgements on every pool, and on how many of SPLITS other random splits
+    into halves some pool has a band over-confident by more than OVERCONFIDENT."""
+    def on_campaign(o: Outcome) -> bool:
+        return id(o) in fit_ids
+
+    variants = {"logistic alone": fit_platt} | {
+        name: (lambda rows, d=d: fit_two_stage(rows, *d)) for name, d in DESIGNS.items()}
+    print("| second stage | judgement | campaign | +attack-only | +confirmed | failing "
+          f"splits of {SPLITS} |")
+    print("|---|---|---|---|---|---:|")
+    for name, fit in variants.items():
+        failing = sum(any(judge(outs, fit, "halves", on_campaign, salt=f"s{i}:").worst
+                          > OVERCONFIDENT for outs in by_pool.values())
+                      for i in range(SPLITS))
+        for folds in ("halves", "groups"):
+            cells = []
+            for outs in by_pool.values():
+                j = judge(outs, fit, folds, on_campaign)
+                cells.append(f"worst {j.worst:+.2f}, Brier {j.brier:.4f}, max {j.highest:.2f}")
+            print(f"| {name} | {folds} | " + " | ".join(cells)
+                  + f" | {failing if folds == 'halves' else ''} |")
 
 
 def metrics(outs: Sequence[Outcome]) -> Metrics:
@@ -211,6 +228,10 @@ def metrics(outs: Sequence[Outcome]) -> Metrics:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--designs", action="store_true",
+                    help="also weigh the second stage's variants (a few minutes)")
+    args = ap.parse_args()
     start = time.perf_counter()
     catalog = attack_catalog()
     cases = temporal_cases(catalog)
@@ -235,36 +256,30 @@ def main() -> None:
     worst = 0.0
     for arm in ("+confirmed", "+confirmed+software", "attack-only", "attack-only+software"):
         rows = bands(by_arm[arm])
-        over = [(lo, mp, obs, n) for lo, mp, obs, n in rows if mp - obs > OVERCONFIDENT]
+        over = [(mp, obs, n) for mp, obs, n in rows if mp - obs > OVERCONFIDENT]
         if arm.startswith("+confirmed"):
-            worst = max([worst, *(mp - obs for _, mp, obs, _ in rows)])
-        print(f"  {arm}: " + ", ".join(f"{mp:.2f}->{obs:.2f} (n={n})"
-                                        for _, mp, obs, n in rows)
+            worst = max([worst, *(mp - obs for mp, obs, _ in rows)])
+        print(f"  {arm}: " + ", ".join(f"{mp:.2f}->{obs:.2f} (n={n})" for mp, obs, n in rows)
               + (f"; OVER-CONFIDENT by >{OVERCONFIDENT}: "
-                 + ", ".join(f"{mp:.2f}->{obs:.2f}" for _, mp, obs, _ in over)
+                 + ", ".join(f"{mp:.2f}->{obs:.2f}" for mp, obs, _ in over)
                  if over else "; no band over-confident by more than 0.1"))
     print(f"  largest over-confidence of a band with confirmed cases: {worst:+.2f}")
-    camp = run(campaign_cases(catalog) + campaign_cases(catalog, with_software=True),
-               catalog, load_calibration().weights)
-    # Recalibrated the way the shipped calibration is made (Platt, L2 by inner CV), and
-    # judged cross-fitted: fit on half the groups, graded on the other half.
-    for label, extra in (("campaign cases alone", []),
-                         ("with the temporal attack-only rankings",
-                          [*by_arm["attack-only"], *by_arm["attack-only+software"]]),
-                         ("with the temporal +confirmed rankings",
-                          [*by_arm["+confirmed"], *by_arm["+confirmed+software"]])):
-        pooled = [*camp, *extra]
-        rep = cross_fitted(pooled)
-        over = [f"{mp:.2f}->{obs:.2f}" for mp, obs, _ in rep.bins if mp - obs > OVERCONFIDENT]
-        print(f"cross-fitted, {label} ({len(pooled)} rankings): Brier {rep.brier:.4f}, "
-              f"ECE {rep.ece:.4f}; " + ", ".join(
-                  f"{mp:.2f}->{obs:.2f} (n={n})" for mp, obs, n in rep.bins)
-              + f"; over-confident by >{OVERCONFIDENT}: {', '.join(over) or 'none'}")
-        brier, bins = two_stage(pooled)
-        over = [f"{mp:.2f}->{obs:.2f}" for mp, obs, _ in bins if mp - obs > OVERCONFIDENT]
-        print(f"  two-stage (Platt, then isotonic; not shipped): Brier {brier:.4f}; "
-              + ", ".join(f"{mp:.2f}->{obs:.2f} (n={n})" for mp, obs, n in bins)
-              + f"; over-confident by >{OVERCONFIDENT}: {', '.join(over) or 'none'}")
+    by_pool, fit_ids = pools(catalog, by_arm)
+    # Judged cross-fitted as shipped: fit on campaign cases (of the groups not graded),
+    # graded on every ranking of the pool whose group the fit did not see.
+    labels = {"halves": "fit on half the groups, judged on the other half",
+              "groups": "fit on all groups but one, judged on that one"}
+    for label, outs in by_pool.items():
+        for name, fit in (("logistic alone", fit_platt), ("shipped", fit_two_stage)):
+            for folds, text in labels.items():
+                j = judge(outs, fit, folds, lambda o: id(o) in fit_ids)
+                over = ", ".join(f"{mp:.2f}->{obs:.2f} (n={n})" for mp, obs, n in j.over)
+                print(f"cross-fitted, {label} ({len(outs)} rankings), {name}, {text}: "
+                      f"Brier {j.brier:.4f}, ECE {j.ece:.4f}; {j.band_text('->')}; "
+                      f"over-confident by >{OVERCONFIDENT}: {over or 'none'}; highest "
+                      f"{j.highest:.2f}; top candidate >= 0.5 in {j.confident_share:.1%}")
+    if args.designs:
+        designs(by_pool, fit_ids)
     print(f"{len(cases)} groups, {sum(len(v) for v in by_arm.values())} rankings in "
           f"{elapsed:.1f} s on {platform.machine()}, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")

@@ -296,10 +296,16 @@ def score_all(evidence: Evidence, profiles: ProfileSet,
 
 @dataclass(frozen=True)
 class Calibration:
-    """Logistic map from a candidate's score and margin to P(candidate is the actor).
+    """From a candidate's score and margin to P(candidate is the actor), in two stages.
 
-    Ships with the feature weights the ranking uses, so that the probability is always
-    read off scores made the way it was fitted on.
+    First a logistic (Platt) map of score, margin and evidence size; then, when `steps`
+    is given, a non-decreasing step map of that logistic value (`steps`: (upper logistic
+    value, probability) pairs, ascending), fitted on the logistic values of groups the
+    logistic fit did not see and kept conservative where the cases are few
+    (`assess.calibration.fit_steps`). The logistic map alone ranks candidates but is
+    over-confident on held-out cases; the steps are what makes the figure a probability
+    (docs/benchmarks.md). Ships with the feature weights the ranking uses, so that the
+    probability is always read off scores made the way it was fitted on.
     """
 
     version: str
@@ -308,11 +314,25 @@ class Calibration:
     strong_threshold: float = 0.8
     note: str = ""
     weights: Weights = DEFAULT_WEIGHTS
+    steps: tuple[tuple[float, float], ...] = ()
 
-    def probability(self, score: float, margin: float, evidence: int) -> float:
+    def logistic(self, score: float, margin: float, evidence: int) -> float:
+        """The first stage alone: the Platt map."""
         b, a1, a2, a3 = self.coef
         z = b + a1 * score + a2 * margin + a3 * math.log1p(evidence)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def probability(self, score: float, margin: float, evidence: int) -> float:
+        p = self.logistic(score, margin, evidence)
+        return step_value(self.steps, p) if self.steps else p
+
+
+def step_value(steps: Sequence[tuple[float, float]], p: float) -> float:
+    """The value of the first step whose upper end reaches p; above the last, the last."""
+    for upper, value in steps:
+        if p <= upper:
+            return value
+    return steps[-1][1]
 
 
 def candidate_features(scores: Sequence[float], i: int) -> tuple[float, float]:
@@ -333,9 +353,10 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
                       float(w.get("software_technique", DEFAULT_WEIGHTS.software_technique)),
                       float(w.get("software", DEFAULT_WEIGHTS.software)),
                       float(w.get("size_exponent", DEFAULT_WEIGHTS.size_exponent)))
+    steps = tuple((float(hi), float(v)) for hi, v in data.get("steps") or ())
     return Calibration(
         data["version"], tuple(data["coef"]), data.get("verdict_threshold", 0.5),
-        data.get("strong_threshold", 0.8), data.get("note", ""), weights,
+        data.get("strong_threshold", 0.8), data.get("note", ""), weights, steps,
     )
 
 
@@ -508,17 +529,19 @@ def attributed_to(
     *,
     created_by_ref: str | None = None,
     marking_refs: Sequence[str] = (),
+    calibration: Calibration | None = None,
 ) -> list[dict[str, Any]]:
     """`attributed-to` relationships with confidence, worded as an assessment.
 
     Only candidates that pass the verdict threshold get a relationship; the rest are
     leads, not attributions. Without a source (no incident or campaign given) there is
     nothing to attribute, so nothing is emitted. The target is the ATT&CK intrusion
-    set's own STIX id, so every node points at the same object.
+    set's own STIX id, so every node points at the same object. `calibration` is the one
+    the assessment was ranked with (the shipped one unless `rank` was given another).
     """
     if source_ref is None or assessment.verdict == NO_CONFIDENT:
         return []
-    cal = load_calibration()
+    cal = calibration or load_calibration()
     ts = format_ts(now_us())
     out = []
     for c in assessment.candidates:
