@@ -217,7 +217,8 @@ def facts_from_store(store: Store, campaign_id: str, access: Access | None = Non
     return CampaignFacts(campaign_id, score,
                          _names(sev.get("members")) or _names(camp.get("x_shieldwall_members")),
                          _names(sev.get("sector_names")),
-                         attribution_confidence(store, campaign_id, access))
+                         attribution_confidence(store, campaign_id, access,
+                                                _names(camp.get("x_shieldwall_object_refs"))))
 
 
 # A stored campaign or relationship may hold any JSON (stored before validation, or by a
@@ -231,14 +232,22 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
-def attribution_confidence(store: Store, campaign_id: str, access: Access | None = None
-                           ) -> float | None:
-    """The best confidence (0-1) among the campaign's `attributed-to` links `access` sees."""
+def attribution_confidence(store: Store, campaign_id: str, access: Access | None = None,
+                           incidents: tuple[str, ...] = ()) -> float | None:
+    """The best confidence (0-1) among the `attributed-to` links `access` sees of the
+    campaign or of one of its `incidents` (the objects it groups). The tool's own ranking
+    stays below 0.5 on ATT&CK evidence (docs/assessment.md), so what can meet a convening
+    threshold is an analyst's word: a team's confirmed attribution of a case it worked
+    (`case attribute`), which is an `attributed-to` of that incident, speaks for the
+    campaign that holds it."""
+    sources = {campaign_id, *incidents}
     best: float | None = None
     for rel in store.iter_query(Query(types=["relationship"], access=access)):
         r = rel.obj()
         confidence = _number(r.get("confidence"))
-        if (r.get("source_ref") == campaign_id and r.get("relationship_type") == "attributed-to"
+        src = r.get("source_ref")  # any JSON: a list in it would not hash
+        if (isinstance(src, str) and src in sources
+                and r.get("relationship_type") == "attributed-to"
                 and confidence is not None):
             c = confidence / 100
             best = c if best is None else max(best, c)

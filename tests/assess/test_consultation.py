@@ -233,3 +233,31 @@ def test_cli_sets_a_policy_naming_only_other_roles(tmp_path: Path) -> None:
     res = runner.invoke(app, ["consult", "policy", "--home", home, "--as", "duty-officer",
                               "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["readers"] == ["duty-officer"]
+
+
+def test_a_teams_attribution_of_one_of_the_campaigns_incidents_counts(sqlite_store: Store
+                                                                       ) -> None:
+    """The tool's own confidence stays below 0.5 on ATT&CK evidence (honest calibration),
+    so an analyst's word is what can meet the convening threshold: a team that confirmed
+    the attribution of an incident the campaign holds (`case attribute`) speaks for it."""
+    store = sqlite_store
+    cid = _campaign(store, None)
+    camp = store.get(cid).obj()
+    incident = f"incident--{uuid.uuid4()}"
+    ts = "2026-01-01T00:00:00.000Z"
+    store.put_many([camp | {"modified": "2026-01-02T00:00:00.000Z",
+                            "x_shieldwall_object_refs": [incident]},
+                    {"type": "relationship", "spec_version": "2.1",
+                     "id": f"relationship--{uuid.uuid4()}", "created": ts, "modified": ts,
+                     "relationship_type": "attributed-to", "source_ref": incident,
+                     "target_ref": f"intrusion-set--{uuid.uuid4()}", "confidence": 80},
+                    # an attribution of an incident outside the campaign does not count
+                    {"type": "relationship", "spec_version": "2.1",
+                     "id": f"relationship--{uuid.uuid4()}", "created": ts, "modified": ts,
+                     "relationship_type": "attributed-to",
+                     "source_ref": f"incident--{uuid.uuid4()}",
+                     "target_ref": f"intrusion-set--{uuid.uuid4()}", "confidence": 95}],
+                   Provenance(CELL, "local"))
+    facts = facts_from_store(store, cid)
+    assert facts.attribution_confidence == pytest.approx(0.8)
+    assert recommend(facts, POLICY).level == "convene-consultation"
