@@ -205,8 +205,8 @@ def judge(outcomes: Sequence[Outcome], fit: Callable[[Sequence[Row]], Predictor]
           threshold: float = 0.5, salt: str = "") -> Judgement:
     """Cross-fitted: each fold's candidates (the top five of each ranking) are predicted
     by `fit` on the other folds' rankings (those `fit_on` accepts; all by default), so
-    no fit sees the groups it is graded on. `folds`: "halves" (two halves of the groups,
-    as `evaluation.cross_fitted`) or "groups" (one fold per group: each fit sees every
+    no fit sees the groups it is graded on. `folds`: "halves" (two halves of the groups)
+    or "groups" (one fold per group: each fit sees every
     other group, nearly the data the shipped fit sees). `salt` draws another split into
     halves (the benchmark's robustness check; "" is the split every figure uses)."""
     def key(o: Outcome) -> str | int:

@@ -427,15 +427,6 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     return [m[i][n] / m[i][i] if abs(m[i][i]) > 1e-12 else 0.0 for i in range(n)]
 
 
-@dataclass
-class CalibrationReport:
-    brier: float
-    ece: float
-    bins: list[tuple[float, float, int]]  # (mean predicted, observed rate, count)
-    confident_share: float  # cases where the top candidate passed the verdict threshold
-    confident_precision: float  # of those, share where the top candidate was right
-
-
 CALIBRATION_L2 = (0.001, 0.1, 1.0, 3.0, 10.0)
 Row = tuple[tuple[float, float, float], int, str]
 
@@ -468,44 +459,6 @@ def fit_logistic_cv(rows: Sequence[Row],
         if loss < best_loss - 1e-12:
             best, best_loss = l2, loss
     return fit_logistic(rows, l2=best), best
-
-
-def cross_fitted(outcomes: Sequence[Outcome], threshold: float = 0.5) -> CalibrationReport:
-    """Fit on half the groups, judge on the other half, and swap: no case grades itself.
-    The L2 strength is chosen inside each training half (fit_logistic_cv)."""
-    rows_by_fold: dict[int, list[Row]] = {0: [], 1: []}
-    outs_by_fold: dict[int, list[Outcome]] = {0: [], 1: []}
-    for o in outcomes:
-        fold = _half(min(o.case.truth))
-        outs_by_fold[fold].append(o)
-        rows_by_fold[fold].extend(calibration_rows([o]))
-    preds: list[tuple[float, int]] = []
-    confident = right = total = 0
-    for fold in (0, 1):
-        coef, _ = fit_logistic_cv(rows_by_fold[1 - fold])
-        for feats, y, _ in rows_by_fold[fold]:
-            preds.append((_p(coef, feats), y))
-        for o in outs_by_fold[fold]:
-            total += 1
-            if not o.ranking:
-                continue
-            values = [s for _, s in o.ranking]
-            s, margin = candidate_features(values, 0)
-            if _p(coef, (s, margin, math.log1p(o.case.evidence.size))) >= threshold:
-                confident += 1
-                right += o.ranking[0][0] in o.case.truth
-    brier = sum((p - y) ** 2 for p, y in preds) / len(preds)
-    bins = []
-    ece = 0.0
-    for lo in [i / 10 for i in range(10)]:
-        inside = [(p, y) for p, y in preds if lo <= p < lo + 0.1 or (lo == 0.9 and p == 1.0)]
-        if inside:
-            mp = sum(p for p, _ in inside) / len(inside)
-            obs = sum(y for _, y in inside) / len(inside)
-            bins.append((mp, obs, len(inside)))
-            ece += len(inside) / len(preds) * abs(mp - obs)
-    return CalibrationReport(brier, ece, bins, confident / total if total else 0.0,
-                             right / confident if confident else 0.0)
 
 
 def _p(coef: Sequence[float], feats: Sequence[float]) -> float:
