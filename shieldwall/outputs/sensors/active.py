@@ -143,6 +143,19 @@ class ActiveSet:
             if e.active(now) and iid not in self.warninglisted:
                 yield e
 
+    def active_in(self, bucket: int, now: int) -> list[Entry]:
+        """The active entries of one bucket in id order (the export renders them so, and
+        hands out new sids in that order: a set's order would follow the process's string
+        hashing, and two exports of one store would number the same rules differently)."""
+        entries, listed = self.entries, self.warninglisted
+        out = []
+        for iid in sorted(self.members.get(bucket, ())):
+            e = entries[iid]
+            if e.from_us <= now and (e.until_us is None or now < e.until_us) and \
+                    iid not in listed:
+                out.append(e)
+        return out
+
     def due(self, now: int) -> bool:
         """Does a validity window open or close by `now`?"""
         return bool(self._bounds) and self._bounds[0][0] <= now
@@ -179,7 +192,11 @@ class ActiveSet:
         e = Entry(iid, name, _TLPS[tlp], modified, from_us, until_us, form, reason,
                   bucket_of(iid), plain(name, 200))
         self.entries[iid] = e
-        self.members.setdefault(e.bucket, set()).add(iid)
+        members = self.members.get(e.bucket)
+        if members is None:
+            self.members[e.bucket] = {iid}
+        else:
+            members.add(iid)
         if now is None:
             self.changed_buckets.add(e.bucket)
         for t in (from_us, until_us):

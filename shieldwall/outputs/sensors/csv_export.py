@@ -18,12 +18,13 @@ FILE = "csv"
 HEADER = "id,kind,value,tlp,valid_until,name\r\n"
 
 
-def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
+def render(e: Entry) -> tuple[str, str] | str:
+    """(file, line) for the entry, or the reason it is not listed."""
     form = e.form
     if not isinstance(form, f.Value):
-        return [], e.reason or "a flow: no single value to list"
+        return e.reason or "a flow: no single value to list"
     buf = io.StringIO()
     csv.writer(buf).writerow([e.id, form.kind, form.value, e.tlp.short,
                               format_ts(e.until_us) if e.until_us is not None else "",
                               e.label])
-    return [(FILE, buf.getvalue())], ""
+    return (FILE, buf.getvalue())

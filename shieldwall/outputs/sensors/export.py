@@ -11,9 +11,10 @@ watches its files reloads only what is new. Each output directory (or file) gets
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from shieldwall.store import Access, Store
 
 SKIPPED = "skipped.tsv"
 SKIPPED_HEADER = "id\treason\n"
-Renderer = Callable[[Entry], tuple[list[tuple[str, str]], str]]
+# (file, line) for an entry, or the reason it has none in the output ("": none, not listed)
+Renderer = Callable[[Entry], tuple[str, str] | str]
 
 
 @dataclass
@@ -82,23 +84,24 @@ class Exporter:
     def run(self, now: int | None = None) -> Report:
         """Bring every output up to date with the store; returns what it did."""
         now = now_us() if now is None else now
-        if not self.loaded:
-            self.active.load(now)
-            self.loaded = True
-            changed = True
-        else:
-            changed = self.active.refresh(now)
+        with _gc_paused():
+            if not self.loaded:
+                self.active.load(now)
+                self.loaded = True
+                changed = True
+            else:
+                changed = self.active.refresh(now)
+            if changed:
+                self._render(self.active.changed_buckets, now)
+                self.active.changed_buckets = set()
         report = Report()
-        if changed:
-            self._render(self.active.changed_buckets, now)
-            self.active.changed_buckets = set()
-            if self.book is not None:
-                self.book.flush()
-                hashes = frozenset(k for k, name in suricata.HASH_LISTS.items()
-                                   if sum(self.counts[("suricata", name)]))
-                if hashes != self.hashes:  # a hash list's rules come or go
-                    self.hashes = hashes
-                    self.dirty.add(("suricata", suricata.RULES))
+        if changed and self.book is not None:
+            self.book.flush()
+            hashes = frozenset(k for k, name in suricata.HASH_LISTS.items()
+                               if sum(self.counts[("suricata", name)]))
+            if hashes != self.hashes:  # a hash list's rules come or go
+                self.hashes = hashes
+                self.dirty.add(("suricata", suricata.RULES))
         for (out, name), _texts in self.texts.items():
             n = sum(self.counts[(out, name)])
             if name == SKIPPED:
@@ -122,26 +125,40 @@ class Exporter:
             for name in _files(out):
                 self.texts.setdefault((out, name), [""] * BUCKETS)
                 self.counts.setdefault((out, name), [0] * BUCKETS)
-        renders = [(out, render, _files(out)) for out, (_, render) in self.outputs.items()]
+        # per output: its renderer, and per file its key and bucket texts and counts
+        renders = [(render, [((out, name), self.texts[(out, name)], self.counts[(out, name)])
+                             for name in _files(out)])
+                   for out, (_, render) in self.outputs.items()]
+        dirty = self.dirty
         for b in sorted(buckets):
-            entries = list(self.active.active(now, b))
-            for out, render, names in renders:
+            entries = self.active.active_in(b, now)
+            for render, files in renders:
                 lines: dict[str, list[str]] = {}
                 for e in entries:
-                    got, reason = render(e)
-                    for name, line in got:
-                        lines.setdefault(name, []).append(line)
-                    if reason:
-                        lines.setdefault(SKIPPED, []).append(reason_line(e.id, reason))
-                for name in names:
-                    key = (out, name)
-                    texts = self.texts[key]
-                    got_lines = lines.get(name)
-                    text = "".join(sorted(got_lines)) if got_lines else ""
+                    got = render(e)
+                    if type(got) is tuple:
+                        name, line = got
+                    elif got:
+                        name, line = SKIPPED, reason_line(e.id, got)
+                    else:
+                        continue
+                    held = lines.get(name)
+                    if held is None:
+                        lines[name] = [line]
+                    else:
+                        held.append(line)
+                for key, texts, counts in files:
+                    got_lines = lines.get(key[1])
+                    if got_lines is None:
+                        if texts[b]:
+                            texts[b], counts[b] = "", 0
+                            dirty.add(key)
+                        continue
+                    got_lines.sort()
+                    text = "".join(got_lines)
                     if text != texts[b]:
-                        texts[b] = text
-                        self.counts[key][b] = len(got_lines) if got_lines else 0
-                        self.dirty.add(key)
+                        texts[b], counts[b] = text, len(got_lines)
+                        dirty.add(key)
 
     def _path(self, out: str, name: str) -> Path:
         base = self.outputs[out][0]
@@ -172,6 +189,30 @@ def _files(out: str) -> list[str]:
         return [suricata.RULES, *suricata.SETS.values(), *suricata.HASH_LISTS.values(),
                 SKIPPED]
     return [rpz.FILE if out == "rpz" else csv_export.FILE, SKIPPED]
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the active set is read and rendered.
+
+    A full export makes millions of container objects that live on (an entry and a form
+    per indicator) or die young (each row's parsed JSON), and the collector walked the
+    survivors again and again as they grew. Paused, the survivors would still be walked
+    three times once it resumes (young, middle, then a full collection, ~1.8 s at a
+    million), so they are moved to the oldest generation at once (`freeze` then
+    `unfreeze`: a list splice, no walk), where only the next full collection looks at
+    them, as it would have. Skipped when something else in the process froze objects.
+    Nothing made here holds a reference cycle: refcounting frees it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def write_atomic(path: Path, text: str | list[str]) -> None:

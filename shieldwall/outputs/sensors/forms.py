@@ -29,7 +29,7 @@ KINDS = (IP, CIDR, DOMAIN, SUFFIX, URL, EMAIL, MD5, SHA1, SHA256, CERT_SHA1)
 MAX_VALUE = 2048  # longer values are skipped: no sensor list holds them usefully
 
 _SIMPLE = re.compile(r"^\[\s*(?P<path>[a-z][a-z0-9-]*:[A-Za-z0-9_.'\-]+)\s*"
-                     r"(?P<op>=|LIKE |ISSUBSET )\s*'(?P<lit>(?:[^'\\]|\\['\\])*)'\s*\]$")
+                     r"(?P<op>=|LIKE |ISSUBSET )\s*'(?P<lit>[^'\\]*(?:\\['\\][^'\\]*)*)'\s*\]$")
 _V4 = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
                  r"(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
 _HASHES = {"md5": MD5, "sha-1": SHA1, "sha1": SHA1, "sha-256": SHA256, "sha256": SHA256}
@@ -41,7 +41,7 @@ _PROTOCOLS = frozenset({"tcp", "udp", "icmp", "sctp", "http", "tls", "dns", "ssh
                         "ftp", "smb"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
     """One value of `kind` (see KINDS), in canonical form."""
 
@@ -49,7 +49,7 @@ class Value:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flow:
     """An AND of network-traffic equalities: what one Suricata rule header says."""
 

@@ -28,13 +28,14 @@ def header(serial: int) -> str:
 MAX_NAME = 200
 
 
-def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
+def render(e: Entry) -> tuple[str, str] | str:
+    """(file, line) for the entry, or the reason it is not in the zone ("": not a name)."""
     form = e.form
-    if isinstance(form, f.Value) and form.kind in (f.DOMAIN, f.SUFFIX) and \
-            len(form.value) > MAX_NAME:
-        return [], f"a name over {MAX_NAME} characters: no room for the zone's origin"
-    if isinstance(form, f.Value) and form.kind == f.DOMAIN:
-        return [(FILE, f"{form.value} CNAME .\n")], ""
-    if isinstance(form, f.Value) and form.kind == f.SUFFIX:
-        return [(FILE, f"*.{form.value} CNAME .\n")], ""
-    return [], e.reason  # addresses, URLs, hashes: not for a resolver, not listed
+    if type(form) is f.Value:
+        kind, value = form.kind, form.value
+        if kind == f.DOMAIN or kind == f.SUFFIX:
+            if len(value) > MAX_NAME:
+                return f"a name over {MAX_NAME} characters: no room for the zone's origin"
+            return (FILE, f"{value} CNAME .\n" if kind == f.DOMAIN else
+                    f"*.{value} CNAME .\n")
+    return e.reason  # addresses, URLs, hashes: not for a resolver, not listed

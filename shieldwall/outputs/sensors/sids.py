@@ -17,9 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    bindparam,
     select,
-    update,
 )
 
 from shieldwall.errors import ShieldwallError
@@ -89,20 +87,29 @@ class SidBook:
         return {sid: iid for iid, (sid, _, _) in self.known.items()}
 
     def flush(self) -> None:
-        """Write the sids handed out and the revs bumped since the last flush."""
+        """Write the sids handed out and the revs bumped since the last flush.
+
+        On the bare driver, as `Store.tag`: a first export hands out a sid per rule
+        (150,000 at a million indicators), and SQLAlchemy's executemany spent ~1.2-1.8 s of
+        CPU building their parameters."""
         if not self.new and not self.changed:
             return
+        m = "?" if self.store.dialect == "sqlite" else "%s"
         with self.store.transaction() as conn:
-            if self.new:
-                conn.execute(sensor_sids.insert(), [
-                    {"indicator_id": i, "sid": s, "rev": r, "fingerprint": f}
-                    for i, (s, r, f) in self.new.items()])
-            if self.changed:
-                c = sensor_sids.c
-                conn.execute(update(sensor_sids).where(c.indicator_id == bindparam("iid"))
-                             .values(rev=bindparam("new_rev"), fingerprint=bindparam("fp")),
-                             [{"iid": i, "new_rev": r, "fp": f}
-                              for i, (_, r, f) in self.changed.items()])
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                if self.new:
+                    cur.executemany(
+                        "INSERT INTO sensor_sids (indicator_id, sid, rev, fingerprint) "
+                        f"VALUES ({m}, {m}, {m}, {m})",
+                        [(i, s, r, f) for i, (s, r, f) in self.new.items()])
+                if self.changed:
+                    cur.executemany(
+                        f"UPDATE sensor_sids SET rev = {m}, fingerprint = {m} "
+                        f"WHERE indicator_id = {m}",
+                        [(r, f, i) for i, (_, r, f) in self.changed.items()])
+            finally:
+                cur.close()
         self.new, self.changed = {}, {}
 
 

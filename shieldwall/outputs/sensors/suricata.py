@@ -97,35 +97,38 @@ def dataset_rules(book: SidBook, hashes: frozenset[str] = frozenset(HASH_LISTS))
     return "".join(out)
 
 
-def render(e: Entry, book: SidBook) -> tuple[list[tuple[str, str]], str]:
-    """(file, line) pairs for the entry (a dataset line or a rule), or why there is none."""
+def render(e: Entry, book: SidBook) -> tuple[str, str] | str:
+    """(file, line) for the entry (a dataset line or a rule), or why there is none."""
     form = e.form
     if form is None:
-        return [], e.reason
-    if isinstance(form, f.Value):
+        return e.reason
+    if type(form) is f.Value:
         kind, value = form.kind, form.value
         if kind == f.IP:
-            key = SETS["ipv6"] if ":" in value else SETS["ipv4"]
-            return [(key, value + "\n")], ""
+            return (_IPV6 if ":" in value else _IPV4, value + "\n")
         if kind == f.DOMAIN:
-            return [(SETS["domains"], _b64(value))], ""
+            return (_DOMAINS, _b64(value))
         if kind == f.CERT_SHA1:
             pairs = ":".join(value[i:i + 2] for i in range(0, len(value), 2))
-            return [(SETS["tls"], _b64(pairs))], ""
-        if kind in HASH_LISTS:
-            return [(HASH_LISTS[kind], value + "\n")], ""
+            return (SETS["tls"], _b64(pairs))
+        listed = HASH_LISTS.get(kind)
+        if listed is not None:
+            return (listed, value + "\n")
         if kind == f.EMAIL:
-            return [], "an email address: Suricata 7 has no keyword for envelope addresses"
+            return "an email address: Suricata 7 has no keyword for envelope addresses"
         header, body, what = _rule_parts(kind, value)
         if not header:
-            return [], body
+            return body
     else:
         header, body, what = _flow_parts(form)
     msg = f"{what} {e.label}"[:100].strip()
     rule = f'alert {header} (msg:"SHIELDWALL {msg}"; {body}'
     sid, rev = book.get(e.id, fingerprint(rule + e.modified + e.tlp.short))
     meta = f"metadata:shieldwall_id {e.id}, tlp {e.tlp.name.lower()};"
-    return [(RULES, f"{rule} sid:{sid}; rev:{rev}; {meta})\n")], ""
+    return (RULES, f"{rule} sid:{sid}; rev:{rev}; {meta})\n")
+
+
+_IPV4, _IPV6, _DOMAINS = SETS["ipv4"], SETS["ipv6"], SETS["domains"]
 
 
 def _b64(value: str) -> str:

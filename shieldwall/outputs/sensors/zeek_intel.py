@@ -24,16 +24,18 @@ TYPES = {
 }
 
 
-def render(e: Entry) -> tuple[list[tuple[str, str]], str]:
-    """(file, line) pairs for the entry, or the reason it is not in Zeek's file."""
+def render(e: Entry) -> tuple[str, str] | str:
+    """(file, line) for the entry, or the reason it is not in Zeek's file."""
     form = e.form
-    if not isinstance(form, f.Value):
-        return [], e.reason or "a flow (addresses with direction, ports or protocol): Zeek's " \
+    if type(form) is not f.Value:
+        return e.reason or "a flow (addresses with direction, ports or protocol): Zeek's " \
             "Intel framework matches single values"
     kind = TYPES.get(form.kind)
     if kind is None:
-        return [], "a domain suffix: Zeek's Intel framework matches whole names only"
-    value = form.value.partition("://")[2] if form.kind == f.URL else form.value
+        return "a domain suffix: Zeek's Intel framework matches whole names only"
+    value = form.value
+    if kind == "Intel::URL":
+        value = value.partition("://")[2]
     tlp = _LABELS[e.tlp]
-    desc = f"{e.label} ({tlp})" if e.label else tlp
-    return [(FILE, f"{value}\t{kind}\t{e.id}\t{desc}\t-\n")], ""
+    return (FILE, f"{value}\t{kind}\t{e.id}\t{e.label} ({tlp})\t-\n" if e.label else
+            f"{value}\t{kind}\t{e.id}\t{tlp}\t-\n")
