@@ -1,11 +1,12 @@
 """The dashboard's case pages at scale (issue 15): the case list and the case page, over HTTP.
 
-One SQLite store (pooled, as a serving node's) holding C cases as the coordination cell
-holds them (`bench.case_bench`'s cases: incident, request, dispatch, 15 observables, 30
-events, 5 tasks, every item linked and named to the case's audience). The dashboard is
-mounted on the node's TAXII app and driven in-process over ASGI (starlette's TestClient:
-the whole route, from the session cookie to the rendered HTML, without a socket), signed in
-as a user of the dispatched team's member (cert-north). Timed:
+One store (pooled, as a serving node's; SQLite, or PostgreSQL with `--db-url`) holding C
+cases as the coordination cell holds them (`bench.case_bench`'s alliance cases: incident,
+request, dispatch, 15 observables, 30 events, 5 tasks, every item linked and named to the
+case's audience, requesters and teams drawn from twelve members). The dashboard is mounted
+on the node's TAXII app and driven in-process over ASGI (starlette's TestClient: the whole
+route, from the session cookie to the rendered HTML, without a socket), signed in as a user
+of one member (cert-north), whose cases (about a quarter) are the ones timed. Timed:
 
 - the case list: `GET /dashboard/cases?after=CURSOR`, a page of 50 at a random cursor
   (sealed as the page seals it);
@@ -13,6 +14,7 @@ as a user of the dispatched team's member (cert-north). Timed:
   tasks board, the timeline, HTML).
 
     .venv/bin/python -m bench.case_pages_bench --cases 20000 --repeats 200 --keep /tmp/casebench
+    .venv/bin/python -m bench.case_pages_bench --cases 20000 --repeats 200 --db-url postgresql+psycopg://…
 """
 
 from __future__ import annotations
@@ -24,33 +26,16 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from fastapi.testclient import TestClient
 
-from bench.case_bench import _case_objects, _load, _p95
+from bench.case_bench import ALLIANCE, CELL, READER, _load, _p95, build_cases
 from shieldwall.policy import Members
-from shieldwall.respond.model import published_objects
-from shieldwall.store import Provenance, Query, Store
+from shieldwall.store import Query, Store
 from shieldwall.store.cursors import Cursors
 from shieldwall.taxii.app import Settings, access_for, create_app
 from shieldwall.web import mount
 from shieldwall.web.users import create_user
-
-MEMBER, CELL, TEAM = "cert-south", "coordination", ["cert-north:alice"]
-READER = "cert-north"
-
-
-def build(store: Store, n: int) -> None:
-    store.put_many(published_objects(), Provenance(CELL, "local"))
-    batch: list[dict[str, Any]] = []
-    for i in range(n):
-        batch += _case_objects(i, MEMBER, CELL, TEAM)
-        if len(batch) >= 20_000:
-            store.put_many(batch, Provenance(MEMBER, "taxii"), batch_size=20_000)
-            batch = []
-    if batch:
-        store.put_many(batch, Provenance(MEMBER, "taxii"), batch_size=20_000)
 
 
 def sign_in(client: TestClient, user: str, password: str) -> None:
@@ -65,32 +50,31 @@ def sign_in(client: TestClient, user: str, password: str) -> None:
     assert resp.status_code == 303, resp.text
 
 
-def run(n: int, repeats: int, keep: Path | None) -> None:
+def run(n: int, repeats: int, keep: Path | None, db_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        db = (keep or Path(tmp)) / f"cases-{n}.db"
-        fresh = not db.exists()
-        store = Store.open(f"sqlite:///{db}", pooled=True)
+        url = db_url or f"sqlite:///{(keep or Path(tmp)) / f'alliance-cases-{n}.db'}"
+        store = Store.open(url, pooled=True)
         try:
-            t0 = time.perf_counter()
-            if fresh:
-                build(store, n)
+            fresh = store.count(Query(types=["incident"])) < n
+            took = build_cases(store, n) if fresh else None
             reg = Members(store.engine)
-            for name in (MEMBER, CELL, READER):
+            for name in (*ALLIANCE, CELL):
                 if reg.get(name) is None:
                     reg.add(name, "ally")
             user = f"bench-{secrets.token_hex(4)}"
             password = create_user(store, user, READER, "analyst")
-            case_ids = [r.id for r in store.iter_query(Query(types=["incident"]))]
-            assert len(case_ids) == n, len(case_ids)
+            access = access_for(reg.get(READER))
+            case_ids = [r.id for r in store.iter_query(Query(types=["incident"],
+                                                             access=access))]
             print(f"{n:,} cases ({store.count(Query()):,} objects) "
-                  + (f"written in {time.perf_counter() - t0:.0f} s" if fresh else
-                     f"kept in {db}"), flush=True)
+                  + (f"written in {took:.0f} s" if took is not None else "kept")
+                  + f" [{store.dialect}]; {READER} reads {len(case_ids):,}", flush=True)
             key = secrets.token_bytes(32)
             cursors = Cursors(key)
             app = create_app(store, Settings(node_member=CELL))
             mount(app, store, access_for, node_member=CELL, cursor_key=key)
             seqs = [r.seq for r in store.iter_query(Query(types=["x-shieldwall-assistance-"
-                                                                 "request"]))]
+                                                                 "request"], access=access))]
             rng = random.Random(15)
             with TestClient(app, base_url="http://127.0.0.1") as client:
                 sign_in(client, user, password)
@@ -124,10 +108,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=20_000)
     ap.add_argument("--repeats", type=int, default=200)
-    ap.add_argument("--keep", type=Path, help="Keep (and reuse) the cases' store in this "
-                    "directory (the same file `bench.case_bench --keep` makes).")
+    ap.add_argument("--keep", type=Path, help="Keep (and reuse) the cases' SQLite store in "
+                    "this directory (the same file `bench.case_bench --keep` makes).")
+    ap.add_argument("--db-url", help="The cases' store at this URL instead (the database "
+                    "`bench.case_bench --db-url` filled).")
     a = ap.parse_args()
-    run(a.cases, a.repeats, a.keep)
+    run(a.cases, a.repeats, a.keep, a.db_url)
 
 
 if __name__ == "__main__":

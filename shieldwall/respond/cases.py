@@ -345,19 +345,21 @@ def add_observable(store: Store, member: str, case: Case, text: str, *,
 STATUS_OF = {kind: STATUS_PROPERTY[kind] for kind in (ASSISTANCE_REQUEST, DISPATCH, "task")}
 
 
-def statistics(store: Store, access: Access) -> dict[str, dict[str, int]]:
+def statistics(store: Store, access: Access, *, by_key: bool = True
+               ) -> dict[str, dict[str, int]]:
     """Requests, dispatches and tasks by status, counting only what `access` may read:
     one grouped query on the stored status column under the store's own Access clause
     (`store.where`), so a count holds exactly the rows a list would show the reader and
     no row's JSON is read (20,000 cases: 100,000 tasks). The clause tests the reader's
     names against each row's audience key (`add_access(by_key=True)`, migration 0017):
     the keys naming the reader are found once, and the count reads one index
-    (`ix_objects_status`), not an audience lookup a row. A row of these types without
-    its status (every inbound path refuses one) is not counted."""
+    (`ix_objects_status`), not an audience lookup a row (`by_key=False`: the lookup a row,
+    as before 0017; the same counts, for the benchmark's comparison). A row of these
+    types without its status (every inbound path refuses one) is not counted."""
     from shieldwall.store.where import add_access, where_of
 
     w = where_of(Query(types=list(STATUS_OF)), "?" if store.dialect == "sqlite" else "%s")
-    add_access(w, access, by_key=True)
+    add_access(w, access, by_key=by_key)
     sql = (f"SELECT o.type, o.status, count(*) FROM objects o{w.sql()} "
            "AND o.status IS NOT NULL GROUP BY 1, 2")
     with store.engine.connect() as conn:
