@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shieldwall.blind.resolve import ResolveError, Resolver, output_bytes
-from shieldwall.blind.sets import BlindSet, oprf_input
+from shieldwall.blind.sets import BlindSet, input_kind, oprf_input
 from shieldwall.detect.index import columns_for
 from shieldwall.detect.readers import LINE, TS, Observations
 from shieldwall.detect.readers.base import canonical_column
@@ -44,6 +44,10 @@ OWNER_PROPERTY = "x_shieldwall_blind_owner"
 EXPLANATION = "x_shieldwall_explanation"
 MAX_EXPLANATIONS = 5
 COMPACT_AT = 1 << 20  # pending values of a path before its batches' values are folded
+# Bytes of the learnt batches' protected columns (with their times and lines) kept for
+# `match_kept`, past which the files are read again on a hit: ~55 bytes a line of a conn
+# log's two addresses, so ~4.5 million lines.
+KEEP_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,14 @@ class BlindMatcher:
     Two ways to use it. In one pass (`feed` with `learn=True`, as `watch` would): each
     batch's new values are resolved before its rows are matched. In two (`hunt`): `learn`
     over the telemetry collects every distinct value, `flush` resolves them all in large
-    pipelined batches, then `feed` with `learn=False` is the event path alone: one `is_in`
-    per column over the values known to hit, as cheap as the plain matcher's lookup."""
+    pipelined batches, then, only when a value hits, the event path: `match_kept` over the
+    protected columns `learn` kept of each batch (up to `keep` bytes), else `feed` with
+    `learn=False` as the files are read again; one `is_in` per column over the values known
+    to hit, as cheap as the plain matcher's lookup."""
 
     def __init__(self, sets: list[BlindSet], resolvers: dict[str, Resolver],
-                 on_hit: Callable[[BlindHit], None], *, learn: bool = True) -> None:
+                 on_hit: Callable[[BlindHit], None], *, learn: bool = True,
+                 keep: int = KEEP_BYTES) -> None:
         self.sets = sets
         self.resolvers = resolvers
         self.on_hit = on_hit
@@ -94,6 +101,11 @@ class BlindMatcher:
         self._hit_arrays: dict[str, pa.Array] = {}
         self.failed: dict[str, str] = {}  # set id -> why it could not be resolved
         self._set_firsts: dict[tuple[str, str], np.ndarray] = {}
+        # What `learn` read of each batch (the protected columns, times, lines), for
+        # `match_kept`; None once more than `keep` bytes would be kept.
+        self._kept: list[Observations] | None = []
+        self._kept_bytes = 0
+        self._keep = keep
 
     def _columns(self, obs: Observations) -> Iterator[tuple[str, str, pa.Array, Any]]:
         names = obs.table.column_names
@@ -110,9 +122,37 @@ class BlindMatcher:
         return sum(len(v) for v in self._hit.values())
 
     def learn(self, obs: Observations) -> None:
-        """Collect the values of `obs` this matcher has not seen (resolved by `flush`)."""
-        for path, _, flat, _ in self._columns(obs):
+        """Collect the values of `obs` this matcher has not seen (resolved by `flush`), and
+        keep the batch's protected columns for `match_kept`."""
+        read = []
+        for path, name, flat, _ in self._columns(obs):
             self._collect(path, flat)
+            read.append(name)
+        if self._kept is not None and read:
+            names = obs.table.column_names
+            slim = obs.table.select([*dict.fromkeys(read), *(c for c in (TS, LINE)
+                                                             if c in names)])
+            self._kept_bytes += slim.nbytes
+            if self._kept_bytes > self._keep:
+                self._kept = None  # too much to keep: the files are read again on a hit
+            else:
+                self._kept.append(Observations(slim, obs.source, obs.kind, event=obs.event))
+
+    def match_kept(self) -> bool:
+        """The event path over the batches `learn` kept (after `flush`): True when done,
+        False when they were too many to keep, and the telemetry must be read again
+        (`feed` with `learn=False`)."""
+        if self._kept is None:
+            return False
+        kept, self._kept = self._kept, []
+        self._kept_bytes = 0
+        learning, self.learning = self.learning, False
+        try:
+            for obs in kept:
+                self.feed(obs)
+        finally:
+            self.learning = learning
+        return True
 
     def reads(self, column: str) -> list[str]:
         """The protected paths whose values the column `column` holds (none: not read)."""
@@ -186,14 +226,23 @@ class BlindMatcher:
 
     def _resolve(self, path: str, raw: pa.Array) -> None:
         """Resolve the distinct raw values `raw` of `path` against every set protecting it."""
-        inputs, index = _oprf_inputs(path, raw)
+        values, index = _canonical_values(path, raw)
+        kind = input_kind(path)
+
+        def inputs(todo: np.ndarray) -> list[bytes]:
+            return [oprf_input(path, v) for v in values.take(pa.array(todo)).to_pylist()]
+
+        keys: dict[int, np.ndarray] = {}  # by the resolver's keys (one per store)
         for s in self.sets:
             outs = s.outputs.get(path)
             resolver = self.resolvers.get(s.public_key.hex())
             if not outs or resolver is None or s.id in self.failed:
                 continue
             try:
-                resolved = resolver.outputs(inputs)
+                at = keys.get(id(resolver.keys))
+                if at is None:
+                    at = keys[id(resolver.keys)] = resolver.keys.of_values(kind, values)
+                resolved = resolver.outputs_of(at, inputs)
             except ResolveError as exc:  # one owner unreachable or refusing: the others
                 self.failed[s.id] = f"{s.owner}: {exc}"  # still protect this hunt
                 continue
@@ -259,30 +308,26 @@ def _distinct(chunks: list[pa.Array]) -> pa.Array:
     return chunks[0] if len(chunks) == 1 else pc.unique(pa.concat_arrays(chunks))
 
 
-def _oprf_inputs(path: str, raw: pa.Array) -> tuple[list[bytes], Any]:
-    """The distinct OPRF inputs of the distinct raw values `raw` of `path`, and for each raw
-    value the position of its input (None when they are one to one, as when the values are
-    already canonical).
+def _canonical_values(path: str, raw: pa.Array) -> tuple[pa.Array, Any]:
+    """The distinct canonical values (a string array) of the distinct raw values `raw` of
+    `path`, and for each raw value the position of its canonical value (None when they are
+    one to one, as when the values are already canonical).
 
     Strings are put in canonical form by the readers' column function (`readers.base.
     canonical_column`: a column already canonical, such as a Zeek log's, is recognised from
-    its bytes and kept; only the rows that need it are rewritten, by `stix.values`), and the
-    input (`sets.oprf_input`: kind, newline, value) is joined by Arrow. Other types take the
-    per-value path, as `oprf_input(path, str(value))`."""
-    prefix = oprf_input(path, "")
+    its bytes and kept; only the rows that need it are rewritten, by `stix.values`). Other
+    types take the per-value path, as `oprf_input(path, str(value))`."""
     if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
         text = raw.cast(pa.string()) if pa.types.is_large_string(raw.type) else raw
         canonical = canonical_column(path, text)
-        joined = pc.binary_join_element_wise(prefix.decode(), canonical, "")
-        inputs = pc.cast(joined, pa.large_binary()).to_pylist()
-        if canonical is text:  # distinct values, none rewritten: distinct inputs
-            return inputs, None
+        if canonical is text:  # distinct values, none rewritten
+            return text, None
     else:
         form = canon.canonicalizer(path)
-        inputs = [oprf_input(path, form(v) if form and isinstance(v, str) else str(v))
-                  for v in raw.to_pylist()]
-    position = {x: i for i, x in enumerate(dict.fromkeys(inputs))}
-    return list(position), np.array([position[x] for x in inputs], dtype=np.int64)
+        canonical = pa.array([form(v) if form and isinstance(v, str) else str(v)
+                              for v in raw.to_pylist()], pa.string())
+    distinct = pc.unique(canonical)
+    return distinct, pc.index_in(canonical, value_set=distinct).to_numpy().astype(np.int64)
 
 
 # ---- sightings -----------------------------------------------------------------------------
@@ -410,13 +455,17 @@ def hunt(store: Any, member: str, paths: list[Any], send_for: Callable[[str], An
 
     matcher = BlindMatcher(sets, resolvers, record, learn=False)
     # Pass 1: the distinct values of the telemetry, resolved in large batches.
-    Hunter(IndicatorIndex(), Sightings(member_identity_id(member), TLP.AMBER),
-           sink=matcher.learn).run(paths, fmt)
+    first = Hunter(IndicatorIndex(), Sightings(member_identity_id(member), TLP.AMBER),
+                   sink=matcher.learn)
+    first.run(paths, fmt)
     matcher.flush()
-    # Pass 2: the event path, a lookup.
+    # Pass 2: the event path, a lookup, over what pass 1 kept (or the files read again).
     hunter = Hunter(IndicatorIndex(), Sightings(member_identity_id(member), TLP.AMBER),
                     sink=matcher.feed)
-    stats = hunter.run(paths, fmt)
+    if matcher.match_kept():
+        stats, hunter.files = first.stats, first.files
+    else:
+        stats = hunter.run(paths, fmt)
 
     def stored(sid: str) -> dict[str, Any] | None:
         row = store.get(sid)

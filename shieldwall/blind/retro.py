@@ -62,6 +62,8 @@ def retro(matcher: BlindMatcher, root: Path, since_us: int, now: int | None = No
     result.values = matcher.flush()
     if not matcher.hitting:
         return result
+    if not summary_first and matcher.match_kept():  # the events learnt were kept
+        return result
     files = (_drill(matcher, root, days, start) if summary_first
              else _event_files(root, days))
     for f in files:

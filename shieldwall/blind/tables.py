@@ -6,9 +6,10 @@
   the alarm on an unusual day.
 - `blind_audit` (owner): one row per evaluation request, answered or refused.
 - `blind_cache_parts` (ally, migration 0016): resolved outputs per owner key (one key per
-  epoch), so each distinct value costs one round trip per epoch. Keyed by a digest of the
-  value, never the value; packed: each part is `count` sorted 16-byte digests and their
-  16-byte outputs as two blobs, loaded as arrays (`blind.resolve.OutputCache`).
+  epoch), so each distinct value costs one round trip per epoch. Keyed by a keyed function
+  of the value (`blind.resolve.CacheKeys`), never the value; packed: each part is `count`
+  sorted 16-byte keys and their 16-byte outputs as two blobs, loaded as arrays
+  (`blind.resolve.OutputCache`).
 """
 
 from __future__ import annotations

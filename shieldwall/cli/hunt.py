@@ -91,14 +91,15 @@ class _Blind:
         self.sightings.add(hit)
 
     def second_pass(self, paths: list[Path], fmt: str | None, mapping: Any) -> None:
-        """Resolve what the hunt learned; read the files again only if something hits."""
+        """Resolve what the hunt learned; on a hit, match what it kept of the files (read
+        them again only when they were too large to keep)."""
         from shieldwall.detect.hunt import Hunter
         from shieldwall.detect.index import IndicatorIndex
         from shieldwall.detect.sightings import Sightings
         from shieldwall.stix.markings import TLP
 
         self.matcher.flush()
-        if self.matcher.hitting:
+        if self.matcher.hitting and not self.matcher.match_kept():
             Hunter(IndicatorIndex(), Sightings(self.node.identity_id, TLP.AMBER),
                    sink=self.matcher.feed).run(paths, fmt, mapping)
 
