@@ -70,6 +70,26 @@ def _serve(home: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Po
     raise RuntimeError("shieldwall serve did not start")
 
 
+class _Load:
+    """The machine's 1-minute load average while a measurement runs (sampled every 2 s):
+    on a shared machine it says how much of the wall time was the work's."""
+
+    def __init__(self) -> None:
+        self.samples = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(2):
+            self.samples.append(os.getloadavg()[0])
+
+    def done(self) -> str:
+        self._stop.set()
+        self.samples.append(os.getloadavg()[0])
+        return (f"load {min(self.samples):.1f}-{max(self.samples):.1f} "
+                f"(median {statistics.median(self.samples):.1f}) on {os.cpu_count()} cores")
+
+
 def _cpu(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -81,23 +101,26 @@ def bench_publish(n: int) -> None:
     from shieldwall.keys.oprf import oprf_key
     from shieldwall.store import Store
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="blind-bench-") as tmp:
         root = Path(tmp)
         store = Store.open(f"sqlite:///{root / 'owner.db'}")
         entries = [Entry("ipv4-addr:value", v, f"indicator--00000000-0000-4000-8000-{i:012d}")
                    for i, v in enumerate(_ips(n))]
         key = oprf_key(root)
+        load = _Load()
         t, cpu0 = time.perf_counter(), time.process_time()
         children0 = os.times().children_user + os.times().children_system
         pub = publish(store, OWNER, key, entries)
         total = time.perf_counter() - t
+        said = load.done()
         cpu = time.process_time() - cpu0 + os.times().children_user + \
             os.times().children_system - children0
         size = sum(len(str(o)) for o in pub.objects)
         print(f"publish: {pub.values:,} values in {total:.1f} s "
               f"({pub.values / total:,.0f}/s, {os.cpu_count()} processes), "
               f"{len(pub.objects) - 1} set objects, {size / 1e6:.1f} MB of STIX; CPU "
-              f"{cpu:.1f} s in all ({cpu / pub.values * 1e6:.0f} us/value)")
+              f"{cpu:.1f} s in all ({cpu / pub.values * 1e6:.0f} us/value); {said}; "
+              f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
         store.close()
 
 
@@ -117,7 +140,7 @@ def bench_resolve(n: int, batch: int, processes: int) -> None:
     from shieldwall.policy import Members
     from shieldwall.store import Store
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="blind-bench-") as tmp:
         root = Path(tmp)
         home = _home(root, OWNER)
         cfg = load_config(home)
@@ -146,10 +169,12 @@ def bench_resolve(n: int, batch: int, processes: int) -> None:
             inputs = [oprf_input("ipv4-addr:value", v) for v in _ips(n, seed=11)]
             res = Resolver(ally, key.public_key, key.epoch, send, batch=batch,
                            processes=processes)
+            load = _Load()
             cpu0, srv0 = _cpu_all(), _cpu(proc.pid)
             t = time.perf_counter()
             out = res.resolve(inputs)
             total = time.perf_counter() - t
+            said = load.done()
             cpu, srv = _cpu_all() - cpu0, _cpu(proc.pid) - srv0
             wire = res.stats.bytes_sent + res.stats.bytes_received + res.stats.requests * head
             assert len(out) == n
@@ -158,7 +183,8 @@ def bench_resolve(n: int, batch: int, processes: int) -> None:
                   f"{wire / 1e6:.1f} MB on the wire ({wire / n:.0f} B/value); CPU: ally "
                   f"{cpu:.1f} s "
                   f"({cpu / n * 1e6:.0f} us/value), owner {srv:.1f} s "
-                  f"({srv / n * 1e6:.0f} us/value)")
+                  f"({srv / n * 1e6:.0f} us/value); {said}; "
+                  f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
             t = time.perf_counter()
             again = Resolver(ally, key.public_key, key.epoch, send, batch=batch)
             again.resolve(inputs)
