@@ -1058,12 +1058,22 @@ class IndicatorIndex:
 
     # ---- the atoms as relations (for plans that run elsewhere: the retro-hunt) ------------
 
-    def equality_atoms(self) -> Iterator[tuple[str, str, int, int]]:
-        """(path, canonical value, slot, atom number) of each `=` / `IN` value indexed."""
+    def equality_columns(self) -> Iterator[tuple[str, list[str], np.ndarray, np.ndarray]]:
+        """Per path, the `=` / `IN` atoms as columns: (path, canonical values, slots, atom
+        numbers), a value repeated once per atom it holds. Columns, not a row per atom: the
+        retro-hunt's atom tables at a million indicators spent ~4 s building rows."""
         for path, table in self._eq.items():
-            for value, keys in table.items():
-                for key in keys:
-                    yield path, value, key >> _SHIFT, key & _MASK
+            values: list[str] = []
+            keys: list[int] = []
+            add_value, add_keys = values.append, keys.extend
+            for value, ks in table.items():
+                if len(ks) == 1:
+                    add_value(value)
+                else:
+                    values.extend([value] * len(ks))
+                add_keys(ks)
+            k = np.fromiter(keys, np.int64, len(keys))
+            yield path, values, k >> _SHIFT, k & _MASK
 
     def suffix_atoms(self) -> Iterator[tuple[str, str, int, int]]:
         """(path, canonical suffix without its leading dot, slot, atom number) of each

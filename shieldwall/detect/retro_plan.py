@@ -102,6 +102,8 @@ def _ipv4_int_sql(d: Dialect, col: str) -> str:
 _SCHEMAS = {
     "eq_atoms": pa.schema([("col", pa.string()), ("value", pa.string()),
                            ("slot", pa.int64()), ("atom", pa.int64())]),
+    "eq4_atoms": pa.schema([("col", pa.string()), ("value", pa.int64()),
+                            ("slot", pa.int64()), ("atom", pa.int64())]),
     "suffix_atoms": pa.schema([("col", pa.string()), ("suffix", pa.string()),
                                ("labels", pa.int64()), ("slot", pa.int64()),
                                ("atom", pa.int64())]),
@@ -116,8 +118,9 @@ _SCHEMAS = {
 def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table]:
     """The index's atoms as relations over event columns (what the plan joins against).
 
-    Built with one Python pass over the atoms (no per-event work); IPv4 literals on address
-    columns become integers so that the plan joins integers. Every table has its types even
+    Built with one Python pass over the atoms (no per-event work; the equality atoms, by
+    far the most, as columns); IPv4 literals on address columns become integers so that
+    the plan joins integers. Every table has its types even
     when empty (Spark cannot make a relation of Arrow's null type).
     """
     rows: dict[str, dict[str, list[Any]]] = {
@@ -140,9 +143,33 @@ def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table
             found = cols_of[path] = columns_for(path, scalar_cols)
         return found
 
-    for path, v, slot, n in index.equality_atoms():
-        for col in cols(path):
-            put("eq_atoms", col, v, slot, n)
+    # IPv4 literals on address columns become integers (the events' `_ip4:` columns),
+    # parsed once a path; the rest (IPv6, host names, odd spellings) stay strings, joined
+    # only to non-IPv4 rows.
+    eq_parts: list[pa.Table] = []
+    eq4_parts: list[pa.Table] = []
+    for path, values, slots, atoms in index.equality_columns():
+        if not (path_cols := cols(path)):
+            continue
+        value, slot, atom = pa.array(values, pa.string()), pa.array(slots), pa.array(atoms)
+        is4 = None
+        for col in path_cols:
+            if col in IP_COLUMNS and is4 is None:
+                pos, ints = ipv4_ints(value)
+                is4 = np.zeros(len(values), dtype=bool)
+                is4[pos] = True
+                full = np.zeros(len(values), dtype=np.int64)
+                full[pos] = ints
+                as4 = pa.table([pa.array(full[is4]), slot.filter(is4), atom.filter(is4)],
+                               names=["value", "slot", "atom"])
+                rest = pa.table([value, slot, atom], names=["value", "slot", "atom"]
+                                ).filter(~is4)
+            if col in IP_COLUMNS:
+                eq4_parts.append(_with_col(as4, col, _SCHEMAS["eq4_atoms"]))
+                eq_parts.append(_with_col(rest, col, _SCHEMAS["eq_atoms"]))
+            else:
+                eq_parts.append(pa.table([pa.array([col] * len(values), pa.string()), value,
+                                          slot, atom], schema=_SCHEMAS["eq_atoms"]))
     for path, sfx_value, slot, n in index.suffix_atoms():
         for col in cols(path):
             put("suffix_atoms", col, sfx_value, sfx_value.count(".") + 1, slot, n)
@@ -157,20 +184,14 @@ def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table
             rid = rids.setdefault((col, expr), len(rids))
             put("regex_atoms", col, expr, rid, slot, n)
     tables = {name: pa.table(rows[name], schema=schema) for name, schema in _SCHEMAS.items()}
-    eq_t = tables["eq_atoms"]
-    # IPv4 literals on address columns: integers (the events' `_ip4:` columns); the rest
-    # (IPv6, host names, odd spellings) stay strings, joined only to non-IPv4 rows.
-    on_ip = pc.is_in(eq_t.column("col"), value_set=pa.array(list(IP_COLUMNS)))
-    pos, ints = ipv4_ints(eq_t.column("value").combine_chunks())
-    is4 = np.zeros(eq_t.num_rows, dtype=bool)
-    is4[pos] = True
-    is4 &= np.asarray(on_ip.to_numpy(zero_copy_only=False), dtype=bool)
-    full = np.zeros(eq_t.num_rows, dtype=np.int64)
-    full[pos] = ints
-    tables["eq4_atoms"] = eq_t.filter(pa.array(is4)).set_column(
-        1, "value", pa.array(full[is4], pa.int64()))
-    tables["eq_atoms"] = eq_t.filter(pa.array(~is4))
+    tables["eq_atoms"] = pa.concat_tables([tables["eq_atoms"], *eq_parts]).combine_chunks()
+    tables["eq4_atoms"] = pa.concat_tables([tables["eq4_atoms"], *eq4_parts]).combine_chunks()
     return tables
+
+
+def _with_col(t: pa.Table, col: str, schema: pa.Schema) -> pa.Table:
+    """`t` (value, slot, atom) with the event column `col` in front."""
+    return pa.table([pa.array([col] * t.num_rows, pa.string()), *t.columns], schema=schema)
 
 
 def is_string(type_name: str) -> bool:
