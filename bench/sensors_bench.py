@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import statistics
@@ -92,7 +93,8 @@ def export_phase(db: Path, out: Path, changes: int) -> None:
     sizes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
     print(f"full export: {full:.1f} s ({full_cpu:.1f} s CPU); exported {report.exported}; "
           f"skipped {report.skipped}; "
-          f"{len(report.written)} files, {sizes:.0f} MB; peak RSS {rss:.0f} MB")
+          f"{len(report.written)} files, {sizes:.0f} MB; peak RSS {rss:.0f} MB; "
+          f"load average {os.getloadavg()[0]:.1f}")
     rng = random.Random(11)
     rows = store.query(Query(types=["indicator"], limit=changes)).rows
     objs = []
@@ -110,7 +112,7 @@ def export_phase(db: Path, out: Path, changes: int) -> None:
     report = ex.run()
     inc, inc_cpu = time.perf_counter() - t, time.process_time() - c
     print(f"incremental export after {changes:,} changes: {inc:.2f} s ({inc_cpu:.2f} s CPU); "
-          f"{len(report.written)} files rewritten")
+          f"{len(report.written)} files rewritten; load average {os.getloadavg()[0]:.1f}")
     store.close()
 
 
@@ -169,7 +171,7 @@ def alerts_phase(db: Path, tmp: Path, lines: int, runs: int) -> None:
         print(f"{name}: {lines:,} lines -> {n_sightings:,} sightings; median "
               f"{statistics.median(rates):,.0f} lines/s over {runs} runs "
               f"({', '.join(f'{r:,.0f}' for r in rates)}); per CPU second "
-              f"{statistics.median(cpu_rates):,.0f}")
+              f"{statistics.median(cpu_rates):,.0f}; load average {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
