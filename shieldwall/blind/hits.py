@@ -124,10 +124,12 @@ class BlindMatcher:
     def learn(self, obs: Observations) -> None:
         """Collect the values of `obs` this matcher has not seen (resolved by `flush`), and
         keep the batch's protected columns for `match_kept`."""
-        read = []
+        read, flats = [], defaultdict(list)
         for path, name, flat, _ in self._columns(obs):
-            self._collect(path, flat)
+            flats[(path, flat.type)].append(flat)
             read.append(name)
+        for (path, _), arrays in flats.items():  # a path's columns in one `unique`
+            self._collect(path, arrays[0] if len(arrays) == 1 else pa.chunked_array(arrays))
         if self._kept is not None and read:
             names = obs.table.column_names
             slim = obs.table.select([*dict.fromkeys(read), *(c for c in (TS, LINE)
@@ -179,7 +181,7 @@ class BlindMatcher:
         self.hits += found
         return found
 
-    def _collect(self, path: str, flat: pa.Array) -> None:
+    def _collect(self, path: str, flat: pa.Array | pa.ChunkedArray) -> None:
         """Keep the batch's distinct values (Arrow `unique`, no Python per row). Values
         resolved by an earlier flush are left out here; repeats among the pending batches
         are folded by `flush` (and here, when many batches pile up)."""
