@@ -18,6 +18,7 @@ RemoteEvaluate`), each process blinds, sends and verifies batches of its own.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import pickle
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -241,7 +242,7 @@ class Resolver:
 
     def __init__(self, store: Store | None, public_key: bytes, epoch: int, send: Send, *,
                  batch: int = BATCH, in_flight: int = 2, processes: int = 1,
-                 keys: CacheKeys | None = None) -> None:
+                 keys: CacheKeys | None = None, spawn: bool = False) -> None:
         self.store = store
         self.public_key = public_key
         self.key_id = public_key.hex()
@@ -253,6 +254,9 @@ class Resolver:
         self.stats = ResolveStats()
         self.mem: OutputCache | None = None
         self._keys = keys
+        # Worker processes started afresh, not forked: for a caller with threads of its
+        # own (`serve`), whose locks a forked child could inherit held.
+        self.spawn = spawn
 
     @property
     def keys(self) -> CacheKeys:
@@ -339,7 +343,9 @@ class Resolver:
         if self.processes > 1 and len(chunks) > 1 and _picklable(self.send):
             # The library holds the GIL: blinding and verifying (~270 us a value) use a
             # process each, every process sending its own batches.
-            pool: Any = ProcessPoolExecutor(min(self.processes, len(chunks)))
+            pool: Any = ProcessPoolExecutor(
+                min(self.processes, len(chunks)),
+                mp_context=multiprocessing.get_context("spawn") if self.spawn else None)
         else:
             pool = ThreadPoolExecutor(self.in_flight)
         with pool:

@@ -144,14 +144,18 @@ class ArrivedSets:
     owner alone, merged with the stored ones (a re-run records nothing new), stored with
     `identity`.
 
-    `processes` stays 1 inside `serve`: its thread must not fork a process full of threads.
+    `spawn` inside `serve`: its workers are started afresh (a process full of threads is
+    not forked), so a large first resolution (~270 us of CPU a value) runs beside the
+    server, not in its process.
     """
 
     types = (BLIND_SET_TYPE,)
 
-    def __init__(self, send_for: Callable[[str], Any], *, processes: int = 1) -> None:
+    def __init__(self, send_for: Callable[[str], Any], *, processes: int = 1,
+                 spawn: bool = False) -> None:
         self.send_for = send_for
         self.processes = processes
+        self.spawn = spawn
 
     def __call__(self, store: Any, telemetry: Path, arrived: set[str], *,
                  member: str, identity: dict[str, Any], since_us: int,
@@ -169,7 +173,7 @@ class ArrivedSets:
             if s.public_key.hex() not in resolvers:
                 resolvers[s.public_key.hex()] = Resolver(
                     store, s.public_key, s.epoch, self.send_for(s.owner),
-                    processes=self.processes)
+                    processes=self.processes, spawn=self.spawn)
         sightings = BlindSightings(member)
         matcher = BlindMatcher(sets, resolvers, sightings.add, learn=False)
         retro(matcher, telemetry, since_us, now)

@@ -60,6 +60,8 @@ def register(app: typer.Typer) -> None:
             from shieldwall.federation import start_in_background
 
             start_in_background(cfg.home, store)  # pull/push with peers (docs/federation.md)
+        import os
+
         from shieldwall.blind.retro import ArrivedSets
         from shieldwall.cli.blind import senders
         from shieldwall.detect import arrivals
@@ -70,7 +72,9 @@ def register(app: typer.Typer) -> None:
         arrivals.start_in_background(store, cfg.home / "telemetry", member=cfg.member,
                                      identity=node.identity(),
                                      sighting_tlp=cfg.sighting_tlp_level,
-                                     blind=ArrivedSets(senders(cfg.home)))
+                                     blind=ArrivedSets(senders(cfg.home),
+                                                       processes=os.cpu_count() or 1,
+                                                       spawn=True))
         from shieldwall.cli.case import case_access
         from shieldwall.respond import sharing
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from shieldwall.blind.resolve import BadProof, ResolveError, Resolver, output_bytes
@@ -104,3 +106,40 @@ def test_outputs_of_cached_and_new_inputs_together_are_each_their_own(store, tmp
     truth = Resolver(None, s.public_key, s.epoch, send).resolve(now)
     assert got == [truth[x] for x in now]
     assert [o in s.outputs["ipv4-addr:value"] for o in got] == [False] * 4 + [True, False]
+
+
+class _HomeSend:
+    """A `send` that pickles (a home and a database), as `RemoteEvaluate` does: each worker
+    process opens its own evaluator."""
+
+    def __init__(self, home, db_url: str) -> None:  # type: ignore[no-untyped-def]
+        self.home, self.db_url, self._send = home, db_url, None
+
+    def __getstate__(self):  # type: ignore[no-untyped-def]
+        return {"home": self.home, "db_url": self.db_url, "_send": None}
+
+    def __call__(self, epoch: int, body: bytes):  # type: ignore[no-untyped-def]
+        if self._send is None:
+            self._send = local_send(self.home, Store.open(self.db_url))
+        with open(self.home / "senders", "a") as f:  # which process sent
+            f.write(f"{os.getpid()}\n")
+        return self._send(epoch, body)
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_worker_processes_started_afresh_resolve_as_threads_do(store, tmp_path):
+    """`spawn` (serve's retro-hunt of arrivals): batches resolved by processes started
+    afresh, the same outputs as one process's threads, the secret among them."""
+    owner_with_set(store, tmp_path)
+    (s,) = held_sets(store)
+    inputs = [oprf_input("ipv4-addr:value", v)
+              for v in (SECRET_IP, *(f"198.51.100.{i}" for i in range(5)))]
+    send = _HomeSend(tmp_path, f"sqlite:///{tmp_path / 'store.db'}")
+    spawned = Resolver(None, s.public_key, s.epoch, send, batch=2, processes=2, spawn=True)
+    threads = Resolver(None, s.public_key, s.epoch, local_send(tmp_path, store), batch=2)
+    out = spawned.resolve(inputs)
+    assert spawned.stats.requests == 3
+    senders = set((tmp_path / "senders").read_text().split())
+    assert senders and str(os.getpid()) not in senders  # sent by the workers
+    assert out == threads.resolve(inputs)
+    assert out[inputs[0]] in s.outputs["ipv4-addr:value"]
