@@ -335,6 +335,8 @@ class Resolver:
         todo_keys = keys[rows < 0]
         self.stats.asked += len(unique)
         self.stats.cached += len(out)
+        if todo:
+            todo, todo_keys = self._from_digests(todo, todo_keys, out)
         if not todo:
             return out
         starts = range(0, len(todo), self.batch)
@@ -357,6 +359,29 @@ class Resolver:
                 out.update(zip(chunk, outs, strict=True))
                 self._remember(todo_keys[i:i + len(chunk)], _halves(b"".join(outs)))
         return out
+
+    def _from_digests(self, todo: list[bytes], todo_keys: np.ndarray, out: dict[bytes, bytes]
+                      ) -> tuple[list[bytes], np.ndarray]:
+        """Addresses cached before `CacheKeys` keyed them by AES (by their SHA-256 prefix,
+        as every input then was): found so, added to `out` and stored under their new key,
+        not asked of the owner again (an upgraded node would otherwise ask its whole cache
+        again, and set off the owner's alarm). The inputs still to ask, and their keys."""
+        short = [i for i, x in enumerate(todo) if len(x) <= 3 + SHORT and x.startswith(b"ip\n")]
+        if not short:
+            return todo, todo_keys
+        cache = self._cache()
+        rows = cache.find(digests([todo[i] for i in short]))
+        found = [(i, r) for i, r in zip(short, rows.tolist(), strict=True) if r >= 0]
+        if not found:
+            return todo, todo_keys
+        at = [i for i, _ in found]
+        outs = cache.outs[[r for _, r in found]]
+        out.update(zip([todo[i] for i in at], [output_bytes(o) for o in outs], strict=True))
+        self.stats.cached += len(found)
+        self._remember(todo_keys[at], outs)
+        left = np.ones(len(todo), bool)
+        left[at] = False
+        return [x for x, k in zip(todo, left.tolist(), strict=True) if k], todo_keys[left]
 
     def _remember(self, keys: np.ndarray, outs: np.ndarray) -> None:
         """Outputs just resolved: cached, and stored as one part."""

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from shieldwall.blind.resolve import BadProof, ResolveError, Resolver, output_bytes
+from shieldwall.blind.resolve import BadProof, ResolveError, Resolver, _halves, output_bytes
 from shieldwall.blind.sets import held_sets, oprf_input
 from shieldwall.keys.oprf import oprf_key, rotate
 from shieldwall.store import Store
@@ -143,3 +143,39 @@ def test_worker_processes_started_afresh_resolve_as_threads_do(store, tmp_path):
     assert senders and str(os.getpid()) not in senders  # sent by the workers
     assert out == threads.resolve(inputs)
     assert out[inputs[0]] in s.outputs["ipv4-addr:value"]
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_a_cache_keyed_by_digests_is_used_and_rekeyed(store, tmp_path):
+    """A node upgraded from a cache keyed by SHA-256 prefixes: its cached addresses are
+    found, not asked again (the owner would see its whole cache asked anew), and stored
+    under their new key."""
+    from sqlalchemy import func, select
+
+    from shieldwall.blind.resolve import digests
+    from shieldwall.blind.tables import blind_cache_parts
+
+    owner_with_set(store, tmp_path)
+    (s,) = held_sets(store)
+    send = local_send(tmp_path, store)
+    inputs = [oprf_input("ipv4-addr:value", v) for v in (SECRET_IP, "198.51.100.1")]
+    outs = Resolver(None, s.public_key, s.epoch, send).resolve(inputs)
+    old = Resolver(store, s.public_key, s.epoch, send)
+    with store.engine.begin() as conn:  # the cache as the code before CacheKeys stored it
+        old._insert(conn, digests(inputs), _halves(b"".join(outs[x] for x in inputs)))
+
+    def parts() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(blind_cache_parts))
+                       .scalar_one())
+
+    r = Resolver(store, s.public_key, s.epoch, send)
+    assert r.resolve(inputs) == outs and r.stats.requests == 0 and r.stats.cached == 2
+    assert parts() == 2  # stored again under the new keys
+    again = Resolver(store, s.public_key, s.epoch, send)
+    assert again.cached(inputs[0]) == outs[inputs[0]]
+    assert again.outputs(inputs).shape == (2, 2) and again.stats.requests == 0
+    # an input never cached is still asked
+    new = oprf_input("ipv4-addr:value", "198.51.100.2")
+    again.resolve([new])
+    assert again.stats.requests == 1
