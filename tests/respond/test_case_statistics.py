@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from shieldwall.policy import Member
 from shieldwall.respond.cases import STATUS_OF, statistics
@@ -27,19 +27,14 @@ from shieldwall.respond.model import (
 from shieldwall.stix.ids import new_id
 from shieldwall.stix.markings import TLP
 from shieldwall.store import Access, Provenance, Query, Store
-from shieldwall.store.migrate import current, upgrade
-from shieldwall.store.prepare import prepare_many
 from shieldwall.taxii.app import access_for
 from tests.conftest import PG_URL, drop_pg_schema, pg_schema_url
+from tests.respond.old_revisions import write_at
 
 SOUTH, CELL, NORTH, EAST = "cert-south", "coordination", "cert-north", "cert-east"
 READERS = [(SOUTH, "ally"), (CELL, "ally"), (NORTH, "ally"), (EAST, "ally"),
            ("partner-x", "partner"), ("org-y", "organisation")]
 # The columns of `objects` before migration 0015 (what a node of that release wrote).
-_OLD_COLUMNS = ("id", "type", "spec_version", "version_us", "date_added_us", "is_latest",
-                "revoked", "tlp", "created_by_ref", "name", "source", "channel", "collection",
-                "json")
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
@@ -80,29 +75,7 @@ def _case(i: int, team: list[str] | None, tlp: TLP = TLP.AMBER_STRICT) -> list[d
 
 def _write_as_before_0015(url: str, objs: list[dict[str, Any]]) -> None:
     """Store `objs` as a node at revision 0014 did: the same rows, no status column."""
-    engine = create_engine(url)
-    upgrade(engine, "0014")
-    rows = prepare_many(objs, 1_900_000_000_000_000)
-    newest: dict[str, int] = {}
-    for p in rows:
-        newest[p.id] = max(newest.get(p.id, 0), p.version_us)
-    cols = ", ".join(_OLD_COLUMNS)
-    marks = ", ".join(f":{c}" for c in _OLD_COLUMNS)
-    with engine.begin() as conn:
-        for i, p in enumerate(rows):
-            values = dict(zip(_OLD_COLUMNS, (
-                p.id, p.type, p.spec_version, p.version_us, 1_000 + i,
-                p.version_us == newest[p.id], p.revoked, p.tlp, p.created_by_ref, p.name,
-                _creator(objs, p.id), "local", None, p.text), strict=True))
-            conn.execute(text(f"INSERT INTO objects ({cols}) VALUES ({marks})"), values)
-            seq = conn.execute(text("SELECT seq FROM objects WHERE id = :id AND "
-                                    "version_us = :v"), {"id": p.id, "v": p.version_us}
-                               ).scalar_one()
-            for name in p.audience:
-                conn.execute(text("INSERT INTO audience (seq, name) VALUES (:s, :n)"),
-                             {"s": seq, "n": name})
-    assert current(engine) == "0014"
-    engine.dispose()
+    write_at(url, "0014", objs, lambda oid: _creator(objs, oid))
 
 
 def _creator(objs: list[dict[str, Any]], oid: str) -> str:

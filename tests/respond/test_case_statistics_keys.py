@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from shieldwall.policy import Member
 from shieldwall.respond.cases import statistics
 from shieldwall.respond.model import Marking, next_version, task
 from shieldwall.stix.markings import AUDIENCE_PROPERTY, TLP
 from shieldwall.store import Access, Provenance, Store
-from shieldwall.store.migrate import current, upgrade
-from shieldwall.store.prepare import prepare_many
 from shieldwall.store.types import audience_key
 from shieldwall.taxii.app import access_for
 from tests.respond import test_case_statistics as stats_0015
+from tests.respond.old_revisions import write_at
 from tests.respond.test_case_statistics import (
     CELL,
     NORTH,
@@ -36,10 +35,6 @@ GROUP = "group:baltic-cert"
 # Readers beyond the 0015 test's: a partner in a sharing group, and an ally in none.
 MORE_READERS = [*READERS, (WEST, "partner"), ("cert-alps", "ally")]
 # The columns of `objects` at revision 0016 (0015's status, no audience key).
-_COLUMNS_0016 = ("id", "type", "spec_version", "version_us", "date_added_us", "is_latest",
-                 "revoked", "tlp", "created_by_ref", "name", "source", "channel", "collection",
-                 "json", "status")
-
 
 def acc(name: str, tier: str = "ally") -> Access:
     groups = frozenset({GROUP.removeprefix("group:")}) if name == WEST else frozenset()
@@ -71,32 +66,9 @@ def _varied() -> list[dict[str, Any]]:
 
 def _write_at_0016(url: str, objs: list[dict[str, Any]]) -> None:
     """Store `objs` as a node at revision 0016 did: status kept, no audience key."""
-    engine = create_engine(url)
-    upgrade(engine, "0016")
-    rows = prepare_many(objs, 1_900_000_000_000_000)
-    newest: dict[str, int] = {}
-    for p in rows:
-        newest[p.id] = max(newest.get(p.id, 0), p.version_us)
-    cols = ", ".join(_COLUMNS_0016)
-    marks = ", ".join(f":{c}" for c in _COLUMNS_0016)
     creators = {o["id"]: o["created_by_ref"] for o in objs}
-    with engine.begin() as conn:
-        for i, p in enumerate(rows):
-            source = next(m for m in (SOUTH, CELL, NORTH, EAST)
-                          if creators[p.id].endswith(_identity_tail(m)))
-            values = dict(zip(_COLUMNS_0016, (
-                p.id, p.type, p.spec_version, p.version_us, 1_000 + i,
-                p.version_us == newest[p.id], p.revoked, p.tlp, p.created_by_ref, p.name,
-                source, "local", None, p.text, p.status), strict=True))
-            conn.execute(text(f"INSERT INTO objects ({cols}) VALUES ({marks})"), values)
-            seq = conn.execute(text("SELECT seq FROM objects WHERE id = :id AND "
-                                    "version_us = :v"), {"id": p.id, "v": p.version_us}
-                               ).scalar_one()
-            for name in p.audience:
-                conn.execute(text("INSERT INTO audience (seq, name) VALUES (:s, :n)"),
-                             {"s": seq, "n": name})
-    assert current(engine) == "0016"
-    engine.dispose()
+    write_at(url, "0016", objs, lambda oid: next(
+        m for m in (SOUTH, CELL, NORTH, EAST) if creators[oid].endswith(_identity_tail(m))))
 
 
 def _identity_tail(member: str) -> str:
