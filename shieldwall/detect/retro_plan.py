@@ -102,8 +102,11 @@ def _ipv4_int_sql(d: Dialect, col: str) -> str:
 _SCHEMAS = {
     "eq_atoms": pa.schema([("col", pa.string()), ("value", pa.string()),
                            ("slot", pa.int64()), ("atom", pa.int64())]),
-    "eq4_atoms": pa.schema([("col", pa.string()), ("value", pa.int64()),
+    # IPv4 equality atoms once a path (not once a column), `cs` naming the columns the
+    # path covers in `eq4_cols`: the atoms are joined on the integer alone.
+    "eq4_atoms": pa.schema([("cs", pa.int64()), ("value", pa.int64()),
                             ("slot", pa.int64()), ("atom", pa.int64())]),
+    "eq4_cols": pa.schema([("cs", pa.int64()), ("col", pa.string())]),
     "suffix_atoms": pa.schema([("col", pa.string()), ("suffix", pa.string()),
                                ("labels", pa.int64()), ("slot", pa.int64()),
                                ("atom", pa.int64())]),
@@ -148,24 +151,24 @@ def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table
     # only to non-IPv4 rows.
     eq_parts: list[pa.Table] = []
     eq4_parts: list[pa.Table] = []
+    colsets: dict[tuple[str, ...], int] = {}
     for path, values, slots, atoms in index.equality_columns():
         if not (path_cols := cols(path)):
             continue
         value, slot, atom = pa.array(values, pa.string()), pa.array(slots), pa.array(atoms)
-        is4 = None
+        if ip_cols := tuple(c for c in path_cols if c in IP_COLUMNS):
+            pos, ints = ipv4_ints(value)
+            is4 = np.zeros(len(values), dtype=bool)
+            is4[pos] = True
+            full = np.zeros(len(values), dtype=np.int64)
+            full[pos] = ints
+            cs = colsets.setdefault(ip_cols, len(colsets))
+            eq4_parts.append(pa.table([pa.array(np.full(int(is4.sum()), cs, np.int64)),
+                                       pa.array(full[is4]), slot.filter(is4),
+                                       atom.filter(is4)], schema=_SCHEMAS["eq4_atoms"]))
+            rest = pa.table([value, slot, atom], names=["value", "slot", "atom"]).filter(~is4)
         for col in path_cols:
-            if col in IP_COLUMNS and is4 is None:
-                pos, ints = ipv4_ints(value)
-                is4 = np.zeros(len(values), dtype=bool)
-                is4[pos] = True
-                full = np.zeros(len(values), dtype=np.int64)
-                full[pos] = ints
-                as4 = pa.table([pa.array(full[is4]), slot.filter(is4), atom.filter(is4)],
-                               names=["value", "slot", "atom"])
-                rest = pa.table([value, slot, atom], names=["value", "slot", "atom"]
-                                ).filter(~is4)
-            if col in IP_COLUMNS:
-                eq4_parts.append(_with_col(as4, col, _SCHEMAS["eq4_atoms"]))
+            if col in IP_COLUMNS:  # on address columns, only what is not IPv4 stays text
                 eq_parts.append(_with_col(rest, col, _SCHEMAS["eq_atoms"]))
             else:
                 eq_parts.append(pa.table([pa.array([col] * len(values), pa.string()), value,
@@ -186,6 +189,10 @@ def atom_tables(index: IndicatorIndex, columns: list[str]) -> dict[str, pa.Table
     tables = {name: pa.table(rows[name], schema=schema) for name, schema in _SCHEMAS.items()}
     tables["eq_atoms"] = pa.concat_tables([tables["eq_atoms"], *eq_parts]).combine_chunks()
     tables["eq4_atoms"] = pa.concat_tables([tables["eq4_atoms"], *eq4_parts]).combine_chunks()
+    tables["eq4_cols"] = pa.table(
+        [pa.array([cs for cols_, cs in colsets.items() for _ in cols_], pa.int64()),
+         pa.array([c for cols_ in colsets for c in cols_], pa.string())],
+        schema=_SCHEMAS["eq4_cols"])
     return tables
 
 
@@ -310,14 +317,16 @@ def plan_sql(tables: dict[str, pa.Table], d: Dialect = DUCKDB,
         return relation if isinstance(relation, str) else relation(
             set(table.column("col").to_pylist()), ip)
 
-    def part(table: pa.Table, join: str, where: str = "", ip: bool = False) -> None:
-        parts.append(f"SELECT {d.broadcast('a', table.num_rows)}{out}, a.slot, a.atom, "
-                     f"e.type AS _col FROM {rel(table, ip)} e "
+    def part(table: pa.Table, join: str, where: str = "", ip: bool = False,
+             hint: str = "a", columns: pa.Table | None = None) -> None:
+        parts.append(f"SELECT {d.broadcast(hint, table.num_rows)}{out}, a.slot, a.atom, "
+                     f"e.type AS _col FROM {rel(table if columns is None else columns, ip)} e "
                      f"JOIN {join}" + (f" WHERE {where}" if where else ""))
 
-    if tables["eq4_atoms"].num_rows:
-        part(tables["eq4_atoms"], "eq4_atoms a ON a.col = e.type AND e.ip4 = a.value",
-             ip=True)
+    if tables["eq4_atoms"].num_rows:  # joined on the integer alone, then on the column
+        part(tables["eq4_atoms"], "eq4_atoms a ON e.ip4 = a.value "
+             "JOIN eq4_cols c ON c.cs = a.cs AND c.col = e.type", ip=True, hint="a, c",
+             columns=tables["eq4_cols"])
     if tables["eq_atoms"].num_rows:  # on address columns, only what is not IPv4
         part(tables["eq_atoms"], "eq_atoms a ON a.col = e.type AND e.value = a.value",
              "e.ip4 IS NULL")
