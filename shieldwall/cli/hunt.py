@@ -66,7 +66,10 @@ class _Blind:
     the owner alone (AMBER+STRICT, audience {owner, this member}) carrying the entry's
     opaque handle, never the value."""
 
-    def __init__(self, node: Any, sets: list[Any], *, learn: bool) -> None:
+    def __init__(self, node: Any, sets: list[Any], *, learn: bool,
+                 send_for: Any = None) -> None:
+        """`send_for(owner)`: how to ask `owner` (default: over the peer the node's
+        configuration named when it was opened)."""
         import os
 
         from shieldwall.blind.hits import BlindMatcher, BlindSightings
@@ -76,9 +79,9 @@ class _Blind:
         resolvers: dict[str, Any] = {}
         for s in sets:
             if s.public_key.hex() not in resolvers:
+                send = send_for(s.owner) if send_for else sender(node, s.owner)
                 resolvers[s.public_key.hex()] = Resolver(
-                    node.store, s.public_key, s.epoch, sender(node, s.owner),
-                    processes=os.cpu_count() or 1)
+                    node.store, s.public_key, s.epoch, send, processes=os.cpu_count() or 1)
         self.node = node
         self.sightings = BlindSightings(node.member)
         self.hits = 0
@@ -128,13 +131,24 @@ class _Blind:
                           emoji=False, highlight=False, soft_wrap=True)
 
 
-def _blind(node: Any, *, learn: bool) -> _Blind | None:
+def _blind(node: Any, *, learn: bool, send_for: Any = None) -> _Blind | None:
     """A blind run when this node holds an ally's blind set; None (the plain hunt, no
     second pass) when it holds none."""
     from shieldwall.blind.sets import held_sets
 
     sets = list(held_sets(node.store, exclude_owner=node.member))
-    return _Blind(node, sets, learn=learn) if sets else None
+    return _Blind(node, sets, learn=learn, send_for=send_for) if sets else None
+
+
+def _held_versions(node: Any) -> frozenset[tuple[str, int]]:
+    """Which blind sets of allies the node holds, by id and version: what `watch` compares
+    to see a set arrive, change or be revoked without parsing the sets each time."""
+    from shieldwall.blind.sets import BLIND_SET_TYPE
+    from shieldwall.store import Query
+
+    return frozenset((r.id, r.version_us) for r in node.store.iter_query(
+        Query(types=[BLIND_SET_TYPE], include_revoked=False))
+        if r.created_by_ref != node.identity_id)
 
 
 def _sinks(*sinks: Any) -> Any:
@@ -369,21 +383,34 @@ def watch(
     window: Annotated[int, typer.Option(help="Sighting window in minutes.")] = 60,
     force_warninglisted: Annotated[bool, typer.Option(
         help="Also match indicators on a warning list.")] = False,
+    resync: Annotated[float, typer.Option(
+        help="Seconds between looks for new, changed and expired indicators and blind "
+             "sets.")] = 30.0,
     home: HomeOpt = None,
 ) -> None:
     """Follow a growing log, surviving rotation, and record sightings as they happen."""
     from shieldwall.detect.sensor_hunt import SensorHunter, SensorWatcher
 
     node, index, sightings = _setup(home, force_warninglisted, window)
-    blind = _blind(node, learn=True)  # one pass: each batch's new values resolved as read
-    hunter = SensorHunter(index, sightings, blind.matcher.feed if blind else None,
-                          sids=_sids(node))
+    from shieldwall.cli.blind import senders
+
+    # A watch runs for days: sets and the peers to resolve them with are read anew.
+    send_for = senders(node.config.home)
+    held = _held_versions(node)
+    # One pass: each batch's new values resolved as read.
+    blind = _blind(node, learn=True, send_for=send_for)
+
+    def blind_sink(obs: Any) -> None:  # the sets held now: they change as allies publish
+        if blind is not None:
+            blind.matcher.feed(obs)
+
+    hunter = SensorHunter(index, sightings, blind_sink, sids=_sids(node))
     watcher = SensorWatcher(hunter, path, from_start=from_start, metrics=node.store)  # /metrics
     last_sync = time.monotonic()
     blind_hits = 0
 
     def on_poll(hits: int) -> None:
-        nonlocal last_sync, blind_hits
+        nonlocal last_sync, blind_hits, blind, held
         if hits:
             objs = hunter.objects()
             _store(node, objs)
@@ -396,8 +423,11 @@ def watch(
             console.print(f"{blind.hits - blind_hits} blind hit(s); {len(objs)} sighting(s) "
                           "for the owners only")
             blind_hits = blind.hits
-        if time.monotonic() - last_sync > 30:  # new and expired indicators, incrementally
+        if time.monotonic() - last_sync > resync:  # new and expired indicators, incrementally
             index.sync(node.store)
+            if (now := _held_versions(node)) != held:  # a set arrived, changed or went
+                held, blind, blind_hits = now, _blind(node, learn=True, send_for=send_for), 0
+                console.print(f"now matching {len(now)} blind set(s) of allies")
             last_sync = time.monotonic()
 
     console.print(f"watching {path} against {len(index):,} indicators (Ctrl-C to stop)",

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,44 @@ def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
         outputs.append(watched)
         assert f"a protected indicator of {OWNER} matched" in watched
         assert "1 blind hit(s); 1 sighting(s) for the owners only" in " ".join(watched.split())
+    finally:
+        if watcher is not None:
+            watcher.kill()
+            watcher.wait(30)
+        north.stop()
+        east.stop()
+    assert_value_unsaid(outputs, servers, east)
+
+
+def test_a_watch_started_before_the_set_arrived_matches_it(tmp_path, fast_sync):  # noqa: F811
+    """`watch` runs for days: a blind set that reaches the node while it runs, from a peer
+    added while it runs, is matched from the next look for new indicators on (it used to
+    keep the sets held at its start, none here, until restarted)."""
+    north, east, outputs, _ = owner_and_ally(tmp_path)
+    log = _conn_log(tmp_path / "growing.log", shift_s=3_600, secret_row=None)
+    servers: list[Any] = []
+    watcher = subprocess.Popen(
+        [SHIELDWALL, "watch", str(log), "--from-start", "--interval", "0.2", "--resync", "1",
+         "--home", str(east.home)], text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    try:
+        serve_and_share(north, east, servers)  # the set reaches cert-east while it watches
+        time.sleep(3)  # past the next look (--resync 1)
+        later = _conn_log(tmp_path / "later.log", shift_s=3_600)
+        with log.open("a") as f:  # the protected address arrives on a new line
+            f.write("".join(ln + "\n" for ln in later.read_text().splitlines()
+                            if not ln.startswith("#")))
+        try:
+            wait_for(lambda: len(_blind_sightings(north)) == 1, 90,
+                     "the watch's blind sighting at cert-north")
+        finally:
+            watcher.send_signal(signal.SIGTERM)
+            watched, _ = watcher.communicate(timeout=30)
+            watcher = None
+            outputs.append(watched)
+        said = " ".join(watched.split())
+        assert "now matching 1 blind set(s) of allies" in said
+        assert f"a protected indicator of {OWNER} matched" in said
     finally:
         if watcher is not None:
             watcher.kill()
