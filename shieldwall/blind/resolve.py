@@ -391,6 +391,20 @@ class Resolver:
                 self._insert(conn, keys, outs)
 
 
+def resolvers_for(store: Store | None, sets: Sequence[Any], send_for: Callable[[str], Send],
+                  *, processes: int = 1, spawn: bool = False) -> dict[str, Resolver]:
+    """One resolver per owner key the `sets` use (hex of the public key), each asking its
+    owner over `send_for(owner)`: what every blind run (hunt, watch, arrivals) matches
+    with."""
+    out: dict[str, Resolver] = {}
+    for s in sets:
+        if s.public_key.hex() not in out:
+            out[s.public_key.hex()] = Resolver(store, s.public_key, s.epoch,
+                                               send_for(s.owner), processes=processes,
+                                               spawn=spawn)
+    return out
+
+
 def _round_trip(job: tuple[Send, bytes, int, list[bytes]]) -> tuple[list[bytes], int, int]:
     """Blind a batch, have it evaluated, verify and unblind: (outputs, bytes sent, got)."""
     from voprf import ristretto

@@ -161,19 +161,15 @@ class ArrivedSets:
                  member: str, identity: dict[str, Any], since_us: int,
                  now: int | None = None) -> ArrivedResult:
         from shieldwall.blind.hits import BlindSightings
-        from shieldwall.blind.resolve import Resolver
+        from shieldwall.blind.resolve import resolvers_for
         from shieldwall.store import Provenance
 
         sets = [s for s in held_sets(store, exclude_owner=member) if s.id in arrived]
         result = ArrivedResult(len(sets), 0, [], {})
         if not sets:
             return result
-        resolvers: dict[str, Resolver] = {}
-        for s in sets:
-            if s.public_key.hex() not in resolvers:
-                resolvers[s.public_key.hex()] = Resolver(
-                    store, s.public_key, s.epoch, self.send_for(s.owner),
-                    processes=self.processes, spawn=self.spawn)
+        resolvers = resolvers_for(store, sets, self.send_for, processes=self.processes,
+                                  spawn=self.spawn)
         sightings = BlindSightings(member)
         matcher = BlindMatcher(sets, resolvers, sightings.add, learn=False)
         retro(matcher, telemetry, since_us, now)

@@ -73,15 +73,12 @@ class _Blind:
         import os
 
         from shieldwall.blind.hits import BlindMatcher, BlindSightings
-        from shieldwall.blind.resolve import Resolver
+        from shieldwall.blind.resolve import resolvers_for
         from shieldwall.cli.blind import sender
 
-        resolvers: dict[str, Any] = {}
-        for s in sets:
-            if s.public_key.hex() not in resolvers:
-                send = send_for(s.owner) if send_for else sender(node, s.owner)
-                resolvers[s.public_key.hex()] = Resolver(
-                    node.store, s.public_key, s.epoch, send, processes=os.cpu_count() or 1)
+        resolvers = resolvers_for(node.store, sets,
+                                  send_for or (lambda owner: sender(node, owner)),
+                                  processes=os.cpu_count() or 1)
         self.node = node
         self.sightings = BlindSightings(node.member)
         self.hits = 0

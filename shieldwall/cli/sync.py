@@ -38,6 +38,7 @@ def sync(
         if retro:
             import os
 
+            from shieldwall.blind.hits import HANDLE_PROPERTY
             from shieldwall.blind.retro import ArrivedSets
             from shieldwall.cli.blind import sender
             from shieldwall.detect.arrivals import hunt_arrivals
@@ -60,15 +61,15 @@ def sync(
         table.add_row(r.peer, f"{r.pulled:,}", f"{r.pushed:,}", f"{r.refused:,}",
                       f"{r.rejected:,}", f"[red]{r.error}[/]" if r.error else "")
     out.print(table)
-    blind = sum(1 for o in found.objects if "x_shieldwall_blind_handle" in o) if found else 0
+    blind_sightings = sum(1 for o in found.objects if HANDLE_PROPERTY in o) if found else 0
     if found is not None and found.indicators:
         out.print(f"retro-hunt: {counted(found.indicators, 'new indicator')} in stored "
                   f"telemetry, {counted(found.hits - found.blind_hits, 'hit')}, "
-                  f"{counted(found.sightings - blind, 'sighting')} recorded")
+                  f"{counted(found.sightings - blind_sightings, 'sighting')} recorded")
     if found is not None and found.blind_sets:
         out.print(f"retro-hunt: {counted(found.blind_sets, 'new blind set')} of allies in "
                   f"stored telemetry, {counted(found.blind_hits, 'blind hit')}, "
-                  f"{counted(blind, 'sighting')} for their owners only")
+                  f"{counted(blind_sightings, 'sighting')} for their owners only")
         for why in dict.fromkeys(found.blind_failed.values()):
             out.print(f"not matched against the blind set of {why}", markup=False,
                       highlight=False, emoji=False, soft_wrap=True)

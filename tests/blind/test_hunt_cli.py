@@ -131,13 +131,36 @@ def assert_value_unsaid(outputs: list[str], servers: list[Any], east: Any) -> No
             assert SECRET_IP.encode() not in f.read_bytes(), f
 
 
+def _watch(east: Any, log: Path, *options: str) -> subprocess.Popen[str]:
+    """`shieldwall watch` of `log` at cert-east from its start, polling every 0.2 s,
+    unbuffered (what it said is in the pipe when it is stopped)."""
+    return subprocess.Popen(
+        [SHIELDWALL, "watch", str(log), "--from-start", "--interval", "0.2", *options,
+         "--home", str(east.home)], text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+
+
+def _said_by(watcher: subprocess.Popen[str]) -> str:
+    """Stop a watch (SIGTERM) and return what it said."""
+    watcher.send_signal(signal.SIGTERM)
+    return watcher.communicate(timeout=30)[0]
+
+
+def _end(watcher: subprocess.Popen[str] | None, *nodes: Any) -> None:
+    if watcher is not None:
+        watcher.kill()
+        watcher.wait(30)
+    for node in nodes:
+        node.stop()
+
+
 def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
     north, east, outputs, cli = owner_and_ally(tmp_path)
     # Before any set is held, a hunt is the plain hunt: nothing blind is said.
     clean = _conn_log(tmp_path / "clean.log", secret_row=None)
     assert "blind hit" not in cli(east, "hunt", str(clean))
     servers: list[Any] = []
-    watcher = None
+    watcher: subprocess.Popen[str] | None = None
     try:
         serve_and_share(north, east, servers)
 
@@ -152,24 +175,15 @@ def test_hunt_and_watch_carry_blind_sets(tmp_path, fast_sync):  # noqa: F811
 
         # watch: lines two hours later, followed as they are; a new window, a new sighting
         later = _conn_log(tmp_path / "later.log", shift_s=7_200)
-        watcher = subprocess.Popen(
-            [SHIELDWALL, "watch", str(later), "--from-start", "--interval", "0.2", "--home",
-             str(east.home)], text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+        watcher = _watch(east, later)
         wait_for(lambda: len(_blind_sightings(north)) == 2, 90,
                  "the watch's blind sighting at cert-north")
-        watcher.send_signal(signal.SIGTERM)  # unbuffered: what it said is in the pipe
-        watched, _ = watcher.communicate(timeout=30)
-        watcher = None
+        watched, watcher = _said_by(watcher), None
         outputs.append(watched)
         assert f"a protected indicator of {OWNER} matched" in watched
         assert "1 blind hit(s); 1 sighting(s) for the owners only" in " ".join(watched.split())
     finally:
-        if watcher is not None:
-            watcher.kill()
-            watcher.wait(30)
-        north.stop()
-        east.stop()
+        _end(watcher, north, east)
     assert_value_unsaid(outputs, servers, east)
 
 
@@ -180,10 +194,7 @@ def test_a_watch_started_before_the_set_arrived_matches_it(tmp_path, fast_sync):
     north, east, outputs, _ = owner_and_ally(tmp_path)
     log = _conn_log(tmp_path / "growing.log", shift_s=3_600, secret_row=None)
     servers: list[Any] = []
-    watcher = subprocess.Popen(
-        [SHIELDWALL, "watch", str(log), "--from-start", "--interval", "0.2", "--resync", "1",
-         "--home", str(east.home)], text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    watcher: subprocess.Popen[str] | None = _watch(east, log, "--resync", "1")
     try:
         serve_and_share(north, east, servers)  # the set reaches cert-east while it watches
         time.sleep(3)  # past the next look (--resync 1)
@@ -195,17 +206,11 @@ def test_a_watch_started_before_the_set_arrived_matches_it(tmp_path, fast_sync):
             wait_for(lambda: len(_blind_sightings(north)) == 1, 90,
                      "the watch's blind sighting at cert-north")
         finally:
-            watcher.send_signal(signal.SIGTERM)
-            watched, _ = watcher.communicate(timeout=30)
-            watcher = None
+            watched, watcher = _said_by(watcher), None
             outputs.append(watched)
         said = " ".join(watched.split())
         assert "now matching 1 blind set(s) of allies" in said
         assert f"a protected indicator of {OWNER} matched" in said
     finally:
-        if watcher is not None:
-            watcher.kill()
-            watcher.wait(30)
-        north.stop()
-        east.stop()
+        _end(watcher, north, east)
     assert_value_unsaid(outputs, servers, east)
